@@ -1,0 +1,87 @@
+"""Shared plumbing of the ``callctl`` subcommands: config, output, API calls, errors.
+
+Commands that need live Asterisk (agent login, recording pause) go through the running
+controller's HTTP API; commands on data (campaign import, DNC, recording list) use the store
+directly, so they work while the controller is down. ``--json`` gives machine-readable reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+
+from controller.config import Config, load_config
+from controller.store.sqlite import SqliteDatabase, open_store
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A command failed for a reason the user can act on; printed without a traceback."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+async def with_store(args: argparse.Namespace, body: Callable[[SqliteDatabase], Awaitable[Any]]) -> Any:
+    store = await open_store(config_of(args).store.url)
+    try:
+        return await body(store)
+    finally:
+        await store.close()
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A plain aligned table; empty input prints the header only."""
+    cells = [[str(col) for col in columns]]
+    cells += [["" if row.get(col) is None else str(row.get(col)) for col in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        print("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+
+
+async def api_request(
+    config: Config, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    """Call the running controller's HTTP API; raise ``CliError`` with its error message."""
+    host = config.http.listen if config.http.listen not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host}:{config.http.port}{path}"
+    headers = {"Authorization": f"Bearer {config.http.api_token.get_secret_value()}"}
+    timeout = aiohttp.ClientTimeout(total=15)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(method, url, json=body, headers=headers) as response,
+        ):
+            payload = await response.json(content_type=None)
+            if response.status >= 400:
+                message = payload.get("error") if isinstance(payload, dict) else payload
+                raise CliError(f"controller refused {method} {path}: {message}")
+            return payload
+    except aiohttp.ClientConnectionError as error:
+        raise CliError(f"controller not reachable at {url} ({error}); is `callctl serve` running?") from None

@@ -1,0 +1,9 @@
+"""``callctl dnc``: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("dnc", help="(not yet implemented)")

@@ -1,0 +1,54 @@
+"""``callctl``: the command line of the contact-center controller.
+
+Each domain module exposes ``register(subparsers)`` and sets ``func`` on its parsers; ``main``
+only dispatches and turns known errors into a message and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from controller.cli import agent, campaign, check_config, dnc, queue, recording, serve, simulate
+from controller.cli.common import EXIT_USAGE, CliError
+from controller.config import ConfigError
+from controller.store.base import StoreError
+
+GROUPS = (serve, check_config, agent, queue, campaign, dnc, recording, simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callctl", description="Contact-center controller for Asterisk (inbound ACD, dialer)."
+    )
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="controller TOML (default: $CALLCTL_CONFIG or ./controller.toml)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except CliError as error:
+        print(f"callctl: {error}", file=sys.stderr)
+        return error.status
+    except StoreError as error:
+        print(f"callctl: store: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

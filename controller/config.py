@@ -1,0 +1,157 @@
+"""The controller's one validated TOML configuration.
+
+Every section is a pydantic model with ``extra="forbid"`` so a typo is an error, not a silently
+ignored key. ``load_config`` turns every problem into a ``ConfigError`` whose lines name the key
+path (``ami.secret``, ``inbound.queues.sales.overflow[0].destination``) and what is wrong.
+Domain sections (inbound, recording) live next to their domain and are only assembled here.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from controller.inbound.config import InboundConfig
+from controller.recording.config import RecordingConfig
+
+DEFAULT_CONFIG_PATH = "controller.toml"
+CONFIG_ENV = "CALLCTL_CONFIG"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+NonEmptySecret = Annotated[SecretStr, Field(min_length=1)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class HttpConfig(Section):
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    api_token: NonEmptySecret
+
+    @field_validator("listen")
+    @classmethod
+    def _is_ip(cls, value: str) -> str:
+        ip_address(value)
+        return value
+
+
+class AmiConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    secret: NonEmptySecret
+    action_timeout: Seconds = 5.0
+    ping_interval: Seconds = 2.0
+    reconnect_max_delay: Seconds = 2.0
+
+
+class AriConfig(Section):
+    url: str = "http://127.0.0.1:8088"
+    username: str = Field(min_length=1)
+    password: NonEmptySecret
+    app: str = Field(default="callctl", pattern=r"^[A-Za-z0-9_-]+$")
+    request_timeout: Seconds = 5.0
+    reconnect_max_delay: Seconds = 2.0
+
+
+class StoreConfig(Section):
+    url: str = Field(
+        default="sqlite:///var/callctl.db",
+        description="sqlite:///relative/path, sqlite:////absolute/path (PostgreSQL later)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("only sqlite:///PATH is supported (PostgreSQL is planned)")
+        return value
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(Section):
+    http: HttpConfig
+    ami: AmiConfig
+    ari: AriConfig
+    store: StoreConfig = StoreConfig()
+    logging: LoggingConfig = LoggingConfig()
+    inbound: InboundConfig = InboundConfig()
+    recording: RecordingConfig = RecordingConfig()
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``problems`` are ``(key path, message)`` pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source}: invalid configuration"]
+        lines += [f"  {path or '(top level)'}: {message}" for path, message in self.problems]
+        return "\n".join(lines)
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic location tuple as a key path: ``inbound.queues.sales.overflow[0]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        # pydantic puts validator names (function-after[...]) into loc for wrapped validators
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p and "]" in p))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append((format_location(loc), message))
+    return problems
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(source, _problems(error)) from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    file = config_path(str(path) if path else None)
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise ConfigError(str(file), [("", f"cannot read file: {error.strerror}")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(file), [("", "file is not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(file), [("", f"not valid TOML: {error}")]) from None
+    return parse_config(data, str(file))

@@ -1,0 +1,129 @@
+"""SQLite implementation of the store (WAL mode, one writer, off the event loop via aiosqlite).
+
+SQLite serialises writers anyway, so one connection suffices; a lock keeps a transaction's
+statements from interleaving with other coroutines' statements on that connection.
+``BEGIN IMMEDIATE`` takes the write lock up front, so a claim-then-update cannot deadlock with a
+second process (a CLI import while the controller runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from controller.store.base import Connection, Params, Row, StoreError
+from controller.store.migrations import apply_migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def sqlite_path(url: str) -> Path:
+    if not url.startswith("sqlite:///"):
+        raise StoreError(f"not a sqlite URL: {url!r}")
+    return Path(url.removeprefix("sqlite:///"))
+
+
+class _Conn:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        cursor = await self._db.execute(sql, dict(params or {}))
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self._db.executemany(sql, [dict(r) for r in rows])
+
+    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
+        async with self._db.execute(sql, dict(params or {})) as cursor:
+            row = await cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        async with self._db.execute(sql, dict(params or {})) as cursor:
+            return [dict(r) for r in await cursor.fetchall()]
+
+    async def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Row]:
+        async with self._db.execute(sql, dict(params or {})) as cursor:
+            async for row in cursor:
+                yield dict(row)
+
+
+class SqliteDatabase:
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self._conn = _Conn(db)
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, url: str) -> SqliteDatabase:
+        path = sqlite_path(url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, aiosqlite.Error) as error:
+            raise StoreError(f"cannot open store {path}: {error}") from error
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        store = cls(db, path)
+        async with store.transaction() as conn:
+            await apply_migrations(conn)
+        return store
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            else:
+                await self._db.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        async with self._lock:
+            return await self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        async with self._lock:
+            await self._conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
+        async with self._lock:
+            return await self._conn.fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        async with self._lock:
+            return await self._conn.fetchall(sql, params)
+
+    async def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Row]:
+        async with self._lock:
+            async for row in self._conn.iterate(sql, params):
+                yield row
+
+    async def ping(self) -> bool:
+        try:
+            async with self._lock:
+                await self._conn.fetchone("SELECT 1 AS ok")
+        except aiosqlite.Error:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+async def open_store(url: str) -> SqliteDatabase:
+    """Open the store named by the config's ``store.url`` and bring its schema up to date."""
+    return await SqliteDatabase.open(url)
