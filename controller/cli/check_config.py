@@ -9,7 +9,8 @@ from controller.cli.common import config_of
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "check-config", help="validate the configuration file",
+        "check-config",
+        help="validate the configuration file",
         description="Validate the configuration; exit 2 naming each wrong key.",
     )
     parser.set_defaults(func=_check)

@@ -43,7 +43,9 @@ def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-async def with_store(args: argparse.Namespace, body: Callable[[SqliteDatabase], Awaitable[Any]]) -> Any:
+async def with_store(
+    args: argparse.Namespace, body: Callable[[SqliteDatabase], Awaitable[Any]]
+) -> Any:
     store = await open_store(config_of(args).store.url)
     try:
         return await body(store)
@@ -59,10 +61,16 @@ def print_json(value: Any) -> None:
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """A plain aligned table; empty input prints the header only."""
     cells = [[str(col) for col in columns]]
-    cells += [["" if row.get(col) is None else str(row.get(col)) for col in columns] for row in rows]
+    cells += [
+        ["" if row.get(col) is None else str(row.get(col)) for col in columns] for row in rows
+    ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     for line in cells:
-        print("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+        print(
+            "  ".join(
+                value.ljust(width) for value, width in zip(line, widths, strict=True)
+            ).rstrip()
+        )
 
 
 async def api_request(
@@ -84,4 +92,6 @@ async def api_request(
                 raise CliError(f"controller refused {method} {path}: {message}")
             return payload
     except aiohttp.ClientConnectionError as error:
-        raise CliError(f"controller not reachable at {url} ({error}); is `callctl serve` running?") from None
+        raise CliError(
+            f"controller not reachable at {url} ({error}); is `callctl serve` running?"
+        ) from None

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="callctl", description="Contact-center controller for Asterisk (inbound ACD, dialer)."
     )
     parser.add_argument(
-        "--config", metavar="FILE",
+        "--config",
+        metavar="FILE",
         help="controller TOML (default: $CALLCTL_CONFIG or ./controller.toml)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

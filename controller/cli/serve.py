@@ -1,9 +1,26 @@
-"""``callctl serve``: placeholder until its issue lands."""
+"""``callctl serve``: run the controller in the foreground until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+
+from controller.app import serve
+from controller.cli.common import config_of
+from controller.logs import configure_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("serve", help="(not yet implemented)")
+    parser = sub.add_parser(
+        "serve",
+        help="run the controller (AMI, ARI, HTTP API, metrics)",
+        description="Run the controller in the foreground; SIGTERM or Ctrl-C stops it cleanly.",
+    )
+    parser.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    configure_logging(config.logging.level)
+    asyncio.run(serve(config))
+    return 0

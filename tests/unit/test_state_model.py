@@ -1,0 +1,88 @@
+"""The live model follows AMI events and snapshots."""
+
+from __future__ import annotations
+
+from controller.state.model import AgentState, LiveModel
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_caller_join_leave_renumbers_positions() -> None:
+    clock = Clock()
+    model = LiveModel(clock)
+    changes: list[tuple[str, str]] = []
+    model.subscribe(lambda what, key: changes.append((what, key)))
+    for n in (1, 2, 3):
+        model.apply({"Event": "QueueCallerJoin", "Queue": "support", "Uniqueid": f"u{n}",
+                     "Channel": f"PJSIP/t-{n}", "Position": str(n), "CallerIDNum": "555"})
+        clock.now += 10
+    queue = model.queues["support"]
+    assert queue.oldest_wait(clock.now) == 30
+    model.apply({"Event": "QueueCallerLeave", "Queue": "support", "Uniqueid": "u1"})
+    assert [c.position for c in sorted(queue.callers.values(), key=lambda c: c.uniqueid)] == [1, 2]
+    model.apply({"Event": "Hangup", "Uniqueid": "u3", "Cause": "16"})
+    assert list(queue.callers) == ["u2"]
+    assert ("caller_join", "support") in changes
+    assert ("caller_leave", "support") in changes
+
+
+def test_member_states_and_wrapup() -> None:
+    clock = Clock()
+    model = LiveModel(clock)
+    base = {"Queue": "support", "Interface": "PJSIP/1001", "MemberName": "1001"}
+    model.apply({"Event": "QueueMemberAdded", **base, "Status": "1", "Paused": "0",
+                 "Wrapuptime": "5"})
+    member = model.queues["support"].members["PJSIP/1001"]
+    assert member.state(clock.now) is AgentState.AVAILABLE
+    model.apply({"Event": "QueueMemberStatus", **base, "Status": "6"})
+    assert member.state(clock.now) is AgentState.RINGING
+    model.apply({"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
+    assert member.state(clock.now) is AgentState.ON_CALL
+    model.apply({"Event": "AgentComplete", **base, "TalkTime": "30"})
+    model.apply({"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
+    assert member.state(clock.now) is AgentState.WRAPUP
+    clock.now += 6
+    assert member.state(clock.now) is AgentState.AVAILABLE
+    model.apply({"Event": "QueueMemberPause", **base, "Paused": "1", "PausedReason": "lunch"})
+    assert member.state(clock.now) is AgentState.PAUSED
+    assert member.paused_reason == "lunch"
+    counts = model.queues["support"].agents_by_state(clock.now)
+    assert counts[AgentState.PAUSED] == 1
+    model.apply({"Event": "QueueMemberRemoved", **base})
+    assert model.queues["support"].members == {}
+
+
+def test_snapshot_replaces_everything() -> None:
+    clock = Clock()
+    model = LiveModel(clock)
+    model.apply({"Event": "QueueCallerJoin", "Queue": "stale", "Uniqueid": "old"})
+    model.load_snapshot(
+        queue_status=[
+            {"Event": "QueueParams", "Queue": "support", "Strategy": "leastrecent"},
+            {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1002",
+             "Name": "1002", "Status": "1", "Paused": "0", "InCall": "0"},
+            {"Event": "QueueEntry", "Queue": "support", "Uniqueid": "c1", "Position": "1",
+             "Wait": "42", "Channel": "PJSIP/trunk-1"},
+        ],
+        channels=[{"Event": "CoreShowChannel", "Uniqueid": "c1", "Channel": "PJSIP/trunk-1",
+                   "Duration": "00:01:05", "Linkedid": "c1"}],
+    )
+    assert "stale" not in model.queues
+    support = model.queues["support"]
+    assert support.strategy == "leastrecent"
+    assert "PJSIP/1002" in support.members
+    assert support.oldest_wait(clock.now) == 42
+    assert model.channels["c1"].created_at == clock.now - 65
+
+
+def test_unknown_and_malformed_events_are_ignored() -> None:
+    model = LiveModel(Clock())
+    assert model.apply({"Event": "SomethingNew", "X": "1"}) is False
+    assert model.apply({"Event": "Newchannel"}) is True  # no Uniqueid: nothing stored
+    assert model.channels == {}

@@ -1,0 +1,40 @@
+"""The SQLite store: migrations once, atomic transactions, WAL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.store.migrations import migration_files
+from controller.store.sqlite import open_store
+
+
+async def test_migrations_apply_once_and_wal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/callctl.db"
+    store = await open_store(url)
+    versions = [r["version"] for r in await store.fetchall("SELECT version FROM schema_migrations")]
+    assert versions == [v for v, _, _ in migration_files()]
+    mode = await store.fetchone("PRAGMA journal_mode")
+    assert mode is not None and next(iter(mode.values())) == "wal"
+    await store.close()
+    again = await open_store(url)  # reopening applies nothing twice
+    count = await again.fetchone("SELECT COUNT(*) AS n FROM schema_migrations")
+    assert count is not None and count["n"] == len(versions)
+    await again.close()
+
+
+async def test_transaction_rolls_back_whole(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/callctl.db")
+    row = {"id": "a1", "now": "2026-01-01T00:00:00Z"}
+    insert = ("INSERT INTO agents (agent_id, interface, updated_at) "
+              "VALUES (:id, 'PJSIP/' || :id, :now)")
+    await store.execute(insert, row)
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as conn:
+            await conn.execute(insert, {**row, "id": "a2"})
+            raise RuntimeError("boom")
+    ids = [r["agent_id"] for r in await store.fetchall("SELECT agent_id FROM agents")]
+    assert ids == ["a1"]
+    assert await store.ping() is True
+    await store.close()
