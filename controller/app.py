@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from controller.api import keys, system
+from controller.api import agents, keys, queues, system
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
 from controller.config import Config
+from controller.inbound.agents import AgentService
 from controller.logs import get_logger
 from controller.state.model import LiveModel
 from controller.state.sync import AmiStateSync
+from controller.store.base import Database
 from controller.store.sqlite import open_store
 
 log = get_logger("app")
@@ -27,11 +29,19 @@ class Controller:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.store: Database | None = None
         self.model = LiveModel(clock=time.time)
         self.sync = AmiStateSync(self.model)
         self.ami = AmiClient(config.ami, self.sync.on_event, self.sync.on_connection)
         self.sync.ami = self.ami
         self.ari = AriClient(config.ari, self._on_ari_event, self._on_ari_connection)
+        self.agents = AgentService(self.ami, self.db, self.model, lambda _agent_id: [])
+        self.sync.add_resync_hook(self.agents.reconcile)
+
+    def db(self) -> Database:
+        if self.store is None:
+            raise RuntimeError("the store is not open yet")
+        return self.store
 
     def _on_ari_event(self, event: dict) -> None:  # type: ignore[type-arg]
         log.debug("ari.event", type=event.get("type"))
@@ -56,8 +66,9 @@ def build_app(config: Config) -> web.Application:
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(config.store.url)
-        app[keys.STORE] = store
+        app[keys.STORE] = controller.store = store
         yield
+        controller.store = None
         await store.close()
 
     async def ami_ctx(_app: web.Application) -> AsyncIterator[None]:
@@ -69,7 +80,8 @@ def build_app(config: Config) -> web.Application:
             yield
 
     app.cleanup_ctx.extend([store_ctx, ami_ctx, ari_ctx])
-    system.add_routes(app)
+    for routes in (system, agents, queues):
+        routes.add_routes(app)
     return app
 
 

@@ -1,9 +1,59 @@
-"""``callctl queue``: placeholder until its issue lands."""
+"""``callctl queue status [--watch]``: callers waiting, longest wait, agents by state, today."""
 
 from __future__ import annotations
 
 import argparse
+import time
+
+from controller.cli.common import (
+    add_json_flag,
+    api_request,
+    config_of,
+    print_json,
+    print_table,
+    run,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("queue", help="(not yet implemented)")
+    parser = sub.add_parser("queue", help="queue status", description="Inspect inbound queues.")
+    queue_sub = parser.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    status = queue_sub.add_parser("status", help="callers waiting, agents by state, today's calls")
+    status.add_argument("--watch", action="store_true", help="refresh every second until Ctrl-C")
+    add_json_flag(status)
+    status.set_defaults(func=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    while True:
+        queues = run(api_request(config, "GET", "/api/v1/queues"))["queues"]
+        if args.json:
+            print_json(queues)
+        else:
+            if args.watch:
+                print("\033[2J\033[H", end="")
+            print_table([_row(q) for q in queues], list(_row({}).keys()))
+        if not args.watch:
+            return 0
+        time.sleep(1)
+
+
+def _row(queue: dict) -> dict[str, object]:  # type: ignore[type-arg]
+    agents = queue.get("agents", {})
+    today = queue.get("today", {})
+    ratio = queue.get("answered_ratio_today")
+    return {
+        "queue": queue.get("queue", ""),
+        "waiting": queue.get("callers", ""),
+        "longest_wait": queue.get("longest_wait_s", ""),
+        "available": agents.get("available", ""),
+        "on_call": agents.get("on_call", ""),
+        "ringing": agents.get("ringing", ""),
+        "wrapup": agents.get("wrapup", ""),
+        "paused": agents.get("paused", ""),
+        "answered": today.get("answered", ""),
+        "abandoned": today.get("abandoned", ""),
+        "overflowed": today.get("overflowed", ""),
+        "answered_%": "" if ratio is None else f"{ratio * 100:.1f}",
+    }

@@ -109,6 +109,9 @@ class LiveModel:
         self.queues: dict[str, Queue] = {}
         self._listeners: list[Listener] = []
 
+    def now(self) -> float:
+        return self._clock()
+
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 

@@ -7,7 +7,7 @@ racing the snapshot is neither lost nor applied to a model that is about to be r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from controller.asterisk.ami import AmiClient, AmiError, Event
 from controller.logs import get_logger
@@ -23,6 +23,11 @@ class AmiStateSync:
         self.synced = False
         self._held: list[Event] | None = None
         self._listeners: list[Callable[[Event], None]] = []
+        self._after_resync: list[Callable[[], Awaitable[None]]] = []
+
+    def add_resync_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run after every successful resync (agent reconciliation, dialer reconciliation)."""
+        self._after_resync.append(hook)
 
     def add_listener(self, listener: Callable[[Event], None]) -> None:
         """Other services that want raw AMI events (dialer, recorder, metrics)."""
@@ -53,6 +58,11 @@ class AmiStateSync:
         held, self._held = self._held, None
         for event in held:
             self.model.apply(event)
+        for hook in self._after_resync:
+            try:
+                await hook()
+            except Exception:  # one failing hook must not keep the others from running
+                log.exception("state.resync_hook_failed", hook=getattr(hook, "__qualname__", ""))
         self.synced = True
         log.info(
             "state.resynced",

@@ -1,0 +1,104 @@
+"""``/api/v1/agents``: list agents; login, logout, pause and unpause them (token required)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from controller.api.auth import json_error, require_token
+from controller.api.keys import CONTROLLER
+from controller.asterisk.ami import AmiError
+from controller.inbound.agents import AgentError, QueueMembership
+
+_AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "request body is not valid JSON"}', content_type="application/json"
+        ) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text='{"error": "request body must be a JSON object"}',
+            content_type="application/json",
+        )
+    return body
+
+
+def _agent_id(request: web.Request) -> str:
+    agent_id = request.match_info["agent_id"]
+    if not _AGENT_ID.match(agent_id):
+        raise web.HTTPBadRequest(
+            text='{"error": "agent id must be 1-40 letters, digits, _ or -"}',
+            content_type="application/json",
+        )
+    return agent_id
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    return web.json_response({"agents": await request.app[CONTROLLER].agents.list()})
+
+
+@require_token
+async def login(request: web.Request) -> web.Response:
+    agent_id = _agent_id(request)
+    body = await _json_body(request)
+    raw = body.get("queues")
+    if raw is not None and not (
+        isinstance(raw, list) and all(isinstance(q, str) and q for q in raw)
+    ):
+        return json_error(400, "'queues' must be a list of queue names")
+    memberships = [QueueMembership(q) for q in raw] if raw else None
+    try:
+        queues = await request.app[CONTROLLER].agents.login(agent_id, memberships)
+    except (AgentError, AmiError) as error:
+        return json_error(409, str(error))
+    return web.json_response({"agent_id": agent_id, "logged_in": True, "queues": queues})
+
+
+@require_token
+async def logout(request: web.Request) -> web.Response:
+    agent_id = _agent_id(request)
+    try:
+        await request.app[CONTROLLER].agents.logout(agent_id)
+    except (AgentError, AmiError) as error:
+        return json_error(409, str(error))
+    return web.json_response({"agent_id": agent_id, "logged_in": False})
+
+
+async def _set_pause(request: web.Request, paused: bool) -> web.Response:
+    agent_id = _agent_id(request)
+    body = await _json_body(request)
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 40:
+        return json_error(400, "'reason' must be a string of at most 40 characters")
+    try:
+        await request.app[CONTROLLER].agents.pause(agent_id, paused, reason)
+    except (AgentError, AmiError) as error:
+        return json_error(409, str(error))
+    return web.json_response({"agent_id": agent_id, "paused": paused, "reason": reason})
+
+
+@require_token
+async def pause(request: web.Request) -> web.Response:
+    return await _set_pause(request, True)
+
+
+@require_token
+async def unpause(request: web.Request) -> web.Response:
+    return await _set_pause(request, False)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/agents", list_agents)
+    app.router.add_post("/api/v1/agents/{agent_id}/login", login)
+    app.router.add_post("/api/v1/agents/{agent_id}/logout", logout)
+    app.router.add_post("/api/v1/agents/{agent_id}/pause", pause)
+    app.router.add_post("/api/v1/agents/{agent_id}/unpause", unpause)

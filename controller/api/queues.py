@@ -1,0 +1,17 @@
+"""``/api/v1/queues``: live status of every queue (callers, waits, agents, service level)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from controller.api.keys import CONTROLLER
+from controller.inbound.status import queue_status
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    controller = request.app[CONTROLLER]
+    return web.json_response({"queues": await queue_status(controller.model, controller.db())})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/queues", list_queues)
