@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from controller.inbound.config import InboundConfig
+from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY, InboundConfig
+from controller.metrics.config import MetricsConfig
 from controller.recording.config import RecordingConfig
 
 DEFAULT_CONFIG_PATH = "controller.toml"
@@ -90,6 +91,7 @@ class Config(Section):
     logging: LoggingConfig = LoggingConfig()
     inbound: InboundConfig = InboundConfig()
     recording: RecordingConfig = RecordingConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class ConfigError(Exception):
@@ -135,9 +137,13 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
-def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+def parse_config(
+    data: dict[str, Any], source: str = "<config>", config_dir: Path | None = None
+) -> Config:
+    """Validate ``data``; files the config names (holiday calendars) resolve from ``config_dir``."""
+    context = {CONFIG_DIR_CONTEXT_KEY: config_dir} if config_dir is not None else None
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context=context)
     except ValidationError as error:
         raise ConfigError(source, _problems(error)) from None
 
@@ -154,4 +160,4 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(str(file), [("", "file is not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(file), [("", f"not valid TOML: {error}")]) from None
-    return parse_config(data, str(file))
+    return parse_config(data, str(file), config_dir=file.parent)

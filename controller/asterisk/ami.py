@@ -260,6 +260,18 @@ class AmiClient:
     async def hangup(self, channel: str, cause: int = 16) -> None:
         await self.action("Hangup", Channel=channel, Cause=cause)
 
+    # the recorder's MixMonitorPort
+    async def start_mixmonitor(self, channel: str, file: str, options: str) -> None:
+        await self.action("MixMonitor", Channel=channel, File=file, Options=options or None)
+
+    async def mute_mixmonitor(self, channel: str, direction: str, on: bool) -> None:
+        await self.action(
+            "MixMonitorMute", Channel=channel, Direction=direction, State="1" if on else "0"
+        )
+
+    async def stop_mixmonitor(self, channel: str) -> None:
+        await self.action("StopMixMonitor", Channel=channel)
+
     async def command(self, command: str) -> str:
         answer = await self.action("Command", Command=command)
         output = answer.get("Output", "")

@@ -43,10 +43,10 @@ class MixMonitorPort(Protocol):
     async def start_mixmonitor(self, channel: str, file: str, options: str) -> None:
         """AMI ``MixMonitor`` on ``channel`` writing ``file`` (Asterisk's path)."""
 
-    async def mute(self, channel: str, direction: MuteDirection, on: bool) -> None:
+    async def mute_mixmonitor(self, channel: str, direction: MuteDirection, on: bool) -> None:
         """AMI ``MixMonitorMute`` (``State`` 1 on / 0 off)."""
 
-    async def stop(self, channel: str) -> None:
+    async def stop_mixmonitor(self, channel: str) -> None:
         """AMI ``StopMixMonitor``."""
 
 
@@ -180,7 +180,7 @@ class Recorder:
         if live.paused == muted:
             return False
         try:
-            await self.port.mute(live.channel, "both", muted)
+            await self.port.mute_mixmonitor(live.channel, "both", muted)
         except Exception as error:  # the port's failure types are the adapter's business
             raise AsteriskRefused(f"MixMonitorMute on call {call_id} failed: {error}") from error
         live.paused = muted
@@ -196,7 +196,7 @@ class Recorder:
         """Stop recording before the call ends; ``finish`` follows on Asterisk's MixMonitorStop."""
         live = self._require(call_id)
         try:
-            await self.port.stop(live.channel)
+            await self.port.stop_mixmonitor(live.channel)
         except Exception as error:
             raise AsteriskRefused(f"StopMixMonitor on call {call_id} failed: {error}") from error
 

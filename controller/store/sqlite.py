@@ -9,8 +9,9 @@ second process (a CLI import while the controller runs).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +29,48 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
+@contextmanager
+def _store_errors(sql: str) -> Iterator[None]:
+    """Operational failures (disk full, locked too long, I/O error) become ``StoreError``.
+
+    Programming errors (bad SQL, constraint violations) stay ``sqlite3`` errors: they are bugs
+    or conflicts the caller handles, not an unavailable store.
+    """
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        raise StoreError(f"{error} (in: {sql.split()[0] if sql.split() else sql})") from error
+
+
 class _Conn:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        cursor = await self._db.execute(sql, dict(params or {}))
+        with _store_errors(sql):
+            cursor = await self._db.execute(sql, dict(params or {}))
         return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._db.executemany(sql, [dict(r) for r in rows])
+        with _store_errors(sql):
+            await self._db.executemany(sql, [dict(r) for r in rows])
 
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
-        async with self._db.execute(sql, dict(params or {})) as cursor:
-            row = await cursor.fetchone()
+        with _store_errors(sql):
+            async with self._db.execute(sql, dict(params or {})) as cursor:
+                row = await cursor.fetchone()
         return dict(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
-        async with self._db.execute(sql, dict(params or {})) as cursor:
-            return [dict(r) for r in await cursor.fetchall()]
+        with _store_errors(sql):
+            async with self._db.execute(sql, dict(params or {})) as cursor:
+                return [dict(r) for r in await cursor.fetchall()]
 
     async def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Row]:
-        async with self._db.execute(sql, dict(params or {})) as cursor:
-            async for row in cursor:
-                yield dict(row)
+        with _store_errors(sql):
+            async with self._db.execute(sql, dict(params or {})) as cursor:
+                async for row in cursor:
+                    yield dict(row)
 
 
 class SqliteDatabase:
@@ -70,10 +89,14 @@ class SqliteDatabase:
         except (OSError, aiosqlite.Error) as error:
             raise StoreError(f"cannot open store {path}: {error}") from error
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.DatabaseError as error:
+            await db.close()
+            raise StoreError(f"cannot use store {path}: {error}") from error
         store = cls(db, path)
         async with store.transaction() as conn:
             await apply_migrations(conn)
@@ -116,7 +139,7 @@ class SqliteDatabase:
         try:
             async with self._lock:
                 await self._conn.fetchone("SELECT 1 AS ok")
-        except aiosqlite.Error:
+        except (sqlite3.Error, StoreError, ValueError):
             return False
         return True
 

@@ -36,12 +36,12 @@ class FakePort:
             raise RuntimeError("No such channel")
         self.calls.append(("start", channel, file, options))
 
-    async def mute(self, channel: str, direction: str, on: bool) -> None:
+    async def mute_mixmonitor(self, channel: str, direction: str, on: bool) -> None:
         if self.refuse_mute:
             raise RuntimeError("No MixMonitor on channel")
         self.calls.append(("mute", channel, direction, str(on)))
 
-    async def stop(self, channel: str) -> None:
+    async def stop_mixmonitor(self, channel: str) -> None:
         self.calls.append(("stop", channel))
 
 

@@ -1,0 +1,94 @@
+"""Scrape-time gauges of the inbound queues, read from the live model and the store."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from controller.inbound.config import InboundConfig
+from controller.inbound.estimate import average_handle_time, estimate_wait
+from controller.inbound.hours import is_open
+from controller.inbound.router import InboundRouter
+from controller.metrics.service_level import service_level_ratio
+from controller.metrics.snapshot import QueueGauges
+from controller.state.model import AgentState, LiveModel
+from controller.store.base import Database
+
+
+class QueueGaugeProvider:
+    def __init__(
+        self,
+        config: InboundConfig,
+        model: LiveModel,
+        router: InboundRouter,
+        store: Callable[[], Database],
+        window_s: float,
+    ) -> None:
+        self._config = config
+        self._model = model
+        self._router = router
+        self._store = store
+        self._window_s = window_s
+
+    def _open(self, queue: str, at: datetime) -> bool:
+        routes = [r for r in self._config.numbers.values() if r.queue == queue]
+        return any(
+            r.schedule is None or is_open(self._config.schedules[r.schedule], at) for r in routes
+        )
+
+    async def __call__(self) -> list[QueueGauges]:
+        now = self._model.now()
+        moment = datetime.fromtimestamp(now, UTC)
+        waits = await self._recent_waits(moment - timedelta(seconds=self._window_s))
+        gauges = []
+        for name, queue_cfg in self._config.queues.items():
+            queue = self._model.queues.get(name)
+            snapshot = self._router.snapshot_of(name)
+            aht = average_handle_time(snapshot.recent_handle_times, queue_cfg.default_handle_time)
+            estimate = estimate_wait(
+                len(snapshot.callers) + 1, snapshot.agents, moment, aht, queue_cfg.wrapup
+            )
+            answered, abandoned = waits.get(name, ([], []))
+            by_state = queue.agents_by_state(now) if queue else {}
+            gauges.append(
+                QueueGauges(
+                    queue=name,
+                    open=self._open(name, moment),
+                    callers=len(snapshot.callers),
+                    oldest_wait_s=queue.oldest_wait(now) if queue else 0.0,
+                    estimated_wait_s=math.inf if estimate is None else estimate,
+                    service_level_ratio=service_level_ratio(
+                        answered,
+                        abandoned,
+                        threshold_s=queue_cfg.service_level,
+                        short_abandon_s=queue_cfg.short_abandon,
+                    ),
+                    service_level_target_ratio=queue_cfg.service_level_target,
+                    agents_by_state={
+                        state.value: count  # type: ignore[misc]
+                        for state, count in by_state.items()
+                        if state is not AgentState.UNAVAILABLE
+                    },
+                )
+            )
+        return gauges
+
+    async def _recent_waits(self, since: datetime) -> dict[str, tuple[list[float], list[float]]]:
+        rows = await self._store().fetchall(
+            "SELECT queue, outcome, queued_at, answered_at, ended_at FROM inbound_calls"
+            " WHERE ended_at >= :since AND outcome IN ('answered', 'abandoned')"
+            " AND queued_at IS NOT NULL",
+            {"since": since.isoformat(timespec="milliseconds")},
+        )
+        waits: dict[str, tuple[list[float], list[float]]] = {}
+        for row in rows:
+            answered, abandoned = waits.setdefault(row["queue"], ([], []))
+            start = datetime.fromisoformat(row["queued_at"])
+            if row["outcome"] == "answered" and row["answered_at"]:
+                answered.append(
+                    (datetime.fromisoformat(row["answered_at"]) - start).total_seconds()
+                )
+            elif row["outcome"] == "abandoned":
+                abandoned.append((datetime.fromisoformat(row["ended_at"]) - start).total_seconds())
+        return waits

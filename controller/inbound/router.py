@@ -1,0 +1,441 @@
+"""The inbound router: decides where each new call goes, watches waiting callers, records outcomes.
+
+Flow (see the dialplan in ``dialplans/inbound.conf``):
+
+1. A DID call enters our Stasis app with ``args = ["inbound", DID]``. ``route_call`` (pure)
+   decides from the schedule, the number and the live queue snapshots; the router continues the
+   channel into ``callctl-queue,<queue>,1`` or to a destination's context, and only then writes
+   the arrival row, so the store is never on the caller's critical path.
+2. While callers wait, ``evaluate`` (pure) is re-run on every change of their queue and on a
+   ticker (twice a second, so a rule fires well within one second of its threshold). When a rule
+   fires, the caller is moved with an AMI Redirect (it stays in the dialplan, so it keeps hearing
+   ringback or music on hold).
+3. AMI queue events and the caller's Hangup give the outcome; each call gets exactly one final
+   outcome row in the store: answered, abandoned, overflowed, after_hours or failed.
+
+Callers who entered a queue without us (controller down, static fallback) are adopted from the
+live model when we see them, so they are watched and recorded too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.asterisk.ami import AmiClient, AmiError
+from controller.asterisk.ari import AriClient, AriError
+from controller.inbound.config import InboundConfig
+from controller.inbound.destinations import (
+    AnnouncementDestination,
+    AnyDestination,
+    ExternalDestination,
+    QueueDestination,
+    VoicemailDestination,
+)
+from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate, route_call
+from controller.inbound.snapshot import AgentState, QueueSnapshot, WaitingCaller
+from controller.logs import get_logger
+from controller.metrics.registry import Metrics
+from controller.state.model import AgentState as LiveAgentState
+from controller.state.model import LiveModel
+from controller.store.base import Database
+
+log = get_logger("inbound")
+
+TICK_S = 0.5
+HANDLE_TIMES_KEPT = 50
+_STATUS_OF = {
+    LiveAgentState.AVAILABLE: "available",
+    LiveAgentState.RINGING: "busy",
+    LiveAgentState.ON_CALL: "busy",
+    LiveAgentState.WRAPUP: "wrapup",
+    LiveAgentState.PAUSED: "paused",
+}
+
+
+def dialplan_location(destination: AnyDestination, trunk: str) -> tuple[str, str, dict[str, str]]:
+    """``(context, extension, channel variables)`` that carry out a destination."""
+    match destination:
+        case QueueDestination(queue=queue):
+            return "callctl-queue", queue, {}
+        case ExternalDestination(number=number, trunk=via):
+            return "callctl-external", number.lstrip("+"), {"CALLCTL_TRUNK": via or trunk}
+        case VoicemailDestination(mailbox=mailbox):
+            return "callctl-voicemail", "s", {"CALLCTL_MAILBOX": mailbox}
+        case AnnouncementDestination(sound=sound):
+            return "callctl-announcement", "s", {"CALLCTL_SOUND": sound}
+    raise TypeError(f"unknown destination {destination!r}")
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class InboundCall:
+    call_id: str
+    channel: str
+    did: str
+    caller: str
+    arrived_at: float
+    queue: str | None = None
+    queue_joined_at: float | None = None
+    queued_at: float | None = None
+    answered_at: float | None = None
+    outcome: str | None = None
+    agent_id: str | None = None
+    rule: str | None = None
+    destination: str | None = None
+    reason: str | None = None
+    moving: bool = False
+
+
+@dataclass
+class _QueueWatch:
+    no_agent_since: float | None = None
+    handle_times: deque[float] = field(default_factory=lambda: deque(maxlen=HANDLE_TIMES_KEPT))
+
+
+class InboundRouter:
+    def __init__(
+        self,
+        config: InboundConfig,
+        ami: AmiClient,
+        ari: AriClient,
+        model: LiveModel,
+        store: Callable[[], Database],
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._ami = ami
+        self._ari = ari
+        self._model = model
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self.calls: dict[str, InboundCall] = {}
+        self._watch = {name: _QueueWatch() for name in config.queues}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.routing_latency_s: deque[float] = deque(maxlen=10_000)
+        model.subscribe(self._on_model_change)
+
+    # -- arrival (ARI) --------------------------------------------------------------------
+
+    def on_stasis_start(self, event: Mapping[str, Any]) -> None:
+        channel = event["channel"]
+        args = event.get("args") or []
+        did = args[1] if len(args) > 1 else channel.get("dialplan", {}).get("exten", "")
+        self._spawn(self._route(channel, str(did), time.perf_counter()))
+
+    async def _route(self, channel: Mapping[str, Any], did: str, started: float) -> None:
+        now = self._clock()
+        call = InboundCall(
+            call_id=channel["id"],
+            channel=channel.get("name", ""),
+            did=did,
+            caller=channel.get("caller", {}).get("number", ""),
+            arrived_at=now,
+        )
+        self.calls[call.call_id] = call
+        moment = datetime.fromtimestamp(now, UTC)
+        decision = route_call(self._config, did, call.caller, moment, self.snapshot_of)
+        try:
+            await self._carry_out(call, decision)
+        except AriError as error:
+            # the caller hung up while we decided (404) or Asterisk refused: record, never raise
+            call.outcome, call.reason = "failed", f"routing: {error}"
+            log.warning("call.route_failed", call_id=call.call_id, did=did, error=str(error))
+        self.routing_latency_s.append(time.perf_counter() - started)
+        await self._store_arrival(call)
+
+    async def _carry_out(self, call: InboundCall, decision: Enqueue | Divert | Reject) -> None:
+        for step in getattr(decision, "overflows", ()):
+            self._note_overflow(call, step)
+        match decision:
+            case Enqueue(queue=queue, priority=priority, after_hours=after_hours):
+                call.queue = queue
+                if priority:
+                    await self._ari.set_variable(call.call_id, "QUEUE_PRIO", str(priority))
+                await self._ari.continue_in_dialplan(call.call_id, "callctl-queue", queue)
+                log.info(
+                    "call.routed",
+                    call_id=call.call_id,
+                    did=call.did,
+                    queue=queue,
+                    priority=priority,
+                    after_hours=after_hours,
+                )
+            case Divert(destination=destination, reason=reason):
+                call.outcome = "after_hours" if reason == "after_hours" else "overflowed"
+                call.destination = str(destination)
+                if reason == "after_hours":
+                    self._metrics.call_outcome(
+                        self._config.numbers[call.did].queue, "after_hours", 0.0
+                    )
+                await self._send(call, destination, via_ari=True)
+                log.info(
+                    "call.diverted",
+                    call_id=call.call_id,
+                    did=call.did,
+                    reason=reason,
+                    destination=str(destination),
+                )
+            case Reject(reason=reason):
+                call.outcome, call.reason = "failed", reason
+                await self._ari.hangup(call.call_id, "unallocated")
+                log.info("call.rejected", call_id=call.call_id, did=call.did, reason=reason)
+
+    async def _send(self, call: InboundCall, destination: AnyDestination, via_ari: bool) -> None:
+        context, exten, variables = dialplan_location(destination, self._config.external_trunk)
+        if via_ari:
+            for name, value in variables.items():
+                await self._ari.set_variable(call.call_id, name, value)
+            await self._ari.continue_in_dialplan(call.call_id, context, exten)
+            return
+        for name, value in variables.items():
+            await self._ami.action("Setvar", Channel=call.channel, Variable=name, Value=value)
+        await self._ami.redirect(call.channel, context, exten)
+
+    def _note_overflow(self, call: InboundCall, step: Overflow) -> None:
+        call.rule, call.destination = step.rule_id, str(step.destination)
+        self._metrics.call_outcome(step.queue, "overflowed", self._waited(call, step.queue))
+        log.info(
+            "call.overflowed",
+            call_id=call.call_id,
+            queue=step.queue,
+            rule=step.rule_id,
+            destination=str(step.destination),
+            reason=step.reason,
+        )
+
+    # -- snapshots for the pure rules -----------------------------------------------------
+
+    def snapshot_of(self, queue_name: str) -> QueueSnapshot:
+        queue = self._model.queues.get(queue_name)
+        watch = self._watch.setdefault(queue_name, _QueueWatch())
+        now = self._clock()
+        if queue is None:
+            return QueueSnapshot(recent_handle_times=tuple(watch.handle_times))
+        agents = tuple(
+            AgentState(
+                agent_id=member.name or member.interface,
+                status=_STATUS_OF[state],  # type: ignore[arg-type]
+                since=datetime.fromtimestamp(member.state_since, UTC),
+            )
+            for member in queue.members.values()
+            if (state := member.state(now)) is not LiveAgentState.UNAVAILABLE
+        )
+        callers = tuple(
+            WaitingCaller(
+                call_id=c.uniqueid,
+                joined_at=datetime.fromtimestamp(c.joined_at, UTC),
+                position=c.position,
+            )
+            for c in queue.callers.values()
+        )
+        since = watch.no_agent_since
+        return QueueSnapshot(
+            callers=callers,
+            agents=agents,
+            no_agent_available_since=None if since is None else datetime.fromtimestamp(since, UTC),
+            recent_handle_times=tuple(watch.handle_times),
+        )
+
+    # -- waiting callers ------------------------------------------------------------------
+
+    def _on_model_change(self, what: str, key: str) -> None:
+        if what in ("caller_join", "member", "snapshot") and (
+            key in self._config.queues or not key
+        ):
+            self._check_queues([key] if key else list(self._config.queues))
+
+    async def run(self) -> None:
+        """The ticker: re-check every waiting caller at least twice a second."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._check_queues(list(self._config.queues))
+
+    def _check_queues(self, names: list[str]) -> None:
+        now = self._clock()
+        moment = datetime.fromtimestamp(now, UTC)
+        for name in names:
+            queue = self._model.queues.get(name)
+            watch = self._watch.setdefault(name, _QueueWatch())
+            if queue is None:
+                continue
+            available = queue.agents_by_state(now)[LiveAgentState.AVAILABLE]
+            if available:
+                watch.no_agent_since = None
+            elif watch.no_agent_since is None:
+                watch.no_agent_since = now
+            if not queue.callers:
+                continue
+            snapshot = self.snapshot_of(name)
+            queue_cfg = self._config.queues[name]
+            for caller in snapshot.callers:
+                call = self._adopt(caller.call_id, name)
+                if call is None or call.moving:
+                    continue
+                decision = evaluate(name, queue_cfg, snapshot, caller, moment)
+                if isinstance(decision, Overflow):
+                    call.moving = True
+                    self._spawn(self._overflow(call, decision))
+
+    def _adopt(self, call_id: str, queue_name: str) -> InboundCall | None:
+        """The call record of a waiting caller; created for callers we did not route."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            return call
+        caller = self._model.queues[queue_name].callers.get(call_id)
+        if caller is None:
+            return None
+        call = InboundCall(
+            call_id=call_id,
+            channel=caller.channel,
+            did="",
+            caller=caller.caller_num,
+            arrived_at=caller.joined_at,
+            queue=queue_name,
+            queue_joined_at=caller.joined_at,
+            queued_at=caller.joined_at,
+        )
+        self.calls[call_id] = call
+        self._spawn(self._store_arrival(call, adopted=True))
+        log.info("call.adopted", call_id=call_id, queue=queue_name)
+        return call
+
+    async def _overflow(self, call: InboundCall, step: Overflow) -> None:
+        self._note_overflow(call, step)
+        try:
+            await self._send(call, step.destination, via_ari=False)
+        except AmiError as error:
+            call.moving = False  # still waiting: the next tick tries again
+            log.warning("call.overflow_failed", call_id=call.call_id, error=str(error))
+            return
+        if isinstance(step.destination, QueueDestination):
+            call.queue = step.destination.queue
+        else:
+            call.outcome = "overflowed"
+        await self._store().execute(
+            "UPDATE inbound_calls SET rule = :rule, destination = :dest, queue = :queue"
+            " WHERE call_id = :id",
+            {"rule": call.rule, "dest": call.destination, "queue": call.queue, "id": call.call_id},
+        )
+
+    # -- outcomes (AMI) -------------------------------------------------------------------
+
+    def on_ami_event(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("Event")
+        call = self.calls.get(event.get("Uniqueid", ""))
+        if kind == "AgentComplete":
+            self._handle_time(event)
+        if call is None:
+            return
+        now = self._clock()
+        if kind == "QueueCallerJoin":
+            call.queue, call.queue_joined_at, call.moving = event.get("Queue"), now, False
+            call.queued_at = call.queued_at or now
+        elif kind == "AgentConnect":
+            call.outcome, call.answered_at = "answered", now
+            call.agent_id = event.get("MemberName") or event.get("Interface", "")
+            queue = event.get("Queue", call.queue or "")
+            self._metrics.call_outcome(queue, "answered", self._waited(call, queue))
+            log.info("call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id)
+        elif kind == "QueueCallerAbandon" and call.outcome is None:
+            call.outcome = "abandoned"
+        elif kind == "Hangup":
+            self._spawn(self._finish(call, now))
+
+    def _handle_time(self, event: Mapping[str, Any]) -> None:
+        queue = event.get("Queue", "")
+        with contextlib.suppress(ValueError):
+            wrapup = self._model.queues[queue].wrapup_s if queue in self._model.queues else 0.0
+            seconds = float(event.get("TalkTime") or 0) + wrapup
+            self._watch.setdefault(queue, _QueueWatch()).handle_times.append(seconds)
+            self._metrics.handle_time(queue, seconds)
+
+    def _waited(self, call: InboundCall, queue: str) -> float:
+        start = call.queue_joined_at if call.queue == queue and call.queue_joined_at else None
+        return max(0.0, self._clock() - (start or call.arrived_at))
+
+    async def _finish(self, call: InboundCall, now: float) -> None:
+        if self.calls.pop(call.call_id, None) is None:
+            return
+        if call.outcome is None:
+            if call.queue is not None and call.queued_at is not None:
+                call.outcome = "abandoned"
+                self._metrics.call_outcome(call.queue, "abandoned", self._waited(call, call.queue))
+            else:
+                call.outcome, call.reason = "failed", call.reason or "hung up before a queue"
+                if call.queue:
+                    self._metrics.call_outcome(call.queue, "failed", 0.0)
+        log.info(
+            "call.ended",
+            call_id=call.call_id,
+            outcome=call.outcome,
+            queue=call.queue,
+            agent_id=call.agent_id,
+            duration_s=round(now - call.arrived_at, 2),
+        )
+        # an upsert: the Hangup can overtake the arrival row's write
+        await self._store().execute(
+            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
+            " queued_at, answered_at, ended_at, outcome, agent_id, rule, destination, reason)"
+            " VALUES (:id, :channel, :did, :caller, :queue, :arrived, :queued, :answered,"
+            " :ended, :outcome, :agent, :rule, :dest, :reason) ON CONFLICT (call_id) DO UPDATE"
+            " SET queue = :queue, queued_at = :queued, answered_at = :answered,"
+            " ended_at = :ended, outcome = :outcome, agent_id = :agent, rule = :rule,"
+            " destination = :dest, reason = :reason",
+            {
+                "id": call.call_id,
+                "channel": call.channel,
+                "did": call.did,
+                "caller": call.caller,
+                "queue": call.queue,
+                "arrived": _iso(call.arrived_at),
+                "queued": _iso(call.queued_at) if call.queued_at else None,
+                "answered": _iso(call.answered_at) if call.answered_at else None,
+                "ended": _iso(now),
+                "outcome": call.outcome,
+                "agent": call.agent_id,
+                "rule": call.rule,
+                "dest": call.destination,
+                "reason": call.reason,
+            },
+        )
+
+    async def _store_arrival(self, call: InboundCall, adopted: bool = False) -> None:
+        await self._store().execute(
+            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
+            " outcome, rule, destination, reason) VALUES (:id, :channel, :did, :caller, :queue,"
+            " :arrived, :outcome, :rule, :dest, :reason) ON CONFLICT (call_id) DO NOTHING",
+            {
+                "id": call.call_id,
+                "channel": call.channel,
+                "did": call.did,
+                "caller": call.caller,
+                "queue": call.queue,
+                "arrived": _iso(call.arrived_at),
+                "outcome": None if adopted else call.outcome,
+                "rule": call.rule,
+                "dest": call.destination,
+                "reason": call.reason,
+            },
+        )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("inbound.task_failed", error=repr(task.exception()))
