@@ -6,20 +6,29 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
-from controller.api import agents, keys, queues, system
+from controller.api import agents, keys, queues, recordings, system
+from controller.api.recordings import RECORDER
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
 from controller.config import Config
-from controller.inbound.agents import AgentService
+from controller.inbound.agents import AgentService, QueueMembership
+from controller.inbound.gauges import QueueGaugeProvider
+from controller.inbound.router import InboundRouter
 from controller.logs import get_logger
+from controller.metrics.registry import Metrics, SnapshotProviders
+from controller.metrics.snapshot import ComponentUp, DialerGauges
+from controller.recording.retention import run_daily
 from controller.state.model import LiveModel
 from controller.state.sync import AmiStateSync
 from controller.store.base import Database
 from controller.store.sqlite import open_store
+from controller.tasks import TaskSet
 
 log = get_logger("app")
 
@@ -27,67 +36,120 @@ log = get_logger("app")
 class Controller:
     """The running controller's parts, shared with the HTTP handlers via ``keys.CONTROLLER``."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, store: Database) -> None:
         self.config = config
-        self.store: Database | None = None
+        self.store = store
         self.model = LiveModel(clock=time.time)
+        self._tasks = TaskSet("controller")
         self.sync = AmiStateSync(self.model)
-        self.ami = AmiClient(config.ami, self.sync.on_event, self.sync.on_connection)
+        self.ami = AmiClient(config.ami, self._on_ami_event, self.sync.on_connection)
         self.sync.ami = self.ami
         self.ari = AriClient(config.ari, self._on_ari_event, self._on_ari_connection)
-        self.agents = AgentService(self.ami, self.db, self.model, lambda _agent_id: [])
+        inbound = config.inbound
+        self.metrics = Metrics(
+            SnapshotProviders(
+                components=self.components_up,
+                queues=self._queue_gauges,
+                dialers=self._dialer_gauges,
+            ),
+            queues=inbound.queues,
+        )
+        self.agents = AgentService(
+            self.ami,
+            self.db,
+            self.model,
+            lambda agent_id: [QueueMembership(q, p) for q, p in inbound.queues_of_agent(agent_id)],
+        )
         self.sync.add_resync_hook(self.agents.reconcile)
+        self.router = InboundRouter(inbound, self.ami, self.ari, self.model, self.db, self.metrics)
+        self.sync.add_listener(self.router.on_ami_event)
+        self._queue_gauges = QueueGaugeProvider(
+            inbound, self.model, self.router, self.db, config.metrics.service_level_window
+        )
+        self._stasis_handlers = {"inbound": self.router.on_stasis_start}
 
-    def db(self) -> Database:
-        if self.store is None:
-            raise RuntimeError("the store is not open yet")
-        return self.store
+    async def components_up(self) -> ComponentUp:
+        return ComponentUp(
+            ami=self.ami.connected and self.sync.synced,
+            ari=self.ari.connected,
+            store=await self.store.ping(),
+        )
 
-    def _on_ari_event(self, event: dict) -> None:  # type: ignore[type-arg]
-        log.debug("ari.event", type=event.get("type"))
+    def _on_recording_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("Event") == "MixMonitorStop":
+            self._tasks.spawn(self._finish_recording(event.get("Uniqueid", "")))
+
+    async def _finish_recording(self, call_id: str) -> None:
+        before = self.recorder.stats.completed_total
+        await self.recorder.finish(call_id)
+        if self.recorder.stats.completed_total > before:
+            row = await self.recorder.repo.get(call_id)
+            self.metrics.recording("saved", int(row["size"] or 0) if row else 0)
+
+    async def _dialer_gauges(self) -> list[DialerGauges]:
+        return []
+
+    def _on_ami_event(self, event: Mapping[str, Any]) -> None:
+        with self.metrics.event_processing():
+            self.metrics.ami_event(event.get("Event", "unknown"))
+            self.sync.on_event(event)
+
+    def _on_ari_event(self, event: Mapping[str, Any]) -> None:
+        with self.metrics.event_processing():
+            if event.get("type") != "StasisStart":
+                return
+            args = event.get("args") or []
+            handler = self._stasis_handlers.get(args[0] if args else "")
+            if handler is None:
+                log.warning(
+                    "ari.unknown_stasis_entry",
+                    args=args,
+                    channel=event.get("channel", {}).get("id"),
+                )
+                return
+            handler(event)
 
     async def _on_ari_connection(self, up: bool) -> None:
         return None
 
+    def background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """The long-running tasks of the controller."""
+        return {
+            "ami": self.ami.run(),
+            "ari": self.ari.run(),
+            "inbound": self.router.run(),
+            "recording-purge": run_daily(
+                self.recorder.repo, self.config.recording, lambda: datetime.now(UTC)
+            ),
+        }
 
-async def _run_forever(name: str, coro: object) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
-
-def build_app(config: Config) -> web.Application:
+def build_app(controller: Controller) -> web.Application:
     app = web.Application()
-    controller = Controller(config)
-    app[keys.CONFIG] = config
+    app[keys.CONFIG] = controller.config
+    app[keys.STORE] = controller.store
     app[keys.CONTROLLER] = controller
+    app[RECORDER] = controller.recorder
 
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = await open_store(config.store.url)
-        app[keys.STORE] = controller.store = store
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(c, name=n) for n, c in controller.background().items()]
         yield
-        controller.store = None
-        await store.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    async def ami_ctx(_app: web.Application) -> AsyncIterator[None]:
-        async for _ in _run_forever("ami", controller.ami.run()):
-            yield
-
-    async def ari_ctx(_app: web.Application) -> AsyncIterator[None]:
-        async for _ in _run_forever("ari", controller.ari.run()):
-            yield
-
-    app.cleanup_ctx.extend([store_ctx, ami_ctx, ari_ctx])
-    for routes in (system, agents, queues):
+    app.cleanup_ctx.append(lifecycle)
+    for routes in (system, agents, queues, recordings):
         routes.add_routes(app)
     return app
 
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     """Run the controller until SIGTERM/SIGINT (or cancellation), then stop cleanly."""
-    app = build_app(config)
+    store = await open_store(config.store.url)
+    app = build_app(Controller(config, store))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.http.listen, config.http.port)
@@ -105,4 +167,5 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     finally:
         log.info("controller.stopping")
         await runner.cleanup()
+        await store.close()
         log.info("controller.stopped")

@@ -43,7 +43,7 @@ class AgentService:
     def __init__(
         self,
         ami: AmiClient,
-        store: Callable[[], Database],
+        store: Database,
         model: LiveModel,
         default_queues: Callable[[str], Sequence[QueueMembership]],
     ) -> None:
@@ -61,7 +61,7 @@ class AgentService:
         interface = interface_of(agent_id)
         for membership in memberships:
             await self._queue_add(agent_id, membership)
-        async with self._store().transaction() as conn:
+        async with self._store.transaction() as conn:
             await conn.execute(
                 "INSERT INTO agents (agent_id, interface, logged_in, paused, pause_reason,"
                 " updated_at) VALUES (:id, :iface, 1, 0, '', :now)"
@@ -86,7 +86,7 @@ class AgentService:
             except AmiError as error:
                 if "not" not in str(error).lower():  # "not in queue" is already the goal
                     raise AgentError(f"agent {agent_id}: {error}") from None
-        changed = await self._store().execute(
+        changed = await self._store.execute(
             "UPDATE agents SET logged_in = 0, paused = 0, pause_reason = '', updated_at = :now"
             " WHERE agent_id = :id",
             {"id": agent_id, "now": _now()},
@@ -108,7 +108,7 @@ class AgentService:
             )
         except AmiError as error:
             raise AgentError(f"agent {agent_id}: {error}") from None
-        await self._store().execute(
+        await self._store.execute(
             "UPDATE agents SET paused = :p, pause_reason = :r, updated_at = :now"
             " WHERE agent_id = :id",
             {"id": agent_id, "p": int(paused), "r": reason if paused else "", "now": _now()},
@@ -117,7 +117,7 @@ class AgentService:
 
     async def list(self) -> list[dict[str, object]]:
         now = self._model.now()
-        rows = await self._store().fetchall(
+        rows = await self._store.fetchall(
             "SELECT a.agent_id, a.logged_in, a.paused, a.pause_reason, q.queue"
             " FROM agents a LEFT JOIN agent_queues q ON q.agent_id = a.agent_id"
             " ORDER BY a.agent_id, q.queue"
@@ -146,7 +146,7 @@ class AgentService:
 
     async def reconcile(self) -> None:
         """Make Asterisk's dynamic members match the store (run after each resync)."""
-        rows = await self._store().fetchall(
+        rows = await self._store.fetchall(
             "SELECT a.agent_id, a.paused, a.pause_reason, q.queue, q.penalty FROM agents a"
             " JOIN agent_queues q ON q.agent_id = a.agent_id WHERE a.logged_in = 1"
         )
@@ -178,7 +178,7 @@ class AgentService:
     async def _adopt(
         self, agent_id: str, queue: str, penalty: int, paused: bool, reason: str
     ) -> None:
-        async with self._store().transaction() as conn:
+        async with self._store.transaction() as conn:
             await conn.execute(
                 "INSERT INTO agents (agent_id, interface, logged_in, paused, pause_reason,"
                 " updated_at) VALUES (:id, :iface, 1, :p, :r, :now)"

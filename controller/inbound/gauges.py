@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from controller.inbound.config import InboundConfig
@@ -22,7 +21,7 @@ class QueueGaugeProvider:
         config: InboundConfig,
         model: LiveModel,
         router: InboundRouter,
-        store: Callable[[], Database],
+        store: Database,
         window_s: float,
     ) -> None:
         self._config = config
@@ -75,7 +74,7 @@ class QueueGaugeProvider:
         return gauges
 
     async def _recent_waits(self, since: datetime) -> dict[str, tuple[list[float], list[float]]]:
-        rows = await self._store().fetchall(
+        rows = await self._store.fetchall(
             "SELECT queue, outcome, queued_at, answered_at, ended_at FROM inbound_calls"
             " WHERE ended_at >= :since AND outcome IN ('answered', 'abandoned')"
             " AND queued_at IS NOT NULL",

@@ -42,9 +42,12 @@ from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate
 from controller.inbound.snapshot import AgentState, QueueSnapshot, WaitingCaller
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
+from controller.recording.policy import CallFacts
+from controller.recording.recorder import Recorder
 from controller.state.model import AgentState as LiveAgentState
 from controller.state.model import LiveModel
 from controller.store.base import Database
+from controller.tasks import TaskSet
 
 log = get_logger("inbound")
 
@@ -109,8 +112,9 @@ class InboundRouter:
         ami: AmiClient,
         ari: AriClient,
         model: LiveModel,
-        store: Callable[[], Database],
+        store: Database,
         metrics: Metrics,
+        recorder: Recorder,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -119,10 +123,11 @@ class InboundRouter:
         self._model = model
         self._store = store
         self._metrics = metrics
+        self._recorder = recorder
         self._clock = clock
         self.calls: dict[str, InboundCall] = {}
         self._watch = {name: _QueueWatch() for name in config.queues}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("inbound")
         self.routing_latency_s: deque[float] = deque(maxlen=10_000)
         model.subscribe(self._on_model_change)
 
@@ -132,7 +137,7 @@ class InboundRouter:
         channel = event["channel"]
         args = event.get("args") or []
         did = args[1] if len(args) > 1 else channel.get("dialplan", {}).get("exten", "")
-        self._spawn(self._route(channel, str(did), time.perf_counter()))
+        self._tasks.spawn(self._route(channel, str(did), time.perf_counter()))
 
     async def _route(self, channel: Mapping[str, Any], did: str, started: float) -> None:
         now = self._clock()
@@ -286,7 +291,7 @@ class InboundRouter:
                 decision = evaluate(name, queue_cfg, snapshot, caller, moment)
                 if isinstance(decision, Overflow):
                     call.moving = True
-                    self._spawn(self._overflow(call, decision))
+                    self._tasks.spawn(self._overflow(call, decision))
 
     def _adopt(self, call_id: str, queue_name: str) -> InboundCall | None:
         """The call record of a waiting caller; created for callers we did not route."""
@@ -307,7 +312,7 @@ class InboundRouter:
             queued_at=caller.joined_at,
         )
         self.calls[call_id] = call
-        self._spawn(self._store_arrival(call, adopted=True))
+        self._tasks.spawn(self._store_arrival(call, adopted=True))
         log.info("call.adopted", call_id=call_id, queue=queue_name)
         return call
 
@@ -323,7 +328,7 @@ class InboundRouter:
             call.queue = step.destination.queue
         else:
             call.outcome = "overflowed"
-        await self._store().execute(
+        await self._store.execute(
             "UPDATE inbound_calls SET rule = :rule, destination = :dest, queue = :queue"
             " WHERE call_id = :id",
             {"rule": call.rule, "dest": call.destination, "queue": call.queue, "id": call.call_id},
@@ -340,18 +345,33 @@ class InboundRouter:
             return
         now = self._clock()
         if kind == "QueueCallerJoin":
+            first_queue = call.queued_at is None
             call.queue, call.queue_joined_at, call.moving = event.get("Queue"), now, False
             call.queued_at = call.queued_at or now
+            if first_queue:
+                self._tasks.spawn(self._record(call))
         elif kind == "AgentConnect":
             call.outcome, call.answered_at = "answered", now
             call.agent_id = event.get("MemberName") or event.get("Interface", "")
             queue = event.get("Queue", call.queue or "")
             self._metrics.call_outcome(queue, "answered", self._waited(call, queue))
             log.info("call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id)
+            if self._recorder.is_recording(call.call_id):
+                self._tasks.spawn(self._recorder.repo.set_agent(call.call_id, call.agent_id))
         elif kind == "QueueCallerAbandon" and call.outcome is None:
             call.outcome = "abandoned"
         elif kind == "Hangup":
-            self._spawn(self._finish(call, now))
+            self._tasks.spawn(self._finish(call, now))
+
+    async def _record(self, call: InboundCall) -> None:
+        """Start the queue's recording policy on the caller's channel (first queue only)."""
+        facts = CallFacts(
+            call_id=call.call_id,
+            direction="inbound",
+            started_at=datetime.fromtimestamp(call.arrived_at, UTC),
+            queue=call.queue,
+        )
+        await self._recorder.start(facts, call.channel, caller=call.caller, callee=call.did)
 
     def _handle_time(self, event: Mapping[str, Any]) -> None:
         queue = event.get("Queue", "")
@@ -385,7 +405,7 @@ class InboundRouter:
             duration_s=round(now - call.arrived_at, 2),
         )
         # an upsert: the Hangup can overtake the arrival row's write
-        await self._store().execute(
+        await self._store.execute(
             "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
             " queued_at, answered_at, ended_at, outcome, agent_id, rule, destination, reason)"
             " VALUES (:id, :channel, :did, :caller, :queue, :arrived, :queued, :answered,"
@@ -412,7 +432,7 @@ class InboundRouter:
         )
 
     async def _store_arrival(self, call: InboundCall, adopted: bool = False) -> None:
-        await self._store().execute(
+        await self._store.execute(
             "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
             " outcome, rule, destination, reason) VALUES (:id, :channel, :did, :caller, :queue,"
             " :arrived, :outcome, :rule, :dest, :reason) ON CONFLICT (call_id) DO NOTHING",
@@ -429,13 +449,3 @@ class InboundRouter:
                 "reason": call.reason,
             },
         )
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("inbound.task_failed", error=repr(task.exception()))

@@ -1,0 +1,69 @@
+"""What the scrape-time collector reads: immutable snapshots and the label vocabularies.
+
+Providers (the live model, the dialer, the store) return these plain dataclasses; the collector
+never reaches into a service. The label value tuples are the closed sets the metric contract
+allows, so dashboards and alerts can rely on every series existing from the first scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+QueueOutcome = Literal["answered", "abandoned", "overflowed", "after_hours", "failed"]
+AgentState = Literal["available", "ringing", "on_call", "wrapup", "paused"]
+DialerResult = Literal["human", "machine", "busy", "no_answer", "failed", "abandoned"]
+AbandonWindow = Literal["1h", "24h", "30d"]
+RecordingResult = Literal["saved", "failed"]
+Component = Literal["ami", "ari", "store"]
+
+QUEUE_OUTCOMES: tuple[QueueOutcome, ...] = get_args(QueueOutcome)
+AGENT_STATES: tuple[AgentState, ...] = get_args(AgentState)
+DIALER_RESULTS: tuple[DialerResult, ...] = get_args(DialerResult)
+ABANDON_WINDOWS: tuple[AbandonWindow, ...] = get_args(AbandonWindow)
+RECORDING_RESULTS: tuple[RecordingResult, ...] = get_args(RecordingResult)
+COMPONENTS: tuple[Component, ...] = get_args(Component)
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentUp:
+    """Whether each adapter is connected (AMI logged in, ARI websocket open, store reachable)."""
+
+    ami: bool
+    ari: bool
+    store: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGauges:
+    """One inbound queue at scrape time.
+
+    ``service_level_ratio`` comes from ``service_level.service_level_ratio`` over the configured
+    window; ``agents_by_state`` counts queue members per state (a state left out counts 0).
+    """
+
+    queue: str
+    open: bool
+    callers: int
+    oldest_wait_s: float
+    estimated_wait_s: float
+    service_level_ratio: float
+    service_level_target_ratio: float
+    agents_by_state: Mapping[AgentState, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DialerGauges:
+    """One outbound campaign at scrape time.
+
+    ``abandon_ratio_by_window`` is abandoned / live-answered (human) calls per window (a window
+    left out counts 0); ``leads_by_state`` uses the store's lead states as label values.
+    """
+
+    campaign: str
+    lines_active: int
+    dial_level: float
+    occupancy_ratio: float
+    abandon_ratio_by_window: Mapping[AbandonWindow, float] = field(default_factory=dict)
+    leads_by_state: Mapping[str, int] = field(default_factory=dict)

@@ -1,0 +1,116 @@
+"""Grafana dashboards are generated, current, and only query metrics that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.metrics import ComponentUp, DialerGauges, Metrics, QueueGauges, SnapshotProviders
+from controller.metrics.dashboards import render_dashboards
+from controller.metrics.queries import (
+    DASHBOARD_DIR,
+    alert_measure,
+    all_queries,
+    dashboard_queries,
+    substitute_grafana_variables,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAFANA = ROOT / "docker" / "grafana"
+# names our own registry exposes; other names (up, asterisk_*) are not checked here
+OWN_METRIC_NAME = re.compile(r"\b(callctl_[a-z_]+|callctl:[a-z_:]+|process_[a-z_]+)")
+
+
+def test_committed_dashboards_match_the_generator() -> None:
+    rendered = render_dashboards()
+    committed = {p.name: p.read_text() for p in (ROOT / DASHBOARD_DIR).glob("*.json")}
+    assert committed == rendered, (
+        "run: python -m controller.metrics.dashboards docker/grafana/dashboards"
+    )
+
+
+def test_three_dashboards_with_unique_uids_and_panel_ids() -> None:
+    dashboards = [json.loads(text) for text in render_dashboards().values()]
+    assert {d["uid"] for d in dashboards} == {"callctl-inbound", "callctl-dialer", "callctl-health"}
+    for dashboard in dashboards:
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), dashboard["uid"]
+        for panel in dashboard["panels"]:
+            grid = panel["gridPos"]
+            assert grid["x"] + grid["w"] <= 24, panel["title"]
+
+
+async def test_expressions_name_only_metrics_the_controller_exposes() -> None:
+    queue = QueueGauges("sales", True, 0, 0.0, 0.0, 1.0, 0.8)
+    campaign = DialerGauges("spring", 0, 1.0, 0.0, leads_by_state={"new": 1})
+    metrics = Metrics(SnapshotProviders(
+        components=lambda: ComponentUp(ami=True, ari=True, store=True),
+        queues=lambda: [queue], dialers=lambda: [campaign],
+    ), queues=["sales"], campaigns=["spring"])
+    metrics.ami_event("FullyBooted")  # the only family without pre-initialised series
+    text = (await metrics.render()).decode()
+    exposed = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    rules = yaml.safe_load((ROOT / "docker/prometheus/alerts.yml").read_text())["groups"]
+    recorded = {rule["record"] for group in rules for rule in group["rules"] if "record" in rule}
+    for query in all_queries(ROOT):
+        for name in OWN_METRIC_NAME.findall(query.expr):
+            assert name in exposed | recorded, f"{query.where}: unknown {name}"
+
+
+def test_dashboard_variables_are_replaced_for_plain_promql() -> None:
+    expr = 'rate(x{queue=~"$queue",c=~"${campaign}"}[$__rate_interval])'
+    assert substitute_grafana_variables(expr, "30s") == 'rate(x{queue=~".*",c=~".*"}[30s])'
+    for query in dashboard_queries(ROOT):
+        assert "$" not in query.expr, query.where
+
+
+def test_alert_measure_is_the_left_side_of_the_threshold() -> None:
+    assert alert_measure("increase(x[15m]) > 0") == "increase(x[15m])"
+    assert alert_measure('up{job="callctl"} == 0') == 'up{job="callctl"}'
+    with pytest.raises(ValueError, match="measure"):
+        alert_measure("a > on (q) b")
+
+
+def test_every_rule_and_panel_is_listed() -> None:
+    queries = all_queries(ROOT)
+    rules = yaml.safe_load((ROOT / "docker/prometheus/alerts.yml").read_text())["groups"]
+    rule_count = sum(len(group["rules"]) for group in rules)
+    alert_count = sum(1 for group in rules for rule in group["rules"] if "alert" in rule)
+    panel_targets = sum(
+        len(panel["targets"])
+        for text in render_dashboards().values()
+        for panel in json.loads(text)["panels"]
+    )
+    assert len(queries) == panel_targets + rule_count + alert_count
+    assert sum(not q.expect_series for q in queries) == alert_count
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
+    # promtool has no offline "check query": wrap each expression in a recording rule
+    rules = [
+        {"record": f"check:expr_{index}", "expr": query.expr}
+        for index, query in enumerate(all_queries(ROOT))
+    ]
+    rule_file = tmp_path / "exprs.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "exprs", "rules": rules}]}))
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(rule_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_provisioning_points_grafana_at_the_dashboards_and_prometheus() -> None:
+    datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yml").read_text())
+    source = datasources["datasources"][0]
+    assert (source["type"], source["uid"]) == ("prometheus", "prometheus")
+    providers = yaml.safe_load((GRAFANA / "provisioning/dashboards/callctl.yml").read_text())
+    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
