@@ -9,6 +9,7 @@ Domain sections (inbound, recording) live next to their domain and are only asse
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from ipaddress import ip_address
 from pathlib import Path
@@ -79,6 +80,14 @@ class StoreConfig(Section):
         return value
 
 
+class DialerConfig(Section):
+    worker_id: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="names this controller's claims on leads; unique per dialing host",
+    )
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -89,6 +98,7 @@ class Config(Section):
     ari: AriConfig
     store: StoreConfig = StoreConfig()
     logging: LoggingConfig = LoggingConfig()
+    dialer: DialerConfig = DialerConfig()
     inbound: InboundConfig = InboundConfig()
     recording: RecordingConfig = RecordingConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -119,7 +129,7 @@ def format_location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _problems(error: ValidationError) -> list[tuple[str, str]]:
+def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors():
         # pydantic puts validator names (function-after[...]) into loc for wrapped validators
@@ -145,7 +155,7 @@ def parse_config(
     try:
         return Config.model_validate(data, context=context)
     except ValidationError as error:
-        raise ConfigError(source, _problems(error)) from None
+        raise ConfigError(source, validation_problems(error)) from None
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from controller.config import Config, ConfigError, _problems, parse_config
+from controller.config import Config, ConfigError, parse_config, validation_problems
 from controller.inbound.destinations import (
     AnnouncementDestination,
     ExternalDestination,
@@ -280,7 +280,7 @@ def test_bad_holiday_file_names_its_path(
     }
     with pytest.raises(ValidationError) as caught:
         validate_in(inbound, tmp_path)
-    [(path, text)] = _problems(caught.value)
+    [(path, text)] = validation_problems(caught.value)
     assert path == "inbound.schedules.office.holiday_files[0]"
     assert message in text
 

@@ -1,0 +1,205 @@
+"""Dialing policy: may this lead be dialed now, what did a call come to, when to try again.
+
+Pure decisions (no I/O, the clock is an argument) so the runner, the simulator and the tests
+ask the same questions and get the same answers. Every refusal carries a reason and, when one
+exists, the earliest instant at which the answer could change, so the runner can park a lead
+instead of re-checking it every tick.
+
+Hangup classification (Q.850 cause from the Hangup event, or the CDR disposition when no cause
+is known). Asterisk's OriginateResponse says ``Reason: 0`` even for a busy callee, so it is not
+used.
+
+======================================  =========================================
+cause / disposition                      result
+======================================  =========================================
+answered (16 or ANSWERED), AMD MACHINE   machine
+answered, no agent connected in time     abandoned
+answered otherwise                       human
+17 user busy, BUSY                       busy
+21 call rejected                         busy (a person declined; retry as busy)
+18 no user responding, 19 no answer,     no_answer
+16 without answer, NO ANSWER
+1, 3, 22, 27, 28, 34, 38, 41, 42, ...,  failed
+CONGESTION, FAILED, anything unknown
+======================================  =========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from controller.dialer.settings import CampaignSettings
+
+
+class Result(StrEnum):
+    """What one call attempt came to; the same words label the metrics."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+CAUSE_NORMAL_CLEARING = 16
+_CAUSE_RESULTS = {17: Result.BUSY, 21: Result.BUSY, 18: Result.NO_ANSWER, 19: Result.NO_ANSWER}
+_DISPOSITION_RESULTS = {
+    "BUSY": Result.BUSY,
+    "NO ANSWER": Result.NO_ANSWER,
+    "NOANSWER": Result.NO_ANSWER,
+}
+
+
+def classify_hangup(
+    cause: int | None,
+    disposition: str | None = None,
+    *,
+    answered: bool = False,
+    machine: bool = False,
+    agent_connected: bool = True,
+) -> Result:
+    """Result of an attempt from its Hangup cause, CDR disposition and what the runner saw.
+
+    ``answered`` is true once the callee picked up; ``machine`` is AMD's verdict; an answered
+    human call with ``agent_connected`` false is an abandon (no agent within the legal delay).
+    """
+    disposition = (disposition or "").strip().upper()
+    if answered or disposition == "ANSWERED":
+        if machine:
+            return Result.MACHINE
+        return Result.HUMAN if agent_connected else Result.ABANDONED
+    if cause in _CAUSE_RESULTS:
+        return _CAUSE_RESULTS[cause]
+    if cause == CAUSE_NORMAL_CLEARING:
+        # we cancelled a ringing call at the ring timeout: the normal way an unanswered call ends
+        return Result.NO_ANSWER
+    if cause in (None, 0) and disposition in _DISPOSITION_RESULTS:
+        return _DISPOSITION_RESULTS[disposition]
+    return Result.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class LeadSnapshot:
+    """What the policy needs to know about one lead (read from the store by the runner)."""
+
+    phone: str
+    timezone: str | None
+    attempts: int = 0
+    finished: bool = False
+    on_dnc: bool = False
+    next_attempt_at: datetime | None = None
+    last_abandoned_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``allowed``, or the ``reason`` it is not and the earliest time it may be (None: never)."""
+
+    allowed: bool
+    reason: str = ""
+    not_before: datetime | None = None
+
+
+ALLOWED = Decision(allowed=True)
+
+
+def lead_zone(name: str | None) -> ZoneInfo | None:
+    """The lead's zone, or None when it is unknown (not set, or not an IANA name)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def next_window_start(at: datetime, zone: ZoneInfo, start: time, end: time) -> datetime:
+    """``at`` if it lies in the daily [start, end) window of ``zone``, else the next start."""
+    local = at.astimezone(zone)
+    if start <= local.time() < end:
+        return at
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    return datetime.combine(day, start, tzinfo=zone).astimezone(UTC)
+
+
+def may_dial(lead: LeadSnapshot, settings: CampaignSettings, now: datetime) -> Decision:
+    """May ``lead`` be dialed at ``now``? Checks DNC, attempts, timezone, retry and abandon
+    gaps, and the calling hours in the lead's local time, in that order."""
+    if lead.on_dnc:
+        return Decision(False, "on the do-not-call list")
+    if lead.finished:
+        return Decision(False, "finished")
+    if lead.attempts >= settings.max_attempts:
+        return Decision(False, f"no attempts left ({lead.attempts} of {settings.max_attempts})")
+    zone = lead_zone(lead.timezone)
+    if zone is None:
+        return Decision(False, "timezone unknown or ambiguous")
+    earliest, reason = now, ""
+    if lead.next_attempt_at is not None and lead.next_attempt_at > earliest:
+        earliest, reason = lead.next_attempt_at, "retry delay"
+    if lead.last_abandoned_at is not None:
+        gap_end = lead.last_abandoned_at + settings.recall_gap
+        if gap_end > earliest:
+            earliest, reason = gap_end, "re-call gap after an abandoned call"
+    hours = settings.calling_hours
+    opening = next_window_start(earliest, zone, hours.start, hours.end)
+    if opening > earliest:
+        earliest = opening
+        reason = reason or "outside calling hours in the lead's local time"
+    if earliest > now:
+        return Decision(False, reason, earliest)
+    return ALLOWED
+
+
+def is_final(result: Result, settings: CampaignSettings) -> bool:
+    """True when a lead needs no more calls after ``result`` (besides running out of attempts)."""
+    if result is Result.HUMAN:
+        return True
+    # a message was left on the machine: calling again would only leave another one
+    amd = settings.amd
+    return result is Result.MACHINE and amd.enabled and amd.action == "leave_message"
+
+
+def next_attempt_at(
+    result: Result, attempts_made: int, settings: CampaignSettings, now: datetime
+) -> datetime | None:
+    """When the lead may be retried after ``result``; None when it is finished."""
+    if is_final(result, settings) or attempts_made >= settings.max_attempts:
+        return None
+    if result is Result.ABANDONED:
+        return now + settings.recall_gap
+    delays = settings.retry_delay_minutes
+    minutes = {
+        Result.BUSY: delays.busy,
+        Result.NO_ANSWER: delays.no_answer,
+        Result.MACHINE: delays.machine,
+        Result.FAILED: delays.failed,
+    }[result]
+    return now + timedelta(minutes=minutes)
+
+
+CAMPAIGN_STATES = ("created", "running", "paused", "stopped")
+# action -> (states it may be taken from, state it leads to); "stopped" is final.
+CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "start": (frozenset({"created"}), "running"),
+    "pause": (frozenset({"running"}), "paused"),
+    "resume": (frozenset({"paused"}), "running"),
+    "stop": (frozenset({"created", "running", "paused"}), "stopped"),
+}
+
+
+class InvalidTransition(ValueError):
+    """A campaign action that its current state does not allow."""
+
+
+def campaign_transition(current: str, action: str) -> str:
+    """The state after ``action`` from ``current``; raises ``InvalidTransition`` if not allowed."""
+    allowed_from, target = CAMPAIGN_TRANSITIONS[action]
+    if current not in allowed_from:
+        sources = " or ".join(sorted(allowed_from))
+        raise InvalidTransition(f"cannot {action} a {current} campaign (only from {sources})")
+    return target

@@ -1,0 +1,535 @@
+"""Store access of the dialer: campaigns, leads, attempts and do-not-call lists.
+
+Written against the ``Database`` port with portable SQL. The runner's three needs are shaped
+for crash safety and for several workers:
+
+1. ``claim`` picks due leads, asks ``policy.may_dial`` about each, and in ONE transaction moves
+   the allowed ones to ``dialing`` (a conditional ``UPDATE ... WHERE state = 'ready'`` whose row
+   count tells a worker whether it won the lead) and writes their attempt rows, so every
+   originate has a committed attempt before it goes out. Leads refused only for now (calling
+   hours, retry delay, re-call gap) are parked at their earliest time so the next tick skips them.
+2. ``record_result`` closes an attempt and schedules the lead's retry (or finishes it).
+3. ``open_attempts`` lists attempts still ``dialing`` for restart reconciliation.
+
+The DNC lists are checked when leads are claimed, not copied into the leads at import, so a
+number added to a list after the import is never dialed, and removing it makes it dialable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controller.dialer.leads import Lead
+from controller.dialer.policy import (
+    LeadSnapshot,
+    Result,
+    campaign_transition,
+    may_dial,
+    next_attempt_at,
+)
+from controller.dialer.settings import CampaignSettings
+from controller.store.base import Connection, Database, Row
+
+GLOBAL_DNC = "*"
+_ON_DNC = (
+    "EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = leads.phone"
+    " AND dnc.scope IN ('*', leads.campaign))"
+)
+# Leads a batch of claims looks at, beyond the number wanted, to skip the ones policy refuses.
+CLAIM_SCAN_FACTOR = 4
+CLAIM_SCAN_MIN = 50
+
+
+class DialerStoreError(Exception):
+    """A dialer operation the stored data does not allow (unknown campaign, bad transition)."""
+
+
+def to_iso(moment: datetime) -> str:
+    """The one timestamp text format of the store, so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    name: str
+    state: str
+    settings: CampaignSettings
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    new: int
+    updated: int
+    unchanged: int
+    on_dnc: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedAttempt:
+    """A lead this worker now owns: its attempt row is committed, the originate may go out."""
+
+    attempt_id: str
+    campaign: str
+    phone: str
+    attempt_no: int
+    name: str
+    timezone: str
+    custom: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAttempt:
+    attempt_id: str
+    campaign: str
+    phone: str
+    attempt_no: int
+    worker: str
+    started_at: datetime
+    channel: str | None
+
+
+class DialerRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- campaigns -----------------------------------------------------------------------
+
+    async def create_campaign(self, name: str, settings: CampaignSettings, now: datetime) -> None:
+        async with self._db.transaction() as conn:
+            if await conn.fetchone("SELECT 1 AS x FROM campaigns WHERE name = :n", {"n": name}):
+                raise DialerStoreError(f"campaign {name!r} already exists")
+            await conn.execute(
+                "INSERT INTO campaigns (name, state, settings_json, created_at, updated_at)"
+                " VALUES (:name, 'created', :settings, :now, :now)",
+                {"name": name, "settings": settings.model_dump_json(), "now": to_iso(now)},
+            )
+
+    async def campaign(self, name: str, conn: Connection | None = None) -> Campaign:
+        row = await (conn or self._db).fetchone(
+            "SELECT * FROM campaigns WHERE name = :n", {"n": name}
+        )
+        if row is None:
+            raise DialerStoreError(f"no campaign named {name!r}")
+        return Campaign(
+            name=row["name"],
+            state=row["state"],
+            settings=CampaignSettings.model_validate_json(row["settings_json"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    async def list_campaigns(self) -> list[Row]:
+        return await self._db.fetchall(
+            "SELECT c.name, c.state, c.created_at, c.updated_at,"
+            " (SELECT COUNT(*) FROM leads WHERE leads.campaign = c.name) AS leads,"
+            " (SELECT COUNT(*) FROM leads WHERE leads.campaign = c.name"
+            "  AND leads.state = 'done') AS done"
+            " FROM campaigns c ORDER BY c.name"
+        )
+
+    async def change_state(self, name: str, action: str, now: datetime) -> tuple[str, str]:
+        """Apply a start/pause/resume/stop action; returns ``(old state, new state)``."""
+        async with self._db.transaction() as conn:
+            current = (await self.campaign(name, conn)).state
+            try:
+                target = campaign_transition(current, action)
+            except ValueError as error:
+                raise DialerStoreError(f"campaign {name!r}: {error}") from None
+            await conn.execute(
+                "UPDATE campaigns SET state = :target, updated_at = :now"
+                " WHERE name = :name AND state = :current",
+                {"target": target, "now": to_iso(now), "name": name, "current": current},
+            )
+        return current, target
+
+    # --- leads ---------------------------------------------------------------------------
+
+    async def import_leads(
+        self, campaign: str, leads: Sequence[Lead], now: datetime
+    ) -> ImportCounts:
+        """Insert new leads and merge changed ones in one transaction; call state is kept."""
+        async with self._db.transaction() as conn:
+            await self.campaign(campaign, conn)
+            existing = {
+                row["phone"]: row
+                async for row in conn.iterate(
+                    "SELECT phone, name, timezone, custom_json FROM leads WHERE campaign = :c",
+                    {"c": campaign},
+                )
+            }
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for lead in leads:
+                old = existing.get(lead.phone)
+                if old is None:
+                    inserts.append(_lead_params(campaign, lead, now))
+                    continue
+                merged = Lead(
+                    lead.phone, old["name"], old["timezone"], json.loads(old["custom_json"])
+                )
+                merged.merge(lead)
+                params = _lead_params(campaign, merged, now)
+                if (params["name"], params["timezone"], params["custom_json"]) != (
+                    old["name"],
+                    old["timezone"],
+                    old["custom_json"],
+                ):
+                    updates.append(params)
+            await conn.executemany(
+                "INSERT INTO leads (campaign, phone, name, timezone, custom_json, imported_at)"
+                " VALUES (:campaign, :phone, :name, :timezone, :custom_json, :now)",
+                inserts,
+            )
+            await conn.executemany(
+                "UPDATE leads SET name = :name, timezone = :timezone, custom_json = :custom_json"
+                " WHERE campaign = :campaign AND phone = :phone",
+                updates,
+            )
+            on_dnc = await self._count_on_dnc(conn, campaign, [lead.phone for lead in leads])
+        return ImportCounts(
+            new=len(inserts),
+            updated=len(updates),
+            unchanged=len(leads) - len(inserts) - len(updates),
+            on_dnc=on_dnc,
+        )
+
+    async def _count_on_dnc(self, conn: Connection, campaign: str, phones: list[str]) -> int:
+        listed = {
+            row["phone"]
+            async for row in conn.iterate(
+                "SELECT phone FROM dnc WHERE scope IN ('*', :c)", {"c": campaign}
+            )
+        }
+        return sum(1 for phone in phones if phone in listed)
+
+    async def claim(
+        self, campaign: str, wanted: int, worker: str, now: datetime
+    ) -> list[ClaimedAttempt]:
+        """Claim up to ``wanted`` dialable leads and commit an attempt row for each.
+
+        Nothing is claimed unless the campaign is ``running``, checked in the same transaction
+        so a pause or stop from the CLI takes effect before the next originate.
+        """
+        claimed: list[ClaimedAttempt] = []
+        token = f"{worker}:{uuid.uuid4()}"
+        async with self._db.transaction() as conn:
+            found = await self.campaign(campaign, conn)
+            settings = found.settings
+            while found.state == "running" and len(claimed) < wanted:
+                rows = await conn.fetchall(
+                    "SELECT phone, name, timezone, custom_json, attempts, next_attempt_at,"
+                    " last_abandoned_at FROM leads"
+                    " WHERE campaign = :c AND state = 'ready' AND next_attempt_at <= :now"
+                    f" AND timezone IS NOT NULL AND attempts < :max AND NOT {_ON_DNC}"
+                    " ORDER BY next_attempt_at, phone LIMIT :limit",
+                    {
+                        "c": campaign,
+                        "now": to_iso(now),
+                        "max": settings.max_attempts,
+                        "limit": max(wanted * CLAIM_SCAN_FACTOR, CLAIM_SCAN_MIN),
+                    },
+                )
+                progressed = False
+                for row in rows:
+                    if len(claimed) == wanted:
+                        break
+                    decision = may_dial(_snapshot(row), settings, now)
+                    if decision.allowed:
+                        attempt = await self._claim_one(conn, campaign, row, token, worker, now)
+                        if attempt is not None:
+                            claimed.append(attempt)
+                            progressed = True
+                    elif decision.not_before is not None:
+                        await conn.execute(
+                            "UPDATE leads SET next_attempt_at = :at"
+                            " WHERE campaign = :c AND phone = :p AND state = 'ready'",
+                            {"at": to_iso(decision.not_before), "c": campaign, "p": row["phone"]},
+                        )
+                        progressed = True
+                if not progressed:
+                    break
+        return claimed
+
+    async def _claim_one(
+        self, conn: Connection, campaign: str, row: Row, token: str, worker: str, now: datetime
+    ) -> ClaimedAttempt | None:
+        won = await conn.execute(
+            "UPDATE leads SET state = 'dialing', claim_token = :token, attempts = attempts + 1"
+            " WHERE campaign = :c AND phone = :p AND state = 'ready'",
+            {"token": token, "c": campaign, "p": row["phone"]},
+        )
+        if not won:
+            return None  # another worker took it between our read and our write
+        attempt = ClaimedAttempt(
+            attempt_id=str(uuid.uuid4()),
+            campaign=campaign,
+            phone=row["phone"],
+            attempt_no=row["attempts"] + 1,
+            name=row["name"],
+            timezone=row["timezone"],
+            custom=json.loads(row["custom_json"]),
+        )
+        await conn.execute(
+            "INSERT INTO attempts (attempt_id, campaign, phone, attempt_no, worker, started_at)"
+            " VALUES (:id, :c, :p, :no, :worker, :now)",
+            {
+                "id": attempt.attempt_id,
+                "c": campaign,
+                "p": attempt.phone,
+                "no": attempt.attempt_no,
+                "worker": worker,
+                "now": to_iso(now),
+            },
+        )
+        return attempt
+
+    async def attach_channel(self, attempt_id: str, channel: str) -> None:
+        """Remember the channel (uniqueid) of an attempt, for reconciliation after a restart."""
+        await self._db.execute(
+            "UPDATE attempts SET channel = :ch WHERE attempt_id = :id",
+            {"ch": channel, "id": attempt_id},
+        )
+
+    async def record_result(
+        self,
+        attempt_id: str,
+        result: Result,
+        now: datetime,
+        cause: int | None = None,
+    ) -> datetime | None:
+        """Close an open attempt and schedule its lead; returns the retry time (None: finished)."""
+        async with self._db.transaction() as conn:
+            attempt = await conn.fetchone(
+                "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
+                {"id": attempt_id},
+            )
+            if attempt is None:
+                raise DialerStoreError(f"no open attempt {attempt_id!r}")
+            await conn.execute(
+                "UPDATE attempts SET state = 'done', ended_at = :now, result = :result,"
+                " cause = :cause WHERE attempt_id = :id",
+                {"now": to_iso(now), "result": result.value, "cause": cause, "id": attempt_id},
+            )
+            settings = (await self.campaign(attempt["campaign"], conn)).settings
+            key = {"c": attempt["campaign"], "p": attempt["phone"]}
+            lead = await conn.fetchone(
+                "SELECT attempts, last_abandoned_at FROM leads WHERE campaign = :c AND phone = :p",
+                key,
+            )
+            assert lead is not None  # attempts reference their lead
+            retry_at = next_attempt_at(result, lead["attempts"], settings, now)
+            abandoned_at = to_iso(now) if result is Result.ABANDONED else lead["last_abandoned_at"]
+            await conn.execute(
+                "UPDATE leads SET state = :state, next_attempt_at = :next, last_result = :result,"
+                " last_result_at = :now, last_abandoned_at = :abandoned, claim_token = NULL"
+                " WHERE campaign = :c AND phone = :p",
+                {
+                    **key,
+                    "state": "ready" if retry_at else "done",
+                    "next": to_iso(retry_at) if retry_at else "",
+                    "result": result.value,
+                    "now": to_iso(now),
+                    "abandoned": abandoned_at,
+                },
+            )
+        return retry_at
+
+    async def open_attempts(self, campaign: str | None = None) -> list[OpenAttempt]:
+        where, params = "state = 'dialing'", {}
+        if campaign is not None:
+            where, params = where + " AND campaign = :c", {"c": campaign}
+        rows = await self._db.fetchall(
+            f"SELECT * FROM attempts WHERE {where} ORDER BY started_at", params
+        )
+        return [
+            OpenAttempt(
+                attempt_id=row["attempt_id"],
+                campaign=row["campaign"],
+                phone=row["phone"],
+                attempt_no=row["attempt_no"],
+                worker=row["worker"],
+                started_at=datetime.fromisoformat(row["started_at"]),
+                channel=row["channel"],
+            )
+            for row in rows
+        ]
+
+    async def status(self, campaign: str, now: datetime) -> dict[str, Any]:
+        """Counts of leads by state, attempts by result, and the abandon rate per window."""
+        found = await self.campaign(campaign)
+        params = {"c": campaign}
+        by_state = await self._db.fetchall(
+            "SELECT state, COUNT(*) AS n FROM leads WHERE campaign = :c GROUP BY state", params
+        )
+        flags = await self._db.fetchone(
+            "SELECT COUNT(*) AS total,"
+            f" SUM(CASE WHEN {_ON_DNC} THEN 1 ELSE 0 END) AS on_dnc,"
+            " SUM(CASE WHEN timezone IS NULL THEN 1 ELSE 0 END) AS no_timezone"
+            " FROM leads WHERE campaign = :c",
+            params,
+        )
+        by_result = await self._db.fetchall(
+            "SELECT result, COUNT(*) AS n FROM attempts WHERE campaign = :c AND state = 'done'"
+            " GROUP BY result",
+            params,
+        )
+        open_count = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM attempts WHERE campaign = :c AND state = 'dialing'", params
+        )
+        assert flags is not None and open_count is not None
+        windows = {}
+        for hours in found.settings.abandon.windows_hours:
+            windows[f"{hours}h"] = await self._abandon_rate(campaign, now - timedelta(hours=hours))
+        return {
+            "campaign": campaign,
+            "state": found.state,
+            "dialing_mode": found.settings.dialing_mode,
+            "leads": {
+                "total": flags["total"],
+                **{row["state"]: row["n"] for row in by_state},
+                "on_dnc": flags["on_dnc"] or 0,
+                "no_timezone": flags["no_timezone"] or 0,
+            },
+            "attempts": {
+                "open": open_count["n"],
+                **{row["result"]: row["n"] for row in by_result},
+            },
+            "abandon_target_percent": found.settings.abandon.target_percent,
+            "abandon_percent": windows,
+        }
+
+    async def _abandon_rate(self, campaign: str, since: datetime) -> float | None:
+        """Abandoned calls as a percentage of live-answered calls (human or abandoned)."""
+        row = await self._db.fetchone(
+            "SELECT SUM(CASE WHEN result = 'abandoned' THEN 1 ELSE 0 END) AS abandoned,"
+            " COUNT(*) AS live FROM attempts WHERE campaign = :c AND ended_at >= :since"
+            " AND result IN ('human', 'abandoned')",
+            {"c": campaign, "since": to_iso(since)},
+        )
+        if row is None or not row["live"]:
+            return None
+        return round(100.0 * (row["abandoned"] or 0) / row["live"], 2)
+
+    async def lead_counts(self, campaign: str) -> dict[str, int]:
+        rows = await self._db.fetchall(
+            "SELECT state, COUNT(*) AS n FROM leads WHERE campaign = :c GROUP BY state",
+            {"c": campaign},
+        )
+        return {row["state"]: row["n"] for row in rows}
+
+    async def abandon_ratios(self, campaign: str, now: datetime) -> dict[str, float]:
+        """Abandoned / live-answered calls over the metric windows 1h, 24h and 30d (0 if none)."""
+        windows = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "30d": timedelta(days=30)}
+        params: dict[str, Any] = {"c": campaign}
+        sums = []
+        for name, span in windows.items():
+            params[f"since_{name}"] = to_iso(now - span)
+            sums.append(
+                f"SUM(CASE WHEN ended_at >= :since_{name} THEN 1 ELSE 0 END) AS live_{name},"
+                f" SUM(CASE WHEN ended_at >= :since_{name} AND result = 'abandoned'"
+                f" THEN 1 ELSE 0 END) AS abandoned_{name}"
+            )
+        row = await self._db.fetchone(
+            f"SELECT {', '.join(sums)} FROM attempts WHERE campaign = :c"
+            " AND result IN ('human', 'abandoned') AND ended_at >= :since_30d",
+            params,
+        )
+        ratios = {}
+        for name in windows:
+            live = (row or {}).get(f"live_{name}") or 0
+            ratios[name] = ((row or {}).get(f"abandoned_{name}") or 0) / live if live else 0.0
+        return ratios
+
+    async def live_answers(
+        self, campaign: str, now: datetime, days: int = 30
+    ) -> list[tuple[datetime, bool]]:
+        """``(ended, abandoned)`` of the live-answered attempts of the last ``days``."""
+        rows = await self._db.fetchall(
+            "SELECT ended_at, result FROM attempts WHERE campaign = :c"
+            " AND result IN ('human', 'abandoned') AND ended_at >= :since ORDER BY ended_at",
+            {"c": campaign, "since": to_iso(now - timedelta(days=days))},
+        )
+        return [(datetime.fromisoformat(r["ended_at"]), r["result"] == "abandoned") for r in rows]
+
+    def export_rows(self, campaign: str) -> AsyncIterator[Row]:
+        """Every lead with each of its attempts (one row per attempt; leads never called once)."""
+        return self._db.iterate(
+            "SELECT leads.phone, leads.name, leads.timezone, leads.state AS lead_state,"
+            " leads.attempts, leads.last_result, leads.next_attempt_at,"
+            f" CASE WHEN {_ON_DNC} THEN 1 ELSE 0 END AS on_dnc, leads.custom_json,"
+            " a.attempt_id, a.attempt_no, a.started_at, a.ended_at, a.result, a.cause"
+            " FROM leads LEFT JOIN attempts a"
+            " ON a.campaign = leads.campaign AND a.phone = leads.phone"
+            " WHERE leads.campaign = :c ORDER BY leads.phone, a.attempt_no",
+            {"c": campaign},
+        )
+
+    # --- do-not-call lists ------------------------------------------------------------------
+
+    async def add_dnc(
+        self, scope: str, phones: Iterable[str], now: datetime, source: str = ""
+    ) -> int:
+        """Add numbers to a list (``GLOBAL_DNC`` or a campaign name); returns how many were new."""
+        async with self._db.transaction() as conn:
+            if scope != GLOBAL_DNC:
+                await self.campaign(scope, conn)
+            listed = {
+                row["phone"]
+                async for row in conn.iterate(
+                    "SELECT phone FROM dnc WHERE scope = :s", {"s": scope}
+                )
+            }
+            new = sorted(set(phones) - listed)
+            await conn.executemany(
+                "INSERT INTO dnc (scope, phone, added_at, source)"
+                " VALUES (:scope, :phone, :now, :source)",
+                [{"scope": scope, "phone": p, "now": to_iso(now), "source": source} for p in new],
+            )
+        return len(new)
+
+    async def remove_dnc(self, scope: str, phones: Iterable[str]) -> int:
+        removed = 0
+        async with self._db.transaction() as conn:
+            for phone in set(phones):
+                removed += await conn.execute(
+                    "DELETE FROM dnc WHERE scope = :s AND phone = :p", {"s": scope, "p": phone}
+                )
+        return removed
+
+    async def list_dnc(self, scope: str) -> list[Row]:
+        return await self._db.fetchall(
+            "SELECT phone, added_at, source FROM dnc WHERE scope = :s ORDER BY phone",
+            {"s": scope},
+        )
+
+
+def _lead_params(campaign: str, lead: Lead, now: datetime) -> dict[str, Any]:
+    return {
+        "campaign": campaign,
+        "phone": lead.phone,
+        "name": lead.name,
+        "timezone": lead.timezone,
+        "custom_json": json.dumps(lead.custom, sort_keys=True, ensure_ascii=False),
+        "now": to_iso(now),
+    }
+
+
+def _snapshot(row: Row) -> LeadSnapshot:
+    return LeadSnapshot(
+        phone=row["phone"],
+        timezone=row["timezone"],
+        attempts=row["attempts"],
+        next_attempt_at=from_iso(row["next_attempt_at"]),
+        last_abandoned_at=from_iso(row["last_abandoned_at"]),
+    )

@@ -1,0 +1,139 @@
+"""A campaign's settings: one TOML file per campaign, validated before anything is stored.
+
+The file is checked with the same rules as the controller config (unknown keys are errors, every
+problem names its key path and the file), then stored as JSON with the campaign so the runner
+and the CLI read the very settings that were validated, whether or not the file still exists.
+Durations carry their unit in the key name (``ring_timeout_seconds``, ``recall_gap_hours``) so a
+TOML reader never has to guess.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from controller.config import ConfigError, validation_problems
+
+# Regulators (FCC 47 CFR 64.1200, Ofcom) require at least 15 s of ringing before giving up.
+MIN_RING_TIMEOUT_SECONDS = 15
+
+DialingMode = Literal["preview", "progressive", "predictive"]
+PositiveMinutes = Annotated[int, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentGroup(_Section):
+    """Who takes the answered calls: a queue, or a fixed list of agent ids (exactly one)."""
+
+    queue: str | None = Field(default=None, min_length=1)
+    agent_ids: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AgentGroup:
+        if (self.queue is None) == (not self.agent_ids):
+            raise ValueError("set exactly one of agents.queue or agents.agent_ids")
+        return self
+
+
+class CallingHours(_Section):
+    """Window in the lead's own local time; a lead is dialed only inside [start, end)."""
+
+    start: time = time(9, 0)
+    end: time = time(21, 0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CallingHours:
+        if self.start >= self.end:
+            raise ValueError("calling_hours.start must be before calling_hours.end")
+        return self
+
+
+class RetryDelays(_Section):
+    """Wait before re-dialing a lead after each non-final result, in minutes."""
+
+    busy: PositiveMinutes = 10
+    no_answer: PositiveMinutes = 60
+    machine: PositiveMinutes = 240
+    failed: PositiveMinutes = 30
+
+
+class AbandonSettings(_Section):
+    target_percent: float = Field(default=3.0, gt=0, le=100)
+    # Windows over which the abandon rate is held under target: 24 h (Ofcom), 30 days (FTC).
+    windows_hours: tuple[Annotated[int, Field(gt=0)], ...] = (24, 720)
+    recall_gap_hours: int = Field(default=72, ge=0)
+    safe_harbor_sound: str = Field(default="", description="message played to an abandoned call")
+
+
+class AmdSettings(_Section):
+    enabled: bool = False
+    action: Literal["hangup", "leave_message"] = "hangup"
+    message_sound: str = ""
+
+    @model_validator(mode="after")
+    def _message_needs_sound(self) -> AmdSettings:
+        if self.enabled and self.action == "leave_message" and not self.message_sound:
+            raise ValueError("amd.action = 'leave_message' needs amd.message_sound")
+        return self
+
+
+class CampaignSettings(_Section):
+    trunk: str = Field(min_length=1, description="PJSIP endpoint the calls go out through")
+    caller_id: str = Field(min_length=1)
+    default_region: str = Field(default="US", description="region for numbers without +CC")
+    dialing_mode: DialingMode = "progressive"
+    agents: AgentGroup
+    calling_hours: CallingHours = CallingHours()
+    max_attempts: int = Field(default=3, ge=1)
+    retry_delay_minutes: RetryDelays = RetryDelays()
+    ring_timeout_seconds: int = Field(default=25, ge=MIN_RING_TIMEOUT_SECONDS)
+    abandon: AbandonSettings = AbandonSettings()
+    amd: AmdSettings = AmdSettings()
+    line_cap: int = Field(default=10, ge=1, description="concurrent calls on the trunk")
+    agent_wrapup_seconds: int = Field(
+        default=5, ge=0, description="after-call work before an agent gets the next call"
+    )
+    calls_per_second: float = Field(default=1.0, gt=0)
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r} (use a two-letter code like 'US', 'GB')")
+        return region
+
+    @property
+    def recall_gap(self) -> timedelta:
+        return timedelta(hours=self.abandon.recall_gap_hours)
+
+
+def parse_campaign_settings(data: object, source: str = "<campaign>") -> CampaignSettings:
+    try:
+        return CampaignSettings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(source, validation_problems(error)) from None
+
+
+def load_campaign_settings(path: str | Path) -> CampaignSettings:
+    """Read and validate a campaign TOML; every problem is reported with the file and key path."""
+    file = Path(path)
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise ConfigError(str(file), [("", f"cannot read file: {error.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(file), [("", "file is not UTF-8 text")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(file), [("", f"not valid TOML: {error}")]) from None
+    return parse_campaign_settings(data, str(file))
