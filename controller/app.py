@@ -17,12 +17,14 @@ from controller.api.recordings import RECORDER
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
 from controller.config import Config
+from controller.dialer.repository import DialerRepository
+from controller.dialer.runner import DialerService
 from controller.inbound.agents import AgentService, QueueMembership
 from controller.inbound.gauges import QueueGaugeProvider
 from controller.inbound.router import InboundRouter
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics, SnapshotProviders
-from controller.metrics.snapshot import ComponentUp, DialerGauges
+from controller.metrics.snapshot import ComponentUp
 from controller.recording.retention import run_daily
 from controller.state.model import LiveModel
 from controller.state.sync import AmiStateSync
@@ -50,7 +52,7 @@ class Controller:
             SnapshotProviders(
                 components=self.components_up,
                 queues=self._queue_gauges,
-                dialers=self._dialer_gauges,
+                dialers=lambda: self.dialer.gauges(),
             ),
             queues=inbound.queues,
         )
@@ -66,7 +68,26 @@ class Controller:
         self._queue_gauges = QueueGaugeProvider(
             inbound, self.model, self.router, self.db, config.metrics.service_level_window
         )
-        self._stasis_handlers = {"inbound": self.router.on_stasis_start}
+        self.dialer = DialerService(
+            self.ami,
+            self.ari,
+            self.model,
+            DialerRepository(store),
+            self.metrics,
+            worker=config.dialer.worker_id,
+            agents_of_queue=lambda queue: (
+                tuple(m.agent for m in inbound.queues[queue].members)
+                if queue in inbound.queues
+                else ()
+            ),
+        )
+        self.sync.add_listener(self.dialer.on_ami_event)
+        self.sync.add_resync_hook(self.dialer.reconcile)
+        self._stasis_handlers = {
+            "inbound": self.router.on_stasis_start,
+            "dialer": self.dialer.on_customer_stasis,
+            "agent": self.dialer.on_agent_stasis,
+        }
 
     async def components_up(self) -> ComponentUp:
         return ComponentUp(
@@ -85,9 +106,6 @@ class Controller:
         if self.recorder.stats.completed_total > before:
             row = await self.recorder.repo.get(call_id)
             self.metrics.recording("saved", int(row["size"] or 0) if row else 0)
-
-    async def _dialer_gauges(self) -> list[DialerGauges]:
-        return []
 
     def _on_ami_event(self, event: Mapping[str, Any]) -> None:
         with self.metrics.event_processing():
@@ -118,6 +136,7 @@ class Controller:
             "ami": self.ami.run(),
             "ari": self.ari.run(),
             "inbound": self.router.run(),
+            "dialer": self.dialer.run(),
             "recording-purge": run_daily(
                 self.recorder.repo, self.config.recording, lambda: datetime.now(UTC)
             ),
@@ -146,26 +165,44 @@ def build_app(controller: Controller) -> web.Application:
     return app
 
 
-async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
-    """Run the controller until SIGTERM/SIGINT (or cancellation), then stop cleanly."""
+class RunningController:
+    """A started controller: its parts, and the HTTP site serving them."""
+
+    def __init__(self, controller: Controller, runner: web.AppRunner) -> None:
+        self.controller = controller
+        self._runner = runner
+
+    async def stop(self) -> None:
+        log.info("controller.stopping")
+        await self._runner.cleanup()
+        await self.controller.store.close()
+        log.info("controller.stopped")
+
+
+async def start(config: Config) -> RunningController:
+    """Open the store, build the services, start the background tasks and the HTTP site."""
     store = await open_store(config.store.url)
-    app = build_app(Controller(config, store))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.http.listen, config.http.port)
-    await site.start()
+    controller = Controller(config, store)
+    runner = web.AppRunner(build_app(controller), access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, config.http.listen, config.http.port).start()
+    except OSError:
+        await runner.cleanup()
+        await store.close()
+        raise
     log.info("controller.started", listen=config.http.listen, port=config.http.port)
+    return RunningController(controller, runner)
+
+
+async def serve(config: Config) -> None:
+    """Run the controller until SIGTERM/SIGINT, then stop cleanly."""
+    running = await start(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
+        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
-        log.info("controller.stopping")
-        await runner.cleanup()
-        await store.close()
-        log.info("controller.stopped")
+        await running.stop()

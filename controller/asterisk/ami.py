@@ -230,11 +230,13 @@ class AmiClient:
         timeout_s: float = 30,
         caller_id: str | None = None,
         variables: Mapping[str, str] | None = None,
+        action_id: str | None = None,
     ) -> None:
         """Queue an Originate in Asterisk. Sent once: never retried, by us or by panoramisk.
 
         Returns when Asterisk has accepted it; the call's fate arrives as events for
-        ``channel_id`` (Newchannel, Hangup with its cause, OriginateResponse).
+        ``channel_id`` (Newchannel, Hangup with its cause) and an OriginateResponse carrying
+        ``action_id`` (pass the same id to match it).
         """
         variable = [f"{k}={v}" for k, v in (variables or {}).items()] or None
         await self.action(
@@ -250,6 +252,7 @@ class AmiClient:
             CallerID=caller_id,
             Variable=variable,
             Async="true",
+            ActionID=action_id,
         )
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:

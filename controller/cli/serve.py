@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from controller.app import serve
-from controller.cli.common import config_of
+from controller.cli.common import CliError, config_of
 from controller.logs import configure_logging
 
 
@@ -22,5 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     config = config_of(args)
     configure_logging(config.logging.level)
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        raise CliError(f"cannot listen on {config.http.listen}:{config.http.port}: "
+                       f"{error.strerror}") from None
     return 0
