@@ -25,6 +25,8 @@ from controller.inbound.router import InboundRouter
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
+from controller.recording.recorder import Recorder
+from controller.recording.repository import RecordingRepository
 from controller.recording.retention import run_daily
 from controller.state.model import LiveModel
 from controller.state.sync import AmiStateSync
@@ -51,22 +53,28 @@ class Controller:
         self.metrics = Metrics(
             SnapshotProviders(
                 components=self.components_up,
-                queues=self._queue_gauges,
+                queues=lambda: self._queue_gauges(),
                 dialers=lambda: self.dialer.gauges(),
             ),
             queues=inbound.queues,
         )
+        self.recorder = Recorder(
+            config.recording, RecordingRepository(store), self.ami, lambda: datetime.now(UTC)
+        )
         self.agents = AgentService(
             self.ami,
-            self.db,
+            store,
             self.model,
             lambda agent_id: [QueueMembership(q, p) for q, p in inbound.queues_of_agent(agent_id)],
         )
         self.sync.add_resync_hook(self.agents.reconcile)
-        self.router = InboundRouter(inbound, self.ami, self.ari, self.model, self.db, self.metrics)
+        self.router = InboundRouter(
+            inbound, self.ami, self.ari, self.model, store, self.metrics, self.recorder
+        )
         self.sync.add_listener(self.router.on_ami_event)
+        self.sync.add_listener(self._on_recording_event)
         self._queue_gauges = QueueGaugeProvider(
-            inbound, self.model, self.router, self.db, config.metrics.service_level_window
+            inbound, self.model, self.router, store, config.metrics.service_level_window
         )
         self.dialer = DialerService(
             self.ami,

@@ -43,7 +43,7 @@ def _agent_id(request: web.Request) -> str:
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    return web.json_response({"agents": await request.app[CONTROLLER].agents.list()})
+    return web.json_response({"agents": await request.app[CONTROLLER].agents.list_agents()})
 
 
 @require_token

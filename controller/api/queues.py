@@ -10,7 +10,7 @@ from controller.inbound.status import queue_status
 
 async def list_queues(request: web.Request) -> web.Response:
     controller = request.app[CONTROLLER]
-    return web.json_response({"queues": await queue_status(controller.model, controller.db())})
+    return web.json_response({"queues": await queue_status(controller.model, controller.store)})
 
 
 def add_routes(app: web.Application) -> None:

@@ -185,7 +185,7 @@ class AmiClient:
         try:
             self._on_event(message)
         except Exception:  # a bad event must never kill the connection
-            log.exception("ami.event_handler_failed", event=message.get("Event"))
+            log.exception("ami.event_handler_failed", ami_event=message.get("Event"))
 
     # -- actions --------------------------------------------------------------------------
 

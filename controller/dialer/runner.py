@@ -49,7 +49,7 @@ from controller.dialer.repository import DialerRepository, DialerStoreError
 from controller.dialer.settings import CampaignSettings
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
-from controller.metrics.snapshot import DialerGauges
+from controller.metrics.snapshot import ABANDON_WINDOWS, AbandonWindow, DialerGauges
 from controller.state.model import LiveModel
 from controller.tasks import TaskSet
 
@@ -83,6 +83,7 @@ class LiveAttempt:
     agent_id: str | None = None
     abandoned: bool = False
     finished: bool = False
+    needed_agent: bool = False
 
 
 @dataclass
@@ -96,6 +97,7 @@ class CampaignRun:
     waiting: deque[str] = field(default_factory=deque)
     launches: deque[float] = field(default_factory=deque)
     last_decision: PacingDecision | None = None
+    last_launch: float = -math.inf
     talk_s: float = 0.0
     logged_in_s: float = 0.0
 
@@ -105,9 +107,14 @@ class CampaignRun:
             mode=PacingMode(self.settings.dialing_mode),
             abandon_target=self.settings.abandon.target_percent / 100.0,
             line_cap=self.settings.line_cap,
-            cps_cap=max(1, math.floor(self.settings.calls_per_second)),
+            cps_cap=self.settings.calls_per_second,
             ring_timeout=float(self.settings.ring_timeout_seconds),
         )
+
+
+def pacing_stats(settings: CampaignSettings) -> PacingStats:
+    """History whose abandon windows are the campaign's regulatory windows plus the last hour."""
+    return PacingStats(window_hours=(1.0, *(float(h) for h in settings.abandon.windows_hours)))
 
 
 def pacing_input(run: CampaignRun, now: float) -> PacingInput:
@@ -126,6 +133,7 @@ def pacing_input(run: CampaignRun, now: float) -> PacingInput:
         calls_waiting=len(run.waiting),
         lines_in_use=len(run.attempts),
         launches_last_second=len(run.launches),
+        seconds_since_last_launch=now - run.last_launch,
     )
 
 
@@ -195,7 +203,9 @@ class DialerService:
         """Start following a campaign; its abandon windows are seeded from the store, so the
         24 h and 30 day limits still count what happened before a restart."""
         campaign = await self._repo.campaign(name)
-        run = CampaignRun(campaign.name, campaign.settings, campaign.state, PacingStats())
+        run = CampaignRun(
+            campaign.name, campaign.settings, campaign.state, pacing_stats(campaign.settings)
+        )
         for ended, abandoned in await self._repo.live_answers(name, self._now_dt()):
             run.stats.record_live_answer(ended.timestamp(), abandoned=abandoned)
         self.campaigns[name] = run
@@ -260,6 +270,7 @@ class DialerService:
             )
         for attempt in claimed:
             run.launches.append(now)
+            run.last_launch = now
             live = LiveAttempt(attempt.attempt_id, attempt.phone, launched_at=now)
             run.attempts[live.attempt_id] = live
             self._attempt_campaign[live.attempt_id] = run.name
@@ -343,7 +354,8 @@ class DialerService:
             log.warning("dialer.unknown_customer", channel=channel_id)
             self._tasks.spawn(self._safe_harbor_channel(channel_id))
             return
-        live.answered_at = self._clock()
+        live.answered_at, live.needed_agent = self._clock(), True
+        run.stats.record_attempt(connected=True, seconds=live.answered_at - live.launched_at)
         leg = self._longest_idle(run)
         if leg is not None:
             self._tasks.spawn(self._connect(run, live, leg))
@@ -446,12 +458,8 @@ class DialerService:
             machine=live.machine,
             agent_connected=live.agent_id is not None,
         )
-        if live.answered_at is not None and not live.machine:
-            run.stats.record_attempt(
-                connected=True, seconds_to_connect=live.answered_at - live.launched_at
-            )
-        else:
-            run.stats.record_attempt(connected=False)
+        if not live.needed_agent:  # connected attempts were recorded when they answered
+            run.stats.record_attempt(connected=False, seconds=now - live.launched_at)
         leg = run.agents.get(live.agent_id or "")
         if leg is not None and leg.customer == attempt_id:
             run.stats.record_talk(now - leg.since)
@@ -573,13 +581,17 @@ class DialerService:
                     lines_active=len(run.attempts),
                     dial_level=run.last_decision.dial_level if run.last_decision else 0.0,
                     occupancy_ratio=run.talk_s / run.logged_in_s if run.logged_in_s else 0.0,
-                    abandon_ratio_by_window=await self._repo.abandon_ratios(
-                        run.name, self._now_dt()
+                    abandon_ratio_by_window=_windows(
+                        await self._repo.abandon_ratios(run.name, self._now_dt())
                     ),
                     leads_by_state=await self._repo.lead_counts(run.name),
                 )
             )
         return result
+
+
+def _windows(ratios: Mapping[str, float]) -> dict[AbandonWindow, float]:
+    return {window: ratios.get(window, 0.0) for window in ABANDON_WINDOWS}
 
 
 def _int(value: object) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.logs import get_logger
@@ -115,14 +116,14 @@ class AgentService:
         )
         log.info("agent.paused" if paused else "agent.unpaused", agent_id=agent_id, reason=reason)
 
-    async def list(self) -> list[dict[str, object]]:
+    async def list_agents(self) -> list[dict[str, Any]]:
         now = self._model.now()
         rows = await self._store.fetchall(
             "SELECT a.agent_id, a.logged_in, a.paused, a.pause_reason, q.queue"
             " FROM agents a LEFT JOIN agent_queues q ON q.agent_id = a.agent_id"
             " ORDER BY a.agent_id, q.queue"
         )
-        agents: dict[str, dict[str, object]] = {}
+        agents: dict[str, dict[str, Any]] = {}
         for row in rows:
             agent = agents.setdefault(
                 row["agent_id"],
@@ -136,12 +137,12 @@ class AgentService:
                 },
             )
             if row["queue"] is not None and row["logged_in"]:
-                agent["queues"].append(row["queue"])  # type: ignore[union-attr]
+                agent["queues"].append(row["queue"])
         for queue in self._model.queues.values():
             for member in queue.members.values():
                 agent_id = member.interface.removeprefix("PJSIP/")
                 if agent_id in agents:
-                    agents[agent_id]["state"][queue.name] = member.state(now).value  # type: ignore[index]
+                    agents[agent_id]["state"][queue.name] = member.state(now).value
         return list(agents.values())
 
     async def reconcile(self) -> None:

@@ -316,6 +316,14 @@ class QueueConfig(Section):
         default=180.0, gt=0, description="seconds assumed per call until handle times are known"
     )
     overflow: tuple[OverflowRule, ...] = ()
+    fallback_timeout: int = Field(
+        default=300, ge=1,
+        description="seconds a caller waits before the dialplan's static overflow (also used "
+        "while the controller runs, so a controller crash never leaves callers waiting forever)",
+    )
+    fallback_destination: Destination | None = Field(
+        default=None, description="static overflow; default: apologise and hang up"
+    )
 
     @field_validator("members")
     @classmethod
@@ -384,6 +392,8 @@ class InboundConfig(Section):
         for name, queue in self.queues.items():
             for index, rule in enumerate(queue.overflow):
                 found.append((("queues", name, "overflow", index, "destination"), rule.destination))
+            if queue.fallback_destination is not None:
+                found.append((("queues", name, "fallback_destination"), queue.fallback_destination))
         return found
 
     def _unknown_references(self) -> list[tuple[tuple[str | int, ...], str]]:

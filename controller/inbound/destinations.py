@@ -98,7 +98,7 @@ def tagged_union(tag: str, models: dict[str, type[BaseModel]]) -> Callable[[Any]
     choices = ", ".join(repr(name) for name in models)
 
     def validate(value: Any) -> BaseModel:
-        if isinstance(value, tuple(models.values())):
+        if isinstance(value, BaseModel) and isinstance(value, tuple(models.values())):
             return value
         if not isinstance(value, dict):
             raise ValueError(f"expected a table with '{tag}' ({choices})")

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from dateutil.rrule import rrule, rrulestr
-from icalendar import Calendar
+from icalendar import Calendar, Component
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -91,7 +91,7 @@ def parse_ics(data: bytes) -> tuple[HolidayEvent, ...]:
     return tuple(events)
 
 
-def _exdates(event: Calendar) -> tuple[date, ...]:
+def _exdates(event: Component) -> tuple[date, ...]:
     raw = event.get("EXDATE")
     if raw is None:
         return ()

@@ -30,14 +30,9 @@ from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
+from controller.inbound.asterisk_conf import dialplan_location
 from controller.inbound.config import InboundConfig
-from controller.inbound.destinations import (
-    AnnouncementDestination,
-    AnyDestination,
-    ExternalDestination,
-    QueueDestination,
-    VoicemailDestination,
-)
+from controller.inbound.destinations import AnyDestination, QueueDestination
 from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate, route_call
 from controller.inbound.snapshot import AgentState, QueueSnapshot, WaitingCaller
 from controller.logs import get_logger
@@ -60,20 +55,6 @@ _STATUS_OF = {
     LiveAgentState.WRAPUP: "wrapup",
     LiveAgentState.PAUSED: "paused",
 }
-
-
-def dialplan_location(destination: AnyDestination, trunk: str) -> tuple[str, str, dict[str, str]]:
-    """``(context, extension, channel variables)`` that carry out a destination."""
-    match destination:
-        case QueueDestination(queue=queue):
-            return "callctl-queue", queue, {}
-        case ExternalDestination(number=number, trunk=via):
-            return "callctl-external", number.lstrip("+"), {"CALLCTL_TRUNK": via or trunk}
-        case VoicemailDestination(mailbox=mailbox):
-            return "callctl-voicemail", "s", {"CALLCTL_MAILBOX": mailbox}
-        case AnnouncementDestination(sound=sound):
-            return "callctl-announcement", "s", {"CALLCTL_SOUND": sound}
-    raise TypeError(f"unknown destination {destination!r}")
 
 
 def _iso(moment: float) -> str:

@@ -113,7 +113,8 @@ class Recorder:
         try:
             decision = policy.decide(self.config, call)
         except policy.InvalidCallId as error:
-            return self._failed("call_id", error, {"call_id": call.call_id})
+            self._failed("call_id", error, {"call_id": call.call_id})
+            return None
         if not decision.record or call.call_id in self._live:
             return decision
         where = {"call_id": call.call_id, "policy": decision.policy_name}
@@ -121,25 +122,38 @@ class Recorder:
             await asyncio.to_thread(
                 self.files.prepare, decision.final_path.parent, self.config.min_free_bytes
             )
-            await self.repo.add(NewRecording(
-                call_id=call.call_id, direction=call.direction, policy=decision.policy_name,
-                stereo=decision.stereo, retention_days=decision.retention_days,
-                path=str(decision.final_path), started_at=call.started_at, queue=call.queue,
-                campaign=call.campaign, agent_id=agent_id, caller=caller, callee=callee,
-            ))
+            await self.repo.add(
+                NewRecording(
+                    call_id=call.call_id,
+                    direction=call.direction,
+                    policy=decision.policy_name,
+                    stereo=decision.stereo,
+                    retention_days=decision.retention_days,
+                    path=str(decision.final_path),
+                    started_at=call.started_at,
+                    queue=call.queue,
+                    campaign=call.campaign,
+                    agent_id=agent_id,
+                    caller=caller,
+                    callee=callee,
+                )
+            )
         except DuplicateRecording:
             log.warning("recording.already_recorded", **where)  # e.g. a second queue pass
             return None
         except RecordingFileError as error:
-            return self._failed("storage", error, where)
+            self._failed("storage", error, where)
+            return None
         except StoreError as error:
-            return self._failed("store", error, where)
+            self._failed("store", error, where)
+            return None
         try:
             file = self.config.asterisk_dir / decision.capture_path
             await self.port.start_mixmonitor(channel, str(file), decision.mixmonitor_options)
         except Exception as error:  # any port failure: the call must go on unrecorded
             await self.repo.fail(call.call_id, self.clock(), f"MixMonitor refused: {error}")
-            return self._failed("asterisk", error, where)
+            self._failed("asterisk", error, where)
+            return None
         self._live[call.call_id] = _LiveRecording(decision, channel)
         self.stats.started_total += 1
         log.info("recording.started", **where, stereo=decision.stereo)
@@ -148,7 +162,6 @@ class Recorder:
     def _failed(self, reason: str, error: Exception, where: dict[str, str]) -> None:
         self.stats.failed(reason)
         log.error("recording.start_failed", **where, reason=reason, error=str(error))
-        return None
 
     async def take_consent(self, call_id: str) -> str | None:
         """The consent announcement to play now, once per call; None when none is due."""
@@ -209,14 +222,20 @@ class Recorder:
             final = PurePosixPath(row["path"])
             stereo = bool(row["stereo"])
             decision = policy.RecordingDecision(
-                record=True, policy_name=row["policy"], stereo=stereo,
-                consent_announcement=None, retention_days=row["retention_days"],
-                final_path=final, capture_path=policy.capture_path(final, stereo),
+                record=True,
+                policy_name=row["policy"],
+                stereo=stereo,
+                consent_announcement=None,
+                retention_days=row["retention_days"],
+                final_path=final,
+                capture_path=policy.capture_path(final, stereo),
                 mixmonitor_options=policy.mixmonitor_options(stereo),
             )
             call_id = row["call_id"]
             self._live[call_id] = _LiveRecording(
-                decision, live_channels.get(call_id, ""), paused=bool(row["paused"]),
+                decision,
+                live_channels.get(call_id, ""),
+                paused=bool(row["paused"]),
                 consent_played=bool(row["consent_played"]),
             )
             if call_id not in live_channels:

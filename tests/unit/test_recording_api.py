@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from test_recording_service import FakePort
-from test_recording_support import T0, FakeClock, tone, write_config, write_wav
 
 from controller.api import recordings
 from controller.api.keys import CONFIG, STORE
@@ -20,6 +18,9 @@ from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.recording.repository import NewRecording, RecordingRepository
 from controller.store.sqlite import open_store
+
+from .test_recording_service import FakePort
+from .test_recording_support import T0, FakeClock, tone, write_config, write_wav
 
 AUTH = {"Authorization": "Bearer t0ken"}
 

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_recording_support import tone, write_config, write_wav
 
 from controller.cli.main import main
 from controller.recording.files import sha256_of
 from controller.recording.repository import NewRecording, RecordingRepository
 from controller.store.sqlite import open_store
+
+from .test_recording_support import tone, write_config, write_wav
 
 RECORDING_TOML = '[recording.queues.sales]\nrecord = "all"\nretention_days = 30\n'
 

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
-from test_recording_support import RATE, interleave, pcm, silence, tone, write_wav
 
 from controller.recording import audio
 from controller.recording.files import (
@@ -18,6 +17,8 @@ from controller.recording.files import (
     UnsafePath,
     sha256_of,
 )
+
+from .test_recording_support import RATE, interleave, pcm, silence, tone, write_wav
 
 DAY = PurePosixPath("2026/03/14")
 

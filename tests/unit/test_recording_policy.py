@@ -8,11 +8,12 @@ from pathlib import PurePosixPath
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_recording_support import T0
 
 from controller.config import ConfigError, parse_config
 from controller.recording import policy
 from controller.recording.config import RecordingConfig, RecordingPolicy
+
+from .test_recording_support import T0
 
 BASE = {
     "http": {"api_token": "t"},

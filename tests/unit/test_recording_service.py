@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
 import pytest
-from test_recording_support import T0, FakeClock, silence, tone, write_wav
 
 from controller.recording import audio
 from controller.recording.config import RecordingConfig, RecordingPolicy
@@ -21,6 +20,8 @@ from controller.recording.repository import (
 )
 from controller.recording.retention import purge_expired
 from controller.store.sqlite import SqliteDatabase, open_store
+
+from .test_recording_support import T0, FakeClock, silence, tone, write_wav
 
 
 class FakePort:

@@ -1,0 +1,464 @@
+"""How many outbound calls to launch now: the dialer's pure pacing decision.
+
+The campaign runner and the day simulator (``dialer/simulate.py``) both call :func:`decide`
+with a :class:`PacingInput` snapshot, a :class:`PacingSettings` and a :class:`PacingStats`
+history that they feed from call outcomes with the clock passed in. Nothing here does I/O or
+reads a clock, so one algorithm runs in both worlds and is testable with plain values.
+
+Interface for the live runner
+-----------------------------
+* Each tick (about once a second, and whenever an agent becomes ready) build a
+  :class:`PacingInput` from the live model: agents logged in / ready, elapsed talk seconds of
+  agents on a call, elapsed wrap-up seconds of agents in after-call work, calls in flight
+  (originated, not yet needing an agent), answered calls waiting for an agent, trunk lines in
+  use and launches in the last second.
+* Feed :class:`PacingStats` as outcomes arrive: ``record_attempt`` when an attempt's fate is
+  known (it needed an agent, or it ended without: no answer, busy, machine hung up),
+  ``record_talk`` / ``record_wrap`` when an agent's call or wrap-up ends, ``record_live_answer``
+  for every live (human) answer with ``abandoned`` = no agent within 2 s of the greeting.
+* ``decide(input, settings, stats)`` returns a :class:`PacingDecision`: launch count, the
+  dial level it amounts to, and a reason string for the log.
+
+Modes
+-----
+* ``preview``: the agent triggers each call; pacing itself launches 0.
+* ``progressive``: one call in flight per ready agent: ``ready - (in flight + waiting)``.
+* ``predictive`` (model-based, with abandon feedback):
+
+  1. Horizon ``H`` = mean seconds from launch to "needs an agent" (ring + answering-machine
+     detection) plus the 2 s grace of the abandon rule: a call launched now needs its agent
+     within about ``H``.
+  2. Agents free by ``H``: the ``ready`` ones for sure; an agent on a call with ``t`` s of
+     talk frees with probability ``P(T + W <= t + H | T > t)`` from the empirical talk-time
+     sample, averaged over quantiles of the wrap-up sample ``W``; an agent in wrap-up with
+     ``u`` s with ``P(W <= u + H | W > u)``. The free count ``F`` is a sum of Bernoulli
+     variables (mean ``f``, variance ``sum q(1-q)``). While the talk sample is still filling,
+     the calls running now join the risk set as right-censored observations: otherwise the
+     first minutes' sample (only short calls have ended) makes every long call look about
+     to end and the dialer overshoots at the start of a campaign.
+  3. Demand ahead of a new call (first come, first served): calls waiting now, plus the calls
+     in flight that will connect before it, each with its probability of connecting within
+     the mean time-to-connect given how long it has rung (Bayes on the samples of
+     time-to-connect and of unconnected attempt durations), plus the other new ones, each with
+     the observed connect probability ``p``.
+  4. The ``n``-th new call is abandoned if it connects and finds the agents already taken:
+     ``P(demand before it >= F)``, normal approximation with continuity correction.
+     Launch the largest ``n`` whose last call's abandon probability stays below ``alpha``.
+     Bounding every call's own abandon probability bounds the average, i.e. the rate, as far
+     as the model is right (it is not about timing: an in-flight call connecting now is
+     matched against an agent freeing at ``H``), which is why step 5 exists.
+  5. Feedback: ``alpha = target * gain``; the gain is ``exp(k * (setpoint - worst))`` (clamped)
+     where ``worst`` is the highest abandon-rate / target over the stats' windows (by default
+     1 h, 24 h and 30 days; the runner passes the campaign's regulation windows plus 1 h),
+     each smoothed with a prior of 50 answers at the target rate: a thin window (the first
+     hour of a campaign) holds the dialer back instead of swinging it.
+     Windows running hot lower ``alpha`` quickly; windows well under target let the model dial
+     harder.
+
+  With fewer than ``min_agents_predictive`` agents logged in, or fewer than
+  ``min_history_predictive`` finished attempts or finished talks, it falls back to
+  progressive.
+
+Every mode then goes through :func:`apply_caps`: never above the trunk's free lines
+(``line_cap - lines_in_use``), never above the calls-per-second budget
+(``floor(cps_cap) - launches_last_second``; below 1 cps, one launch once ``1 / cps_cap`` s
+have passed since the last), and 0 when no agent is logged in or none is ready or
+about to be (on a call or in wrap-up).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+ABANDON_GRACE_SECONDS = 2.0
+HOUR = 3600.0
+# 1 h reacts fast; 24 h is Ofcom's window, 30 days (720 h) the FTC's.
+DEFAULT_WINDOW_HOURS = (1.0, 24.0, 720.0)
+_BUCKETS_PER_WINDOW = 60
+# Pseudo-answers at the target rate added to every abandon window before feedback reads it.
+FEEDBACK_PRIOR_ANSWERS = 50.0
+
+
+class PacingMode(StrEnum):
+    PREVIEW = "preview"
+    PROGRESSIVE = "progressive"
+    PREDICTIVE = "predictive"
+
+
+@dataclass(frozen=True)
+class PacingSettings:
+    """The pacing knobs; the runner builds this from the campaign's settings."""
+
+    mode: PacingMode = PacingMode.PREDICTIVE
+    abandon_target: float = 0.03
+    line_cap: int = 30
+    cps_cap: float = 10.0
+    ring_timeout: float = 20.0
+    min_agents_predictive: int = 3
+    min_history_predictive: int = 30
+    # Where the feedback aims, as a share of the target: headroom for a bad hour.
+    feedback_setpoint: float = 0.85
+    feedback_strength: float = 5.0
+    feedback_gain_range: tuple[float, float] = (0.1, 4.0)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.abandon_target < 1.0:
+            raise ValueError(f"abandon_target must be in (0, 1), got {self.abandon_target}")
+        if self.line_cap < 1:
+            raise ValueError(f"line_cap must be >= 1, got {self.line_cap}")
+        if self.cps_cap <= 0:
+            raise ValueError(f"cps_cap must be > 0, got {self.cps_cap}")
+        if self.ring_timeout < 15.0:
+            raise ValueError(f"ring_timeout must be >= 15 s (regulation), got {self.ring_timeout}")
+        if self.min_agents_predictive < 1 or self.min_history_predictive < 0:
+            raise ValueError("min_agents_predictive must be >= 1 and min_history_predictive >= 0")
+        low, high = self.feedback_gain_range
+        if not 0.0 < low <= 1.0 <= high:
+            raise ValueError(f"feedback_gain_range needs 0 < low <= 1 <= high: {low}, {high}")
+
+
+@dataclass(frozen=True)
+class PacingInput:
+    """What the dialer sees at one instant (``now`` in seconds on the caller's clock)."""
+
+    now: float
+    agents_logged_in: int
+    agents_ready: int
+    talk_elapsed: tuple[float, ...] = ()
+    wrap_elapsed: tuple[float, ...] = ()
+    in_flight_elapsed: tuple[float, ...] = ()
+    calls_waiting: int = 0
+    lines_in_use: int = 0
+    launches_last_second: int = 0
+    # Only read when cps_cap < 1 (one launch per 1/cps_cap seconds).
+    seconds_since_last_launch: float = math.inf
+
+    @property
+    def calls_in_flight(self) -> int:
+        return len(self.in_flight_elapsed)
+
+    @property
+    def agents_available_soon(self) -> int:
+        """Ready agents plus those who will be ready after their call or wrap-up."""
+        return self.agents_ready + len(self.talk_elapsed) + len(self.wrap_elapsed)
+
+
+@dataclass(frozen=True)
+class PacingDecision:
+    launch: int
+    dial_level: float
+    reason: str
+
+
+class _Sample:
+    """The last ``size`` observations of a duration, kept sorted for conditional probabilities."""
+
+    def __init__(self, size: int) -> None:
+        self._arrival: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._size = size
+        self._total = 0.0
+
+    def add(self, value: float) -> None:
+        if len(self._arrival) == self._size:
+            oldest = self._arrival.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, oldest)]
+            self._total -= oldest
+        self._arrival.append(value)
+        bisect.insort(self._sorted, value)
+        self._total += value
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    @property
+    def mean(self) -> float:
+        return self._total / len(self._sorted) if self._sorted else 0.0
+
+    def survival(self, value: float) -> float:
+        """Share of the sample above ``value`` (1.0 while the sample is empty)."""
+        if not self._sorted:
+            return 1.0
+        return 1.0 - bisect.bisect_right(self._sorted, value) / len(self._sorted)
+
+    def quantiles(self, count: int) -> list[float]:
+        """``count`` evenly spaced quantiles (mid-points of equal-probability slices)."""
+        if not self._sorted:
+            return []
+        size = len(self._sorted)
+        return [self._sorted[int((i + 0.5) * size / count)] for i in range(count)]
+
+    @property
+    def full(self) -> bool:
+        return len(self._sorted) == self._size
+
+    def end_probability(
+        self, elapsed: float, horizon: float, censored: Sequence[float] = ()
+    ) -> float:
+        """``P(X <= elapsed + horizon | X > elapsed)`` from the sample.
+
+        ``censored`` (sorted) are durations still running: while the sample is not full it
+        holds every finished one, and the short ones finish first, so the running ones must
+        join the risk set (Nelson-Aalen) or the end of a long call is predicted far too soon.
+        Past the longest value seen, the remaining time is guessed as long as the elapsed time.
+        """
+        if horizon <= 0.0 or not self._sorted:
+            return 0.0
+        size = len(self._sorted)
+        beyond = size - bisect.bisect_right(self._sorted, elapsed)
+        if beyond == 0:
+            return horizon / (horizon + max(elapsed, 1.0))
+        ended = bisect.bisect_right(self._sorted, elapsed + horizon) - (size - beyond)
+        still_running = len(censored) - bisect.bisect_right(censored, elapsed)
+        return ended / (beyond + still_running)
+
+
+class _WindowCounter:
+    """Live answers and abandons in a sliding window, kept as 60 time buckets."""
+
+    def __init__(self, length: float) -> None:
+        self._length = length
+        self._width = length / _BUCKETS_PER_WINDOW
+        self._buckets: deque[list[float]] = deque()  # [bucket_start, answers, abandons]
+
+    def add(self, now: float, abandoned: bool) -> None:
+        start = math.floor(now / self._width) * self._width
+        if not self._buckets or self._buckets[-1][0] != start:
+            self._buckets.append([start, 0, 0])
+        bucket = self._buckets[-1]
+        bucket[1] += 1
+        bucket[2] += int(abandoned)
+        while self._buckets and self._buckets[0][0] <= now - self._length - self._width:
+            self._buckets.popleft()
+
+    def totals(self, now: float) -> tuple[int, int]:
+        """(live answers, abandons) of the buckets that overlap ``(now - length, now]``."""
+        answers = abandons = 0
+        for start, bucket_answers, bucket_abandons in self._buckets:
+            if start > now - self._length - self._width:
+                answers += int(bucket_answers)
+                abandons += int(bucket_abandons)
+        return answers, abandons
+
+
+@dataclass
+class PacingStats:
+    """Outcome history fed by the runner (or simulator); every time is passed in."""
+
+    sample_size: int = 1000
+    window_hours: tuple[float, ...] = DEFAULT_WINDOW_HOURS
+    _talk: _Sample = field(init=False)
+    _wrap: _Sample = field(init=False)
+    _to_connect: _Sample = field(init=False)
+    _unconnected: _Sample = field(init=False)
+    _attempts: deque[bool] = field(init=False)
+    _connects: int = field(init=False, default=0)
+    _windows: dict[float, _WindowCounter] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._talk = _Sample(self.sample_size)
+        self._wrap = _Sample(self.sample_size)
+        self._to_connect = _Sample(self.sample_size)
+        self._unconnected = _Sample(self.sample_size)
+        self._attempts = deque()
+        if not self.window_hours or min(self.window_hours) <= 0:
+            raise ValueError(f"window_hours must be positive, got {self.window_hours}")
+        self._windows = {hours: _WindowCounter(hours * HOUR) for hours in self.window_hours}
+
+    def record_attempt(self, *, connected: bool, seconds: float | None = None) -> None:
+        """An attempt's fate is known ``seconds`` after launch: it needs an agent, or it ended.
+
+        Record a connect when the call is answered and classified human (not at its hang-up):
+        the in-flight model learns from these durations how long a call takes to connect.
+        """
+        if len(self._attempts) == self.sample_size:
+            self._connects -= int(self._attempts.popleft())
+        self._attempts.append(connected)
+        self._connects += int(connected)
+        if seconds is not None:
+            (self._to_connect if connected else self._unconnected).add(seconds)
+
+    def record_talk(self, seconds: float) -> None:
+        self._talk.add(seconds)
+
+    def record_wrap(self, seconds: float) -> None:
+        self._wrap.add(seconds)
+
+    def record_live_answer(self, now: float, *, abandoned: bool) -> None:
+        for window in self._windows.values():
+            window.add(now, abandoned)
+
+    @property
+    def attempts(self) -> int:
+        return len(self._attempts)
+
+    @property
+    def history(self) -> int:
+        """How much history the model rests on: the scarcer of attempts and finished talks."""
+        return min(len(self._attempts), len(self._talk))
+
+    @property
+    def connect_rate(self) -> float:
+        """Share of recent attempts that needed an agent (live answers and missed machines)."""
+        return self._connects / len(self._attempts) if self._attempts else 0.0
+
+    @property
+    def mean_talk(self) -> float:
+        return self._talk.mean
+
+    @property
+    def mean_wrap(self) -> float:
+        return self._wrap.mean
+
+    @property
+    def mean_seconds_to_connect(self) -> float:
+        return self._to_connect.mean
+
+    def in_flight_connect_probability(self, elapsed: float, within: float) -> float:
+        """``P(connects within ``within`` s | still in flight after ``elapsed`` s)``.
+
+        Bayes on both duration samples: answered calls leave the ringing set after a few
+        seconds while unanswered ones ring to the timeout, so an old ringing call is much less
+        likely to connect than a new one.
+        """
+        p = self.connect_rate
+        survives = self._to_connect.survival(elapsed)
+        connect_part = p * (survives - self._to_connect.survival(elapsed + within))
+        total = p * survives + (1.0 - p) * self._unconnected.survival(elapsed)
+        return connect_part / total if total > 0.0 else 0.0
+
+    def talk_end_probability(
+        self, elapsed: float, horizon: float, running: Sequence[float] = ()
+    ) -> float:
+        """``P(talk ends within horizon | elapsed)``; ``running``: sorted elapsed of live calls."""
+        censored = running if not self._talk.full else ()
+        return self._talk.end_probability(elapsed, horizon, censored)
+
+    def wrap_quantiles(self, count: int = 5) -> list[float]:
+        return self._wrap.quantiles(count)
+
+    def wrap_end_probability(self, elapsed: float, horizon: float) -> float:
+        return self._wrap.end_probability(elapsed, horizon)
+
+    def window_totals(self, now: float) -> dict[float, tuple[int, int]]:
+        """(live answers, abandons) per window, keyed by its length in hours."""
+        return {hours: window.totals(now) for hours, window in self._windows.items()}
+
+
+def apply_caps(wanted: int, snapshot: PacingInput, settings: PacingSettings) -> int:
+    """Clamp a launch count to the trunk's free lines, the CPS budget and agent presence."""
+    if snapshot.agents_logged_in <= 0 or snapshot.agents_available_soon <= 0:
+        return 0
+    free_lines = settings.line_cap - snapshot.lines_in_use
+    return max(0, min(wanted, free_lines, cps_budget(snapshot, settings)))
+
+
+def cps_budget(snapshot: PacingInput, settings: PacingSettings) -> int:
+    """Launches the trunk's calls-per-second cap still allows now."""
+    if settings.cps_cap >= 1.0:
+        return math.floor(settings.cps_cap) - snapshot.launches_last_second
+    spaced = snapshot.seconds_since_last_launch >= 1.0 / settings.cps_cap
+    return 1 if spaced and snapshot.launches_last_second == 0 else 0
+
+
+def progressive_launches(snapshot: PacingInput) -> int:
+    return snapshot.agents_ready - snapshot.calls_in_flight - snapshot.calls_waiting
+
+
+def _normal_upper_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def feedback_gain(now: float, settings: PacingSettings, stats: PacingStats) -> float:
+    """Multiplier of the per-call abandon bound from the hottest regulation window."""
+    target = settings.abandon_target
+    prior_abandons = FEEDBACK_PRIOR_ANSWERS * target
+    worst = 0.0
+    for answers, abandons in stats.window_totals(now).values():
+        rate = (abandons + prior_abandons) / (answers + FEEDBACK_PRIOR_ANSWERS)
+        worst = max(worst, rate / target)
+    low, high = settings.feedback_gain_range
+    gain = math.exp(settings.feedback_strength * (settings.feedback_setpoint - worst))
+    return min(high, max(low, gain))
+
+
+def predictive_launches(
+    snapshot: PacingInput, settings: PacingSettings, stats: PacingStats, alpha: float
+) -> int:
+    """Largest ``n`` whose ``n``-th call connects to a busy floor with probability <= alpha."""
+    p = stats.connect_rate
+    if p <= 0.0:
+        return progressive_launches(snapshot)
+    horizon = stats.mean_seconds_to_connect + ABANDON_GRACE_SECONDS
+    # An agent on a call is free by the horizon if talk left + wrap-up fit in it: average over
+    # wrap-up quantiles (the convolution, coarsely) rather than subtracting the mean wrap-up.
+    talk_horizons = [horizon - wrap for wrap in stats.wrap_quantiles()] or [horizon]
+    free_mean = float(snapshot.agents_ready)
+    free_var = 0.0
+    running = sorted(snapshot.talk_elapsed)
+    for elapsed in snapshot.talk_elapsed:
+        q = sum(stats.talk_end_probability(elapsed, h, running) for h in talk_horizons)
+        q /= len(talk_horizons)
+        free_mean += q
+        free_var += q * (1.0 - q)
+    for elapsed in snapshot.wrap_elapsed:
+        q = stats.wrap_end_probability(elapsed, horizon)
+        free_mean += q
+        free_var += q * (1.0 - q)
+    demand_mean = float(snapshot.calls_waiting)
+    demand_var = 0.0
+    connect_seconds = stats.mean_seconds_to_connect
+    for elapsed in snapshot.in_flight_elapsed:
+        q = stats.in_flight_connect_probability(elapsed, connect_seconds)
+        demand_mean += q
+        demand_var += q * (1.0 - q)
+    limit = min(settings.line_cap - snapshot.lines_in_use, cps_budget(snapshot, settings))
+    launches = 0
+    while launches < limit:
+        # Demand the next call would meet: waiting calls plus connects among those ahead of it.
+        mean = demand_mean + launches * p - free_mean
+        sigma = math.sqrt(demand_var + launches * p * (1.0 - p) + free_var)
+        if sigma < 1e-9:
+            busy = 1.0 if mean > -0.5 else 0.0
+        else:
+            busy = _normal_upper_tail((-0.5 - mean) / sigma)
+        if busy > alpha:
+            break
+        launches += 1
+    return launches
+
+
+def decide(
+    snapshot: PacingInput, settings: PacingSettings, stats: PacingStats
+) -> PacingDecision:
+    """How many calls to launch now, the dial level that is, and why (for the log)."""
+    mode = settings.mode
+    if mode is PacingMode.PREVIEW:
+        return PacingDecision(0, 0.0, "preview: agent-triggered")
+    if snapshot.agents_logged_in < settings.min_agents_predictive:
+        fallback = "too few agents"
+    elif stats.history < settings.min_history_predictive:
+        fallback = "too little history"
+    else:
+        fallback = ""
+    if mode is PacingMode.PROGRESSIVE or fallback:
+        wanted = progressive_launches(snapshot)
+        reason = "progressive" if not fallback else f"progressive fallback: {fallback}"
+    else:
+        gain = feedback_gain(snapshot.now, settings, stats)
+        alpha = settings.abandon_target * gain
+        wanted = predictive_launches(snapshot, settings, stats, alpha)
+        reason = f"predictive: p={stats.connect_rate:.3f} alpha={alpha:.4f}"
+    launch = apply_caps(wanted, snapshot, settings)
+    return PacingDecision(launch, dial_level(snapshot, launch), reason)
+
+
+def dial_level(snapshot: PacingInput, launch: int) -> float:
+    """Calls in flight after this launch per agent that is ready or about to be."""
+    available = snapshot.agents_available_soon
+    return (snapshot.calls_in_flight + launch) / available if available else 0.0

@@ -1,0 +1,342 @@
+"""A discrete-event model of an outbound working day, paced by the dialer's own pacing code.
+
+Why: pacing can only be judged over many calls (abandon rate is a ratio over a day or 30 days),
+which the real PBX cannot produce in a test. The simulator plays a day in seconds with the
+same :func:`controller.dialer.pacing.decide` (and the peer pacers for comparison), feeding the
+same :class:`~controller.dialer.pacing.PacingStats` the live runner feeds.
+
+The model
+---------
+* Agents are logged in the whole day; talk times are log-normal around ``aht`` (CV ~0.77),
+  wrap-up log-normal around ``wrap``. A ready agent takes the oldest waiting call first.
+* Each launch occupies a trunk line. It is answered with ``answer_rate`` after a log-normal
+  ring time (mean ``ring_mean``, cut below ``ring_timeout``); otherwise it is busy (``busy_share``
+  of the rest, after 1-5 s) or rings out at ``ring_timeout``.
+* An answer is a machine with ``machine_share``; AMD classifies correctly with ``amd_accuracy``
+  after ``amd_seconds``. Detected machines are hung up (no abandon). Humans classified as
+  machines are AMD false positives: hung up, counted apart (Ofcom wants a reasoned estimate,
+  reported as ``abandon_rate_with_amd_fp``). Machines classified human go to an agent for a
+  few seconds.
+* A call classified human needs an agent at once: if none is connected within 2 s it is
+  abandoned (the safe-harbor message holds the line ``safe_harbor_seconds``).
+* The pacer is asked every ``tick`` seconds.
+
+Reported: occupancy (talk time / logged-in time) next to its limit ``aht / (aht + wrap)``,
+abandon rate over the day and in the worst 1 h window, calls, answers, live answers, AMD
+detections and false positives, and the mean agent wait between calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from controller.dialer.pacing import (
+    ABANDON_GRACE_SECONDS,
+    HOUR,
+    PacingInput,
+    PacingMode,
+    PacingSettings,
+    PacingStats,
+)
+from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
+
+SIMULATED_MODES = ("progressive", "predictive", "vicidial-adaptive", "erlang-free-agents")
+
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    agents: int = 25
+    answer_rate: float = 0.2
+    aht: float = 180.0
+    wrap: float = 15.0
+    hours: float = 8.0
+    seed: int = 1
+    mode: str = "predictive"
+    machine_share: float = 0.2
+    amd_accuracy: float = 0.95
+    amd_seconds: float = 2.5
+    ring_mean: float = 8.0
+    ring_timeout: float = 20.0
+    busy_share: float = 0.3
+    machine_talk: float = 5.0
+    safe_harbor_seconds: float = 8.0
+    line_cap: int = 600
+    cps_cap: float = 30.0
+    abandon_target: float = 0.03
+    tick: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "agents": self.agents >= 1,
+            "answer_rate": 0.0 < self.answer_rate <= 1.0,
+            "aht": self.aht > 0.0,
+            "wrap": self.wrap >= 0.0,
+            "hours": self.hours > 0.0,
+            "machine_share": 0.0 <= self.machine_share <= 1.0,
+            "amd_accuracy": 0.0 <= self.amd_accuracy <= 1.0,
+            "busy_share": 0.0 <= self.busy_share <= 1.0,
+            "tick": self.tick > 0.0,
+            "mode": self.mode in SIMULATED_MODES,
+        }
+        for name, valid in checks.items():
+            if not valid:
+                raise ValueError(f"simulation {name} out of range: {getattr(self, name)!r}")
+
+    def pacing_settings(self) -> PacingSettings:
+        mode = PacingMode.PROGRESSIVE if self.mode == "progressive" else PacingMode.PREDICTIVE
+        return PacingSettings(
+            mode=mode,
+            abandon_target=self.abandon_target,
+            line_cap=self.line_cap,
+            cps_cap=self.cps_cap,
+            ring_timeout=self.ring_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    mode: str
+    agents: int
+    answer_rate: float
+    aht: float
+    occupancy: float
+    occupancy_limit: float
+    abandon_rate: float
+    worst_hour_abandon_rate: float
+    abandon_rate_with_amd_fp: float
+    calls: int
+    answers: int
+    live_answers: int
+    abandons: int
+    machines_detected: int
+    amd_false_positives: int
+    agent_wait_seconds: float
+    peak_lines_in_use: int
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def make_pacer(config: SimulationConfig) -> Pacer:
+    settings = config.pacing_settings()
+    if config.mode == "vicidial-adaptive":
+        return VicidialAdaptive(settings, shift_seconds=config.hours * HOUR)
+    if config.mode == "erlang-free-agents":
+        return ErlangFreeAgents(settings)
+    return ModelPacer(settings)
+
+
+def _lognormal(rng: random.Random, mean: float, sigma: float) -> float:
+    if mean <= 0.0:
+        return 0.0
+    return rng.lognormvariate(math.log(mean) - sigma * sigma / 2.0, sigma)
+
+
+def worst_window_rate(
+    answer_times: list[float], abandon_times: list[float], day: float, window: float = HOUR
+) -> float:
+    """Highest abandons / live answers over windows of ``window`` s sliding by 5 minutes."""
+    starts = [0.0] if day <= window else [s * 300.0 for s in range(int((day - window) // 300) + 1)]
+    worst = 0.0
+    for start in starts:
+        end = start + window
+        answers = bisect.bisect_left(answer_times, end) - bisect.bisect_left(answer_times, start)
+        abandons = bisect.bisect_left(abandon_times, end) - bisect.bisect_left(abandon_times, start)
+        if answers:
+            worst = max(worst, abandons / answers)
+    return worst
+
+
+class _Call:
+    __slots__ = ("call_id", "human", "launched", "waiting")
+
+    def __init__(self, call_id: int, launched: float, human: bool) -> None:
+        self.call_id = call_id
+        self.launched = launched
+        self.human = human
+        self.waiting = False
+
+
+class _Day:
+    """The state of one simulated day; each ``_on_*`` method handles one kind of event."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.pacer = make_pacer(config)
+        self.stats = PacingStats()
+        self.length = config.hours * HOUR
+        self.events: list[tuple[float, int, Callable[[float, Any], None], Any]] = []
+        self.sequence = 0
+        self.ready: deque[int] = deque(range(config.agents))
+        self.ready_since = [0.0] * config.agents
+        self.talk_start: dict[int, float] = {}
+        self.wrap_start: dict[int, float] = {}
+        self.waiting: deque[_Call] = deque()
+        self.recent_launches: deque[float] = deque()
+        self.last_launch = -math.inf
+        self.in_flight: dict[int, float] = {}  # call id -> launch time
+        self.lines = self.peak_lines = 0
+        self.calls = self.answers = self.live_answers = self.abandons = 0
+        self.machines_detected = self.false_positives = self.connects = 0
+        self.talk_total = self.wait_total = 0.0
+        self.answer_times: list[float] = []
+        self.abandon_times: list[float] = []
+
+    def schedule(self, at: float, handler: Callable[[float, Any], None], data: Any = None) -> None:
+        self.sequence += 1
+        heapq.heappush(self.events, (at, self.sequence, handler, data))
+
+    def run(self) -> None:
+        self.schedule(0.0, self._on_tick)
+        while self.events:
+            now, _, handler, data = heapq.heappop(self.events)
+            if now > self.length:
+                break
+            handler(now, data)
+
+    def _on_tick(self, now: float, _: None) -> None:
+        while self.recent_launches and self.recent_launches[0] <= now - 1.0:
+            self.recent_launches.popleft()
+        snapshot = PacingInput(
+            now=now,
+            agents_logged_in=self.config.agents,
+            agents_ready=len(self.ready),
+            talk_elapsed=tuple(now - start for start in self.talk_start.values()),
+            wrap_elapsed=tuple(now - start for start in self.wrap_start.values()),
+            in_flight_elapsed=tuple(now - start for start in self.in_flight.values()),
+            calls_waiting=len(self.waiting),
+            lines_in_use=self.lines,
+            launches_last_second=len(self.recent_launches),
+            seconds_since_last_launch=now - self.last_launch,
+        )
+        for _launch in range(self.pacer.decide(snapshot, self.stats).launch):
+            self._launch(now)
+        self.schedule(now + self.config.tick, self._on_tick)
+
+    def _launch(self, now: float) -> None:
+        config, rng = self.config, self.rng
+        self.calls += 1
+        call_id = self.calls
+        self.in_flight[call_id] = now
+        self.lines += 1
+        self.peak_lines = max(self.peak_lines, self.lines)
+        self.recent_launches.append(now)
+        self.last_launch = now
+        if rng.random() < config.answer_rate:
+            self.answers += 1
+            ring = min(_lognormal(rng, config.ring_mean, 0.5), config.ring_timeout - 0.5)
+            machine = rng.random() < config.machine_share
+            classified_machine = machine == (rng.random() < config.amd_accuracy)
+            done = now + ring + config.amd_seconds
+            if classified_machine:
+                self.machines_detected += int(machine)
+                self.false_positives += int(not machine)
+                self.schedule(done, self._on_ends_unconnected, call_id)
+            else:
+                self.schedule(done, self._on_needs_agent, _Call(call_id, now, human=not machine))
+        elif rng.random() < config.busy_share:
+            self.schedule(now + rng.uniform(1.0, 5.0), self._on_ends_unconnected, call_id)
+        else:
+            self.schedule(now + config.ring_timeout, self._on_ends_unconnected, call_id)
+
+    def _connect(self, agent: int, call: _Call, now: float) -> None:
+        self.wait_total += now - self.ready_since[agent]
+        self.connects += 1
+        if call.human:
+            self.stats.record_live_answer(now, abandoned=False)
+            talk = _lognormal(self.rng, self.config.aht, 0.7)
+        else:
+            talk = self.config.machine_talk
+        self.talk_total += min(talk, self.length - now)
+        self.talk_start[agent] = now
+        self.schedule(now + talk, self._on_talk_end, (agent, talk))
+
+    def _on_needs_agent(self, now: float, call: _Call) -> None:
+        del self.in_flight[call.call_id]
+        self.stats.record_attempt(connected=True, seconds=now - call.launched)
+        if call.human:
+            self.live_answers += 1
+            self.answer_times.append(now)
+        if self.ready:
+            self._connect(self.ready.popleft(), call, now)
+        else:
+            call.waiting = True
+            self.waiting.append(call)
+            self.schedule(now + ABANDON_GRACE_SECONDS, self._on_grace_over, call)
+
+    def _on_ends_unconnected(self, now: float, call_id: int) -> None:
+        self.lines -= 1
+        self.stats.record_attempt(connected=False, seconds=now - self.in_flight.pop(call_id))
+
+    def _on_grace_over(self, now: float, call: _Call) -> None:
+        if not call.waiting:
+            return
+        call.waiting = False
+        self.waiting.remove(call)
+        if call.human:
+            self.abandons += 1
+            self.abandon_times.append(now)
+            self.stats.record_live_answer(now, abandoned=True)
+            self.schedule(now + self.config.safe_harbor_seconds, self._on_line_free)
+        else:
+            self.lines -= 1
+
+    def _on_line_free(self, now: float, _: None) -> None:
+        self.lines -= 1
+
+    def _on_talk_end(self, now: float, agent_talk: tuple[int, float]) -> None:
+        agent, talk = agent_talk
+        del self.talk_start[agent]
+        self.stats.record_talk(talk)
+        self.lines -= 1
+        wrap = _lognormal(self.rng, self.config.wrap, 0.4)
+        self.wrap_start[agent] = now
+        self.schedule(now + wrap, self._on_wrap_end, (agent, wrap))
+
+    def _on_wrap_end(self, now: float, agent_wrap: tuple[int, float]) -> None:
+        agent, wrap = agent_wrap
+        del self.wrap_start[agent]
+        self.stats.record_wrap(wrap)
+        self.ready_since[agent] = now
+        if self.waiting:
+            call = self.waiting.popleft()
+            call.waiting = False
+            self._connect(agent, call, now)
+        else:
+            self.ready.append(agent)
+
+
+def simulate(config: SimulationConfig) -> SimulationResult:
+    """Run one simulated day; deterministic for a given config (seed included)."""
+    day = _Day(config)
+    day.run()
+    limit = config.aht / (config.aht + config.wrap)
+    with_fp = day.live_answers + day.false_positives
+    return SimulationResult(
+        mode=config.mode,
+        agents=config.agents,
+        answer_rate=config.answer_rate,
+        aht=config.aht,
+        occupancy=day.talk_total / (config.agents * day.length),
+        occupancy_limit=limit,
+        abandon_rate=day.abandons / day.live_answers if day.live_answers else 0.0,
+        worst_hour_abandon_rate=worst_window_rate(day.answer_times, day.abandon_times, day.length),
+        abandon_rate_with_amd_fp=(day.abandons + day.false_positives) / with_fp if with_fp else 0.0,
+        calls=day.calls,
+        answers=day.answers,
+        live_answers=day.live_answers,
+        abandons=day.abandons,
+        machines_detected=day.machines_detected,
+        amd_false_positives=day.false_positives,
+        agent_wait_seconds=day.wait_total / day.connects if day.connects else 0.0,
+        peak_lines_in_use=day.peak_lines,
+    )

@@ -1,0 +1,358 @@
+"""One Asterisk 22 instance of the testbed: rendered config, start, readiness, CLI, stop.
+
+Asterisk runs from the Debian sid root built by ``scripts/asterisk-root.sh`` (Debian 12 has no
+Asterisk), as ``chroot ROOT /usr/sbin/asterisk -C /etc/callctl-NAME/asterisk.conf -f -n`` in its
+own session. Every instance has its own config, run, spool, astdb and log directories inside
+the root, so the demo instance and the test instance coexist on different ports. With
+``CALLCTL_ASTERISK=host`` the host's own ``asterisk`` binary is used instead, no chroot, with
+all directories under the instance's state directory.
+
+Readiness means what a client needs: the AMI banner answers, ARI answers an authenticated
+request, and ``core waitfullybooted`` returns. Stopping is ``core stop now`` and a wait on the
+PID, escalating to signals when Asterisk does not exit.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.render import render
+from testbed.secrets import AGENTS, InstanceSecrets, load_or_create
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+TEMPLATE_DIRS = (REPO_DIR / "asterisk-conf", REPO_DIR / "dialplans")
+BUILD_SCRIPT = REPO_DIR / "scripts" / "asterisk-root.sh"
+DEFAULT_ROOT = Path("/var/cache/callctl/asterisk-root")
+ROOT_ENV = "CALLCTL_ASTERISK_ROOT"
+MODE_ENV = "CALLCTL_ASTERISK"
+ROOT_MARKER = ".callctl-root-ok"
+ASTERISK_IN_ROOT = "/usr/sbin/asterisk"
+# Files the controller owns once it runs; seeded from the template only when absent.
+SEED_ONLY = frozenset({"callctl-queues.conf"})
+CARRIER_IP = "127.0.0.2"
+AGENT_PHONE_IP = "127.0.0.3"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class AsteriskError(RuntimeError):
+    """The instance could not be built, started, reached or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports of one instance and of the sipp peers its config points at."""
+
+    sip: int
+    ami: int
+    http: int  # ARI and /metrics
+    rtp_start: int
+    rtp_end: int
+    trunk: int  # the simulated carrier (sipp UAS on CARRIER_IP)
+    agent_phone: int | None = None  # one sipp UAS answering for every agent, tests only
+
+
+DEMO_PORTS = Ports(sip=5060, ami=5038, http=8088, rtp_start=10000, rtp_end=10999, trunk=5070)
+TEST_PORTS = Ports(
+    sip=15060, ami=15038, http=18088, rtp_start=12000, rtp_end=12999, trunk=15070,
+    agent_phone=15080,
+)
+
+
+def root_dir() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+
+
+def host_mode() -> bool:
+    return os.environ.get(MODE_ENV) == "host"
+
+
+def ensure_root() -> Path:
+    """Build the Asterisk root unless a sane one exists (the script is idempotent)."""
+    if host_mode():
+        return Path("/")
+    root = root_dir()
+    if (root / ROOT_MARKER).exists() and (root / ASTERISK_IN_ROOT.lstrip("/")).exists():
+        return root
+    result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdin=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        raise AsteriskError(f"building the Asterisk root at {root} failed (see output above)")
+    return root
+
+
+class AsteriskInstance:
+    """A named instance; ``state_dir`` (host) keeps its secrets and its console log."""
+
+    def __init__(
+        self, name: str, state_dir: Path, ports: Ports, *, ari_app: str = "callctl",
+        fresh: bool = False,
+    ) -> None:
+        self.name = name
+        self.state_dir = state_dir.resolve()
+        self.ports = ports
+        self.ari_app = ari_app
+        self.fresh = fresh  # start from scratch: no rendered queues, logs, CDRs, astdb
+        self.host = host_mode()
+        self.root = Path("/") if self.host else root_dir()
+        self.secrets: InstanceSecrets = load_or_create(self.state_dir)
+        if self.host:
+            base = self.state_dir / "asterisk"
+            self.etc_dir, self.run_dir, self.spool_dir, self.db_dir, self.log_dir = (
+                base / part for part in ("etc", "run", "spool", "db", "log")
+            )
+        else:
+            tag = f"callctl-{name}"
+            self.etc_dir = Path("/etc") / tag
+            self.run_dir = Path("/run") / tag
+            self.spool_dir = Path("/var/spool") / tag
+            self.db_dir = Path("/var/lib") / tag
+            self.log_dir = Path("/var/log") / tag
+        self.console_log = self.state_dir / f"asterisk-{name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # ---- paths as the host sees them -----------------------------------------------------
+    def host_path(self, inside: Path) -> Path:
+        return inside if self.host else self.root / inside.relative_to("/")
+
+    @property
+    def config_dir(self) -> Path:
+        """Host path of the rendered config (the controller writes callctl-queues.conf here)."""
+        return self.host_path(self.etc_dir)
+
+    @property
+    def monitor_dir(self) -> Path:
+        """Host path where MixMonitor puts recordings given a relative file name."""
+        return self.host_path(self.spool_dir / "monitor")
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    # ---- config ---------------------------------------------------------------------------
+    def template_values(self) -> dict[str, str]:
+        ports, secret = self.ports, self.secrets
+        contact = (
+            f"contact = sip:{AGENT_PHONE_IP}:{ports.agent_phone}"
+            if ports.agent_phone else "; no static contact: softphones register"
+        )
+        values = {
+            "ETC_DIR": str(self.etc_dir), "RUN_DIR": str(self.run_dir),
+            "SPOOL_DIR": str(self.spool_dir), "DB_DIR": str(self.db_dir),
+            "LOG_DIR": str(self.log_dir),
+            "SIP_PORT": str(ports.sip), "AMI_PORT": str(ports.ami), "HTTP_PORT": str(ports.http),
+            "RTP_START": str(ports.rtp_start), "RTP_END": str(ports.rtp_end),
+            "TRUNK_PORT": str(ports.trunk), "AGENT_STATIC_CONTACT": contact,
+            "AMI_USER": secret.ami_user, "AMI_SECRET": secret.ami_secret,
+            "ARI_USER": secret.ari_user, "ARI_PASSWORD": secret.ari_password,
+            "ARI_APP": self.ari_app,
+        }
+        values |= {f"AGENT_{agent}_PASSWORD": secret.agent_passwords[agent] for agent in AGENTS}
+        return values
+
+    def render_config(self) -> None:
+        """Render every template into the config dir and create the instance's directories."""
+        etc = self.config_dir
+        owned = (self.etc_dir, self.spool_dir, self.db_dir, self.log_dir)
+        if self.fresh:
+            for inside in owned:
+                shutil.rmtree(self.host_path(inside), ignore_errors=True)
+        # cdr_csv writes into cdr-csv/ but never creates it
+        for inside in (*owned, self.run_dir, self.spool_dir / "monitor", self.log_dir / "cdr-csv"):
+            self.host_path(inside).mkdir(parents=True, exist_ok=True)
+        values = self.template_values()
+        for template_dir in TEMPLATE_DIRS:
+            for template in sorted(template_dir.glob("*.conf")):
+                target = etc / template.name
+                if template.name in SEED_ONLY and target.exists():
+                    continue
+                target.write_text(render(template.read_text(), values, str(template)))
+                target.chmod(0o600)
+
+    # ---- process --------------------------------------------------------------------------
+    def _command(self, *args: str) -> list[str]:
+        conf = str(self.etc_dir / "asterisk.conf")
+        if self.host:
+            binary = shutil.which("asterisk") or ASTERISK_IN_ROOT
+            return [binary, "-C", conf, *args]
+        return ["chroot", str(self.root), ASTERISK_IN_ROOT, "-C", conf, *args]
+
+    def pid(self) -> int | None:
+        """PID of this instance's running Asterisk (from its pid file), or None."""
+        try:
+            pid = int(self.host_path(self.run_dir / "asterisk.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> None:
+        """Render config, start Asterisk, return once AMI, ARI and the core are ready.
+
+        A previous run of the same instance is stopped first: its config may be stale.
+        """
+        if not self.host:
+            ensure_root()
+        if self.is_running():
+            self.stop()
+        self._check_ports_free()
+        self.render_config()
+        self.host_path(self.run_dir / "asterisk.pid").unlink(missing_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with self.console_log.open("ab") as log:
+            # start_new_session: Ctrl-C on a terminal must not reach Asterisk directly;
+            # stop() ends it cleanly instead.
+            self._process = subprocess.Popen(
+                self._command("-f", "-n"), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """``core stop now``, wait for the PID; SIGTERM then SIGKILL if it lingers."""
+        pid = self.pid() or (self._process.pid if self._process else None)
+        if pid is None:
+            return
+        try:
+            self.cli("core stop now", timeout=5)
+        except AsteriskError:
+            pass  # not answering on its control socket: signals below
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if sig is not None:
+                _signal(pid, sig)
+            if self._wait_exit(pid, STOP_TIMEOUT if sig is None else 3.0):
+                break
+        else:
+            raise AsteriskError(f"Asterisk {self.name} (pid {pid}) survived SIGKILL")
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cli(self, command: str, timeout: float = 10.0) -> str:
+        """Run one CLI command (``asterisk -rx``) and return its output."""
+        try:
+            result = subprocess.run(
+                self._command("-rx", command), capture_output=True, text=True, timeout=timeout,
+                stdin=subprocess.DEVNULL, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise AsteriskError(f"`{command}` timed out after {timeout} s") from None
+        if result.returncode != 0:
+            reason = (result.stderr or result.stdout).strip()
+            raise AsteriskError(f"`{command}` failed ({result.returncode}): {reason}")
+        return result.stdout
+
+    # ---- readiness ------------------------------------------------------------------------
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        waits = (("AMI banner", self._ami_banner), ("ARI", self._ari_ok),
+                 ("core waitfullybooted", self._fully_booted))
+        for what, probe in waits:
+            while not probe():
+                if self._process is not None and self._process.poll() is not None:
+                    raise AsteriskError(
+                        f"Asterisk {self.name} exited ({self._process.returncode}) before {what};"
+                        f" see {self.console_log} and {self.host_path(self.log_dir)}/messages.log"
+                    )
+                if time.monotonic() > deadline:
+                    raise AsteriskError(
+                        f"Asterisk {self.name}: no {what} within {READY_TIMEOUT} s;"
+                        f" see {self.console_log}"
+                    )
+                time.sleep(0.1)
+
+    def _ami_banner(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports.ami), timeout=1) as conn:
+                return conn.recv(100).startswith(b"Asterisk Call Manager/")
+        except OSError:
+            return False
+
+    def ari_request(self, path: str) -> tuple[int, bytes]:
+        """GET an ARI resource with the instance's credentials: ``(status, body)``."""
+        secret = self.secrets
+        token = base64.b64encode(f"{secret.ari_user}:{secret.ari_password}".encode()).decode()
+        request = urllib.request.Request(
+            f"{self.ari_url}/ari/{path.lstrip('/')}", headers={"Authorization": f"Basic {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def _ari_ok(self) -> bool:
+        try:
+            return self.ari_request("asterisk/info")[0] == 200
+        except OSError:
+            return False
+
+    def _fully_booted(self) -> bool:
+        try:
+            return "fully booted" in self.cli("core waitfullybooted", timeout=5).lower()
+        except AsteriskError:
+            return False
+
+    def _check_ports_free(self) -> None:
+        ports = self.ports
+        wanted = [("AMI", socket.SOCK_STREAM, ports.ami),
+                  ("HTTP/ARI", socket.SOCK_STREAM, ports.http),
+                  ("SIP", socket.SOCK_DGRAM, ports.sip)]
+        for label, kind, port in wanted:
+            with socket.socket(socket.AF_INET, kind) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError as error:
+                    raise AsteriskError(
+                        f"Asterisk {self.name}: {label} port 127.0.0.1:{port} is in use"
+                        f" ({error.strerror}); stop whatever holds it or pick other ports"
+                    ) from None
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.pid == pid:
+                if self._process.poll() is not None:
+                    return True
+            elif not _alive(pid):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """True for a live (not zombie) process whose command is asterisk."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    state = stat[stat.rindex(")") + 2:].split()[0]
+    return name == "asterisk" and state not in ("Z", "X")
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError as error:
+        if error.errno != errno.ESRCH:
+            raise

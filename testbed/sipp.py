@@ -1,0 +1,246 @@
+"""sipp processes for the testbed: callers, agent phones, the carrier's customers.
+
+Each ``Sipp`` renders one packaged scenario (``testbed/scenarios/*.xml``, ``@NAME@`` values)
+into its own work directory, binds its own loopback address and ports (``-i/-mi``, ``-p/-mp``)
+and writes statistics (``-trace_stat``), errors and the full message trace there. ``wait``
+bounds a UAC run in time; ``stop`` kills a UAS at teardown and never leaves a process behind.
+Counters come from the statistics CSV, SIP codes seen from the message trace.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP
+from testbed.render import render
+
+# Agent phones placing calls: not AGENT_PHONE_IP, whose port belongs to the answering UAS.
+AGENT_CALLER_IP = "127.0.0.4"
+
+SIPP_BINARY = "sipp"
+STATS_FILE = "stats.csv"
+MESSAGES_FILE = "messages.log"
+ERRORS_FILE = "errors.log"
+# Scenario defaults; callers override any of them through ``values``.
+SCENARIO_DEFAULTS = {
+    "caller": {"CALLER": "0441234567", "HOLD_MS": "5000"},
+    "agent_call": {"HOLD_MS": "5000"},
+    "agent_phone": {"RING_S": "1", "TALK_MS": "30000"},
+    "customer": {
+        "ANSWER_UPTO": "0.3", "BUSY_UPTO": "0.5", "RING_MIN_S": "2", "RING_MAX_S": "15",
+        "TALK_MS": "20000",
+    },
+}
+_RECEIVED = r"^\S+ message received \[\d+\] bytes :\s*\n\s*"
+_RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)
+_RECEIVED_REQUEST = re.compile(_RECEIVED + r"([A-Z]+) sip:", re.M)
+
+
+class SippError(RuntimeError):
+    """sipp could not start or did not finish in time."""
+
+
+@dataclass(frozen=True)
+class SippStats:
+    created: int
+    successful: int
+    failed: int
+
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+
+
+def scenario_text(name: str) -> str:
+    return (SCENARIO_DIR / f"{name}.xml").read_text()
+
+
+class Sipp:
+    """One sipp process running one scenario.
+
+    ``target`` (``host:port``) makes it a UAC towards Asterisk; without it, it is a UAS
+    listening on ``local_ip:port``. ``calls`` (``-m``) ends a UAC after that many calls.
+    """
+
+    def __init__(
+        self, scenario: str, work_dir: Path, *, local_ip: str, port: int, media_port: int,
+        target: str | None = None, service: str | None = None, calls: int | None = None,
+        rate: float | None = None, values: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.scenario = scenario
+        self.work_dir = work_dir
+        self.local_ip = local_ip
+        self.port = port
+        self.media_port = media_port
+        self.target = target
+        self.service = service
+        self.calls = calls
+        self.rate = rate
+        self.values = {**SCENARIO_DEFAULTS.get(scenario, {}), **(values or {})}
+        self.extra_args = tuple(extra_args)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        directory = self.work_dir
+        args = [
+            SIPP_BINARY, "-sf", str(directory / f"{self.scenario}.xml"),
+            "-i", self.local_ip, "-mi", self.local_ip,
+            "-p", str(self.port), "-mp", str(self.media_port),
+            # a failed call just ends: no BYE/CANCEL towards a peer that refused it
+            "-default_behaviors", "all,-bye",
+            "-nostdin", "-trace_stat", "-stf", str(directory / STATS_FILE), "-fd", "1",
+            "-trace_err", "-error_file", str(directory / ERRORS_FILE),
+            "-trace_msg", "-message_file", str(directory / MESSAGES_FILE),
+        ]
+        if self.service:
+            args += ["-s", self.service]
+        if self.calls is not None:
+            args += ["-m", str(self.calls)]
+        if self.rate is not None:
+            args += ["-r", str(self.rate)]
+        args += self.extra_args
+        if self.target:
+            args.append(self.target)
+        return args
+
+    def start(self) -> Sipp:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        text = render(scenario_text(self.scenario), self.values, f"{self.scenario}.xml")
+        (self.work_dir / f"{self.scenario}.xml").write_text(text)
+        with (self.work_dir / "sipp.out").open("wb") as out:
+            self.process = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.work_dir, start_new_session=True,
+            )
+        time.sleep(0.2)  # let it bind before the test sends anything its way
+        # 0: all calls succeeded, 1: some failed (a short UAC run may already be over)
+        if self.process.poll() not in (None, 0, 1):
+            raise SippError(f"sipp {self.scenario} could not run: {self.output()}")
+        return self
+
+    def wait(self, timeout: float) -> SippStats:
+        """Wait for a UAC to finish its calls; kill it and raise if it takes longer."""
+        if self.process is None:
+            raise SippError("sipp was not started")
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise SippError(f"sipp {self.scenario} still running after {timeout} s") from None
+        return self.stats()
+
+    def stop(self) -> SippStats:
+        """End the process (SIGTERM, then SIGKILL) and return its last counters."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.stats()
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stats(self) -> SippStats:
+        """Cumulative counters from the last row of the statistics CSV (zeros before one)."""
+        try:
+            rows = list(csv.DictReader((self.work_dir / STATS_FILE).open(), delimiter=";"))
+        except FileNotFoundError:
+            return SippStats(0, 0, 0)
+        if not rows:
+            return SippStats(0, 0, 0)
+        last = rows[-1]
+        return SippStats(
+            created=int(last["TotalCallCreated"]),
+            successful=int(last["SuccessfulCall(C)"]),
+            failed=int(last["FailedCall(C)"]),
+        )
+
+    def messages(self) -> str:
+        path = self.work_dir / MESSAGES_FILE
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def received_statuses(self) -> list[int]:
+        """SIP status codes of every response received, in order."""
+        return [int(code) for code in _RECEIVED_STATUS.findall(self.messages())]
+
+    def received_requests(self) -> list[str]:
+        """Methods of every request received (INVITE, ACK, BYE, CANCEL, ...), in order."""
+        return _RECEIVED_REQUEST.findall(self.messages())
+
+    def output(self) -> str:
+        path = self.work_dir / "sipp.out"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+class SippPool:
+    """Starts sipp peers wired to one Asterisk instance and stops them all at ``close``.
+
+    Fixed roles get the addresses the instance's config points at: agent phones answer on
+    AGENT_PHONE_IP:ports.agent_phone, the carrier's customers on CARRIER_IP:ports.trunk.
+    Callers come from CARRIER_IP (identified as the trunk) unless told otherwise. Every
+    process gets fresh SIP and media ports outside Asterisk's RTP ranges.
+    """
+
+    FIRST_SIP_PORT = 25060
+    FIRST_MEDIA_PORT = 26000
+
+    def __init__(self, work_dir: Path, asterisk_sip: int, agent_phone_port: int | None,
+                 trunk_port: int) -> None:
+        self.work_dir = work_dir
+        self.asterisk_sip = asterisk_sip
+        self.agent_phone_port = agent_phone_port
+        self.trunk_port = trunk_port
+        self.started: list[Sipp] = []
+
+    def _next(self) -> tuple[Path, int, int]:
+        index = len(self.started)
+        return (self.work_dir / f"sipp-{index:03d}", self.FIRST_SIP_PORT + index,
+                self.FIRST_MEDIA_PORT + 10 * index)
+
+    def start(self, scenario: str, *, local_ip: str, port: int | None = None,
+              uac: bool = False, **options: object) -> Sipp:
+        work_dir, free_port, media_port = self._next()
+        target = f"127.0.0.1:{self.asterisk_sip}" if uac else None
+        sipp = Sipp(scenario, work_dir, local_ip=local_ip, port=port or free_port,
+                    media_port=media_port, target=target, **options)  # type: ignore[arg-type]
+        self.started.append(sipp)
+        return sipp.start()
+
+    def agent_phones(self, **values: str) -> Sipp:
+        """One UAS answering (and echoing media) for every agent endpoint."""
+        if self.agent_phone_port is None:
+            raise SippError("this instance has no static agent contact (Ports.agent_phone)")
+        return self.start("agent_phone", local_ip=AGENT_PHONE_IP, port=self.agent_phone_port,
+                          values=values, extra_args=["-rtp_echo"])
+
+    def carrier(self, **values: str) -> Sipp:
+        """The customers behind the trunk: a UAS on the trunk's contact address."""
+        return self.start("customer", local_ip=CARRIER_IP, port=self.trunk_port, values=values,
+                          extra_args=["-rtp_echo"])
+
+    def call(self, number: str, *, calls: int = 1, local_ip: str = CARRIER_IP,
+             rate: float | None = None, **values: str) -> Sipp:
+        """Customers calling ``number``: ``calls`` calls, then sipp exits."""
+        return self.start("caller", local_ip=local_ip, uac=True, service=number, calls=calls,
+                          rate=rate, values=values)
+
+    def agent_call(self, agent: str, password: str, number: str, **values: str) -> Sipp:
+        """Agent ``agent``'s phone dialing ``number``, answering the digest challenge."""
+        return self.start(
+            "agent_call", local_ip=AGENT_CALLER_IP, uac=True, service=number, calls=1,
+            values={"AUTH_USER": agent, "AUTH_PASSWORD": password, **values},
+        )
+
+    def close(self) -> None:
+        for sipp in self.started:
+            sipp.stop()

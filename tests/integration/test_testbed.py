@@ -1,0 +1,125 @@
+"""The testbed itself: Asterisk answers AMI, ARI and metrics, and calls survive the controller.
+
+The fallback test is the promise of the dialplan: with no controller running, a customer
+calling the demo DID still reaches an agent through the static `support` queue.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from controller.config import Config
+from testbed.asterisk import AsteriskInstance
+from testbed.sipp import SippPool
+
+
+def ami_login(instance: AsteriskInstance, secret: str) -> str:
+    """Log in over raw AMI and return the response block."""
+    with socket.create_connection(("127.0.0.1", instance.ports.ami), timeout=5) as conn:
+        reader = conn.makefile("rb")
+        banner = reader.readline()
+        assert banner.startswith(b"Asterisk Call Manager/")
+        conn.sendall(
+            f"Action: Login\r\nUsername: {instance.secrets.ami_user}\r\n"
+            f"Secret: {secret}\r\nEvents: off\r\n\r\n".encode()
+        )
+        lines = []
+        while (line := reader.readline().decode().strip()) != "":
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def test_ami_accepts_the_generated_user_and_refuses_a_wrong_secret(
+    asterisk: AsteriskInstance,
+) -> None:
+    assert "Response: Success" in ami_login(asterisk, asterisk.secrets.ami_secret)
+    assert "Response: Error" in ami_login(asterisk, "wrong-secret")
+
+
+def test_ari_answers_with_credentials_only(asterisk: AsteriskInstance) -> None:
+    status, body = asterisk.ari_request("asterisk/info")
+    assert status == 200
+    assert json.loads(body)["system"]["version"].startswith("22.")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{asterisk.ari_url}/ari/asterisk/info", timeout=5)
+    assert refused.value.code == 401
+
+
+def test_prometheus_metrics_are_served(asterisk: AsteriskInstance) -> None:
+    with urllib.request.urlopen(f"{asterisk.ari_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert "asterisk_channels_count" in text
+
+
+def test_config_dir_holds_rendered_files_only(asterisk: AsteriskInstance) -> None:
+    pjsip = (asterisk.config_dir / "pjsip.conf").read_text()
+    assert asterisk.secrets.agent_passwords["1001"] in pjsip
+    assert "bind = 127.0.0.1:15060" in pjsip
+    leftovers = [f.name for f in asterisk.config_dir.glob("*.conf") if "@AMI_" in f.read_text()]
+    assert leftovers == []
+    assert asterisk.monitor_dir.is_dir()
+
+
+def test_dialplan_and_queue_are_loaded(asterisk: AsteriskInstance) -> None:
+    inbound = asterisk.cli("dialplan show 5000@callctl-inbound")
+    assert "Stasis(callctl,inbound,${EXTEN})" in inbound
+    assert "'leastrecent' strategy" in asterisk.cli("queue show support")
+
+
+def test_controller_down_caller_reaches_an_agent_through_the_fallback_queue(
+    asterisk: AsteriskInstance, sipp: SippPool,
+) -> None:
+    phones = sipp.agent_phones(RING_S="1", TALK_MS="30000")
+    caller = sipp.call("5000", HOLD_MS="3000")
+
+    stats = caller.wait(timeout=40)
+
+    assert stats.successful == 1, caller.output()
+    assert 200 in caller.received_statuses()
+    assert phones.received_requests()[:2] == ["INVITE", "ACK"]
+    queue_log = (asterisk.host_path(asterisk.log_dir) / "queue_log").read_text()
+    connects = [
+        line for line in queue_log.splitlines() if "|support|" in line and "|CONNECT|" in line
+    ]
+    assert connects, queue_log[-2000:]
+
+
+def test_restart_keeps_credentials_and_serves_again(asterisk: AsteriskInstance) -> None:
+    pid_before = asterisk.pid()
+    asterisk.restart()
+    assert asterisk.is_running()
+    assert asterisk.pid() != pid_before
+    assert asterisk.ari_request("asterisk/info")[0] == 200
+
+
+def test_controller_config_is_wired_to_the_test_instance(
+    asterisk: AsteriskInstance, controller_config: Config,
+) -> None:
+    assert controller_config.ami.port == asterisk.ports.ami
+    assert controller_config.ari.password.get_secret_value() == asterisk.secrets.ari_password
+    assert controller_config.ari.app == asterisk.ari_app
+    assert controller_config.store.url.startswith("sqlite:////")
+
+
+def test_controller_down_and_no_agent_free_caller_gets_the_overflow_message(
+    asterisk: AsteriskInstance, sipp: SippPool,
+) -> None:
+    members = [f"PJSIP/{agent}" for agent in ("1001", "1002", "1003", "1004", "1005")]
+    for member in members:
+        asterisk.cli(f"queue pause member {member} queue support")
+    try:
+        caller = sipp.call("5000", HOLD_MS="20000")
+        stats = caller.wait(timeout=30)
+    finally:
+        for member in members:
+            asterisk.cli(f"queue unpause member {member} queue support")
+
+    assert stats.successful == 1, caller.output()
+    # answered by the overflow Playback, then Asterisk hung up long before the caller would
+    assert "BYE" in caller.received_requests()
+    assert "Playback(vm-nobodyavail)" in asterisk.cli("dialplan show s@callctl-overflow")

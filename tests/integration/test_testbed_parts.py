@@ -1,0 +1,64 @@
+"""The testbed's pure parts: template rendering, secrets, sipp result parsing (no Asterisk)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from testbed.render import TemplateError, render
+from testbed.secrets import AGENTS, load_or_create
+from testbed.sipp import SCENARIO_DEFAULTS, SCENARIO_DIR, Sipp, SippStats, scenario_text
+
+
+def test_render_fills_every_placeholder_and_leaves_asterisk_syntax_alone() -> None:
+    text = "bind = 127.0.0.1:@SIP_PORT@\nexten => _X.,1,Set(A=${EXTEN}@x)\n"
+    assert render(text, {"SIP_PORT": "15060"}) == (
+        "bind = 127.0.0.1:15060\nexten => _X.,1,Set(A=${EXTEN}@x)\n"
+    )
+
+
+def test_render_names_the_template_and_the_missing_value() -> None:
+    with pytest.raises(TemplateError, match=r"pjsip\.conf: no value for @AMI_SECRET@"):
+        render("secret = @AMI_SECRET@", {}, "pjsip.conf")
+
+
+def test_secrets_are_created_once_owner_only_and_reused(tmp_path: Path) -> None:
+    first = load_or_create(tmp_path)
+    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
+    assert set(first.agent_passwords) == set(AGENTS)
+    assert load_or_create(tmp_path) == first
+
+
+def test_unreadable_secrets_file_is_reported_not_replaced(tmp_path: Path) -> None:
+    (tmp_path / "secrets.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"secrets\.json: unreadable secrets file"):
+        load_or_create(tmp_path)
+    assert (tmp_path / "secrets.json").read_text() == "{not json"
+
+
+@pytest.mark.parametrize("scenario", sorted(p.stem for p in SCENARIO_DIR.glob("*.xml")))
+def test_every_scenario_renders_with_its_defaults(scenario: str) -> None:
+    # credentials are the only values without a default (agent_call)
+    values = {**SCENARIO_DEFAULTS[scenario], "AUTH_USER": "1001", "AUTH_PASSWORD": "pw"}
+    text = render(scenario_text(scenario), values, scenario)
+    assert "@" not in text.replace("@[", "")  # only sip:user@[local_ip] style at-signs remain
+
+
+def test_stats_come_from_the_last_csv_row_and_codes_from_the_trace(tmp_path: Path) -> None:
+    sipp = Sipp("caller", tmp_path, local_ip="127.0.0.2", port=25060, media_port=26000)
+    assert sipp.stats() == SippStats(0, 0, 0)
+    (tmp_path / "stats.csv").write_text(
+        "StartTime;TotalCallCreated;SuccessfulCall(C);FailedCall(C);\n"
+        "x;1;0;0;\n"
+        "x;3;2;1;\n"
+    )
+    (tmp_path / "messages.log").write_text(
+        "----\nUDP message received [300] bytes :\n\nSIP/2.0 100 Trying\nVia: x\n\n"
+        "----\nUDP message received [300] bytes :\n\nSIP/2.0 404 Not Found\nVia: x\n\n"
+        "----\nUDP message received [300] bytes :\n\nBYE sip:caller@127.0.0.2 SIP/2.0\n"
+    )
+    assert sipp.stats() == SippStats(created=3, successful=2, failed=1)
+    assert sipp.received_statuses() == [100, 404]
+    assert sipp.received_requests() == ["BYE"]

@@ -1,0 +1,210 @@
+"""Pacing decisions: modes, fallbacks, caps and the history they rest on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controller.dialer.pacing import (
+    HOUR,
+    PacingInput,
+    PacingMode,
+    PacingSettings,
+    PacingStats,
+    decide,
+    feedback_gain,
+)
+from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
+
+
+def seasoned_stats(
+    connect_rate: float = 0.2, talk: float = 180.0, wrap: float = 15.0
+) -> PacingStats:
+    """A history of 500 attempts, talks and wrap-ups with the given shape."""
+    stats = PacingStats()
+    connect_every = round(1 / connect_rate)
+    for i in range(500):
+        connected = i % connect_every == 0
+        stats.record_attempt(connected=connected, seconds=8.0 + i % 5 if connected else 20.0)
+        stats.record_talk(talk * (0.5 + (i % 11) / 10))
+        stats.record_wrap(wrap * (0.5 + (i % 7) / 6))
+    return stats
+
+
+def snapshot(**fields: object) -> PacingInput:
+    values: dict[str, object] = {"now": 1000.0, "agents_logged_in": 10, "agents_ready": 0}
+    values.update(fields)
+    return PacingInput(**values)  # type: ignore[arg-type]
+
+
+def test_progressive_keeps_one_call_in_flight_per_ready_agent() -> None:
+    rules = PacingSettings(mode=PacingMode.PROGRESSIVE)
+    decision = decide(
+        snapshot(agents_ready=5, in_flight_elapsed=(1.0, 2.0), calls_waiting=1),
+        rules,
+        seasoned_stats(),
+    )
+    assert decision.launch == 2
+    assert decision.reason == "progressive"
+
+
+def test_preview_never_launches_by_itself() -> None:
+    rules = PacingSettings(mode=PacingMode.PREVIEW)
+    assert decide(snapshot(agents_ready=10), rules, seasoned_stats()).launch == 0
+
+
+def test_predictive_dials_ahead_of_ready_agents_when_few_calls_connect() -> None:
+    rules = PacingSettings(line_cap=200, cps_cap=100)
+    decision = decide(snapshot(agents_ready=10), rules, seasoned_stats(connect_rate=0.2))
+    assert decision.launch > 10
+    assert decision.reason.startswith("predictive")
+
+
+def test_predictive_counts_agents_about_to_finish() -> None:
+    rules = PacingSettings(line_cap=200, cps_cap=100)
+    stats = seasoned_stats()
+    fresh = decide(snapshot(wrap_elapsed=(0.0,) * 10), rules, stats)
+    finishing = decide(snapshot(wrap_elapsed=(14.0,) * 10), rules, stats)
+    assert finishing.launch > fresh.launch
+
+
+def test_predictive_stops_when_answered_calls_already_wait() -> None:
+    rules = PacingSettings(line_cap=200, cps_cap=100)
+    decision = decide(snapshot(agents_ready=2, calls_waiting=6), rules, seasoned_stats())
+    assert decision.launch == 0
+
+
+@pytest.mark.parametrize(
+    ("stats", "logged_in", "reason"),
+    [
+        (PacingStats(), 10, "too little history"),
+        (seasoned_stats(), 2, "too few agents"),
+    ],
+)
+def test_predictive_falls_back_to_progressive(
+    stats: PacingStats, logged_in: int, reason: str
+) -> None:
+    decision = decide(snapshot(agents_logged_in=logged_in, agents_ready=2), PacingSettings(), stats)
+    assert decision.launch == 2
+    assert decision.reason == f"progressive fallback: {reason}"
+
+
+def test_hot_abandon_window_lowers_the_feedback_gain() -> None:
+    rules = PacingSettings()
+    cold, hot = PacingStats(), PacingStats()
+    for i in range(400):
+        cold.record_live_answer(float(i), abandoned=False)
+        hot.record_live_answer(float(i), abandoned=i % 20 == 0)  # 5 %
+    assert feedback_gain(400.0, rules, hot) < 1.0 < feedback_gain(400.0, rules, cold)
+
+
+def test_abandon_windows_slide() -> None:
+    stats = PacingStats()
+    stats.record_live_answer(0.0, abandoned=True)
+    stats.record_live_answer(2 * HOUR, abandoned=False)
+    totals = stats.window_totals(2 * HOUR)
+    assert totals == {1.0: (1, 0), 24.0: (2, 1), 720.0: (2, 1)}
+
+
+def test_campaign_windows_replace_the_defaults() -> None:
+    stats = PacingStats(window_hours=(1.0, 24.0))
+    stats.record_live_answer(0.0, abandoned=True)
+    assert stats.window_totals(25 * HOUR) == {1.0: (0, 0), 24.0: (0, 0)}
+    with pytest.raises(ValueError, match="window_hours"):
+        PacingStats(window_hours=())
+
+
+@pytest.mark.parametrize(
+    ("since_last", "launch"), [(1.0, 0), (1.9, 0), (2.0, 1), (math.inf, 1)]
+)
+def test_a_fractional_cps_cap_spaces_launches(since_last: float, launch: int) -> None:
+    rules = PacingSettings(mode=PacingMode.PROGRESSIVE, cps_cap=0.5)
+    state = snapshot(agents_ready=5, seconds_since_last_launch=since_last)
+    assert decide(state, rules, PacingStats()).launch == launch
+
+
+def test_old_ringing_calls_are_less_likely_to_connect() -> None:
+    stats = seasoned_stats()
+    fresh = stats.in_flight_connect_probability(0.0, 30.0)
+    old = stats.in_flight_connect_probability(10.0, 30.0)
+    assert fresh == pytest.approx(stats.connect_rate)
+    assert old < fresh
+    assert stats.in_flight_connect_probability(19.0, 30.0) == 0.0
+
+
+def test_running_calls_delay_the_predicted_end_of_long_calls() -> None:
+    stats = PacingStats()
+    for seconds in (30.0, 60.0, 90.0, 120.0):
+        stats.record_talk(seconds)
+    alone = stats.talk_end_probability(100.0, 30.0)
+    with_long_calls_running = stats.talk_end_probability(100.0, 30.0, [100.0, 200.0, 250.0, 300.0])
+    assert alone == 1.0
+    assert with_long_calls_running == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("ring_timeout", 14.0), ("abandon_target", 0.0), ("line_cap", 0), ("cps_cap", 0)],
+)
+def test_settings_reject_bad_values_by_name(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        PacingSettings(**{field: value})  # type: ignore[arg-type]
+
+
+def pacers(rules: PacingSettings) -> list[Pacer]:
+    return [
+        ModelPacer(rules),
+        ModelPacer(PacingSettings(mode=PacingMode.PROGRESSIVE, line_cap=rules.line_cap,
+                                  cps_cap=rules.cps_cap)),
+        VicidialAdaptive(rules, shift_seconds=8 * HOUR),
+        ErlangFreeAgents(rules),
+    ]
+
+
+SHARED_STATS = seasoned_stats(connect_rate=0.1)
+
+
+@st.composite
+def situations(draw: st.DrawFn) -> tuple[PacingInput, PacingSettings]:
+    logged_in = draw(st.integers(0, 60))
+    ready = draw(st.integers(0, logged_in))
+    talking = draw(st.integers(0, logged_in - ready))
+    wrapping = draw(st.integers(0, logged_in - ready - talking))
+    elapsed = st.floats(0.0, 900.0, allow_nan=False)
+    line_cap = draw(st.integers(1, 300))
+    cps_cap = draw(st.one_of(st.integers(1, 50), st.sampled_from([0.2, 0.5])))
+    rules = PacingSettings(line_cap=line_cap, cps_cap=cps_cap)
+    state = PacingInput(
+        now=draw(st.floats(0.0, 40 * 24 * HOUR)),
+        agents_logged_in=logged_in,
+        agents_ready=ready,
+        talk_elapsed=tuple(draw(st.lists(elapsed, min_size=talking, max_size=talking))),
+        wrap_elapsed=tuple(draw(st.lists(elapsed, min_size=wrapping, max_size=wrapping))),
+        in_flight_elapsed=tuple(draw(st.lists(st.floats(0.0, 30.0), max_size=40))),
+        calls_waiting=draw(st.integers(0, 10)),
+        lines_in_use=draw(st.integers(0, line_cap + 5)),
+        launches_last_second=draw(st.integers(0, math.ceil(cps_cap) + 5)),
+        seconds_since_last_launch=draw(st.floats(0.0, 10.0)),
+    )
+    return state, rules
+
+
+@settings(max_examples=300, deadline=None)
+@given(situations())
+def test_no_pacer_breaks_a_cap_or_dials_without_agents(
+    situation: tuple[PacingInput, PacingSettings],
+) -> None:
+    state, rules = situation
+    for pacer in pacers(rules):
+        launch = pacer.decide(state, SHARED_STATS).launch
+        assert 0 <= launch
+        assert state.lines_in_use + launch <= max(rules.line_cap, state.lines_in_use)
+        cps_limit = math.ceil(rules.cps_cap)  # a fractional cap allows 1 now and then
+        assert state.launches_last_second + launch <= max(cps_limit, state.launches_last_second)
+        if rules.cps_cap < 1 and state.seconds_since_last_launch < 1 / rules.cps_cap:
+            assert launch == 0
+        if state.agents_logged_in == 0 or state.agents_available_soon == 0:
+            assert launch == 0
