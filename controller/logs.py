@@ -45,4 +45,6 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name).bind(component=name)
+    """A module's logger. Lazy: it follows ``configure_logging`` even when called later,
+    which matters because modules create their loggers at import time."""
+    return structlog.get_logger(name, component=name)  # type: ignore[no-any-return]

@@ -14,20 +14,29 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from controller.config import Config
 from testbed.asterisk import DEMO_PORTS, REPO_DIR, AsteriskError, AsteriskInstance, ensure_root
 from testbed.controller_config import write_controller_config
 
 VAR_DIR = REPO_DIR / "var"
 DEMO_HTTP_PORT = 8080
+DEMO_CONFIG = VAR_DIR / "controller.toml"
 
 
 def demo_instance() -> AsteriskInstance:
     return AsteriskInstance("demo", VAR_DIR / "asterisk", DEMO_PORTS)
 
 
+def _write_demo_config(output: Path) -> Config:
+    return write_controller_config(
+        demo_instance(), output, http_port=DEMO_HTTP_PORT, store_path=VAR_DIR / "callctl.db"
+    )
+
+
 def _asterisk(args: argparse.Namespace) -> int:
     instance = demo_instance()
     if args.action == "start":
+        instance.inbound = _write_demo_config(DEMO_CONFIG).inbound
         instance.start()
         print(f"asterisk demo running (pid {instance.pid()}): SIP 127.0.0.1:{DEMO_PORTS.sip},"
               f" AMI {DEMO_PORTS.ami}, ARI {instance.ari_url}; log {instance.console_log}")
@@ -44,10 +53,7 @@ def _asterisk(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    config = write_controller_config(
-        demo_instance(), Path(args.output), http_port=DEMO_HTTP_PORT,
-        store_path=VAR_DIR / "callctl.db",
-    )
+    config = _write_demo_config(Path(args.output))
     print(f"wrote {args.output} (API on {config.http.listen}:{config.http.port})")
     return 0
 
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     asterisk.set_defaults(func=_asterisk)
     config = sub.add_parser("config", help="render the controller config for the demo",
                             description="Write the controller TOML wired to the demo instance.")
-    config.add_argument("--output", default=str(VAR_DIR / "controller.toml"),
+    config.add_argument("--output", default=str(DEMO_CONFIG),
                         help="target file (default: var/controller.toml)")
     config.set_defaults(func=_config)
     root = sub.add_parser("root", help="build the Asterisk root if needed",

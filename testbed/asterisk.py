@@ -27,6 +27,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.inbound.asterisk_conf import write_asterisk_files
+from controller.inbound.config import InboundConfig
 from testbed.render import render
 from testbed.secrets import AGENTS, InstanceSecrets, load_or_create
 
@@ -39,7 +41,6 @@ MODE_ENV = "CALLCTL_ASTERISK"
 ROOT_MARKER = ".callctl-root-ok"
 ASTERISK_IN_ROOT = "/usr/sbin/asterisk"
 # Files the controller owns once it runs; seeded from the template only when absent.
-SEED_ONLY = frozenset({"callctl-queues.conf"})
 CARRIER_IP = "127.0.0.2"
 AGENT_PHONE_IP = "127.0.0.3"
 READY_TIMEOUT = 30.0
@@ -119,6 +120,8 @@ class AsteriskInstance:
             self.db_dir = Path("/var/lib") / tag
             self.log_dir = Path("/var/log") / tag
         self.console_log = self.state_dir / f"asterisk-{name}.log"
+        # the controller's routing: its queues and dialplan are generated into the config dir
+        self.inbound: InboundConfig | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     # ---- paths as the host sees them -----------------------------------------------------
@@ -174,10 +177,19 @@ class AsteriskInstance:
         for template_dir in TEMPLATE_DIRS:
             for template in sorted(template_dir.glob("*.conf")):
                 target = etc / template.name
-                if template.name in SEED_ONLY and target.exists():
-                    continue
                 target.write_text(render(template.read_text(), values, str(template)))
                 target.chmod(0o600)
+
+        if self.inbound is not None:
+            write_asterisk_files(self.inbound, self.ari_app, etc)
+
+    def install_inbound(self, inbound: InboundConfig) -> None:
+        """Generate queues and dialplan from ``inbound`` and, if running, load them."""
+        self.inbound = inbound
+        write_asterisk_files(inbound, self.ari_app, self.config_dir)
+        if self.is_running():
+            self.cli("module reload app_queue.so")
+            self.cli("dialplan reload")
 
     # ---- process --------------------------------------------------------------------------
     def _command(self, *args: str) -> list[str]:

@@ -13,6 +13,7 @@ rebuilt from Asterisk's truth rather than from events that may have been missed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -51,13 +52,14 @@ class AriClient:
     def app(self) -> str:
         return self._config.app
 
-    def _auth(self) -> aiohttp.BasicAuth:
-        return aiohttp.BasicAuth(self._config.username, self._config.password.get_secret_value())
+    def _auth_header(self) -> dict[str, str]:
+        pair = f"{self._config.username}:{self._config.password.get_secret_value()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
     async def run(self) -> None:
         """Keep the events WebSocket connected (backoff on failure) until cancelled."""
         timeout = aiohttp.ClientTimeout(total=self._config.request_timeout)
-        async with aiohttp.ClientSession(auth=self._auth(), timeout=timeout) as session:
+        async with aiohttp.ClientSession(headers=self._auth_header(), timeout=timeout) as session:
             self._session = session
             delay = 0.1
             while True:

@@ -3,7 +3,8 @@
 Asterisk only queues and rings; the controller decides everything else. Hence every queue joins
 and stays when empty (``joinempty=yes``, ``leavewhenempty=no``, no ``maxlen``): overflow is the
 controller's rules, not app_queue's. Members are not listed: the controller adds them at agent
-login, and ``persistentmembers=no`` keeps Asterisk from restoring a stale set after a restart.
+login, and ``persistentmembers=yes`` has Asterisk restore them from astdb after a restart even
+while the controller is down (the controller reconciles them with its store when it connects).
 ``shared_lastcall`` makes wrap-up and longest-idle span all queues of an agent.
 
 Ringback instead of music on hold is an option of the ``Queue()`` application, not of
@@ -24,7 +25,7 @@ from controller.inbound.destinations import (
 )
 
 GENERAL = {
-    "persistentmembers": "no",
+    "persistentmembers": "yes",
     "autofill": "yes",
     "shared_lastcall": "yes",
 }
@@ -124,8 +125,11 @@ def render_inbound_dialplan(inbound: InboundConfig, ari_app: str) -> str:
         ])
     lines += ["", "[callctl-queue]"]
     for name, queue in sorted(inbound.queues.items()):
+        # music on hold and announcements need an answered channel; ringback must not answer
+        answer = ["Answer()"] if queue.hold_audio == "music" else []
         lines += _extension(name, [
             f"Set(CALLCTL_QUEUE={name})",
+            *answer,
             f"Queue({name},{queue_app_options(queue)},,,{queue.fallback_timeout})",
             f"Goto(callctl-queue-exit,{name},1)",
         ])

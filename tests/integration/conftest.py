@@ -44,9 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
     """The test Asterisk instance, started once per session with a fresh config."""
     ensure_root()
-    instance = AsteriskInstance(
-        "test", tmp_path_factory.mktemp("asterisk-state"), TEST_PORTS, fresh=True
+    state = tmp_path_factory.mktemp("asterisk-state")
+    instance = AsteriskInstance("test", state, TEST_PORTS, fresh=True)
+    base = write_controller_config(
+        instance, state / "controller.toml", http_port=free_loopback_port(),
+        store_path=state / "callctl.db",
     )
+    instance.inbound = base.inbound
     _RUNNING.append(instance)
     instance.start()
     try:

@@ -8,16 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import tomli_w
 
 from controller.app import RunningController, start
 from controller.config import Config, load_config
-from controller.inbound.asterisk_conf import render_queues_conf
 from testbed.asterisk import AsteriskInstance
 
 READY_TIMEOUT_S = 20.0
@@ -118,13 +119,14 @@ class ControllerProcess:
         return self.process.returncode
 
 
-def with_sections(base: Path, extra_toml: str, target: Path) -> Config:
-    """A copy of the testbed's controller TOML with more sections appended, validated."""
-    target.write_text(base.read_text() + "\n" + extra_toml)
+def with_sections(base: Path, sections_toml: str, target: Path) -> Config:
+    """The testbed's controller TOML with its top-level sections replaced by those in
+    ``sections_toml`` (e.g. a whole ``[inbound]``), written to ``target`` and validated."""
+    data = tomllib.loads(base.read_text()) | tomllib.loads(sections_toml)
+    target.write_text(tomli_w.dumps(data))
     return load_config(target)
 
 
-def install_queues(asterisk: AsteriskInstance, config: Config) -> None:
-    """Render the config's queues into the instance and make app_queue load them."""
-    (asterisk.config_dir / "callctl-queues.conf").write_text(render_queues_conf(config.inbound))
-    asterisk.cli("module reload app_queue.so")
+def install_routing(asterisk: AsteriskInstance, config: Config) -> None:
+    """Generate the config's queues and dialplan into the instance and load them."""
+    asterisk.install_inbound(config.inbound)

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import time
-from pathlib import Path
 
 from controller.asterisk.ami import AmiClient, AmiDisconnected
 from controller.config import Config
@@ -14,22 +13,7 @@ from controller.logs import configure_logging
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
 
-from .harness import Api, install_queues, running_controller, wait_for, with_sections
-
-SUPPORT_ONLY = """
-[inbound.queues.support]
-strategy = "leastrecent"
-members = ["1001", "1002"]
-
-[inbound.numbers.5000]
-queue = "support"
-"""
-
-
-def support_config(asterisk: AsteriskInstance, base: Path, tmp_path: Path) -> Config:
-    config = with_sections(base, SUPPORT_ONLY, tmp_path / "support.toml")
-    install_queues(asterisk, config)
-    return config
+from .harness import Api, running_controller, wait_for
 
 
 async def test_ready_controller_reports_health_and_metrics(
@@ -61,9 +45,10 @@ async def test_writes_need_the_bearer_token(
 
 
 async def test_a_did_call_is_seen_in_the_model_the_log_and_the_store(
-    asterisk: AsteriskInstance, controller_config_file: Path, tmp_path: Path, sipp: SippPool
+    asterisk: AsteriskInstance, controller_config: Config, sipp: SippPool
 ) -> None:
-    config = support_config(asterisk, controller_config_file, tmp_path)
+    """The demo routing: 5000 -> support, always open; nobody logged in, so the caller waits."""
+    config = controller_config
     log = io.StringIO()
     configure_logging("info", stream=log)
     async with running_controller(config) as running:

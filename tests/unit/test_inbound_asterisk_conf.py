@@ -32,7 +32,7 @@ def parsed() -> configparser.ConfigParser:
 
 def test_general_section_leaves_membership_to_the_controller() -> None:
     general = parsed()["general"]
-    assert general["persistentmembers"] == "no"
+    assert general["persistentmembers"] == "yes"
     assert general["shared_lastcall"] == "yes"
 
 
