@@ -65,10 +65,26 @@ class Ports:
 
 
 DEMO_PORTS = Ports(sip=5060, ami=5038, http=8088, rtp_start=10000, rtp_end=10999, trunk=5070)
-TEST_PORTS = Ports(
-    sip=15060, ami=15038, http=18088, rtp_start=12000, rtp_end=12999, trunk=15070,
-    agent_phone=15080,
-)
+SLOT_ENV = "CALLCTL_TEST_SLOT"
+
+
+def test_slot() -> int:
+    """Which of 8 side-by-side test sessions this is (``CALLCTL_TEST_SLOT``, default 0): each
+    slot has its own instance name and ports, so parallel runs on one machine do not collide."""
+    slot = int(os.environ.get(SLOT_ENV) or 0)
+    if not 0 <= slot < 8:
+        raise AsteriskError(f"{SLOT_ENV} must be 0-7, got {slot}")
+    return slot
+
+
+def test_ports(slot: int) -> Ports:
+    step = 100 * slot
+    return Ports(
+        sip=15060 + step, ami=15038 + step, http=18088 + step,
+        rtp_start=30000 + 1000 * slot, rtp_end=30999 + 1000 * slot,
+        trunk=15070 + step, agent_phone=15080 + step,
+    )
+
 
 
 def root_dir() -> Path:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP
+from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, test_slot
 from testbed.render import render
 
 # Agent phones placing calls: not AGENT_PHONE_IP, whose port belongs to the answering UAS.
@@ -191,8 +191,8 @@ class SippPool:
     process gets fresh SIP and media ports outside Asterisk's RTP ranges.
     """
 
-    FIRST_SIP_PORT = 25060
-    FIRST_MEDIA_PORT = 26000
+    FIRST_SIP_PORT = 20000
+    FIRST_MEDIA_PORT = 40000
 
     def __init__(self, work_dir: Path, asterisk_sip: int, agent_phone_port: int | None,
                  trunk_port: int) -> None:
@@ -204,8 +204,9 @@ class SippPool:
 
     def _next(self) -> tuple[Path, int, int]:
         index = len(self.started)
-        return (self.work_dir / f"sipp-{index:03d}", self.FIRST_SIP_PORT + index,
-                self.FIRST_MEDIA_PORT + 10 * index)
+        slot = test_slot()
+        return (self.work_dir / f"sipp-{index:03d}", self.FIRST_SIP_PORT + 500 * slot + index,
+                self.FIRST_MEDIA_PORT + 2000 * slot + 10 * index)
 
     def start(self, scenario: str, *, local_ip: str, port: int | None = None,
               uac: bool = False, **options: object) -> Sipp:

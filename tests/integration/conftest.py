@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import Config, load_config
-from testbed.asterisk import TEST_PORTS, AsteriskInstance, ensure_root
+from testbed.asterisk import AsteriskInstance, ensure_root, test_ports, test_slot
 from testbed.controller_config import write_controller_config
 from testbed.sipp import SippPool
 
@@ -45,7 +45,8 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
     """The test Asterisk instance, started once per session with a fresh config."""
     ensure_root()
     state = tmp_path_factory.mktemp("asterisk-state")
-    instance = AsteriskInstance("test", state, TEST_PORTS, fresh=True)
+    slot = test_slot()
+    instance = AsteriskInstance(f"test{slot or ''}", state, test_ports(slot), fresh=True)
     base = write_controller_config(
         instance, state / "controller.toml", http_port=free_loopback_port(),
         store_path=state / "callctl.db",

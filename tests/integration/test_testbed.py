@@ -59,7 +59,7 @@ def test_prometheus_metrics_are_served(asterisk: AsteriskInstance) -> None:
 def test_config_dir_holds_rendered_files_only(asterisk: AsteriskInstance) -> None:
     pjsip = (asterisk.config_dir / "pjsip.conf").read_text()
     assert asterisk.secrets.agent_passwords["1001"] in pjsip
-    assert "bind = 127.0.0.1:15060" in pjsip
+    assert f"bind = 127.0.0.1:{asterisk.ports.sip}" in pjsip
     leftovers = [f.name for f in asterisk.config_dir.glob("*.conf") if "@AMI_" in f.read_text()]
     assert leftovers == []
     assert asterisk.monitor_dir.is_dir()
