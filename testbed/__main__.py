@@ -40,6 +40,9 @@ def _asterisk(args: argparse.Namespace) -> int:
         instance.start()
         print(f"asterisk demo running (pid {instance.pid()}): SIP 127.0.0.1:{DEMO_PORTS.sip},"
               f" AMI {DEMO_PORTS.ami}, ARI {instance.ari_url}; log {instance.console_log}")
+        print("softphone accounts (register to 127.0.0.1:5060, UDP; call 5000 to reach support):")
+        for agent, password in instance.secrets.agent_passwords.items():
+            print(f"  user {agent}  password {password}")
     elif args.action == "stop":
         instance.stop()
         print("asterisk demo stopped")
