@@ -3,6 +3,7 @@
 #   make setup          host packages, .venv, the Asterisk root (all idempotent)
 #   make run            demo Asterisk + controller in the foreground (Ctrl-C stops both)
 #   make test           ruff + every test, integration tests on a real Asterisk included
+#   make demo           real traffic on the real stack, live status, summary (DURATION=180)
 #   make bench          benchmarks
 #   make asterisk-start / asterisk-stop / clean
 #
@@ -17,7 +18,7 @@ PY := $(VENV)/bin/python
 HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup host-packages venv asterisk-root run test bench asterisk-start asterisk-stop clean
+.PHONY: setup host-packages venv asterisk-root run test demo bench asterisk-start asterisk-stop clean
 
 setup: host-packages venv asterisk-root
 
@@ -52,6 +53,10 @@ test: setup
 	$(VENV)/bin/ruff check controller testbed tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+# Ctrl-C stops every process of the demo (the script's own cleanup).
+demo: setup
+	$(PY) -m testbed.demo --duration $(or $(DURATION),180)
 
 bench: setup
 	$(PY) -m bench

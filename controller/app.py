@@ -59,7 +59,8 @@ class Controller:
             queues=inbound.queues,
         )
         self.recorder = Recorder(
-            config.recording, RecordingRepository(store), self.ami, lambda: datetime.now(UTC)
+            config.recording, RecordingRepository(store), self.ami, lambda: datetime.now(UTC),
+            on_result=self.metrics.recording,
         )
         self.agents = AgentService(
             self.ami,
@@ -88,6 +89,7 @@ class Controller:
                 if queue in inbound.queues
                 else ()
             ),
+            recorder=self.recorder,
         )
         self.sync.add_listener(self.dialer.on_ami_event)
         self.sync.add_resync_hook(self.dialer.reconcile)
@@ -105,15 +107,8 @@ class Controller:
         )
 
     def _on_recording_event(self, event: Mapping[str, Any]) -> None:
-        if event.get("Event") == "MixMonitorStop":
-            self._tasks.spawn(self._finish_recording(event.get("Uniqueid", "")))
-
-    async def _finish_recording(self, call_id: str) -> None:
-        before = self.recorder.stats.completed_total
-        await self.recorder.finish(call_id)
-        if self.recorder.stats.completed_total > before:
-            row = await self.recorder.repo.get(call_id)
-            self.metrics.recording("saved", int(row["size"] or 0) if row else 0)
+        if event.get("Event") in ("MixMonitorStop", "Hangup"):
+            self._tasks.spawn(self.recorder.channel_ended(event.get("Channel", "")))
 
     def _on_ami_event(self, event: Mapping[str, Any]) -> None:
         with self.metrics.event_processing():

@@ -26,6 +26,16 @@ def redact_secrets(
     return event
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written (pytest swaps it per test)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
@@ -39,7 +49,7 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
         cache_logger_on_first_use=False,
     )
 

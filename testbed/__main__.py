@@ -2,6 +2,7 @@
 
     python -m testbed asterisk start|stop|status|cli CMD
     python -m testbed config           # writes var/controller.toml
+    python -m testbed traffic ...      # sipp traffic (see testbed.traffic --help)
 
 The demo instance keeps its state (secrets, console log, database) in ``var/`` of the checkout
 and uses the standard ports (SIP 5060, AMI 5038, HTTP/ARI 8088).
@@ -82,10 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     root = sub.add_parser("root", help="build the Asterisk root if needed",
                           description="Build the Debian sid root with Asterisk (idempotent).")
     root.set_defaults(func=_root)
+    # listed for --help; main() hands everything after `traffic` to testbed.traffic
+    sub.add_parser("traffic", help="real SIP traffic against a running instance "
+                   "(python -m testbed traffic --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["traffic"]:
+        from testbed.traffic import main as traffic_main
+
+        return traffic_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -10,7 +10,8 @@ from controller.inbound.status import queue_status
 
 async def list_queues(request: web.Request) -> web.Response:
     controller = request.app[CONTROLLER]
-    return web.json_response({"queues": await queue_status(controller.model, controller.store)})
+    queues = await queue_status(controller.model, controller.store, controller.config.inbound)
+    return web.json_response({"queues": queues})
 
 
 def add_routes(app: web.Application) -> None:

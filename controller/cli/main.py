@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from controller.cli import agent, campaign, check_config, dnc, queue, recording, serve, simulate
 from controller.cli.common import EXIT_USAGE, CliError
 from controller.config import ConfigError
+from controller.logs import configure_logging
 from controller.store.base import StoreError
 
 GROUPS = (serve, check_config, agent, queue, campaign, dnc, recording, simulate)
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # commands log only problems, on stderr, so their stdout stays clean (--json);
+    # `serve` switches to the configured level
+    configure_logging("warning")
     try:
         return int(args.func(args) or 0)
     except ConfigError as error:

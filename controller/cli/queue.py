@@ -64,6 +64,7 @@ def _row(queue: dict) -> dict[str, object]:  # type: ignore[type-arg]
     agents = queue.get("agents", {})
     today = queue.get("today", {})
     ratio = queue.get("answered_ratio_today")
+    level = queue.get("service_level_today")
     return {
         "queue": queue.get("queue", ""),
         "waiting": queue.get("callers", ""),
@@ -77,4 +78,5 @@ def _row(queue: dict) -> dict[str, object]:  # type: ignore[type-arg]
         "abandoned": today.get("abandoned", ""),
         "overflowed": today.get("overflowed", ""),
         "answered_%": "" if ratio is None else f"{ratio * 100:.1f}",
+        "service_level_%": "" if level is None else f"{level * 100:.1f}",
     }

@@ -18,7 +18,12 @@ How an outbound call flows (dialplan in ``dialplans/dialer.conf``):
   ``cause,answered,result`` into AstDB. After a restart (or an AMI reconnect) each open attempt of
   this worker is either still a live channel (adopted and followed to its end) or has a
   hangup record in AstDB (classified from it) or is unknown (recorded as ``failed``, so it is
-  retried later under the retry policy, never dialed twice at once and never lost).
+  retried later under the retry policy, never dialed twice at once and never lost). An adopted
+  attempt is classified from its AstDB record when it ends, since what happened to it before the
+  restart (abandoned, connected) is only known there. Agent legs of this worker left over from
+  before the restart are hung up: their bridges belong to a controller that is gone.
+- **Recording**: when a customer is connected to an agent, the call is handed to the recorder,
+  which records it if the campaign's recording policy says so (MixMonitor on the customer leg).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from controller.dialer.settings import CampaignSettings
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
 from controller.metrics.snapshot import ABANDON_WINDOWS, AbandonWindow, DialerGauges
+from controller.recording.policy import CallFacts
+from controller.recording.recorder import Recorder
 from controller.state.model import LiveModel
 from controller.tasks import TaskSet
 
@@ -84,6 +91,8 @@ class LiveAttempt:
     abandoned: bool = False
     finished: bool = False
     needed_agent: bool = False
+    adopted: bool = False  # followed again after a restart: its past is in AstDB
+    channel_name: str = ""
 
 
 @dataclass
@@ -147,6 +156,7 @@ class DialerService:
         metrics: Metrics,
         worker: str,
         agents_of_queue: Callable[[str], tuple[str, ...]],
+        recorder: Recorder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ami = ami
@@ -156,12 +166,18 @@ class DialerService:
         self._metrics = metrics
         self._worker = worker
         self._agents_of_queue = agents_of_queue
+        self._recorder = recorder
         self._clock = clock
         self.campaigns: dict[str, CampaignRun] = {}
         self._attempt_campaign: dict[str, str] = {}
         self._agent_channels: dict[str, tuple[str, str]] = {}
         self._tasks = TaskSet("dialer")
         self._reconciled = asyncio.Event()
+
+    @property
+    def _agent_channel_prefix(self) -> str:
+        """Agent legs are named after the worker, so a restarted worker knows its leftovers."""
+        return f"agent-{self._worker}-"
 
     def _now_dt(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -227,7 +243,7 @@ class DialerService:
             leg = run.agents.get(agent_id)
             if leg is not None and (leg.state != "gone" or now - leg.last_failure < AGENT_RETRY_S):
                 continue
-            channel_id = f"agent-{uuid.uuid4().hex[:12]}"
+            channel_id = f"{self._agent_channel_prefix}{uuid.uuid4().hex[:12]}"
             run.agents[agent_id] = AgentLeg(agent_id, channel_id, since=now)
             self._agent_channels[channel_id] = (run.name, agent_id)
             self._tasks.spawn(self._call_agent(run, agent_id, channel_id))
@@ -355,6 +371,7 @@ class DialerService:
             self._tasks.spawn(self._safe_harbor_channel(channel_id))
             return
         live.answered_at, live.needed_agent = self._clock(), True
+        live.channel_name = event["channel"].get("name", "")
         run.stats.record_attempt(connected=True, seconds=live.answered_at - live.launched_at)
         leg = self._longest_idle(run)
         if leg is not None:
@@ -395,6 +412,19 @@ class DialerService:
             agent_id=leg.agent_id,
             answer_to_agent_ms=round(latency * 1000, 1),
         )
+        if self._recorder is not None:
+            await self._recorder.start(
+                CallFacts(
+                    call_id=live.attempt_id,
+                    direction="outbound",
+                    started_at=datetime.fromtimestamp(live.launched_at, UTC),
+                    campaign=run.name,
+                ),
+                live.channel_name,
+                agent_id=leg.agent_id,
+                caller=run.settings.caller_id,
+                callee=live.phone,
+            )
 
     async def _abandon_after_grace(self, run: CampaignRun, live: LiveAttempt) -> None:
         await asyncio.sleep(ABANDON_AFTER_S)
@@ -452,12 +482,16 @@ class DialerService:
         with contextlib.suppress(ValueError):
             run.waiting.remove(attempt_id)
         now = self._clock()
-        result = classify_hangup(
-            cause,
-            answered=live.answered_at is not None,
-            machine=live.machine,
-            agent_connected=live.agent_id is not None,
-        )
+        if live.adopted:
+            result, recorded_cause = await self._astdb_result(attempt_id)
+            cause = cause if cause is not None else recorded_cause
+        else:
+            result = classify_hangup(
+                cause,
+                answered=live.answered_at is not None,
+                machine=live.machine,
+                agent_connected=live.agent_id is not None,
+            )
         if not live.needed_agent:  # connected attempts were recorded when they answered
             run.stats.record_attempt(connected=False, seconds=now - live.launched_at)
         leg = run.agents.get(live.agent_id or "")
@@ -524,6 +558,12 @@ class DialerService:
     async def reconcile(self) -> None:
         """Settle this worker's open attempts against Asterisk (after every AMI resync)."""
         try:
+            for uniqueid in list(self._model.channels):
+                if uniqueid.startswith(self._agent_channel_prefix) and (
+                    uniqueid not in self._agent_channels
+                ):
+                    log.info("dialer.stale_agent_leg", channel=uniqueid)
+                    await self._hangup_quietly(uniqueid)
             for attempt in await self._repo.open_attempts():
                 if attempt.worker != self._worker or attempt.attempt_id in self._attempt_campaign:
                     continue
@@ -539,28 +579,14 @@ class DialerService:
     async def _settle(self, attempt_id: str, campaign: str, phone: str, started: float) -> None:
         run = self.campaigns.get(campaign) or await self._load(campaign)
         if attempt_id in self._model.channels:
-            live = LiveAttempt(attempt_id, phone, launched_at=started)
+            live = LiveAttempt(attempt_id, phone, launched_at=started, adopted=True)
             if self._model.channels[attempt_id].state == "Up":
-                live.answered_at, live.agent_id = started, "(before restart)"
+                live.answered_at = started
             run.attempts[attempt_id] = live
             self._attempt_campaign[attempt_id] = campaign
             log.info("dialer.attempt_adopted", campaign=campaign, attempt_id=attempt_id)
             return
-        cause, answered, seen = None, False, ""
-        with contextlib.suppress(AmiError):
-            answer = await self._ami.action("DBGet", Family=ASTDB_FAMILY, Key=attempt_id)
-            record = _dbget_value(answer)
-            if record is not None:
-                raw_cause, raw_answered, seen = ([*record.split(","), "", ""])[:3]
-                cause, answered = _int(raw_cause), raw_answered == "1"
-        result = classify_hangup(
-            cause,
-            answered=answered,
-            machine=seen == "machine",
-            agent_connected=seen == "human",
-        )
-        if seen == "" and cause is None:
-            result = Result.FAILED  # nothing is known of it: retry later under the policy
+        result, cause = await self._astdb_result(attempt_id)
         log.info(
             "dialer.attempt_settled",
             campaign=campaign,
@@ -569,6 +595,27 @@ class DialerService:
             cause=cause,
         )
         await self._record(run, attempt_id, result, cause)
+
+    async def _astdb_result(self, attempt_id: str) -> tuple[Result, int | None]:
+        """An attempt's result and cause from the record its hangup handler left in AstDB."""
+        cause, answered, seen = None, False, ""
+        with contextlib.suppress(AmiError):
+            answer = await self._ami.action(
+                "DBGet", as_list=True, Family=ASTDB_FAMILY, Key=attempt_id
+            )
+            record = _dbget_value(answer)
+            if record is not None:
+                raw_cause, raw_answered, seen = ([*record.split(","), "", ""])[:3]
+                cause, answered = _int(raw_cause), raw_answered == "1"
+        if seen == "" and cause is None:
+            return Result.FAILED, None  # nothing is known of it: retry later under the policy
+        result = classify_hangup(
+            cause,
+            answered=answered,
+            machine=seen == "machine",
+            agent_connected=seen == "human",
+        )
+        return result, cause
 
     # -- gauges ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from controller.inbound.config import InboundConfig
 from controller.inbound.estimate import average_handle_time, estimate_wait
 from controller.inbound.hours import is_open
 from controller.inbound.router import InboundRouter
+from controller.inbound.status import answer_waits
 from controller.metrics.service_level import service_level_ratio
 from controller.metrics.snapshot import QueueGauges
 from controller.state.model import AgentState, LiveModel
@@ -39,7 +40,7 @@ class QueueGaugeProvider:
     async def __call__(self) -> list[QueueGauges]:
         now = self._model.now()
         moment = datetime.fromtimestamp(now, UTC)
-        waits = await self._recent_waits(moment - timedelta(seconds=self._window_s))
+        waits = await answer_waits(self._store, moment - timedelta(seconds=self._window_s))
         gauges = []
         for name, queue_cfg in self._config.queues.items():
             queue = self._model.queues.get(name)
@@ -72,22 +73,3 @@ class QueueGaugeProvider:
                 )
             )
         return gauges
-
-    async def _recent_waits(self, since: datetime) -> dict[str, tuple[list[float], list[float]]]:
-        rows = await self._store.fetchall(
-            "SELECT queue, outcome, queued_at, answered_at, ended_at FROM inbound_calls"
-            " WHERE ended_at >= :since AND outcome IN ('answered', 'abandoned')"
-            " AND queued_at IS NOT NULL",
-            {"since": since.isoformat(timespec="milliseconds")},
-        )
-        waits: dict[str, tuple[list[float], list[float]]] = {}
-        for row in rows:
-            answered, abandoned = waits.setdefault(row["queue"], ([], []))
-            start = datetime.fromisoformat(row["queued_at"])
-            if row["outcome"] == "answered" and row["answered_at"]:
-                answered.append(
-                    (datetime.fromisoformat(row["answered_at"]) - start).total_seconds()
-                )
-            elif row["outcome"] == "abandoned":
-                abandoned.append((datetime.fromisoformat(row["ended_at"]) - start).total_seconds())
-        return waits

@@ -158,13 +158,13 @@ class InboundRouter:
                     priority=priority,
                     after_hours=after_hours,
                 )
-            case Divert(destination=destination, reason=reason):
+            case Divert(destination=destination, reason=reason, overflows=overflows):
                 call.outcome = "after_hours" if reason == "after_hours" else "overflowed"
                 call.destination = str(destination)
+                # the queue the call was meant for, so per-queue counts of today include it
+                call.queue = overflows[-1].queue if overflows else self._route_queue(call.did)
                 if reason == "after_hours":
-                    self._metrics.call_outcome(
-                        self._config.numbers[call.did].queue, "after_hours", 0.0
-                    )
+                    self._metrics.call_outcome(call.queue or "", "after_hours", 0.0)
                 await self._send(call, destination, via_ari=True)
                 log.info(
                     "call.diverted",
@@ -177,6 +177,10 @@ class InboundRouter:
                 call.outcome, call.reason = "failed", reason
                 await self._ari.hangup(call.call_id, "unallocated")
                 log.info("call.rejected", call_id=call.call_id, did=call.did, reason=reason)
+
+    def _route_queue(self, did: str) -> str | None:
+        route = self._config.numbers.get(did)
+        return route.queue if route else None
 
     async def _send(self, call: InboundCall, destination: AnyDestination, via_ari: bool) -> None:
         context, exten, variables = dialplan_location(destination, self._config.external_trunk)
@@ -337,10 +341,12 @@ class InboundRouter:
             queue = event.get("Queue", call.queue or "")
             self._metrics.call_outcome(queue, "answered", self._waited(call, queue))
             log.info("call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id)
-            if self._recorder.is_recording(call.call_id):
-                self._tasks.spawn(self._recorder.repo.set_agent(call.call_id, call.agent_id))
+            self._tasks.spawn(self._recorder.set_agent(call.call_id, call.agent_id))
         elif kind == "QueueCallerAbandon" and call.outcome is None:
+            # counted here: ``_finish`` only counts outcomes it decides itself
             call.outcome = "abandoned"
+            queue = event.get("Queue", call.queue or "")
+            self._metrics.call_outcome(queue, "abandoned", self._waited(call, queue))
         elif kind == "Hangup":
             self._tasks.spawn(self._finish(call, now))
 

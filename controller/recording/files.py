@@ -78,6 +78,13 @@ class RecordingFiles:
                 f"only {free} bytes free under {directory}, need {min_free_bytes}"
             )
 
+    def size(self, relative: str | PurePosixPath) -> int | None:
+        """The file's size in bytes; None when it does not exist."""
+        try:
+            return self.resolve(relative).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def finalize(
         self, capture: PurePosixPath, final: PurePosixPath, stereo: bool
     ) -> FileFacts:

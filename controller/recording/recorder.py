@@ -9,8 +9,9 @@ the timeline: a paused interval is silence of the same length, at the same offse
 
 The service talks to Asterisk only through ``MixMonitorPort``, so tests drive it with a fake and
 the controller with the AMI wrapper. A failure to record (directory missing or unwritable, disk
-full, Asterisk refusing) never stops the call: it is logged, counted in ``RecordingStats`` and the
-call goes on unrecorded.
+full, Asterisk refusing) never stops the call: it is logged, counted in ``RecordingStats``,
+reported to the ``on_result`` sink (the ``callctl_recordings_total`` counter) and the call goes
+on unrecorded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import PurePosixPath
 from typing import Literal, Protocol
 
 from controller.logs import get_logger
+from controller.metrics.snapshot import RecordingResult
 from controller.recording import policy
 from controller.recording.config import RecordingConfig
 from controller.recording.files import RecordingFileError, RecordingFiles
@@ -36,7 +38,19 @@ from controller.store.base import StoreError
 
 log = get_logger("recording.recorder")
 
+# Asterisk closes a MixMonitor file in its own thread after the channel hangs up (and sends no
+# MixMonitorStop then: that event follows StopMixMonitor only), so a file is taken as closed
+# once its size has not changed for CLOSE_SETTLE_S, waiting at most CLOSE_WAIT_S.
+CLOSE_SETTLE_S = 0.3
+CLOSE_WAIT_S = 5.0
+
 MuteDirection = Literal["read", "write", "both"]
+# told once per recording attempt: ("saved", file size) or ("failed", 0)
+ResultSink = Callable[[RecordingResult, int], None]
+
+
+def _ignore_result(_result: RecordingResult, _size: int) -> None:
+    return None
 
 
 class MixMonitorPort(Protocol):
@@ -89,17 +103,29 @@ class Recorder:
         port: MixMonitorPort,
         clock: Callable[[], datetime],
         stats: RecordingStats | None = None,
+        on_result: ResultSink = _ignore_result,
     ) -> None:
         self.config = config
         self.repo = repo
         self.port = port
         self.clock = clock
         self.stats = stats or RecordingStats()
+        self.on_result = on_result
         self.files = RecordingFiles(config.root)
         self._live: dict[str, _LiveRecording] = {}
+        # calls whose start is under way -> the agent known so far (an agent can answer while
+        # the metadata row is being written: ``set_agent`` leaves it here for ``start``)
+        self._starting: dict[str, str | None] = {}
 
     def is_recording(self, call_id: str) -> bool:
         return call_id in self._live
+
+    async def set_agent(self, call_id: str, agent_id: str) -> None:
+        """The agent who answered; kept in the metadata if the call is (being) recorded."""
+        if call_id in self._starting:
+            self._starting[call_id] = agent_id
+        elif call_id in self._live:
+            await self.repo.set_agent(call_id, agent_id)
 
     async def start(
         self,
@@ -115,29 +141,48 @@ class Recorder:
         except policy.InvalidCallId as error:
             self._failed("call_id", error, {"call_id": call.call_id})
             return None
-        if not decision.record or call.call_id in self._live:
+        if not decision.record or call.call_id in self._live or call.call_id in self._starting:
             return decision
+        self._starting[call.call_id] = agent_id
+        try:
+            started = await self._begin(call, channel, decision, caller, callee)
+        finally:
+            agent_now = self._starting.pop(call.call_id)
+        if not started:
+            return None
+        if agent_now != started.agent_id and agent_now is not None:
+            await self.repo.set_agent(call.call_id, agent_now)
+        return decision
+
+    async def _begin(
+        self,
+        call: policy.CallFacts,
+        channel: str,
+        decision: policy.RecordingDecision,
+        caller: str,
+        callee: str,
+    ) -> NewRecording | None:
+        """Check the directory, write the metadata row, start MixMonitor; None on failure."""
         where = {"call_id": call.call_id, "policy": decision.policy_name}
+        row = NewRecording(
+            call_id=call.call_id,
+            direction=call.direction,
+            policy=decision.policy_name,
+            stereo=decision.stereo,
+            retention_days=decision.retention_days,
+            path=str(decision.final_path),
+            started_at=call.started_at,
+            queue=call.queue,
+            campaign=call.campaign,
+            agent_id=self._starting[call.call_id],
+            caller=caller,
+            callee=callee,
+        )
         try:
             await asyncio.to_thread(
                 self.files.prepare, decision.final_path.parent, self.config.min_free_bytes
             )
-            await self.repo.add(
-                NewRecording(
-                    call_id=call.call_id,
-                    direction=call.direction,
-                    policy=decision.policy_name,
-                    stereo=decision.stereo,
-                    retention_days=decision.retention_days,
-                    path=str(decision.final_path),
-                    started_at=call.started_at,
-                    queue=call.queue,
-                    campaign=call.campaign,
-                    agent_id=agent_id,
-                    caller=caller,
-                    callee=callee,
-                )
-            )
+            await self.repo.add(row)
         except DuplicateRecording:
             log.warning("recording.already_recorded", **where)  # e.g. a second queue pass
             return None
@@ -157,10 +202,11 @@ class Recorder:
         self._live[call.call_id] = _LiveRecording(decision, channel)
         self.stats.started_total += 1
         log.info("recording.started", **where, stereo=decision.stereo)
-        return decision
+        return row
 
     def _failed(self, reason: str, error: Exception, where: dict[str, str]) -> None:
         self.stats.failed(reason)
+        self.on_result("failed", 0)
         log.error("recording.start_failed", **where, reason=reason, error=str(error))
 
     async def take_consent(self, call_id: str) -> str | None:
@@ -241,13 +287,31 @@ class Recorder:
             if call_id not in live_channels:
                 await self.finish(call_id)
 
-    async def finish(self, call_id: str) -> None:
-        """Asterisk closed the file (AMI ``MixMonitorStop``, or the recorded channel hung up):
-        publish the WAV and complete the metadata."""
+    async def channel_ended(self, channel: str) -> None:
+        """The recorded channel hung up (AMI ``Hangup``) or its MixMonitor stopped
+        (``MixMonitorStop``): finish its recordings once Asterisk has closed the file."""
+        ended_at = self.clock()
+        for call_id, live in list(self._live.items()):
+            if live.channel == channel:
+                await self._until_closed(live.decision.capture_path)
+                await self.finish(call_id, ended_at)
+
+    async def _until_closed(self, capture: PurePosixPath) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_WAIT_S
+        size = await asyncio.to_thread(self.files.size, capture)
+        while loop.time() < deadline:
+            await asyncio.sleep(CLOSE_SETTLE_S)
+            previous, size = size, await asyncio.to_thread(self.files.size, capture)
+            if size == previous:
+                return
+
+    async def finish(self, call_id: str, ended_at: datetime | None = None) -> None:
+        """Asterisk closed the file: publish the WAV and complete the metadata."""
         live = self._live.pop(call_id, None)
         if live is None:
             return
-        ended_at = self.clock()
+        ended_at = ended_at or self.clock()
         decision = live.decision
         try:
             facts = await asyncio.to_thread(
@@ -255,10 +319,12 @@ class Recorder:
             )
         except RecordingFileError as error:
             self.stats.failed("finalize")
+            self.on_result("failed", 0)
             await self.repo.fail(call_id, ended_at, str(error))
             log.error("recording.finalize_failed", call_id=call_id, error=str(error))
             return
         await self.repo.complete(call_id, ended_at, facts.duration, facts.size, facts.sha256)
         self.stats.completed_total += 1
         self.stats.saved_bytes_total += facts.size
+        self.on_result("saved", facts.size)
         log.info("recording.completed", call_id=call_id, duration=facts.duration, size=facts.size)

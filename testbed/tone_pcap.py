@@ -1,0 +1,73 @@
+"""PCMA tone captures for sipp's ``play_pcap_audio``: each side of a call plays its own pitch.
+
+sipp ships one speech capture (``g711a.pcap``, about 8 s); a recording test needs longer audio
+and two sources it can tell apart in the file: a caller at one frequency and an agent at another
+show which side landed on which stereo channel, and a muted interval stands out as silence
+inside a continuous tone. The capture is written here (Ethernet/IPv4/UDP/RTP, 20 ms frames,
+G.711 A-law) so the testbed needs no packet library; sipp rewrites addresses and ports.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+RATE = 8000
+FRAME_SAMPLES = 160  # 20 ms
+PCMA_PAYLOAD_TYPE = 8
+_LINKTYPE_ETHERNET = 1
+_AMPLITUDE = 8000  # about -12 dBFS: loud, far from clipping
+
+
+def alaw(sample: int) -> int:
+    """G.711 A-law code of one 16-bit linear sample (ITU-T G.711, segment encoding)."""
+    sign = 0x80 if sample >= 0 else 0x00
+    magnitude = (sample if sample >= 0 else ~sample) >> 3  # 12-bit magnitude, one's complement
+    if magnitude < 32:
+        code = magnitude >> 1
+    else:
+        segment = magnitude.bit_length() - 5  # 1..7
+        code = (segment << 4) | ((magnitude >> segment) & 0x0F)
+    return (code | sign) ^ 0x55
+
+
+def _ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _udp_frame(payload: bytes, source_port: int, target_port: int) -> bytes:
+    udp = struct.pack("!HHHH", source_port, target_port, 8 + len(payload), 0) + payload
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+        bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+    )
+    ip = ip[:10] + struct.pack("!H", _ip_checksum(ip)) + ip[12:]
+    ethernet = b"\x00" * 12 + b"\x08\x00"
+    return ethernet + ip + udp
+
+
+def write_tone_pcap(target: Path, frequency: float, seconds: float, ssrc: int = 0x5EED) -> Path:
+    """A capture of ``seconds`` of a ``frequency`` Hz PCMA tone, paced at 20 ms per packet."""
+    frames = int(seconds * RATE / FRAME_SAMPLES)
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_ETHERNET)]
+    for index in range(frames):
+        first = index * FRAME_SAMPLES
+        payload = bytes(
+            alaw(round(_AMPLITUDE * math.sin(2 * math.pi * frequency * n / RATE)))
+            for n in range(first, first + FRAME_SAMPLES)
+        )
+        rtp = struct.pack(
+            "!BBHII", 0x80, PCMA_PAYLOAD_TYPE | (0x80 if index == 0 else 0), index & 0xFFFF,
+            first, ssrc,
+        ) + payload
+        packet = _udp_frame(rtp, 6000, 6002)
+        micros = index * 20_000
+        out.append(struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,
+                               len(packet), len(packet)))
+        out.append(packet)
+    target.write_bytes(b"".join(out))
+    return target

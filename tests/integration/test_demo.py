@@ -1,0 +1,105 @@
+"""`make demo` on the real stack, as a subprocess: a short full run, and Ctrl-C midway.
+
+The demo runs instance ``demo-test`` on this session's slot ports (``--slot``), so it does not
+collide with the demo instance or with the suite's own test instance. Afterwards no asterisk,
+sipp, prometheus or controller of the run may remain: every one of them carries the instance
+name or the run's state directory in its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testbed import asterisk as testbed_asterisk
+from testbed.asterisk import REPO_DIR, ensure_root
+
+TRAFFIC = ["--rate", "12", "--patience", "30", "--agent-talk", "5", "15",
+           "--customer-talk", "5", "12", "--drain", "10", "--status-interval", "10",
+           "--seed", "7"]
+
+
+def _demo(state_dir: Path, duration: int) -> subprocess.Popen[str]:
+    ensure_root()
+    return subprocess.Popen(
+        [sys.executable, "-m", "testbed.demo", "--slot", str(testbed_asterisk.test_slot()),
+         "--duration", str(duration), "--state-dir", str(state_dir), *TRAFFIC],
+        cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _leftovers(state_dir: Path) -> list[str]:
+    """Processes and mounts of this demo run that are still there."""
+    marks = (str(state_dir), "callctl-demo-test")
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(mark in command for mark in marks):
+            found.append(f"{proc.name}: {command}")
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    return found + [m for m in mounts if any(mark in m for mark in marks)]
+
+
+def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "demo"
+    demo = _demo(state, 35)
+    try:
+        output, _ = demo.communicate(timeout=150)
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(60)
+    assert demo.returncode == 0, output[-4000:]
+    assert "=== summary ===" in output
+    assert "campaign demo-outbound" in output and "[" in output  # live status with the bar
+    summary = json.loads((state / "summary.json").read_text())
+    rows = {row["label"].strip(): row for row in summary["rows"]}
+    disagreeing = [r["label"] for r in summary["rows"] if r["agrees"] is False]
+    assert not disagreeing, summary
+    with sqlite3.connect(state / "callctl.db") as db:
+        offered = db.execute("SELECT COUNT(*) FROM inbound_calls WHERE did = '5000'").fetchone()
+        attempts = db.execute("SELECT COUNT(*) FROM attempts").fetchone()
+    assert rows["inbound calls offered"]["store"] == offered[0]
+    assert offered[0] >= 1  # Poisson at 12/min over 35 s: at least one caller arrived
+    assert summary["traffic"]["callers_started"] == offered[0]
+    assert rows["dialer attempts"]["store"] == attempts[0]
+    assert rows["inbound calls offered"]["prom"] == offered[0]
+    assert _leftovers(state) == []
+
+
+def test_ctrl_c_midway_leaves_no_process_or_mount(tmp_path: Path) -> None:
+    state = tmp_path / "demo"
+    demo = _demo(state, 120)
+    assert demo.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    try:
+        for line in demo.stdout:  # wait until traffic flows (first live status)
+            lines.append(line)
+            if line.startswith("===") or time.monotonic() > deadline:
+                break
+        assert any(line.startswith("===") for line in lines), "".join(lines)
+        time.sleep(5)
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+    assert demo.returncode == 130, "".join(lines) + rest
+    assert "interrupted" in rest
+    assert _leftovers(state) == []
