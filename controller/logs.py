@@ -49,7 +49,7 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
