@@ -29,6 +29,7 @@ STATS_FILE = "stats.csv"
 MESSAGES_FILE = "messages.log"
 ERRORS_FILE = "errors.log"
 # Scenario defaults; callers override any of them through ``values``.
+SIPP_PCAP = "/usr/share/sip-tester/g711a.pcap"  # ~8 s of PCMA speech shipped with sipp
 SCENARIO_DEFAULTS = {
     "caller": {"CALLER": "0441234567", "HOLD_MS": "5000"},
     "agent_call": {"HOLD_MS": "5000"},
@@ -37,6 +38,15 @@ SCENARIO_DEFAULTS = {
         "ANSWER_UPTO": "0.3", "BUSY_UPTO": "0.5", "RING_MIN_S": "2", "RING_MAX_S": "15",
         "TALK_MS": "20000",
     },
+    "demo_agent_phone": {"RING_S": "1", "TALK_MIN_S": "20", "TALK_MAX_S": "90",
+                         "CAMPAIGN": "demo-outbound"},
+    "demo_customer": {
+        "HUMAN_UPTO": "0.35", "MACHINE_UPTO": "0.5", "BUSY_UPTO": "0.65", "RING_MIN_S": "2",
+        "RING_MAX_S": "20", "TALK_MIN_S": "20", "TALK_MAX_S": "90",
+        "HUMAN_PCAP": SIPP_PCAP, "MACHINE_PCAP": SIPP_PCAP,
+    },
+    "tone_agent_phone": {"PCAP": SIPP_PCAP, "TALK_MS": "30000"},
+    "tone_caller": {"CALLER": "0441234567", "HOLD_MS": "5000", "PCAP": SIPP_PCAP},
 }
 _RECEIVED = r"^\S+ message received \[\d+\] bytes :\s*\n\s*"
 _RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)

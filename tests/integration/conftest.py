@@ -10,6 +10,7 @@ asterisk or sipp survives the run.
 from __future__ import annotations
 
 import atexit
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,25 @@ def _asterisk_is_running(request: pytest.FixtureRequest) -> None:
         instance: AsteriskInstance = request.getfixturevalue("asterisk")
         if not instance.is_running():
             instance.start()
+
+
+@pytest.fixture(autouse=True)
+def no_members_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Queue members persist in astdb across tests (persistentmembers): remove those a test
+    left, so one failing test cannot hand agents to the next one."""
+    yield
+    if "asterisk" not in request.fixturenames:
+        return
+    instance: AsteriskInstance = request.getfixturevalue("asterisk")
+    if not instance.is_running():
+        return
+    for line in instance.cli("queue show").splitlines():
+        queue = re.match(r"^(\S+) has \d+ calls", line)
+        if queue:
+            current = queue.group(1)
+        member = re.search(r"\((PJSIP/[^ )]+)", line) or re.match(r"^\s+(PJSIP/\S+)", line)
+        if member and not queue:
+            instance.cli(f"queue remove member {member.group(1)} from {current}")
 
 
 @pytest.fixture
