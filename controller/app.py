@@ -69,6 +69,7 @@ class Controller:
             lambda agent_id: [QueueMembership(q, p) for q, p in inbound.queues_of_agent(agent_id)],
         )
         self.sync.add_resync_hook(self.agents.reconcile)
+        self.sync.add_listener(self.agents.on_ami_event)
         self.router = InboundRouter(
             inbound, self.ami, self.ari, self.model, store, self.metrics, self.recorder
         )

@@ -9,7 +9,7 @@ code) is adopted into the store, because the agent is evidently working.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from controller.asterisk.ami import AmiClient, AmiError
 from controller.logs import get_logger
 from controller.state.model import LiveModel
 from controller.store.base import Database
+from controller.tasks import TaskSet
 
 log = get_logger("agents")
 
@@ -52,6 +53,7 @@ class AgentService:
         self._store = store
         self._model = model
         self._default_queues = default_queues
+        self._tasks = TaskSet("agents")
 
     async def login(
         self, agent_id: str, queues: Sequence[QueueMembership] | None = None
@@ -175,6 +177,28 @@ class AgentService:
                     await self._adopt(
                         agent_id, queue.name, member.penalty, member.paused, member.paused_reason
                     )
+
+    def on_ami_event(self, event: Mapping[str, Any]) -> None:
+        """A member that appears after the resync (added at the Asterisk CLI, or during our
+        reconnect) is adopted too, so the store never lags behind Asterisk."""
+        interface = event.get("Interface", "")
+        if event.get("Event") == "QueueMemberAdded" and interface.startswith("PJSIP/"):
+            self._tasks.spawn(self._adopt_if_unknown(
+                interface.removeprefix("PJSIP/"), event.get("Queue", ""),
+                int(event.get("Penalty") or 0), event.get("Paused") == "1",
+                event.get("PausedReason", ""),
+            ))
+
+    async def _adopt_if_unknown(
+        self, agent_id: str, queue: str, penalty: int, paused: bool, reason: str
+    ) -> None:
+        known = await self._store.fetchone(
+            "SELECT 1 AS known FROM agents a JOIN agent_queues q ON q.agent_id = a.agent_id"
+            " WHERE a.agent_id = :id AND q.queue = :q AND a.logged_in = 1",
+            {"id": agent_id, "q": queue},
+        )
+        if known is None:
+            await self._adopt(agent_id, queue, penalty, paused, reason)
 
     async def _adopt(
         self, agent_id: str, queue: str, penalty: int, paused: bool, reason: str

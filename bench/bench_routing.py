@@ -1,0 +1,122 @@
+"""Inbound routing speed on the real Asterisk: how long a new call spends in the ARI app.
+
+A test Asterisk instance (its own slot ports, like the integration tests) and the controller
+in this process; sipp callers dial a number routed to a queue at 20 and 50 new calls per second
+for a few seconds each. The router keeps ``routing_latency_s`` per call (StasisStart handled ->
+the channel continued into the dialplan), and this process's CPU time per call is the
+controller's (sipp and Asterisk are other processes). Target: p99 <= 20 ms at 50 calls/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import socket
+import statistics
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from bench.common import Table
+from controller.app import start
+from controller.config import Config, load_config
+from testbed.asterisk import AsteriskInstance, ensure_root, test_ports, test_slot
+from testbed.controller_config import write_controller_config
+from testbed.sipp import SippPool
+
+RATES = (20, 50)
+SECONDS_PER_RATE = 8
+HOLD_MS = "1500"  # callers hang up soon, so the queue stays small
+INBOUND = """
+[inbound]
+external_trunk = "trunk"
+[inbound.queues.bench]
+members = ["1001"]
+[inbound.numbers.5000]
+queue = "bench"
+"""
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def _measure(config: Config, pool: SippPool) -> list[list[object]]:
+    rows: list[list[object]] = []
+    running = await start(config)
+    try:
+        router = running.controller.router
+        deadline = time.monotonic() + 20
+        while not (running.controller.ari.connected and running.controller.sync.synced):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the controller did not connect to the bench Asterisk")
+            await asyncio.sleep(0.1)
+        for rate in RATES:
+            calls = rate * SECONDS_PER_RATE
+            router.routing_latency_s.clear()
+            cpu_before, wall_before = _cpu_s(), time.monotonic()
+            callers = pool.call("5000", calls=calls, rate=rate, HOLD_MS=HOLD_MS)
+            # a bounded run: sipp is stopped after the offered period (+ the callers' hold)
+            await asyncio.sleep(SECONDS_PER_RATE + 3)
+            await asyncio.to_thread(callers.stop)
+            cpu = _cpu_s() - cpu_before
+            latencies = [s * 1000 for s in router.routing_latency_s]
+            stats = callers.stats()
+            rows.append([
+                rate, calls, len(latencies), stats.successful,
+                round(statistics.median(latencies), 2) if latencies else "-",
+                round(_percentile(latencies, 0.99), 2) if latencies else "-",
+                round(max(latencies), 2) if latencies else "-",
+                round(cpu / max(len(latencies), 1) * 1000, 2),
+                round(time.monotonic() - wall_before, 1),
+            ])
+    finally:
+        await running.stop()
+    return rows
+
+
+def run() -> Table:
+    ensure_root()
+    slot = test_slot()
+    with tempfile.TemporaryDirectory(prefix="callctl-bench-") as tmp:
+        state = Path(tmp)
+        instance = AsteriskInstance(f"bench{slot or ''}", state, test_ports(slot), fresh=True)
+        write_controller_config(instance, state / "base.toml", http_port=_free_port(),
+                                store_path=state / "callctl.db")
+        data = tomllib.loads((state / "base.toml").read_text()) | tomllib.loads(INBOUND)
+        (state / "bench.toml").write_text(tomli_w.dumps(data))
+        config = load_config(state / "bench.toml")
+        instance.inbound = config.inbound
+        pool = SippPool(state / "sipp", instance.ports.sip, instance.ports.agent_phone,
+                        instance.ports.trunk)
+        instance.start()
+        try:
+            rows = asyncio.run(_measure(config, pool))
+        finally:
+            pool.close()
+            instance.stop()
+    return Table(
+        title="inbound routing latency (StasisStart -> continued into the queue)",
+        columns=["calls/s", "offered", "routed", "sipp ok", "p50 ms", "p99 ms", "max ms",
+                 "cpu ms/call", "wall s"],
+        rows=rows,
+        notes=[
+            "controller in-process, Asterisk and sipp on the same 2 cores; target p99 <= 20 ms",
+            "cpu ms/call: this process's user+system CPU over the run / calls routed",
+        ],
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
