@@ -23,9 +23,16 @@ import tomli_w
 from bench.common import Table
 from controller.app import start
 from controller.config import Config, load_config
-from testbed.asterisk import AsteriskInstance, ensure_root, test_ports, test_slot
+from testbed.asterisk import (
+    CARRIER_IP,
+    AsteriskInstance,
+    ensure_root,
+    test_ports,
+    test_slot,
+)
 from testbed.controller_config import write_controller_config
 from testbed.sipp import SippPool
+from testbed.tone_pcap import write_tone_pcap
 
 RATES = (20, 50)
 SECONDS_PER_RATE = 8
@@ -50,7 +57,7 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def _measure(config: Config, pool: SippPool) -> list[list[object]]:
+async def _measure(config: Config, pool: SippPool, pcap: Path) -> list[list[object]]:
     rows: list[list[object]] = []
     running = await start(config)
     try:
@@ -64,7 +71,13 @@ async def _measure(config: Config, pool: SippPool) -> list[list[object]]:
             calls = rate * SECONDS_PER_RATE
             router.routing_latency_s.clear()
             cpu_before, wall_before = _cpu_s(), time.monotonic()
-            callers = pool.call("5000", calls=calls, rate=rate, HOLD_MS=HOLD_MS)
+            # a short tone: sipp keeps a call open until its pcap has played, so the bundled
+            # 8 s recording would cap the call rate sipp can sustain
+            callers = pool.start(
+                "tone_caller", local_ip=CARRIER_IP, uac=True, service="5000", calls=calls,
+                rate=rate, values={"PCAP": str(pcap), "HOLD_MS": HOLD_MS},
+                extra_args=["-l", "2000"],  # sipp's default cap on open calls is the rate x 3
+            )
             # a bounded run: sipp is stopped after the offered period (+ the callers' hold)
             await asyncio.sleep(SECONDS_PER_RATE + 3)
             await asyncio.to_thread(callers.stop)
@@ -100,7 +113,8 @@ def run() -> Table:
                         instance.ports.trunk)
         instance.start()
         try:
-            rows = asyncio.run(_measure(config, pool))
+            pcap = write_tone_pcap(state / "hello.pcap", 400.0, 0.5)
+            rows = asyncio.run(_measure(config, pool, pcap))
         finally:
             pool.close()
             instance.stop()
