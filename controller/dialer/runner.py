@@ -15,7 +15,9 @@ How an outbound call flows (dialplan in ``dialplans/dialer.conf``):
 - **Results** come from the customer channel's Hangup cause plus what the runner saw (answered,
   AMD verdict, agent connected): ``policy.classify_hangup``; never from OriginateResponse alone.
 - **Crash safety**: a hangup handler pushed onto every customer channel at origination writes
-  ``cause,answered,result`` into AstDB. After a restart (or an AMI reconnect) each open attempt of
+  ``cause,answered,result`` into AstDB; for answered calls the runner writes ``,1,`` (answered)
+  and ``,1,human`` (connected) itself, since Asterisk refuses DB() in the hangup handler of a
+  channel that was in Stasis. After a restart (or an AMI reconnect) each open attempt of
   this worker is either still a live channel (adopted and followed to its end) or has a
   hangup record in AstDB (classified from it) or is unknown (recorded as ``failed``, so it is
   retried later under the retry policy, never dialed twice at once and never lost). An adopted
@@ -302,8 +304,12 @@ class DialerService:
             if settings.amd.action == "leave_message"
             else "",
             "CALLCTL_SAFE_HARBOR": settings.abandon.safe_harbor_sound,
+            "CALLCTL_MAX_CALL_S": str(settings.max_call_seconds),
             "CHANNEL(hangup_handler_push)": "callctl-attempt-end,s,1",
         }
+        # Asterisk splits an Originate's Variable header at commas: escape them, or the
+        # hangup handler above would be pushed as the bare label "callctl-attempt-end"
+        variables = {name: value.replace(",", "\\,") for name, value in variables.items()}
         try:
             await self._repo.attach_channel(live.attempt_id, live.attempt_id)
             await self._ami.originate(
@@ -372,6 +378,7 @@ class DialerService:
             return
         live.answered_at, live.needed_agent = self._clock(), True
         live.channel_name = event["channel"].get("name", "")
+        self._tasks.spawn(self._put_record(live.attempt_id, ""))
         run.stats.record_attempt(connected=True, seconds=live.answered_at - live.launched_at)
         leg = self._longest_idle(run)
         if leg is not None:
@@ -404,6 +411,7 @@ class DialerService:
             return
         latency = self._clock() - (live.answered_at or self._clock())
         self._metrics.answer_to_agent(run.name, latency)
+        self._tasks.spawn(self._put_record(live.attempt_id, "human"))
         run.stats.record_live_answer(self._clock(), abandoned=False)
         log.info(
             "dialer.connected",
@@ -425,6 +433,13 @@ class DialerService:
                 caller=run.settings.caller_id,
                 callee=live.phone,
             )
+
+    async def _put_record(self, attempt_id: str, seen: str) -> None:
+        """Write an answered attempt's AstDB record ourselves: the hangup handler of a channel
+        that was in Stasis runs with escalations inhibited, so its DB() write is refused
+        ("Dangerous function DB write blocked") and only this record survives a crash."""
+        with contextlib.suppress(AmiError):
+            await self._ami.action("DBPut", Family=ASTDB_FAMILY, Key=attempt_id, Val=f",1,{seen}")
 
     async def _abandon_after_grace(self, run: CampaignRun, live: LiveAttempt) -> None:
         await asyncio.sleep(ABANDON_AFTER_S)
@@ -601,7 +616,7 @@ class DialerService:
         cause, answered, seen = None, False, ""
         with contextlib.suppress(AmiError):
             answer = await self._ami.action(
-                "DBGet", as_list=True, Family=ASTDB_FAMILY, Key=attempt_id
+                "DBGet", as_list=None, Family=ASTDB_FAMILY, Key=attempt_id
             )
             record = _dbget_value(answer)
             if record is not None:

@@ -102,6 +102,12 @@ class CampaignSettings(_Section):
         default=5, ge=0, description="after-call work before an agent gets the next call"
     )
     calls_per_second: float = Field(default=1.0, gt=0)
+    max_call_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="hang up an answered call after this long (0: never): frees an agent held"
+        " by a call whose far end vanished without a BYE",
+    )
 
     @field_validator("default_region")
     @classmethod
