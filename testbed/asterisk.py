@@ -78,10 +78,22 @@ def test_slot() -> int:
 
 
 def test_ports(slot: int) -> Ports:
+    """The suite's own instance of a slot: the lower half of the slot's RTP range."""
     step = 100 * slot
     return Ports(
         sip=15060 + step, ami=15038 + step, http=18088 + step,
-        rtp_start=30000 + 1000 * slot, rtp_end=30999 + 1000 * slot,
+        rtp_start=30000 + 1000 * slot, rtp_end=30499 + 1000 * slot,
+        trunk=15070 + step, agent_phone=15080 + step,
+    )
+
+
+def demo_test_ports(slot: int) -> Ports:
+    """The demo's instance when the suite runs it (``demo-test``): 50 ports above the suite's
+    own instance and the upper half of the RTP range, so both can run at once."""
+    step = 100 * slot + 50
+    return Ports(
+        sip=15060 + step, ami=15038 + step, http=18088 + step,
+        rtp_start=30500 + 1000 * slot, rtp_end=30999 + 1000 * slot,
         trunk=15070 + step, agent_phone=15080 + step,
     )
 
@@ -198,6 +210,15 @@ class AsteriskInstance:
 
         if self.inbound is not None:
             write_asterisk_files(self.inbound, self.ari_app, etc)
+
+    def hang_up_all(self, timeout: float = 5.0) -> None:
+        """Hang up every channel and wait until none is left (or ``timeout`` passed)."""
+        self.cli("channel request hangup all")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.cli("core show channels count").startswith("0 active channels"):
+                return
+            time.sleep(0.1)
 
     def install_inbound(self, inbound: InboundConfig) -> None:
         """Generate queues and dialplan from ``inbound`` and, if running, load them."""

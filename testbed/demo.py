@@ -10,7 +10,8 @@ Prometheus (and the ``curl`` that asks), and writes them to ``summary.json``.
 
 Everything started here is stopped in ``finally``, also on Ctrl-C or SIGTERM (a second Ctrl-C
 during cleanup is ignored so cleanup can finish). ``--slot N`` runs a separate instance
-(``demo-test``) on test slot N's ports, so the demo can be tested next to the test suite.
+(``demo-test``) on ports of test slot N that the suite's own instance leaves free, so the
+demo can be tested while the suite's instance runs.
 
     python -m testbed.demo --help
 """
@@ -42,7 +43,7 @@ import tomli_w
 from controller.config import Config, load_config
 from controller.metrics.service_level import service_level_ratio
 from testbed import prometheus
-from testbed.asterisk import REPO_DIR, AsteriskError, AsteriskInstance
+from testbed.asterisk import REPO_DIR, AsteriskError, AsteriskInstance, demo_test_ports
 from testbed.controller_config import write_controller_config
 from testbed.sipp import SippError
 from testbed.traffic import (
@@ -232,12 +233,12 @@ class Demo:
         self.slot: int | None = args.slot
         self.run_dir: Path = args.state_dir.resolve()
         self.profile = profile_from(args)
-        ports = instance_ports(self.slot)
         if self.slot is None:
-            self.instance = AsteriskInstance("demo", VAR_DIR / "asterisk", ports, fresh=True)
+            self.instance = AsteriskInstance("demo", VAR_DIR / "asterisk",
+                                             instance_ports(None), fresh=True)
         else:
-            self.instance = AsteriskInstance("demo-test", self.run_dir / "asterisk", ports,
-                                             fresh=True)
+            self.instance = AsteriskInstance("demo-test", self.run_dir / "asterisk",
+                                             demo_test_ports(self.slot), fresh=True)
         self.config_file = self.run_dir / "controller.toml"
         self.controller: subprocess.Popen[bytes] | None = None
         self.prometheus: prometheus.PrometheusServer | None = None
@@ -477,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between live status prints (default 15)")
     parser.add_argument("--leads", type=int, default=300, help="campaign leads (default 300)")
     parser.add_argument("--slot", type=int, choices=range(8), metavar="N",
-                        help="run instance demo-test on test slot N's ports (tests)")
+                        help="run instance demo-test beside test slot N's instance (tests)")
     parser.add_argument("--state-dir", type=Path, default=VAR_DIR / "demo",
                         help="store, logs, Prometheus data, sipp traces (default var/demo)")
     add_profile_options(parser)

@@ -10,6 +10,7 @@ Counters come from the statistics CSV, SIP codes seen from the message trace.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import signal
 import subprocess
@@ -212,11 +213,17 @@ class SippPool:
         self.trunk_port = trunk_port
         self.started: list[Sipp] = []
 
+    PORT_PAIRS = 200  # per slot: SIP ports 500 apart, media 10 per process in 2000 ports
+    _port_pairs = itertools.cycle(range(PORT_PAIRS))  # shared by the session's pools
+
     def _next(self) -> tuple[Path, int, int]:
-        index = len(self.started)
+        # ports move on from pool to pool, so a stray packet meant for an earlier test's
+        # process (a late BYE retransmission) does not reach this test's
+        pair = next(self._port_pairs)
         slot = test_slot()
-        return (self.work_dir / f"sipp-{index:03d}", self.FIRST_SIP_PORT + 500 * slot + index,
-                self.FIRST_MEDIA_PORT + 2000 * slot + 10 * index)
+        return (self.work_dir / f"sipp-{len(self.started):03d}",
+                self.FIRST_SIP_PORT + 500 * slot + pair,
+                self.FIRST_MEDIA_PORT + 2000 * slot + 10 * pair)
 
     def start(self, scenario: str, *, local_ip: str, port: int | None = None,
               uac: bool = False, **options: object) -> Sipp:

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 
 from controller.config import Config, load_config
+from controller.inbound.config import InboundConfig
 from testbed.asterisk import AsteriskInstance, ensure_root, test_ports, test_slot
 from testbed.controller_config import write_controller_config
 from testbed.sipp import SippPool
 
 _RUNNING: list[AsteriskInstance] = []
 _POOLS: list[SippPool] = []
+_BASE_INBOUND: dict[str, InboundConfig] = {}  # the routing each session instance starts with
 
 
 @atexit.register
@@ -52,7 +54,7 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
         instance, state / "controller.toml", http_port=free_loopback_port(),
         store_path=state / "callctl.db",
     )
-    instance.inbound = base.inbound
+    instance.inbound = _BASE_INBOUND[instance.name] = base.inbound
     _RUNNING.append(instance)
     instance.start()
     try:
@@ -72,15 +74,19 @@ def _asterisk_is_running(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_members_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Queue members persist in astdb across tests (persistentmembers): remove those a test
-    left, so one failing test cannot hand agents to the next one."""
+def asterisk_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test gets the session instance as the first one did: no call still up, the base
+    queues and dialplan (a test may have installed its own routing), and no queue member
+    (members persist in astdb across tests), so one failing test cannot spoil the next."""
     yield
     if "asterisk" not in request.fixturenames:
         return
     instance: AsteriskInstance = request.getfixturevalue("asterisk")
     if not instance.is_running():
         return
+    instance.hang_up_all()  # normally done already, by the sipp fixture
+    if instance.inbound is not _BASE_INBOUND[instance.name]:
+        instance.install_inbound(_BASE_INBOUND[instance.name])
     for line in instance.cli("queue show").splitlines():
         queue = re.match(r"^(\S+) has \d+ calls", line)
         if queue:
@@ -99,6 +105,10 @@ def sipp(asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippPool]:
     try:
         yield pool
     finally:
+        # calls still up end while their sipp can answer the BYE: Asterisk would otherwise
+        # retransmit it for 32 s, into the next test's sipp on the same port
+        if asterisk.is_running():
+            asterisk.hang_up_all()
         pool.close()
         _POOLS.remove(pool)
 

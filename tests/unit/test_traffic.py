@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed.asterisk import DEMO_PORTS, demo_test_ports
+from testbed.asterisk import test_ports as suite_ports  # not collected as a test
 from testbed.demo import Row, leads_csv, progress_bar, render_table, store_figures
 from testbed.traffic import TrafficError, TrafficProfile, arrival_times, patience_s
 
@@ -89,3 +91,15 @@ def test_progress_bar_and_leads() -> None:
     assert progress_bar(0, 0, width=4) == "[....] 0/0 (0%)"
     lines = leads_csv(3).splitlines()
     assert lines[0] == "phone,name,timezone" and len(set(lines[1:])) == 3
+
+
+def test_no_two_asterisk_instances_of_the_testbed_share_a_port() -> None:
+    """The demo, each slot's suite instance and each slot's demo-test run side by side."""
+    instances = [DEMO_PORTS] + [ports(slot) for slot in range(8)
+                                for ports in (suite_ports, demo_test_ports)]
+    taken: list[int] = []
+    for p in instances:
+        taken += [p.sip, p.ami, p.http, p.trunk, *range(p.rtp_start, p.rtp_end + 1)]
+        if p.agent_phone is not None:
+            taken.append(p.agent_phone)
+    assert len(taken) == len(set(taken))
