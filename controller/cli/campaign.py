@@ -149,10 +149,7 @@ def _create(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise CliError(f"cannot read {path}: {error.strerror}") from None
+    data = common.read_input_file(path)
     started = time.perf_counter()
 
     async def body(repo: DialerRepository) -> Any:

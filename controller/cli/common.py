@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,14 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 def config_of(args: argparse.Namespace) -> Config:
     return load_config(args.config)
+
+
+def read_input_file(path: Path) -> bytes:
+    """An input file's bytes (a CSV to import), or a CliError naming the file and the cause."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}") from None
 
 
 def run(coro: Awaitable[Any]) -> Any:

@@ -100,10 +100,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise CliError(f"cannot read {path}: {error.strerror}") from None
+    data = common.read_input_file(path)
 
     async def body(repo: DialerRepository) -> tuple[int, int, list[Any], list[str]]:
         try:
