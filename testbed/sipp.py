@@ -52,6 +52,8 @@ SCENARIO_DEFAULTS = {
 _RECEIVED = r"^\S+ message received \[\d+\] bytes :\s*\n\s*"
 _RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)
 _RECEIVED_REQUEST = re.compile(_RECEIVED + r"([A-Z]+) sip:", re.M)
+_TRACE_SEPARATOR = re.compile(r"^-{20,} .*$", re.M)
+_CALL_ID = re.compile(r"^Call-ID: *(\S+)", re.M)
 
 
 class SippError(RuntimeError):
@@ -187,6 +189,21 @@ class Sipp:
     def received_requests(self) -> list[str]:
         """Methods of every request received (INVITE, ACK, BYE, CANCEL, ...), in order."""
         return _RECEIVED_REQUEST.findall(self.messages())
+
+    def requests_by_call(self) -> dict[str, list[str]]:
+        """Methods of the requests received, per Call-ID, in order (retransmissions too)."""
+        calls: dict[str, list[str]] = {}
+        for message in _TRACE_SEPARATOR.split(self.messages()):
+            request, call_id = _RECEIVED_REQUEST.search(message), _CALL_ID.search(message)
+            if request and call_id:
+                calls.setdefault(call_id.group(1), []).append(request.group(1))
+        return calls
+
+    def answered_calls(self) -> int:
+        """Calls this UAS answered and that were not cancelled: an ACK and no CANCEL. (A
+        CANCEL crossing our 200 OK ends the call unanswered for the other side too.)"""
+        return sum("ACK" in methods and "CANCEL" not in methods
+                   for methods in self.requests_by_call().values())
 
     def output(self) -> str:
         path = self.work_dir / "sipp.out"
