@@ -167,7 +167,7 @@ async def test_the_longest_idle_agent_answers_and_queue_status_counts_it(
         controller = running.controller
         await login(api, "1001")
         await login(api, "1002")
-        answered_by = []
+        answered_by: list[str] = []
         try:
             for _ in range(3):
                 # the agent hangs up after 1.5 s, so every call is answered and then ends
@@ -246,6 +246,59 @@ async def test_max_wait_overflows_at_its_threshold_and_a_chain_of_two_works(
     assert row["outcome"] == "overflowed"
     assert (row["queue"], row["rule"], row["destination"]) == (second, "b-too-long", ANNOUNCEMENT)
     assert row["queued_at"] and row["ended_at"] > row["queued_at"]
+
+
+# When each caller hangs up, in ms after its call is answered (sipp reads 0 as never): as the
+# controller routes it (routing takes about 2 ms, so the caller may already be queued), just
+# after it joined the first queue, and densely around the max_wait move, which comes 2 to 2.5 s
+# after the join (the rule ticker runs every 0.5 s): before the Redirect, during it, after it.
+HANG_UP_AFTER_MS = (1, 300, 2000, 2200, 2300, 2400, 2450, 2500, 2550, 2600, 2700, 3000)
+
+
+async def test_a_caller_hanging_up_while_routed_or_moved_leaves_one_record_and_no_channel(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: Any, tmp_path: Path
+) -> None:
+    first, second = unique_queue("hupa"), unique_queue("hupb")
+    config = routing(
+        controller_config_file,
+        inbound_toml(
+            queue_toml(first, rule("a-too-long", "max_wait", f"queue:{second}", seconds=2))
+            + queue_toml(second),
+            number("5000", first),
+        ),
+        tmp_path / "c.toml", asterisk,
+    )
+    async with running_controller(config) as running:
+        controller = running.controller
+        callers = [sipp.call("5000", HOLD_MS=str(ms)) for ms in HANG_UP_AFTER_MS]
+        for caller in callers:
+            stats = await asyncio.to_thread(caller.wait, 20)
+            assert stats.successful == 1, caller.output()  # answered, then it hung up itself
+        rows = await wait_for(lambda: _ended_rows(controller, len(callers)), 15,
+                              "a final row for every caller")
+        await wait_for(lambda: not controller.router.calls, 5, "the router to let go of them")
+        channels = asterisk.cli("core show channels concise")
+        ari_channels = await controller.ari.request("GET", "/channels")
+        queues = {name: len(controller.model.queues[name].callers) for name in (first, second)}
+    assert "PJSIP/trunk" not in channels and ari_channels == []
+    assert queues == {first: 0, second: 0}
+    for row in rows:
+        if row["queued_at"] is None:  # gone before it reached a queue
+            assert (row["outcome"], row["reason"]) == ("failed", "hung up before a queue")
+        else:
+            assert row["outcome"] == "abandoned" and row["queue"] in (first, second)
+            # in the second queue only by the rule, and then the rule is on the record
+            assert (row["queue"] == second) == (row["rule"] == "a-too-long"), dict(row)
+    assert len({row["call_id"] for row in rows}) == len(callers)
+    outcomes = sorted(row["outcome"] for row in rows)
+    print("hang-up outcomes:", outcomes, "moved:", sum(r["queue"] == second for r in rows))
+    assert "abandoned" in outcomes and any(r["queue"] == second for r in rows)
+
+
+async def _ended_rows(controller: Controller, count: int) -> list[Any] | None:
+    rows = await controller.store.fetchall(
+        "SELECT * FROM inbound_calls WHERE ended_at IS NOT NULL")
+    return list(rows) if len(rows) >= count else None
 
 
 async def test_max_callers_diverts_the_caller_beyond_the_limit(
