@@ -99,6 +99,22 @@ class OpenAttempt:
     channel: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptTiming:
+    """When an answered call was handed over for an agent (after AMD), and its talk time."""
+
+    answered_at: datetime | None = None
+    talk_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    started_at: datetime
+    ended_at: datetime
+    answered_at: datetime | None
+    talk_seconds: float | None
+
+
 class DialerRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -307,8 +323,10 @@ class DialerRepository:
         result: Result,
         now: datetime,
         cause: int | None = None,
+        timing: AttemptTiming | None = None,
     ) -> datetime | None:
-        """Close an open attempt and schedule its lead; returns the retry time (None: finished)."""
+        """Close an open attempt and schedule its lead; returns the retry time (None: finished).
+        ``timing`` keeps what pacing learned from the call (see ``pacing_history``)."""
         async with self._db.transaction() as conn:
             attempt = await conn.fetchone(
                 "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
@@ -316,10 +334,19 @@ class DialerRepository:
             )
             if attempt is None:
                 raise DialerStoreError(f"no open attempt {attempt_id!r}")
+            timing = timing or AttemptTiming()
             await conn.execute(
                 "UPDATE attempts SET state = 'done', ended_at = :now, result = :result,"
-                " cause = :cause WHERE attempt_id = :id",
-                {"now": to_iso(now), "result": result.value, "cause": cause, "id": attempt_id},
+                " cause = :cause, answered_at = :answered, talk_seconds = :talk"
+                " WHERE attempt_id = :id",
+                {
+                    "now": to_iso(now),
+                    "result": result.value,
+                    "cause": cause,
+                    "answered": to_iso(timing.answered_at) if timing.answered_at else None,
+                    "talk": timing.talk_seconds,
+                    "id": attempt_id,
+                },
             )
             settings = (await self.campaign(attempt["campaign"], conn)).settings
             key = {"c": attempt["campaign"], "p": attempt["phone"]}
@@ -461,6 +488,24 @@ class DialerRepository:
             {"c": campaign, "since": to_iso(now - timedelta(days=days))},
         )
         return [(datetime.fromisoformat(r["ended_at"]), r["result"] == "abandoned") for r in rows]
+
+    async def pacing_history(self, campaign: str, limit: int) -> list[FinishedAttempt]:
+        """The campaign's last ``limit`` finished attempts, oldest first: what the pacing
+        history held before a restart."""
+        rows = await self._db.fetchall(
+            "SELECT started_at, answered_at, ended_at, talk_seconds FROM attempts"
+            " WHERE campaign = :c AND state = 'done' ORDER BY ended_at DESC LIMIT :n",
+            {"c": campaign, "n": limit},
+        )
+        return [
+            FinishedAttempt(
+                started_at=datetime.fromisoformat(r["started_at"]),
+                ended_at=datetime.fromisoformat(r["ended_at"]),
+                answered_at=from_iso(r["answered_at"]),
+                talk_seconds=r["talk_seconds"],
+            )
+            for r in reversed(rows)
+        ]
 
     def export_rows(self, campaign: str) -> AsyncIterator[Row]:
         """Every lead with each of its attempts (one row per attempt; leads never called once)."""

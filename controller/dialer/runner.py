@@ -36,7 +36,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +52,12 @@ from controller.dialer.pacing import (
     decide,
 )
 from controller.dialer.policy import Result, classify_hangup
-from controller.dialer.repository import DialerRepository, DialerStoreError
+from controller.dialer.repository import (
+    AttemptTiming,
+    DialerRepository,
+    DialerStoreError,
+    FinishedAttempt,
+)
 from controller.dialer.settings import CampaignSettings
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
@@ -126,6 +131,22 @@ class CampaignRun:
 def pacing_stats(settings: CampaignSettings) -> PacingStats:
     """History whose abandon windows are the campaign's regulatory windows plus the last hour."""
     return PacingStats(window_hours=(1.0, *(float(h) for h in settings.abandon.windows_hours)))
+
+
+def replay_history(
+    stats: PacingStats, history: Sequence[FinishedAttempt], wrapup_s: float
+) -> None:
+    """Feed finished attempts (oldest first) to ``stats`` as the runner fed them live."""
+    for attempt in history:
+        if attempt.answered_at is not None:
+            seconds = (attempt.answered_at - attempt.started_at).total_seconds()
+            stats.record_attempt(connected=True, seconds=seconds)
+        else:
+            seconds = (attempt.ended_at - attempt.started_at).total_seconds()
+            stats.record_attempt(connected=False, seconds=seconds)
+        if attempt.talk_seconds is not None:
+            stats.record_talk(attempt.talk_seconds)
+            stats.record_wrap(wrapup_s)
 
 
 def pacing_input(run: CampaignRun, now: float) -> PacingInput:
@@ -218,14 +239,17 @@ class DialerService:
                 self._release_agents(run)
 
     async def _load(self, name: str) -> CampaignRun:
-        """Start following a campaign; its abandon windows are seeded from the store, so the
-        24 h and 30 day limits still count what happened before a restart."""
+        """Start following a campaign; its history is seeded from the store, so the 24 h and
+        30 day abandon limits still count what happened before a restart, and predictive
+        pacing resumes at once instead of running progressive until it has learned again."""
         campaign = await self._repo.campaign(name)
         run = CampaignRun(
             campaign.name, campaign.settings, campaign.state, pacing_stats(campaign.settings)
         )
         for ended, abandoned in await self._repo.live_answers(name, self._now_dt()):
             run.stats.record_live_answer(ended.timestamp(), abandoned=abandoned)
+        history = await self._repo.pacing_history(name, run.stats.sample_size)
+        replay_history(run.stats, history, campaign.settings.agent_wrapup_seconds)
         self.campaigns[name] = run
         self._metrics.declare_campaign(name)
         return run
@@ -509,18 +533,32 @@ class DialerService:
             )
         if not live.needed_agent:  # connected attempts were recorded when they answered
             run.stats.record_attempt(connected=False, seconds=now - live.launched_at)
+        talk = None
         leg = run.agents.get(live.agent_id or "")
         if leg is not None and leg.customer == attempt_id:
-            run.stats.record_talk(now - leg.since)
+            talk = now - leg.since
+            run.stats.record_talk(talk)
             leg.state, leg.since, leg.customer = "wrapup", now, None
             self._tasks.spawn(self._end_wrapup(run, leg))
-        await self._record(run, attempt_id, result, cause)
+        answered = live.answered_at if live.needed_agent else None
+        timing = AttemptTiming(
+            answered_at=datetime.fromtimestamp(answered, UTC) if answered is not None else None,
+            talk_seconds=talk,
+        )
+        await self._record(run, attempt_id, result, cause, timing)
 
     async def _record(
-        self, run: CampaignRun, attempt_id: str, result: Result, cause: int | None
+        self,
+        run: CampaignRun,
+        attempt_id: str,
+        result: Result,
+        cause: int | None,
+        timing: AttemptTiming | None = None,
     ) -> None:
         try:
-            retry = await self._repo.record_result(attempt_id, result, self._now_dt(), cause)
+            retry = await self._repo.record_result(
+                attempt_id, result, self._now_dt(), cause, timing
+            )
         except DialerStoreError as error:
             log.error(
                 "dialer.record_failed", campaign=run.name, attempt_id=attempt_id, error=str(error)

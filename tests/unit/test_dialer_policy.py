@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.dialer.leads import Lead
+from controller.dialer.pacing import PacingStats
 from controller.dialer.policy import (
     InvalidTransition,
     LeadSnapshot,
@@ -22,7 +23,8 @@ from controller.dialer.policy import (
     may_dial,
     next_attempt_at,
 )
-from controller.dialer.repository import DialerRepository, DialerStoreError
+from controller.dialer.repository import AttemptTiming, DialerRepository, DialerStoreError
+from controller.dialer.runner import replay_history
 from controller.dialer.settings import CampaignSettings
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -287,3 +289,32 @@ async def test_two_workers_on_separate_connections_never_share_a_lead(
     claimed = [attempt.phone for batch in batches for attempt in batch]
     assert len(claimed) == len(set(claimed)) == 60
     assert len(await repo.open_attempts("demo")) == 60
+
+
+async def test_pacing_history_survives_a_restart_as_it_was_learned(
+    repo: DialerRepository,
+) -> None:
+    """A restarted runner replays the store's finished attempts: same history, same rates."""
+    phones = [f"+1212555{n:04d}" for n in range(1, 5)]
+    await add_leads(repo, *((phone, "America/New_York") for phone in phones))
+    claimed = sorted(await repo.claim("demo", 4, "w1", NOON_NY), key=lambda a: a.phone)
+    answered = NOON_NY + timedelta(seconds=12)
+    outcomes = [  # result, timing, ended seconds after launch
+        (Result.HUMAN, AttemptTiming(answered, 95.0), 107),
+        (Result.NO_ANSWER, AttemptTiming(), 30),
+        (Result.HUMAN, AttemptTiming(answered, 40.0), 52),
+        (Result.ABANDONED, AttemptTiming(answered), 15),
+    ]
+    for attempt, (result, timing, ended_s) in zip(claimed, outcomes, strict=True):
+        await repo.record_result(attempt.attempt_id, result, NOON_NY + timedelta(seconds=ended_s),
+                                 timing=timing)
+
+    history = await repo.pacing_history("demo", 1000)
+    assert [h.talk_seconds for h in history] == [None, None, 40.0, 95.0]  # oldest first
+    assert [h.answered_at for h in history] == [answered, None, answered, answered]
+
+    replayed = PacingStats()
+    replay_history(replayed, history, wrapup_s=5)
+    # two finished talks; three of four attempts needed an agent (the abandon did too)
+    assert (replayed.history, replayed.connect_rate) == (2, 0.75)
+    assert await repo.pacing_history("demo", 2) == history[-2:]
