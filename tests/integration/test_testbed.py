@@ -10,10 +10,12 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 
 from controller.config import Config
+from controller.inbound.config import WEEKDAYS, InboundConfig
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
 
@@ -133,3 +135,41 @@ def test_controller_down_and_no_agent_caller_gets_the_static_overflow(
     assert "BYE" in caller.received_requests()
     exit_plan = asterisk.cli("dialplan show support@callctl-queue-exit")
     assert "CALLCTL_SOUND=vm-nobodyavail" in exit_plan
+
+
+def _hours(start_h: int, end_h: int) -> dict[str, list[str]]:
+    return {day: [f"{start_h:02d}:00-{end_h:02d}:00"] for day in WEEKDAYS}
+
+
+def test_controller_down_the_dialplan_keeps_business_hours(
+    asterisk: AsteriskInstance, sipp: SippPool,
+) -> None:
+    """Rendered GotoIfTime checks: an open schedule queues the caller, a closed one sends it
+    to the after-hours destination, with no controller running."""
+    hour = datetime.now(UTC).hour
+    closed_from = (hour + 6) % 24  # a one-hour range far from now, never across midnight
+    inbound = InboundConfig.model_validate({
+        "queues": {"support": {}},
+        "schedules": {
+            "open-now": {"timezone": "UTC", "after_hours": "announcement:beep",
+                         "hours": _hours(max(hour - 1, 0), min(hour + 2, 24))},
+            "closed-now": {"timezone": "UTC", "after_hours": "announcement:beep",
+                           "hours": _hours(closed_from, closed_from + 1)},
+        },
+        "numbers": {"5000": {"queue": "support", "schedule": "open-now"},
+                    "5001": {"queue": "support", "schedule": "closed-now"}},
+    })
+    queue_log = asterisk.host_path(asterisk.log_dir) / "queue_log"
+    asterisk.install_inbound(inbound)  # the session's routing comes back after the test
+
+    seen = len(queue_log.read_text().splitlines())
+    closed = sipp.call("5001", HOLD_MS="20000")
+    closed_stats = closed.wait(timeout=15)  # Asterisk hangs up after the beep
+    open_call = sipp.call("5000", HOLD_MS="2000")
+    open_stats = open_call.wait(timeout=15)
+
+    assert closed_stats.successful == 1 and "BYE" in closed.received_requests()
+    assert open_stats.successful == 1 and "BYE" not in open_call.received_requests()
+    entered = [line for line in queue_log.read_text().splitlines()[seen:]
+               if "|support|" in line and "|ENTERQUEUE|" in line]
+    assert len(entered) == 1, entered  # only the caller of the open number queued
