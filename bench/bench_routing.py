@@ -24,6 +24,7 @@ import tomli_w
 from bench.common import Table
 from controller.app import start
 from controller.config import Config, load_config
+from controller.logs import configure_logging
 from testbed.asterisk import (
     CARRIER_IP,
     AsteriskInstance,
@@ -122,6 +123,9 @@ def run() -> Table:
         data = tomllib.loads((state / "base.toml").read_text()) | tomllib.loads(INBOUND)
         (state / "bench.toml").write_text(tomli_w.dumps(data))
         config = load_config(state / "bench.toml")
+        # the controller logs as in production (JSON, info) but into a file, not over the table
+        log_file = (state / "controller.log").open("w")
+        configure_logging("info", stream=log_file)
         instance.inbound = config.inbound
         pool = SippPool(state / "sipp", instance.ports.sip, instance.ports.agent_phone,
                         instance.ports.trunk)
@@ -132,6 +136,8 @@ def run() -> Table:
         finally:
             pool.close()
             instance.stop()
+            configure_logging("warning")
+            log_file.close()
     return Table(
         title="inbound routing latency (StasisStart -> continued into the queue)",
         columns=["calls/s", "offered", "routed", "sipp ok", "p50 ms", "p99 ms", "max ms",
