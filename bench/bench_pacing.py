@@ -32,9 +32,9 @@ WRAP = 15.0
 SEED = 7
 PEERS = ("vicidial-adaptive", "erlang-free-agents")
 TARGET_CELL = (25, 0.2, 180.0)
-MIN_MATCHED_TARGET = 0.0005
+MIN_MATCHED_TARGET = 0.00002
 MAX_MATCHED_TARGET = 0.9
-MATCH_MARGINS = (0.5, 0.8, 0.97, 1.15)
+MATCH_MARGINS = (0.5, 0.8, 0.97, 1.15, 1.4)
 
 
 def _configs() -> list[SimulationConfig]:
@@ -74,10 +74,8 @@ def _matched(
     """
     realised_share = ours.abandon_rate / config.abandon_target if ours.abandon_rate else 1.0
     aim = peer.abandon_rate / realised_share
-    return [
-        replace(config, abandon_target=min(MAX_MATCHED_TARGET, max(MIN_MATCHED_TARGET, m * aim)))
-        for m in MATCH_MARGINS
-    ]
+    targets = {min(MAX_MATCHED_TARGET, max(MIN_MATCHED_TARGET, m * aim)) for m in MATCH_MARGINS}
+    return [replace(config, abandon_target=target) for target in sorted(targets)]
 
 
 def _best(runs: list[SimulationResult], peer: SimulationResult) -> SimulationResult:
