@@ -19,6 +19,7 @@ from pathlib import Path
 
 from testbed import asterisk as testbed_asterisk
 from testbed.asterisk import REPO_DIR, ensure_root
+from testbed.demo import OUTBOUND_AGENTS
 
 TRAFFIC = ["--rate", "12", "--patience", "30", "--agent-talk", "5", "15",
            "--customer-talk", "5", "12", "--drain", "10", "--status-interval", "10",
@@ -78,6 +79,10 @@ def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
     assert summary["traffic"]["callers_started"] == offered[0]
     assert rows["dialer attempts"]["store"] == attempts[0]
     assert rows["inbound calls offered"]["prom"] == offered[0]
+    # each campaign agent's nailed-up line stays up until the demo ends it: one loss per agent
+    gone = [line for line in (state / "controller.log").read_text().splitlines()
+            if '"dialer.agent_gone"' in line]
+    assert len(gone) <= len(OUTBOUND_AGENTS), gone
     assert _leftovers(state) == []
 
 
