@@ -77,26 +77,25 @@ def test_slot() -> int:
     return slot
 
 
-def test_ports(slot: int) -> Ports:
-    """The suite's own instance of a slot: the lower half of the slot's RTP range."""
-    step = 100 * slot
+def _slot_ports(slot: int, offset: int, rtp_start: int) -> Ports:
+    """Ports of an instance in test slot ``slot``: slots 100 ports apart, instances within a
+    slot ``offset`` apart, each with 500 RTP ports of the slot's 1000."""
+    step = 100 * slot + offset
     return Ports(
         sip=15060 + step, ami=15038 + step, http=18088 + step,
-        rtp_start=30000 + 1000 * slot, rtp_end=30499 + 1000 * slot,
+        rtp_start=rtp_start + 1000 * slot, rtp_end=rtp_start + 499 + 1000 * slot,
         trunk=15070 + step, agent_phone=15080 + step,
     )
+
+
+def test_ports(slot: int) -> Ports:
+    """The suite's own instance of a slot."""
+    return _slot_ports(slot, 0, 30000)
 
 
 def demo_test_ports(slot: int) -> Ports:
-    """The demo's instance when the suite runs it (``demo-test``): 50 ports above the suite's
-    own instance and the upper half of the RTP range, so both can run at once."""
-    step = 100 * slot + 50
-    return Ports(
-        sip=15060 + step, ami=15038 + step, http=18088 + step,
-        rtp_start=30500 + 1000 * slot, rtp_end=30999 + 1000 * slot,
-        trunk=15070 + step, agent_phone=15080 + step,
-    )
-
+    """The demo's instance when the suite runs it (``demo-test``), beside the suite's own."""
+    return _slot_ports(slot, 50, 30500)
 
 
 def root_dir() -> Path:

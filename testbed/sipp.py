@@ -221,6 +221,8 @@ class SippPool:
 
     FIRST_SIP_PORT = 20000
     FIRST_MEDIA_PORT = 40000
+    PORT_PAIRS = 200  # per slot: SIP ports 500 apart, media 10 per process in 2000 ports
+    _port_pairs = itertools.cycle(range(PORT_PAIRS))  # shared by the session's pools
 
     def __init__(self, work_dir: Path, asterisk_sip: int, agent_phone_port: int | None,
                  trunk_port: int) -> None:
@@ -229,9 +231,6 @@ class SippPool:
         self.agent_phone_port = agent_phone_port
         self.trunk_port = trunk_port
         self.started: list[Sipp] = []
-
-    PORT_PAIRS = 200  # per slot: SIP ports 500 apart, media 10 per process in 2000 ports
-    _port_pairs = itertools.cycle(range(PORT_PAIRS))  # shared by the session's pools
 
     def _next(self) -> tuple[Path, int, int]:
         # ports move on from pool to pool, so a stray packet meant for an earlier test's
