@@ -7,6 +7,9 @@ whether predictive has higher occupancy than peer X at an equal or lower abandon
 that abandons more than 3 % buys occupancy with abandons, one that abandons less pays for it
 in idle agents, so where predictive at 3 % does not beat X outright, it is re-run with its
 abandon target set around X's realised rate and the best run at or under that rate is compared.
+The simulator gives every mode the same customers, talk and wrap-up times (common random
+numbers), so a cell's modes differ by their decisions only. The occupancy target is judged on
+the mean of ``TARGET_DAYS`` simulated days, one day being too noisy for its margin.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ WRAP = 15.0
 SEED = 7
 PEERS = ("vicidial-adaptive", "erlang-free-agents")
 TARGET_CELL = (25, 0.2, 180.0)
+# One 8 h day of 25 agents varies by about +-0.5 % of occupancy from seed to seed, as much as
+# the target's margin: the target is judged on the mean of this many days (seeds SEED, SEED+1..).
+TARGET_DAYS = 6
 MIN_MATCHED_TARGET = 0.00002
 MAX_MATCHED_TARGET = 0.9
 MATCH_MARGINS = (0.5, 0.8, 0.97, 1.15, 1.4)
@@ -53,6 +59,29 @@ def _pair(result: SimulationResult) -> str:
 
 def _cell(config: SimulationConfig) -> tuple[int, float, float]:
     return config.agents, config.answer_rate, config.aht
+
+
+def _target_days() -> list[SimulationConfig]:
+    agents, rate, aht = TARGET_CELL
+    return [
+        SimulationConfig(
+            agents=agents, answer_rate=rate, aht=aht, wrap=WRAP, hours=HOURS, seed=SEED + day,
+            mode="predictive",
+        )
+        for day in range(TARGET_DAYS)
+    ]
+
+
+def _target_note(days: list[SimulationResult]) -> str:
+    shares = [day.occupancy / day.occupancy_limit for day in days]
+    mean_share = sum(shares) / len(shares)
+    worst_abandon = max(day.abandon_rate for day in days)
+    verdict = "met" if mean_share >= 0.90 and worst_abandon <= 0.03 else "NOT met"
+    return (
+        f"target (25 agents, 20%, AHT 180) over {len(days)} days: predictive occupancy"
+        f" {mean_share:.3f} of limit on average (days {min(shares):.3f}-{max(shares):.3f}),"
+        f" abandon at most {100 * worst_abandon:.2f}% a day -> {verdict} (>= 0.90, <= 3%)"
+    )
 
 
 def _run_all(configs: list[SimulationConfig]) -> dict[SimulationConfig, SimulationResult]:
@@ -111,10 +140,12 @@ def run() -> Table:
         for peer in PEERS
         if not _beats(modes["predictive"], modes[peer])
     }
-    matched = _run_all([c for ladder in rematch.values() for c in ladder])
+    ladders = [c for ladder in rematch.values() for c in ladder]
+    target_days = _target_days()
+    matched = _run_all(ladders + [c for c in target_days if c not in base])
+    target_note = _target_note([base.get(c) or matched[c] for c in target_days])
     rows: list[list[object]] = []
     cells_won = 0
-    target_note = ""
     for cell in itertools.product(AGENTS, ANSWER_RATES, AHTS):
         modes = by_cell[cell]
         ours = modes["predictive"]
@@ -134,13 +165,6 @@ def run() -> Table:
             + [_pair(modes[mode]) for mode in SIMULATED_MODES]
             + [f"{100 * ours.worst_hour_abandon_rate:.1f}%", *verdicts]
         )
-        if cell == TARGET_CELL:
-            share = ours.occupancy / ours.occupancy_limit
-            verdict = "met" if share >= 0.90 and ours.abandon_rate <= 0.03 else "NOT met"
-            target_note = (
-                f"target (25 agents, 20%, AHT 180): predictive occupancy {share:.3f} of limit, "
-                f"abandon {100 * ours.abandon_rate:.2f}% -> {verdict} (>= 0.90, <= 3%)"
-            )
     return Table(
         title=f"Pacing: occupancy/limit and day abandon rate ({HOURS:g} h days, wrap {WRAP:g} s)",
         columns=[

@@ -42,7 +42,9 @@ Modes
      time-to-connect and of unconnected attempt durations), plus the other new ones, each with
      the observed connect probability ``p``.
   4. The ``n``-th new call is abandoned if it connects and finds the agents already taken:
-     ``P(demand before it >= F)``, normal approximation with continuity correction.
+     ``P(demand before it >= F)``: summed exactly over the Bernoulli variables while at most
+     ``EXACT_RISK_MAX_AGENTS`` agents may be free (small teams, where the normal approximation
+     halves rare-event risks), else the normal approximation with continuity correction.
      Launch the largest ``n`` whose last call's abandon probability stays below ``alpha``.
      Bounding every call's own abandon probability bounds the average, i.e. the rate, as far
      as the model is right (it is not about timing: an in-flight call connecting now is
@@ -53,7 +55,10 @@ Modes
      each smoothed with a prior of 50 answers at the target rate: a thin window (the first
      hour of a campaign) holds the dialer back instead of swinging it.
      Windows running hot lower ``alpha`` quickly; windows well under target let the model dial
-     harder.
+     harder, but never past ``MAX_CALL_ABANDON_PROBABILITY`` (0.5): a call more likely to be
+     abandoned than to reach an agent is not launched. Without that ceiling a target above
+     about 25 % let ``alpha`` pass 1, which bounds nothing: the dialer launched at the CPS cap
+     (400 lines for 5 agents in the simulator), then the feedback starved the agents.
 
   With fewer than ``min_agents_predictive`` agents logged in, or fewer than
   ``min_history_predictive`` finished attempts or finished talks, it falls back to
@@ -82,6 +87,11 @@ DEFAULT_WINDOW_HOURS = (1.0, 24.0, 720.0)
 _BUCKETS_PER_WINDOW = 60
 # Pseudo-answers at the target rate added to every abandon window before feedback reads it.
 FEEDBACK_PRIOR_ANSWERS = 50.0
+# The feedback may loosen the per-call abandon bound up to here and no further.
+MAX_CALL_ABANDON_PROBABILITY = 0.5
+# Up to this many agents free or about to be, the busy risk is summed exactly (cheap: the
+# distributions are that long); above it the normal approximation is accurate and faster.
+EXACT_RISK_MAX_AGENTS = 12
 
 
 class PacingMode(StrEnum):
@@ -374,6 +384,45 @@ def _normal_upper_tail(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
+def _add_bernoulli(pmf: list[float], q: float) -> list[float]:
+    """Distribution of a count plus one Bernoulli(q); the last cell holds "this many or more"."""
+    moved = [0.0, *(value * q for value in pmf[:-1])]
+    stayed = [value * (1.0 - q) for value in pmf]
+    stayed[-1] += pmf[-1] * q
+    return [a + b for a, b in zip(stayed, moved, strict=True)]
+
+
+class _ExactBusy:
+    """``P(demand >= free agents)`` summed exactly over Bernoulli variables, for small teams.
+
+    The normal approximation halves that risk when few calls each connect rarely (one free
+    agent and calls in flight with q = 0.05: 2 % instead of 5 %), which let five-agent teams run
+    over 3 %. Demand is only needed up to the number of agents that may be free, so the
+    distributions stay ``agents + 1`` long.
+    """
+
+    def __init__(self, free_qs: Sequence[float], demand_qs: Sequence[float], waiting: int) -> None:
+        size = len(free_qs) + 1
+        self._free = [1.0] + [0.0] * (size - 1)
+        for q in free_qs:
+            self._free = _add_bernoulli(self._free, q)
+        self._demand = [0.0] * size
+        self._demand[min(waiting, size - 1)] = 1.0
+        for q in demand_qs:
+            self._demand = _add_bernoulli(self._demand, q)
+
+    def busy(self) -> float:
+        at_least = 1.0
+        total = self._free[0]
+        for free, demand in zip(self._free[1:], self._demand, strict=False):
+            at_least -= demand
+            total += free * at_least
+        return total
+
+    def add_call(self, p: float) -> None:
+        self._demand = _add_bernoulli(self._demand, p)
+
+
 def feedback_gain(now: float, settings: PacingSettings, stats: PacingStats) -> float:
     """Multiplier of the per-call abandon bound from the hottest regulation window."""
     target = settings.abandon_target
@@ -398,35 +447,40 @@ def predictive_launches(
     # An agent on a call is free by the horizon if talk left + wrap-up fit in it: average over
     # wrap-up quantiles (the convolution, coarsely) rather than subtracting the mean wrap-up.
     talk_horizons = [horizon - wrap for wrap in stats.wrap_quantiles()] or [horizon]
-    free_mean = float(snapshot.agents_ready)
-    free_var = 0.0
+    free_qs = [1.0] * snapshot.agents_ready
     running = sorted(snapshot.talk_elapsed)
     for elapsed in snapshot.talk_elapsed:
         q = sum(stats.talk_end_probability(elapsed, h, running) for h in talk_horizons)
-        q /= len(talk_horizons)
-        free_mean += q
-        free_var += q * (1.0 - q)
-    for elapsed in snapshot.wrap_elapsed:
-        q = stats.wrap_end_probability(elapsed, horizon)
-        free_mean += q
-        free_var += q * (1.0 - q)
-    demand_mean = float(snapshot.calls_waiting)
-    demand_var = 0.0
+        free_qs.append(q / len(talk_horizons))
+    free_qs.extend(stats.wrap_end_probability(u, horizon) for u in snapshot.wrap_elapsed)
     connect_seconds = stats.mean_seconds_to_connect
-    for elapsed in snapshot.in_flight_elapsed:
-        q = stats.in_flight_connect_probability(elapsed, connect_seconds)
-        demand_mean += q
-        demand_var += q * (1.0 - q)
+    demand_qs = [
+        stats.in_flight_connect_probability(elapsed, connect_seconds)
+        for elapsed in snapshot.in_flight_elapsed
+    ]
     limit = min(settings.line_cap - snapshot.lines_in_use, cps_budget(snapshot, settings))
+    exact = (
+        _ExactBusy(free_qs, demand_qs, snapshot.calls_waiting)
+        if len(free_qs) <= EXACT_RISK_MAX_AGENTS
+        else None
+    )
+    free_mean = sum(free_qs)
+    free_var = sum(q * (1.0 - q) for q in free_qs)
+    demand_mean = snapshot.calls_waiting + sum(demand_qs)
+    demand_var = sum(q * (1.0 - q) for q in demand_qs)
     launches = 0
     while launches < limit:
         # Demand the next call would meet: waiting calls plus connects among those ahead of it.
-        mean = demand_mean + launches * p - free_mean
-        sigma = math.sqrt(demand_var + launches * p * (1.0 - p) + free_var)
-        if sigma < 1e-9:
-            busy = 1.0 if mean > -0.5 else 0.0
+        if exact is not None:
+            busy = exact.busy()
+            exact.add_call(p)
         else:
-            busy = _normal_upper_tail((-0.5 - mean) / sigma)
+            mean = demand_mean + launches * p - free_mean
+            sigma = math.sqrt(demand_var + launches * p * (1.0 - p) + free_var)
+            if sigma < 1e-9:
+                busy = 1.0 if mean > -0.5 else 0.0
+            else:
+                busy = _normal_upper_tail((-0.5 - mean) / sigma)
         if busy > alpha:
             break
         launches += 1
@@ -451,7 +505,7 @@ def decide(
         reason = "progressive" if not fallback else f"progressive fallback: {fallback}"
     else:
         gain = feedback_gain(snapshot.now, settings, stats)
-        alpha = settings.abandon_target * gain
+        alpha = min(settings.abandon_target * gain, MAX_CALL_ABANDON_PROBABILITY)
         wanted = predictive_launches(snapshot, settings, stats, alpha)
         reason = f"predictive: p={stats.connect_rate:.3f} alpha={alpha:.4f}"
     launch = apply_caps(wanted, snapshot, settings)

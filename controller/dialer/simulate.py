@@ -155,6 +155,27 @@ def worst_window_rate(
     return worst
 
 
+@dataclass(frozen=True)
+class _Customer:
+    """What the k-th launched call meets; always the same draws, whatever the outcome."""
+
+    answers: bool
+    ring: float
+    machine: bool
+    classified_machine: bool
+    busy: bool
+    busy_after: float
+
+    @classmethod
+    def draw(cls, rng: random.Random, config: SimulationConfig) -> _Customer:
+        answers = rng.random() < config.answer_rate
+        ring = min(_lognormal(rng, config.ring_mean, 0.5), config.ring_timeout - 0.5)
+        machine = rng.random() < config.machine_share
+        amd_right = rng.random() < config.amd_accuracy
+        busy = rng.random() < config.busy_share
+        return cls(answers, ring, machine, machine == amd_right, busy, rng.uniform(1.0, 5.0))
+
+
 class _Call:
     __slots__ = ("call_id", "human", "launched", "waiting")
 
@@ -170,7 +191,13 @@ class _Day:
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
-        self.rng = random.Random(config.seed)
+        # Common random numbers: the k-th launch meets the same customer, the k-th connect
+        # gets the same talk time and the k-th wrap-up the same length under every pacer, so
+        # modes compared with one seed differ by their decisions, not by their luck (with a
+        # shared stream a 5-agent day's talk total alone varies by about 3 %).
+        self.customers = random.Random(f"{config.seed}:customers")
+        self.talks = random.Random(f"{config.seed}:talks")
+        self.wraps = random.Random(f"{config.seed}:wraps")
         self.pacer = make_pacer(config)
         self.stats = PacingStats()
         self.length = config.hours * HOUR
@@ -223,7 +250,7 @@ class _Day:
         self.schedule(now + self.config.tick, self._on_tick)
 
     def _launch(self, now: float) -> None:
-        config, rng = self.config, self.rng
+        config = self.config
         self.calls += 1
         call_id = self.calls
         self.in_flight[call_id] = now
@@ -231,29 +258,30 @@ class _Day:
         self.peak_lines = max(self.peak_lines, self.lines)
         self.recent_launches.append(now)
         self.last_launch = now
-        if rng.random() < config.answer_rate:
+        customer = _Customer.draw(self.customers, config)
+        if customer.answers:
             self.answers += 1
-            ring = min(_lognormal(rng, config.ring_mean, 0.5), config.ring_timeout - 0.5)
-            machine = rng.random() < config.machine_share
-            classified_machine = machine == (rng.random() < config.amd_accuracy)
-            done = now + ring + config.amd_seconds
-            if classified_machine:
-                self.machines_detected += int(machine)
-                self.false_positives += int(not machine)
+            done = now + customer.ring + config.amd_seconds
+            if customer.classified_machine:
+                self.machines_detected += int(customer.machine)
+                self.false_positives += int(not customer.machine)
                 self.schedule(done, self._on_ends_unconnected, call_id)
             else:
-                self.schedule(done, self._on_needs_agent, _Call(call_id, now, human=not machine))
-        elif rng.random() < config.busy_share:
-            self.schedule(now + rng.uniform(1.0, 5.0), self._on_ends_unconnected, call_id)
+                human = not customer.machine
+                self.schedule(done, self._on_needs_agent, _Call(call_id, now, human=human))
+        elif customer.busy:
+            self.schedule(now + customer.busy_after, self._on_ends_unconnected, call_id)
         else:
             self.schedule(now + config.ring_timeout, self._on_ends_unconnected, call_id)
 
     def _connect(self, agent: int, call: _Call, now: float) -> None:
         self.wait_total += now - self.ready_since[agent]
         self.connects += 1
+        # Drawn for machines too, so the next human's talk time is the same in every mode.
+        human_talk = _lognormal(self.talks, self.config.aht, 0.7)
         if call.human:
             self.stats.record_live_answer(now, abandoned=False)
-            talk = _lognormal(self.rng, self.config.aht, 0.7)
+            talk = human_talk
         else:
             talk = self.config.machine_talk
         self.talk_total += min(talk, self.length - now)
@@ -298,7 +326,7 @@ class _Day:
         del self.talk_start[agent]
         self.stats.record_talk(talk)
         self.lines -= 1
-        wrap = _lognormal(self.rng, self.config.wrap, 0.4)
+        wrap = _lognormal(self.wraps, self.config.wrap, 0.4)
         self.wrap_start[agent] = now
         self.schedule(now + wrap, self._on_wrap_end, (agent, wrap))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -14,6 +15,7 @@ from controller.dialer.pacing import (
     PacingMode,
     PacingSettings,
     PacingStats,
+    _ExactBusy,
     decide,
     feedback_gain,
 )
@@ -99,6 +101,33 @@ def test_hot_abandon_window_lowers_the_feedback_gain() -> None:
         cold.record_live_answer(float(i), abandoned=False)
         hot.record_live_answer(float(i), abandoned=i % 20 == 0)  # 5 %
     assert feedback_gain(400.0, rules, hot) < 1.0 < feedback_gain(400.0, rules, cold)
+
+
+def test_a_high_target_never_launches_a_call_more_likely_abandoned_than_connected() -> None:
+    # 40 % target, windows clean: the feedback would put the per-call bound above 1.
+    rules = PacingSettings(abandon_target=0.4, line_cap=200, cps_cap=100)
+    stats = seasoned_stats(connect_rate=0.1)
+    for second in range(400):
+        stats.record_live_answer(float(second), abandoned=False)
+    decision = decide(snapshot(now=400.0, agents_ready=1), rules, stats)
+    # One free agent, one connect in ten: the 8th call would find the agent taken with
+    # probability 1 - 0.9**7 = 0.52 > 0.5 (the normal approximation stops at about 7).
+    assert 2 <= decision.launch <= 8
+    assert "alpha=0.5000" in decision.reason
+
+
+@pytest.mark.parametrize("waiting", [0, 1, 5])
+def test_small_team_risk_is_the_exact_sum_over_outcomes(waiting: int) -> None:
+    free_qs, demand_qs, new_call = [1.0, 0.5, 0.2], [0.3, 0.05, 0.05], 0.1
+    risk = _ExactBusy(free_qs, demand_qs, waiting)
+    risk.add_call(new_call)
+    brute = 0.0
+    qs = [*free_qs, *demand_qs, new_call]
+    for outcome in itertools.product((0, 1), repeat=len(qs)):
+        weight = math.prod(q if hit else 1.0 - q for q, hit in zip(qs, outcome, strict=True))
+        free, demand = sum(outcome[:3]), waiting + sum(outcome[3:])
+        brute += weight * (demand >= free)
+    assert risk.busy() == pytest.approx(brute)
 
 
 def test_abandon_windows_slide() -> None:
