@@ -13,6 +13,7 @@ import csv
 import itertools
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -210,6 +211,26 @@ class Sipp:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
+# sipp's audio and video RTP/RTCP sockets sit at -mp .. -mp + 3.
+MEDIA_PORTS_PER_PROCESS = 4
+
+
+def udp_ports_free(address: str, ports: list[int]) -> bool:
+    """Whether every one of ``ports`` can be bound on ``address`` (UDP) right now."""
+    probes: list[socket.socket] = []
+    try:
+        for port in ports:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probes.append(probe)
+            probe.bind((address, port))
+    except OSError:
+        return False
+    finally:
+        for probe in probes:
+            probe.close()
+    return True
+
+
 class SippPool:
     """Starts sipp peers wired to one Asterisk instance and stops them all at ``close``.
 
@@ -232,20 +253,26 @@ class SippPool:
         self.trunk_port = trunk_port
         self.started: list[Sipp] = []
 
-    def _next(self) -> tuple[Path, int, int]:
-        # ports move on from pool to pool, so a stray packet meant for an earlier test's
-        # process (a late BYE retransmission) does not reach this test's
-        pair = next(self._port_pairs)
+    def _next(self, local_ip: str, fixed_port: int | None) -> tuple[Path, int, int]:
+        # Ports move on from pool to pool, so a stray packet meant for an earlier test's
+        # process (a late BYE retransmission) does not reach this test's. The media ports lie
+        # in the kernel's ephemeral range, and a process can outlive a turn of the cycle, so a
+        # pair whose ports are taken right now is skipped.
         slot = test_slot()
-        return (self.work_dir / f"sipp-{len(self.started):03d}",
-                self.FIRST_SIP_PORT + 500 * slot + pair,
-                self.FIRST_MEDIA_PORT + 2000 * slot + 10 * pair)
+        for _ in range(self.PORT_PAIRS):
+            pair = next(self._port_pairs)
+            sip_port = fixed_port or self.FIRST_SIP_PORT + 500 * slot + pair
+            media_port = self.FIRST_MEDIA_PORT + 2000 * slot + 10 * pair
+            wanted = [media_port + offset for offset in range(MEDIA_PORTS_PER_PROCESS)]
+            if udp_ports_free(local_ip, wanted if fixed_port else [sip_port, *wanted]):
+                return self.work_dir / f"sipp-{len(self.started):03d}", sip_port, media_port
+        raise SippError(f"no free sipp ports on {local_ip} in slot {slot}")
 
     def start(self, scenario: str, *, local_ip: str, port: int | None = None,
               uac: bool = False, **options: object) -> Sipp:
-        work_dir, free_port, media_port = self._next()
+        work_dir, sip_port, media_port = self._next(local_ip, port)
         target = f"127.0.0.1:{self.asterisk_sip}" if uac else None
-        sipp = Sipp(scenario, work_dir, local_ip=local_ip, port=port or free_port,
+        sipp = Sipp(scenario, work_dir, local_ip=local_ip, port=sip_port,
                     media_port=media_port, target=target, **options)  # type: ignore[arg-type]
         self.started.append(sipp)
         return sipp.start()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import random
+import socket
 from pathlib import Path
 
 import pytest
 
 from testbed.asterisk import DEMO_PORTS, demo_test_ports
 from testbed.asterisk import test_ports as suite_ports  # not collected as a test
+from testbed.asterisk import test_slot as session_slot
 from testbed.demo import Row, leads_csv, progress_bar, render_table, store_figures
+from testbed.sipp import SippPool, udp_ports_free
 from testbed.traffic import TrafficError, TrafficProfile, arrival_times, patience_s
 
 
@@ -103,3 +106,20 @@ def test_no_two_asterisk_instances_of_the_testbed_share_a_port() -> None:
         if p.agent_phone is not None:
             taken.append(p.agent_phone)
     assert len(taken) == len(set(taken))
+
+
+def test_sipp_pool_skips_ports_another_process_holds(tmp_path: Path) -> None:
+    pool = SippPool(tmp_path, asterisk_sip=5060, agent_phone_port=None, trunk_port=5070)
+    _, sip_port, media_port = pool._next("127.0.0.3", None)
+    first_sip = SippPool.FIRST_SIP_PORT + 500 * session_slot()
+    pair = sip_port - first_sip
+    taken = media_port + 10 * ((pair + 1) % SippPool.PORT_PAIRS - pair)
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:  # the next pair's media port is held, as by an earlier sipp or an ephemeral socket
+        holder.bind(("127.0.0.3", taken))
+        assert not udp_ports_free("127.0.0.3", [taken])
+        _, next_sip, _ = pool._next("127.0.0.3", None)
+        assert next_sip - first_sip == (pair + 2) % SippPool.PORT_PAIRS
+    finally:
+        holder.close()
+    assert udp_ports_free("127.0.0.3", [taken])
