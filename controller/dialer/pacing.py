@@ -61,8 +61,10 @@ Modes
      (400 lines for 5 agents in the simulator), then the feedback starved the agents.
 
   With fewer than ``min_agents_predictive`` agents logged in, or fewer than
-  ``min_history_predictive`` finished attempts or finished talks, it falls back to
-  progressive.
+  ``min_history_predictive`` finished attempts, it falls back to progressive. Finished talks
+  are not waited for: until some exist the model counts no agent on a call as about to be
+  free (it only dials for ready agents), which is safe, while waiting for 30 talks kept a
+  five-agent team progressive for its first 20 minutes.
 
 Every mode then goes through :func:`apply_caps`: never above the trunk's free lines
 (``line_cap - lines_in_use``), never above the calls-per-second budget
@@ -305,12 +307,8 @@ class PacingStats:
 
     @property
     def attempts(self) -> int:
+        """Finished attempts in the history: what the model's ``p`` rests on."""
         return len(self._attempts)
-
-    @property
-    def history(self) -> int:
-        """How much history the model rests on: the scarcer of attempts and finished talks."""
-        return min(len(self._attempts), len(self._talk))
 
     @property
     def connect_rate(self) -> float:
@@ -496,7 +494,7 @@ def decide(
         return PacingDecision(0, 0.0, "preview: agent-triggered")
     if snapshot.agents_logged_in < settings.min_agents_predictive:
         fallback = "too few agents"
-    elif stats.history < settings.min_history_predictive:
+    elif stats.attempts < settings.min_history_predictive:
         fallback = "too little history"
     else:
         fallback = ""

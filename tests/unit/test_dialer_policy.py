@@ -316,5 +316,5 @@ async def test_pacing_history_survives_a_restart_as_it_was_learned(
     replayed = PacingStats()
     replay_history(replayed, history, wrapup_s=5)
     # two finished talks; three of four attempts needed an agent (the abandon did too)
-    assert (replayed.history, replayed.connect_rate) == (2, 0.75)
+    assert (replayed.attempts, replayed.mean_talk, replayed.connect_rate) == (4, 67.5, 0.75)
     assert await repo.pacing_history("demo", 2) == history[-2:]
