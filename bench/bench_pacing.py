@@ -6,7 +6,8 @@ the day's abandon rate (target 3 %); for predictive also the worst 1 h window. `
 whether predictive has higher occupancy than peer X at an equal or lower abandon rate: a peer
 that abandons more than 3 % buys occupancy with abandons, one that abandons less pays for it
 in idle agents, so where predictive at 3 % does not beat X outright, it is re-run with its
-abandon target set around X's realised rate and the best run at or under that rate is compared.
+abandon target set around X's realised rate (a ladder, then a round of targets interpolated to
+land just under it) and the best run at or under that rate is compared.
 The simulator gives every mode the same customers, talk and wrap-up times (common random
 numbers), so a cell's modes differ by their decisions only. The occupancy target is judged on
 the mean of ``TARGET_DAYS`` simulated days, one day being too noisy for its margin.
@@ -41,6 +42,7 @@ TARGET_DAYS = 6
 MIN_MATCHED_TARGET = 0.00002
 MAX_MATCHED_TARGET = 0.9
 MATCH_MARGINS = (0.5, 0.8, 0.97, 1.15, 1.4)
+REFINE_AIMS = (0.96, 0.98, 0.995)
 
 
 def _configs() -> list[SimulationConfig]:
@@ -107,6 +109,29 @@ def _matched(
     return [replace(config, abandon_target=target) for target in sorted(targets)]
 
 
+def _refined(
+    ladder: list[SimulationConfig],
+    results: dict[SimulationConfig, SimulationResult],
+    peer: SimulationResult,
+) -> list[SimulationConfig]:
+    """Where the ladder's best run still loses, targets interpolated between its closest run
+    under the peer's rate and its closest run over it, aiming just under that rate (REFINE_AIMS)
+    -- what a user would do next: nudge the target until the rate sits right under the limit.
+    """
+    under = [c for c in ladder if results[c].abandon_rate <= peer.abandon_rate]
+    over = [c for c in ladder if results[c].abandon_rate > peer.abandon_rate]
+    if not under or not over:
+        return []
+    low = max(under, key=lambda c: results[c].abandon_rate)
+    high = min(over, key=lambda c: results[c].abandon_rate)
+    low_rate, high_rate = results[low].abandon_rate, results[high].abandon_rate
+    slope = (high.abandon_target - low.abandon_target) / (high_rate - low_rate)
+    targets = {
+        low.abandon_target + (aim * peer.abandon_rate - low_rate) * slope for aim in REFINE_AIMS
+    }
+    return [replace(low, abandon_target=t) for t in sorted(targets) if 0.0 < t < 1.0]
+
+
 def _best(runs: list[SimulationResult], peer: SimulationResult) -> SimulationResult:
     """The run with the most occupancy at or under the peer's abandon rate (else the one
     abandoning least: it is shown, and loses)."""
@@ -144,6 +169,15 @@ def run() -> Table:
     target_days = _target_days()
     matched = _run_all(ladders + [c for c in target_days if c not in base])
     target_note = _target_note([base.get(c) or matched[c] for c in target_days])
+    refine = {
+        key: _refined(ladder, matched, by_cell[key[0]][key[1]])
+        for key, ladder in rematch.items()
+        if not _beats(_best([matched[c] for c in ladder], by_cell[key[0]][key[1]]),
+                      by_cell[key[0]][key[1]])
+    }
+    matched |= _run_all([c for extra in refine.values() for c in extra])
+    for key, extra in refine.items():
+        rematch[key] = rematch[key] + extra
     rows: list[list[object]] = []
     cells_won = 0
     for cell in itertools.product(AGENTS, ANSWER_RATES, AHTS):
@@ -175,7 +209,8 @@ def run() -> Table:
         notes=[
             "beats X: predictive occupancy > X's at abandon <= X's; where predictive at 3 % does"
             " not beat X outright, it is re-run with its abandon target set around X's day"
-            " abandon rate (a short ladder); shown is the best run at or under X's rate.",
+            " abandon rate (a short ladder, then targets interpolated to land just under it);"
+            " shown is the best run at or under X's rate.",
             target_note,
             f"predictive beats both peers in {cells_won}/{len(rows)} cells",
         ],
