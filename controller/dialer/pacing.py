@@ -421,6 +421,23 @@ class _ExactBusy:
         self._demand = _add_bernoulli(self._demand, p)
 
 
+class _NormalBusy:
+    """The same risk by the normal approximation with continuity correction: large teams."""
+
+    def __init__(self, free_qs: Sequence[float], demand_qs: Sequence[float], waiting: int) -> None:
+        self._mean = waiting + sum(demand_qs) - sum(free_qs)
+        self._variance = sum(q * (1.0 - q) for q in (*free_qs, *demand_qs))
+
+    def busy(self) -> float:
+        if self._variance < 1e-18:
+            return 1.0 if self._mean > -0.5 else 0.0
+        return _normal_upper_tail((-0.5 - self._mean) / math.sqrt(self._variance))
+
+    def add_call(self, p: float) -> None:
+        self._mean += p
+        self._variance += p * (1.0 - p)
+
+
 def feedback_gain(now: float, settings: PacingSettings, stats: PacingStats) -> float:
     """Multiplier of the per-call abandon bound from the hottest regulation window."""
     target = settings.abandon_target
@@ -457,30 +474,12 @@ def predictive_launches(
         for elapsed in snapshot.in_flight_elapsed
     ]
     limit = min(settings.line_cap - snapshot.lines_in_use, cps_budget(snapshot, settings))
-    exact = (
-        _ExactBusy(free_qs, demand_qs, snapshot.calls_waiting)
-        if len(free_qs) <= EXACT_RISK_MAX_AGENTS
-        else None
-    )
-    free_mean = sum(free_qs)
-    free_var = sum(q * (1.0 - q) for q in free_qs)
-    demand_mean = snapshot.calls_waiting + sum(demand_qs)
-    demand_var = sum(q * (1.0 - q) for q in demand_qs)
+    risk_model = _ExactBusy if len(free_qs) <= EXACT_RISK_MAX_AGENTS else _NormalBusy
+    # Demand the next call would meet: waiting calls plus connects among those ahead of it.
+    risk = risk_model(free_qs, demand_qs, snapshot.calls_waiting)
     launches = 0
-    while launches < limit:
-        # Demand the next call would meet: waiting calls plus connects among those ahead of it.
-        if exact is not None:
-            busy = exact.busy()
-            exact.add_call(p)
-        else:
-            mean = demand_mean + launches * p - free_mean
-            sigma = math.sqrt(demand_var + launches * p * (1.0 - p) + free_var)
-            if sigma < 1e-9:
-                busy = 1.0 if mean > -0.5 else 0.0
-            else:
-                busy = _normal_upper_tail((-0.5 - mean) / sigma)
-        if busy > alpha:
-            break
+    while launches < limit and risk.busy() <= alpha:
+        risk.add_call(p)
         launches += 1
     return launches
 
