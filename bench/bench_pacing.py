@@ -169,11 +169,18 @@ def run() -> Table:
     target_days = _target_days()
     matched = _run_all(ladders + [c for c in target_days if c not in base])
     target_note = _target_note([base.get(c) or matched[c] for c in target_days])
+
+    def peer_result(key: tuple[tuple[int, float, float], str]) -> SimulationResult:
+        cell, peer = key
+        return by_cell[cell][peer]
+
+    def best_matched(key: tuple[tuple[int, float, float], str]) -> SimulationResult:
+        return _best([matched[c] for c in rematch[key]], peer_result(key))
+
     refine = {
-        key: _refined(ladder, matched, by_cell[key[0]][key[1]])
+        key: _refined(ladder, matched, peer_result(key))
         for key, ladder in rematch.items()
-        if not _beats(_best([matched[c] for c in ladder], by_cell[key[0]][key[1]]),
-                      by_cell[key[0]][key[1]])
+        if not _beats(best_matched(key), peer_result(key))
     }
     matched |= _run_all([c for extra in refine.values() for c in extra])
     for key, extra in refine.items():
@@ -184,12 +191,7 @@ def run() -> Table:
         modes = by_cell[cell]
         ours = modes["predictive"]
         verdicts = [
-            _verdict(
-                _best([matched[c] for c in rematch[cell, peer]], modes[peer])
-                if (cell, peer) in rematch
-                else ours,
-                modes[peer],
-            )
+            _verdict(best_matched((cell, peer)) if (cell, peer) in rematch else ours, modes[peer])
             for peer in PEERS
         ]
         cells_won += all(verdict.startswith("yes") for verdict in verdicts)

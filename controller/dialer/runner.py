@@ -138,12 +138,12 @@ def replay_history(
 ) -> None:
     """Feed finished attempts (oldest first) to ``stats`` as the runner fed them live."""
     for attempt in history:
-        if attempt.answered_at is not None:
-            seconds = (attempt.answered_at - attempt.started_at).total_seconds()
-            stats.record_attempt(connected=True, seconds=seconds)
-        else:
-            seconds = (attempt.ended_at - attempt.started_at).total_seconds()
-            stats.record_attempt(connected=False, seconds=seconds)
+        # an answered call's fate is known when it is handed over, any other's when it ends
+        known_at = attempt.answered_at or attempt.ended_at
+        stats.record_attempt(
+            connected=attempt.answered_at is not None,
+            seconds=(known_at - attempt.started_at).total_seconds(),
+        )
         if attempt.talk_seconds is not None:
             stats.record_talk(attempt.talk_seconds)
             stats.record_wrap(wrapup_s)
