@@ -192,11 +192,12 @@ class _Sample:
     def mean(self) -> float:
         return self._total / len(self._sorted) if self._sorted else 0.0
 
-    def survival(self, value: float) -> float:
-        """Share of the sample above ``value`` (1.0 while the sample is empty)."""
+    def survivals(self, values: Sequence[float]) -> list[float]:
+        """Share of the sample above each value (1.0 while the sample is empty)."""
         if not self._sorted:
-            return 1.0
-        return 1.0 - bisect.bisect_right(self._sorted, value) / len(self._sorted)
+            return [1.0 for _ in values]
+        size = len(self._sorted)
+        return [1.0 - bisect.bisect_right(self._sorted, v) / size for v in values]
 
     def quantiles(self, count: int) -> list[float]:
         """``count`` evenly spaced quantiles (mid-points of equal-probability slices)."""
@@ -209,34 +210,47 @@ class _Sample:
     def full(self) -> bool:
         return len(self._sorted) == self._size
 
-    def end_probability(
-        self, elapsed: float, horizon: float, censored: Sequence[float] = ()
-    ) -> float:
-        """``P(X <= elapsed + horizon | X > elapsed)`` from the sample.
+    def end_probabilities(
+        self, elapsed: Sequence[float], horizons: Sequence[float], censored: Sequence[float] = ()
+    ) -> list[float]:
+        """For each elapsed time ``e``: ``P(X <= e + h | X > e)`` from the sample, averaged
+        over ``horizons``.
 
         ``censored`` (sorted) are durations still running: while the sample is not full it
         holds every finished one, and the short ones finish first, so the running ones must
         join the risk set (Nelson-Aalen) or the end of a long call is predicted far too soon.
         Past the longest value seen, the remaining time is guessed as long as the elapsed time.
+        One call serves every agent: this runs for each of them on every tick.
         """
-        if horizon <= 0.0 or not self._sorted:
-            return 0.0
+        if not self._sorted or not horizons:
+            return [0.0 for _ in elapsed]
+        ahead = [h for h in horizons if h > 0.0]
         size = len(self._sorted)
-        beyond = size - bisect.bisect_right(self._sorted, elapsed)
-        if beyond == 0:
-            return horizon / (horizon + max(elapsed, 1.0))
-        ended = bisect.bisect_right(self._sorted, elapsed + horizon) - (size - beyond)
-        still_running = len(censored) - bisect.bisect_right(censored, elapsed)
-        return ended / (beyond + still_running)
+        bisect_right = bisect.bisect_right
+        probabilities = []
+        for e in elapsed:
+            ended_before = bisect_right(self._sorted, e)
+            if ended_before == size:
+                ended = sum(h / (h + max(e, 1.0)) for h in ahead)
+                at_risk = 1
+            else:
+                ends = [bisect_right(self._sorted, e + h) for h in ahead]
+                ended = sum(ends) - ended_before * len(ahead)
+                at_risk = size - ended_before + len(censored) - bisect_right(censored, e)
+            probabilities.append(ended / (at_risk * len(horizons)))
+        return probabilities
 
 
 class _WindowCounter:
-    """Live answers and abandons in a sliding window, kept as 60 time buckets."""
+    """Live answers and abandons in a sliding window, kept as 60 time buckets and their sums
+    (read on every tick)."""
 
     def __init__(self, length: float) -> None:
         self._length = length
         self._width = length / _BUCKETS_PER_WINDOW
         self._buckets: deque[list[float]] = deque()  # [bucket_start, answers, abandons]
+        self._answers = 0
+        self._abandons = 0
 
     def add(self, now: float, abandoned: bool) -> None:
         start = math.floor(now / self._width) * self._width
@@ -245,17 +259,20 @@ class _WindowCounter:
         bucket = self._buckets[-1]
         bucket[1] += 1
         bucket[2] += int(abandoned)
+        self._answers += 1
+        self._abandons += int(abandoned)
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
         while self._buckets and self._buckets[0][0] <= now - self._length - self._width:
-            self._buckets.popleft()
+            _, answers, abandons = self._buckets.popleft()
+            self._answers -= int(answers)
+            self._abandons -= int(abandons)
 
     def totals(self, now: float) -> tuple[int, int]:
         """(live answers, abandons) of the buckets that overlap ``(now - length, now]``."""
-        answers = abandons = 0
-        for start, bucket_answers, bucket_abandons in self._buckets:
-            if start > now - self._length - self._width:
-                answers += int(bucket_answers)
-                abandons += int(bucket_abandons)
-        return answers, abandons
+        self._expire(now)
+        return self._answers, self._abandons
 
 
 @dataclass
@@ -327,31 +344,41 @@ class PacingStats:
     def mean_seconds_to_connect(self) -> float:
         return self._to_connect.mean
 
-    def in_flight_connect_probability(self, elapsed: float, within: float) -> float:
-        """``P(connects within ``within`` s | still in flight after ``elapsed`` s)``.
+    def in_flight_connect_probabilities(
+        self, elapsed: Sequence[float], within: float
+    ) -> list[float]:
+        """Per call in flight: ``P(connects within ``within`` s | in flight after elapsed s)``.
 
         Bayes on both duration samples: answered calls leave the ringing set after a few
         seconds while unanswered ones ring to the timeout, so an old ringing call is much less
         likely to connect than a new one.
         """
         p = self.connect_rate
-        survives = self._to_connect.survival(elapsed)
-        connect_part = p * (survives - self._to_connect.survival(elapsed + within))
-        total = p * survives + (1.0 - p) * self._unconnected.survival(elapsed)
-        return connect_part / total if total > 0.0 else 0.0
+        survives = self._to_connect.survivals(elapsed)
+        survives_within = self._to_connect.survivals([e + within for e in elapsed])
+        rings_on = self._unconnected.survivals(elapsed)
+        probabilities = []
+        for connects_later, still_later, unconnected in zip(
+            survives, survives_within, rings_on, strict=True
+        ):
+            total = p * connects_later + (1.0 - p) * unconnected
+            connect_part = p * (connects_later - still_later)
+            probabilities.append(connect_part / total if total > 0.0 else 0.0)
+        return probabilities
 
-    def talk_end_probability(
-        self, elapsed: float, horizon: float, running: Sequence[float] = ()
-    ) -> float:
-        """``P(talk ends within horizon | elapsed)``; ``running``: sorted elapsed of live calls."""
-        censored = running if not self._talk.full else ()
-        return self._talk.end_probability(elapsed, horizon, censored)
+    def talk_end_probabilities(
+        self, elapsed: Sequence[float], horizons: Sequence[float]
+    ) -> list[float]:
+        """``P(talk ends within h | elapsed)`` per live call, averaged over ``horizons``; the
+        live calls themselves are the censored durations."""
+        censored = sorted(elapsed) if not self._talk.full else ()
+        return self._talk.end_probabilities(elapsed, horizons, censored)
 
     def wrap_quantiles(self, count: int = 5) -> list[float]:
         return self._wrap.quantiles(count)
 
-    def wrap_end_probability(self, elapsed: float, horizon: float) -> float:
-        return self._wrap.end_probability(elapsed, horizon)
+    def wrap_end_probabilities(self, elapsed: Sequence[float], horizon: float) -> list[float]:
+        return self._wrap.end_probabilities(elapsed, (horizon,))
 
     def window_totals(self, now: float) -> dict[float, tuple[int, int]]:
         """(live answers, abandons) per window, keyed by its length in hours."""
@@ -462,17 +489,13 @@ def predictive_launches(
     # An agent on a call is free by the horizon if talk left + wrap-up fit in it: average over
     # wrap-up quantiles (the convolution, coarsely) rather than subtracting the mean wrap-up.
     talk_horizons = [horizon - wrap for wrap in stats.wrap_quantiles()] or [horizon]
-    free_qs = [1.0] * snapshot.agents_ready
-    running = sorted(snapshot.talk_elapsed)
-    for elapsed in snapshot.talk_elapsed:
-        q = sum(stats.talk_end_probability(elapsed, h, running) for h in talk_horizons)
-        free_qs.append(q / len(talk_horizons))
-    free_qs.extend(stats.wrap_end_probability(u, horizon) for u in snapshot.wrap_elapsed)
-    connect_seconds = stats.mean_seconds_to_connect
-    demand_qs = [
-        stats.in_flight_connect_probability(elapsed, connect_seconds)
-        for elapsed in snapshot.in_flight_elapsed
+    free_qs = [
+        *([1.0] * snapshot.agents_ready),
+        *stats.talk_end_probabilities(snapshot.talk_elapsed, talk_horizons),
+        *stats.wrap_end_probabilities(snapshot.wrap_elapsed, horizon),
     ]
+    connect_seconds = stats.mean_seconds_to_connect
+    demand_qs = stats.in_flight_connect_probabilities(snapshot.in_flight_elapsed, connect_seconds)
     limit = min(settings.line_cap - snapshot.lines_in_use, cps_budget(snapshot, settings))
     risk_model = _ExactBusy if len(free_qs) <= EXACT_RISK_MAX_AGENTS else _NormalBusy
     # Demand the next call would meet: waiting calls plus connects among those ahead of it.

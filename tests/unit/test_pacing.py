@@ -157,21 +157,20 @@ def test_a_fractional_cps_cap_spaces_launches(since_last: float, launch: int) ->
 
 def test_old_ringing_calls_are_less_likely_to_connect() -> None:
     stats = seasoned_stats()
-    fresh = stats.in_flight_connect_probability(0.0, 30.0)
-    old = stats.in_flight_connect_probability(10.0, 30.0)
+    fresh, old, at_timeout = stats.in_flight_connect_probabilities([0.0, 10.0, 19.0], 30.0)
     assert fresh == pytest.approx(stats.connect_rate)
     assert old < fresh
-    assert stats.in_flight_connect_probability(19.0, 30.0) == 0.0
+    assert at_timeout == 0.0
 
 
 def test_running_calls_delay_the_predicted_end_of_long_calls() -> None:
     stats = PacingStats()
     for seconds in (30.0, 60.0, 90.0, 120.0):
         stats.record_talk(seconds)
-    alone = stats.talk_end_probability(100.0, 30.0)
-    with_long_calls_running = stats.talk_end_probability(100.0, 30.0, [100.0, 200.0, 250.0, 300.0])
+    [alone] = stats.talk_end_probabilities([100.0], [30.0])
+    with_long_calls_running = stats.talk_end_probabilities([100.0, 200.0, 250.0, 300.0], [30.0])
     assert alone == 1.0
-    assert with_long_calls_running == pytest.approx(1 / 4)
+    assert with_long_calls_running[0] == pytest.approx(1 / 4)
 
 
 @pytest.mark.parametrize(
