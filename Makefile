@@ -4,7 +4,7 @@
 #   make run            demo Asterisk + controller in the foreground (Ctrl-C stops both)
 #   make test           ruff + every test, integration tests on a real Asterisk included
 #   make demo           real traffic on the real stack, live status, summary (DURATION=180)
-#   make bench          benchmarks
+#   make bench          benchmarks (BENCH=routing runs the ones whose name has that word)
 #   make asterisk-start / asterisk-stop / clean
 #
 # Needs root (apt-get, debootstrap, chroot). Works with Debian 12's python3 (python3-venv is
@@ -59,7 +59,7 @@ demo: setup
 	$(PY) -m testbed.demo --duration $(or $(DURATION),180)
 
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 asterisk-start: setup
 	$(PY) -m testbed asterisk start

@@ -1,24 +1,30 @@
 """Pacing quality: every simulated mode side by side over a grid of campaign shapes.
 
-Each cell is one simulated day (``HOURS``) per mode with the same seed; cells run in a process
-pool (2 workers). Printed per mode: occupancy as a share of its limit ``aht / (aht + wrap)`` and
-the day's abandon rate (target 3 %); for predictive also the worst 1 h window. ``beats X`` says
-whether predictive has higher occupancy than peer X at an equal or lower abandon rate: a peer
-that abandons more than 3 % buys occupancy with abandons, one that abandons less pays for it
-in idle agents, so where predictive at 3 % does not beat X outright, it is re-run with its
-abandon target set around X's realised rate (a ladder, then a round of targets interpolated to
-land just under it) and the best run at or under that rate is compared.
-The simulator gives every mode the same customers, talk and wrap-up times (common random
-numbers), so a cell's modes differ by their decisions only. The occupancy target is judged on
-the mean of ``TARGET_DAYS`` simulated days, one day being too noisy for its margin.
+Each scenario (a cell and a mode) is simulated on ``DAYS`` days of ``HOURS`` (seeds ``SEED``,
+``SEED + 1``, ...) in a process pool (2 workers) and judged on the days pooled: occupancy as a
+share of its limit ``aht / (aht + wrap)`` averaged over the days, abandons over all the days'
+live answers (target 3 %), and for predictive the worst 1 h window of any day. One day is
+too noisy to judge by: a 5-agent day varies by about +-0.4 % of occupancy from seed to seed,
+more than some of the margins between modes.
+
+``beats X`` says whether predictive has higher occupancy than peer X at an equal or lower
+abandon rate: a peer that abandons more than 3 % buys occupancy with abandons, one that
+abandons less pays for it in idle agents, so where predictive at 3 % does not beat X outright,
+it is re-run with its abandon target set around X's realised rate (a ladder, then a round of
+targets interpolated to land just under it) and the best run at or under that rate is compared.
+The simulator gives every mode the same customers, talk and wrap-up times on a given day
+(common random numbers), so a cell's modes differ by their decisions only.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import statistics
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bench.common import Table
 from controller.dialer.simulate import (
@@ -34,15 +40,45 @@ AHTS = (60.0, 180.0, 300.0)
 HOURS = 8.0
 WRAP = 15.0
 SEED = 7
+DAYS = 6
 PEERS = ("vicidial-adaptive", "erlang-free-agents")
 TARGET_CELL = (25, 0.2, 180.0)
-# One 8 h day of 25 agents varies by about +-0.5 % of occupancy from seed to seed, as much as
-# the target's margin: the target is judged on the mean of this many days (seeds SEED, SEED+1..).
-TARGET_DAYS = 6
 MIN_MATCHED_TARGET = 0.00002
 MAX_MATCHED_TARGET = 0.9
 MATCH_MARGINS = (0.5, 0.8, 0.97, 1.15, 1.4)
 REFINE_AIMS = (0.96, 0.98, 0.995)
+
+Cell = tuple[int, float, float]
+
+
+@dataclass(frozen=True)
+class Days:
+    """A scenario's simulated days, pooled."""
+
+    results: tuple[SimulationResult, ...]
+
+    @property
+    def shares(self) -> list[float]:
+        return [day.occupancy / day.occupancy_limit for day in self.results]
+
+    @property
+    def occupancy_share(self) -> float:
+        """Occupancy over its limit, averaged over equally long days."""
+        return sum(self.shares) / len(self.results)
+
+    @property
+    def abandon_rate(self) -> float:
+        """Abandons over live answers of all the days."""
+        answers = sum(day.live_answers for day in self.results)
+        return sum(day.abandons for day in self.results) / answers if answers else 0.0
+
+    @property
+    def worst_hour_abandon_rate(self) -> float:
+        return max(day.worst_hour_abandon_rate for day in self.results)
+
+    @property
+    def worst_day_abandon_rate(self) -> float:
+        return max(day.abandon_rate for day in self.results)
 
 
 def _configs() -> list[SimulationConfig]:
@@ -55,47 +91,40 @@ def _configs() -> list[SimulationConfig]:
     ]
 
 
-def _pair(result: SimulationResult) -> str:
-    return f"{result.occupancy / result.occupancy_limit:.3f} {100 * result.abandon_rate:4.1f}%"
+def _pair(days: Days) -> str:
+    return f"{days.occupancy_share:.3f} {100 * days.abandon_rate:4.1f}%"
 
 
-def _cell(config: SimulationConfig) -> tuple[int, float, float]:
+def _cell(config: SimulationConfig) -> Cell:
     return config.agents, config.answer_rate, config.aht
 
 
-def _target_days() -> list[SimulationConfig]:
-    agents, rate, aht = TARGET_CELL
-    return [
-        SimulationConfig(
-            agents=agents, answer_rate=rate, aht=aht, wrap=WRAP, hours=HOURS, seed=SEED + day,
-            mode="predictive",
-        )
-        for day in range(TARGET_DAYS)
-    ]
-
-
-def _target_note(days: list[SimulationResult]) -> str:
-    shares = [day.occupancy / day.occupancy_limit for day in days]
-    mean_share = sum(shares) / len(shares)
-    worst_abandon = max(day.abandon_rate for day in days)
-    verdict = "met" if mean_share >= 0.90 and worst_abandon <= 0.03 else "NOT met"
+def _target_note(days: Days) -> str:
+    shares = days.shares
+    worst_abandon = days.worst_day_abandon_rate
+    verdict = "met" if days.occupancy_share >= 0.90 and worst_abandon <= 0.03 else "NOT met"
     return (
-        f"target (25 agents, 20%, AHT 180) over {len(days)} days: predictive occupancy"
-        f" {mean_share:.3f} of limit on average (days {min(shares):.3f}-{max(shares):.3f}),"
-        f" abandon at most {100 * worst_abandon:.2f}% a day -> {verdict} (>= 0.90, <= 3%)"
+        f"target (25 agents, 20%, AHT 180) over {len(shares)} days: predictive occupancy"
+        f" {days.occupancy_share:.3f} of limit on average (days {min(shares):.3f}-"
+        f"{max(shares):.3f}), abandon at most {100 * worst_abandon:.2f}% a day -> {verdict}"
+        " (>= 0.90, <= 3%)"
     )
 
 
-def _run_all(configs: list[SimulationConfig]) -> dict[SimulationConfig, SimulationResult]:
-    # Heaviest cells first so the two workers finish together.
-    order = sorted(configs, key=lambda c: c.agents / c.answer_rate / c.aht, reverse=True)
+def _run_all(scenarios: Sequence[SimulationConfig]) -> dict[SimulationConfig, Days]:
+    """Every scenario simulated on its ``DAYS`` days, pooled per scenario."""
+    runs = [replace(s, seed=SEED + day) for s in scenarios for day in range(DAYS)]
+    # Heaviest days first so the two workers finish together.
+    runs.sort(key=lambda day: day.agents / day.answer_rate / day.aht, reverse=True)
     with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        return dict(zip(order, pool.map(simulate, order, chunksize=1), strict=True))
+        results = dict(zip(runs, pool.map(simulate, runs, chunksize=1), strict=True))
+    return {
+        s: Days(tuple(results[replace(s, seed=SEED + day)] for day in range(DAYS)))
+        for s in scenarios
+    }
 
 
-def _matched(
-    config: SimulationConfig, ours: SimulationResult, peer: SimulationResult
-) -> list[SimulationConfig]:
+def _matched(config: SimulationConfig, ours: Days, peer: Days) -> list[SimulationConfig]:
     """Predictive re-runs aiming at the peer's realised abandon rate: a user setting the
     abandon target to that rate.
 
@@ -110,9 +139,7 @@ def _matched(
 
 
 def _refined(
-    ladder: list[SimulationConfig],
-    results: dict[SimulationConfig, SimulationResult],
-    peer: SimulationResult,
+    ladder: list[SimulationConfig], results: dict[SimulationConfig, Days], peer: Days
 ) -> list[SimulationConfig]:
     """Where the ladder's best run still loses, targets interpolated between its closest run
     under the peer's rate and its closest run over it, aiming just under that rate (REFINE_AIMS)
@@ -132,30 +159,37 @@ def _refined(
     return [replace(low, abandon_target=t) for t in sorted(targets) if 0.0 < t < 1.0]
 
 
-def _best(runs: list[SimulationResult], peer: SimulationResult) -> SimulationResult:
+def _best(runs: list[Days], peer: Days) -> Days:
     """The run with the most occupancy at or under the peer's abandon rate (else the one
     abandoning least: it is shown, and loses)."""
     valid = [r for r in runs if r.abandon_rate <= peer.abandon_rate]
     if valid:
-        return max(valid, key=lambda r: r.occupancy)
+        return max(valid, key=lambda r: r.occupancy_share)
     return min(runs, key=lambda r: r.abandon_rate)
 
 
-def _beats(ours: SimulationResult, peer: SimulationResult) -> bool:
+def _beats(ours: Days, peer: Days) -> bool:
     """More occupancy at an equal or lower abandon rate."""
-    return ours.occupancy > peer.occupancy and ours.abandon_rate <= peer.abandon_rate
+    return ours.occupancy_share > peer.occupancy_share and ours.abandon_rate <= peer.abandon_rate
 
 
-def _verdict(ours: SimulationResult, peer: SimulationResult) -> str:
-    return f"{'yes' if _beats(ours, peer) else 'NO '} {_pair(ours)}"
+def _margin(ours: Days, peer: Days) -> tuple[float, float]:
+    """Mean day-by-day occupancy difference (same seeds: paired) and its standard error."""
+    differences = [a - b for a, b in zip(ours.shares, peer.shares, strict=True)]
+    return statistics.fmean(differences), statistics.stdev(differences) / math.sqrt(DAYS)
+
+
+def _verdict(ours: Days, peer: Days) -> str:
+    margin, error = _margin(ours, peer)
+    return f"{'yes' if _beats(ours, peer) else 'NO '} {_pair(ours)} {margin:+.4f}±{error:.4f}"
 
 
 def run() -> Table:
     base = _run_all(_configs())
-    by_cell: dict[tuple[int, float, float], dict[str, SimulationResult]] = {}
-    ours_config: dict[tuple[int, float, float], SimulationConfig] = {}
-    for config, result in base.items():
-        by_cell.setdefault(_cell(config), {})[config.mode] = result
+    by_cell: dict[Cell, dict[str, Days]] = {}
+    ours_config: dict[Cell, SimulationConfig] = {}
+    for config, days in base.items():
+        by_cell.setdefault(_cell(config), {})[config.mode] = days
         if config.mode == "predictive":
             ours_config[_cell(config)] = config
     # Where ours at 3 % does not beat a peer outright, compare at the peer's abandon rate.
@@ -165,16 +199,13 @@ def run() -> Table:
         for peer in PEERS
         if not _beats(modes["predictive"], modes[peer])
     }
-    ladders = [c for ladder in rematch.values() for c in ladder]
-    target_days = _target_days()
-    matched = _run_all(ladders + [c for c in target_days if c not in base])
-    target_note = _target_note([base.get(c) or matched[c] for c in target_days])
+    matched = _run_all([c for ladder in rematch.values() for c in ladder])
 
-    def peer_result(key: tuple[tuple[int, float, float], str]) -> SimulationResult:
+    def peer_result(key: tuple[Cell, str]) -> Days:
         cell, peer = key
         return by_cell[cell][peer]
 
-    def best_matched(key: tuple[tuple[int, float, float], str]) -> SimulationResult:
+    def best_matched(key: tuple[Cell, str]) -> Days:
         return _best([matched[c] for c in rematch[key]], peer_result(key))
 
     refine = {
@@ -187,14 +218,22 @@ def run() -> Table:
         rematch[key] = rematch[key] + extra
     rows: list[list[object]] = []
     cells_won = 0
+    narrow: list[str] = []
     for cell in itertools.product(AGENTS, ANSWER_RATES, AHTS):
         modes = by_cell[cell]
         ours = modes["predictive"]
-        verdicts = [
-            _verdict(best_matched((cell, peer)) if (cell, peer) in rematch else ours, modes[peer])
+        compared = {
+            peer: best_matched((cell, peer)) if (cell, peer) in rematch else ours
             for peer in PEERS
+        }
+        verdicts = [_verdict(compared[peer], modes[peer]) for peer in PEERS]
+        cells_won += all(_beats(compared[peer], modes[peer]) for peer in PEERS)
+        narrow += [
+            f"{cell[0]}/{cell[1]:.0%}/{cell[2]:g} vs {peer}"
+            for peer in PEERS
+            if _beats(compared[peer], modes[peer])
+            and (margin := _margin(compared[peer], modes[peer]))[0] < 2 * margin[1]
         ]
-        cells_won += all(verdict.startswith("yes") for verdict in verdicts)
         agents, rate, aht = cell
         rows.append(
             [agents, f"{rate:.0%}", int(aht)]
@@ -202,7 +241,10 @@ def run() -> Table:
             + [f"{100 * ours.worst_hour_abandon_rate:.1f}%", *verdicts]
         )
     return Table(
-        title=f"Pacing: occupancy/limit and day abandon rate ({HOURS:g} h days, wrap {WRAP:g} s)",
+        title=(
+            f"Pacing: occupancy/limit and abandon rate over {DAYS} simulated days"
+            f" ({HOURS:g} h, wrap {WRAP:g} s)"
+        ),
         columns=[
             "agents", "answer", "aht", *SIMULATED_MODES, "pred worst 1h",
             *(f"beats {peer}" for peer in PEERS),
@@ -210,10 +252,13 @@ def run() -> Table:
         rows=rows,
         notes=[
             "beats X: predictive occupancy > X's at abandon <= X's; where predictive at 3 % does"
-            " not beat X outright, it is re-run with its abandon target set around X's day"
+            " not beat X outright, it is re-run with its abandon target set around X's"
             " abandon rate (a short ladder, then targets interpolated to land just under it);"
-            " shown is the best run at or under X's rate.",
-            target_note,
+            " shown is the best run at or under X's rate, then its occupancy margin over X"
+            " (mean of the day-by-day differences +- its standard error).",
+            _target_note(by_cell[TARGET_CELL]["predictive"]),
             f"predictive beats both peers in {cells_won}/{len(rows)} cells",
+            f"wins by less than two standard errors (ties, in effect): {len(narrow)}"
+            + (f" ({', '.join(narrow)})" if narrow else ""),
         ],
     )
