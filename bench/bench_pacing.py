@@ -179,6 +179,12 @@ def _margin(ours: Days, peer: Days) -> tuple[float, float]:
     return statistics.fmean(differences), statistics.stdev(differences) / math.sqrt(DAYS)
 
 
+def _within_noise(ours: Days, peer: Days) -> bool:
+    """The margin is under two standard errors: a tie, whichever side it falls."""
+    margin, error = _margin(ours, peer)
+    return abs(margin) < 2 * error
+
+
 def _verdict(ours: Days, peer: Days) -> str:
     margin, error = _margin(ours, peer)
     return f"{'yes' if _beats(ours, peer) else 'NO '} {_pair(ours)} {margin:+.4f}±{error:.4f}"
@@ -231,8 +237,7 @@ def run() -> Table:
         narrow += [
             f"{cell[0]}/{cell[1]:.0%}/{cell[2]:g} vs {peer}"
             for peer in PEERS
-            if _beats(compared[peer], modes[peer])
-            and (margin := _margin(compared[peer], modes[peer]))[0] < 2 * margin[1]
+            if _beats(compared[peer], modes[peer]) and _within_noise(compared[peer], modes[peer])
         ]
         agents, rate, aht = cell
         rows.append(
