@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = config_of(args)
-    print(f"configuration OK: {len(config.inbound.model_dump())} inbound keys checked")
+    inbound = config_of(args).inbound
+    print(
+        f"configuration OK (inbound numbers: {len(inbound.numbers)},"
+        f" schedules: {len(inbound.schedules)}, queues: {len(inbound.queues)})"
+    )
     return 0

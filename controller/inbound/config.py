@@ -29,7 +29,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainValidator,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -278,7 +277,7 @@ class EstimatedWaitRule(_OverflowRule):
 
 OverflowRule = Annotated[
     MaxWaitRule | MaxCallersRule | NoAgentsRule | EstimatedWaitRule,
-    PlainValidator(
+    BeforeValidator(
         tagged_union(
             "kind",
             {

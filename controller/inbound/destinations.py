@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 _NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
@@ -139,7 +139,7 @@ AnyDestination = (
     QueueDestination | ExternalDestination | VoicemailDestination | AnnouncementDestination
 )
 
-Destination = Annotated[AnyDestination, PlainValidator(_validate_destination)]
+Destination = Annotated[AnyDestination, BeforeValidator(_validate_destination)]
 """A destination as config fields declare it: the short string form or a table with ``type``."""
 
 

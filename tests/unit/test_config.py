@@ -67,6 +67,7 @@ def test_each_mistake_names_its_key(tmp_path: Path, text: str, key: str, message
 def test_check_config_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = write(tmp_path, VALID)
     assert main(["--config", str(good), "check-config"]) == 0
+    assert "configuration OK" in capsys.readouterr().out
     bad = write(tmp_path, VALID + "\n[ami2]\n")
     assert main(["--config", str(bad), "check-config"]) == 2
     assert "ami2: unknown key" in capsys.readouterr().err

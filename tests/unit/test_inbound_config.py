@@ -57,6 +57,16 @@ def test_demo_fragment_loads() -> None:
     assert inbound.queues_of_agent("1003") == (("sales", 1), ("support", 0))
 
 
+@pytest.mark.filterwarnings("error")  # pydantic warned on every destination and overflow rule
+def test_demo_fragment_dumps_and_loads_back_unchanged() -> None:
+    inbound = config_with(tomllib.loads(EXAMPLE.read_text())["inbound"]).inbound
+    dumped = inbound.model_dump(mode="json")
+    assert dumped["queues"]["sales"]["overflow"][0]["destination"] == {
+        "type": "queue", "queue": "support"
+    }
+    assert config_with(dumped).inbound == inbound
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
