@@ -74,21 +74,22 @@ class SimulationConfig:
     tick: float = 1.0
 
     def __post_init__(self) -> None:
+        share = "in [0, 1]"
         checks = {
-            "agents": self.agents >= 1,
-            "answer_rate": 0.0 < self.answer_rate <= 1.0,
-            "aht": self.aht > 0.0,
-            "wrap": self.wrap >= 0.0,
-            "hours": self.hours > 0.0,
-            "machine_share": 0.0 <= self.machine_share <= 1.0,
-            "amd_accuracy": 0.0 <= self.amd_accuracy <= 1.0,
-            "busy_share": 0.0 <= self.busy_share <= 1.0,
-            "tick": self.tick > 0.0,
-            "mode": self.mode in SIMULATED_MODES,
+            "agents": (self.agents >= 1, ">= 1"),
+            "answer_rate": (0.0 < self.answer_rate <= 1.0, "in (0, 1] (a share, not a percent)"),
+            "aht": (self.aht > 0.0, "> 0 s"),
+            "wrap": (self.wrap >= 0.0, ">= 0 s"),
+            "hours": (self.hours > 0.0, "> 0"),
+            "machine_share": (0.0 <= self.machine_share <= 1.0, share),
+            "amd_accuracy": (0.0 <= self.amd_accuracy <= 1.0, share),
+            "busy_share": (0.0 <= self.busy_share <= 1.0, share),
+            "tick": (self.tick > 0.0, "> 0 s"),
+            "mode": (self.mode in SIMULATED_MODES, f"one of {', '.join(SIMULATED_MODES)}"),
         }
-        for name, valid in checks.items():
+        for name, (valid, rule) in checks.items():
             if not valid:
-                raise ValueError(f"simulation {name} out of range: {getattr(self, name)!r}")
+                raise ValueError(f"simulation {name} must be {rule}, got {getattr(self, name)!r}")
 
     def pacing_settings(self) -> PacingSettings:
         mode = PacingMode.PROGRESSIVE if self.mode == "progressive" else PacingMode.PREDICTIVE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -20,6 +21,19 @@ SHORT_DAY = SimulationConfig(agents=10, hours=1.0, seed=3)
 
 def test_same_seed_same_day() -> None:
     assert simulate(SHORT_DAY) == simulate(SHORT_DAY)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("agents", 0, "agents must be >= 1, got 0"),
+        ("answer_rate", 20.0, "answer_rate must be in (0, 1] (a share, not a percent), got 20.0"),
+        ("mode", "smart", "mode must be one of progressive, predictive"),
+    ],
+)
+def test_a_bad_setting_is_named_with_its_rule(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        replace(SHORT_DAY, **{field: value})
 
 
 @pytest.mark.parametrize("mode", SIMULATED_MODES)
