@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_same_seed_same_day() -> None:
         ("mode", "smart", "mode must be one of progressive, predictive"),
     ],
 )
-def test_a_bad_setting_is_named_with_its_rule(field: str, value: object, message: str) -> None:
+def test_a_bad_setting_is_named_with_its_rule(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         replace(SHORT_DAY, **{field: value})
 
