@@ -21,7 +21,7 @@ from controller.cli.common import CliError
 from controller.dialer.leads import LeadFileError, parse_leads
 from controller.dialer.policy import CAMPAIGN_TRANSITIONS
 from controller.dialer.repository import DialerRepository, DialerStoreError
-from controller.dialer.settings import load_campaign_settings
+from controller.dialer.settings import LEGAL_ABANDON_PERCENT, load_campaign_settings
 from controller.store.base import Database
 
 EXPORT_COLUMNS = (
@@ -144,6 +144,13 @@ def _create(args: argparse.Namespace) -> int:
     settings = load_campaign_settings(args.campaign_config)
     in_dialer_store(args, lambda repo: repo.create_campaign(args.name, settings, _now()))
     print(f"campaign {args.name!r} created ({settings.dialing_mode}, state created)")
+    target = settings.abandon.target_percent
+    if target > LEGAL_ABANDON_PERCENT:
+        print(
+            f"warning: abandon.target_percent {target:g} is above the {LEGAL_ABANDON_PERCENT:g} %"
+            " the FTC (US) and Ofcom (UK) allow",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -65,8 +65,13 @@ class RetryDelays(_Section):
     failed: PositiveMinutes = 30
 
 
+# The FTC (US, 30 days) and Ofcom (UK, 24 h) both cap abandoned calls at 3 % of live answers.
+LEGAL_ABANDON_PERCENT = 3.0
+
+
 class AbandonSettings(_Section):
-    target_percent: float = Field(default=3.0, gt=0, le=100)
+    # Above the legal 3 % is allowed (other jurisdictions differ) but warned about at create.
+    target_percent: float = Field(default=LEGAL_ABANDON_PERCENT, gt=0, le=100)
     # Windows over which the abandon rate is held under target: 24 h (Ofcom), 30 days (FTC).
     windows_hours: tuple[Annotated[int, Field(gt=0)], ...] = (24, 720)
     recall_gap_hours: int = Field(default=72, ge=0)

@@ -88,6 +88,16 @@ def test_create_reports_bad_settings_with_file_and_key_path(cli: Cli) -> None:
     assert "agents.typo: unknown key" in err and "amd.action: Input should be" in err
 
 
+def test_create_warns_of_an_abandon_target_above_the_legal_limit(cli: Cli) -> None:
+    loose = cli.file("loose.toml", CAMPAIGN_TOML + "[abandon]\ntarget_percent = 5\n")
+    status, out, err = cli("campaign", "create", "loose", "--config", loose)
+    assert status == 0 and "created" in out
+    assert "warning: abandon.target_percent 5 is above the 3 %" in err
+    strict = cli.file("strict.toml", CAMPAIGN_TOML)
+    status, _, err = cli("campaign", "create", "strict", "--config", strict)
+    assert status == 0 and err == ""
+
+
 def test_create_twice_is_refused(demo: Cli) -> None:
     status, _, err = demo("campaign", "create", "demo", "--config", str(demo.dir / "demo.toml"))
     assert (status, err.strip()) == (1, "callctl: campaign 'demo' already exists")
