@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api import agents, keys, queues, recordings, system
+from controller.api import agents, campaigns, keys, queues, recordings, system
 from controller.api.recordings import RECORDER
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
@@ -164,7 +164,7 @@ def build_app(controller: Controller) -> web.Application:
                 await task
 
     app.cleanup_ctx.append(lifecycle)
-    for routes in (system, agents, queues, recordings):
+    for routes in (system, agents, queues, recordings, campaigns):
         routes.add_routes(app)
     return app
 

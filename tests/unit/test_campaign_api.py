@@ -1,0 +1,81 @@
+"""``/api/v1/campaigns``: progress reads without a token, state changes with one, clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from controller.api import campaigns
+from controller.api.keys import CONFIG, STORE
+from controller.config import parse_config
+from controller.dialer.leads import Lead
+from controller.dialer.repository import DialerRepository
+from controller.dialer.settings import CampaignSettings
+from controller.store.sqlite import open_store
+
+AUTH = {"Authorization": "Bearer t0ken"}
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    config = parse_config({
+        "http": {"api_token": "t0ken"},
+        "ami": {"username": "u", "secret": "s"},
+        "ari": {"username": "u", "password": "p"},
+        "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
+    })
+    store = await open_store(config.store.url)
+    repo = DialerRepository(store)
+    now = datetime.now(UTC)
+    settings = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "s"})
+    await repo.create_campaign("spring", settings, now)
+    await repo.import_leads("spring", [Lead("+12125550101"), Lead("+12125550102")], now)
+    app = web.Application()
+    app[CONFIG] = config
+    app[STORE] = store
+    campaigns.add_routes(app)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+        yield test_client
+    await store.close()
+
+
+async def test_progress_is_readable_without_a_token(client: TestClient) -> None:
+    response = await client.get("/api/v1/campaigns")
+    assert response.status == 200
+    [row] = (await response.json())["campaigns"]
+    assert (row["name"], row["state"], row["leads"], row["done"]) == ("spring", "created", 2, 0)
+    response = await client.get("/api/v1/campaigns/spring")
+    report = await response.json()
+    assert (report["state"], report["leads"]["total"]) == ("created", 2)
+    assert report["abandon_target_percent"] == 3.0
+
+
+async def test_state_changes_need_the_token_and_follow_the_lifecycle(client: TestClient) -> None:
+    response = await client.post("/api/v1/campaigns/spring/start")
+    assert response.status == 401
+    response = await client.post("/api/v1/campaigns/spring/start", headers=AUTH)
+    assert await response.json() == {"campaign": "spring", "from": "created", "to": "running"}
+    response = await client.post("/api/v1/campaigns/spring/resume", headers=AUTH)
+    assert response.status == 409
+    assert "cannot resume a running campaign" in (await response.json())["error"]
+    response = await client.post("/api/v1/campaigns/spring/pause", headers=AUTH)
+    assert (await response.json())["to"] == "paused"
+    response = await client.get("/api/v1/campaigns/spring")
+    assert (await response.json())["state"] == "paused"
+
+
+async def test_unknown_campaign_or_action_is_a_404(client: TestClient) -> None:
+    response = await client.get("/api/v1/campaigns/autumn")
+    assert response.status == 404
+    assert "no campaign named 'autumn'" in (await response.json())["error"]
+    response = await client.post("/api/v1/campaigns/autumn/start", headers=AUTH)
+    assert response.status == 404
+    response = await client.post("/api/v1/campaigns/spring/explode", headers=AUTH)
+    assert response.status == 404
+    response = await client.get("/api/v1/campaigns/spring")
+    assert (await response.json())["state"] == "created"  # nothing changed
