@@ -288,11 +288,15 @@ async def test_dialing_waits_for_agents_and_stops_at_once_on_pause_and_stop(
         done_while_paused = await attempts_of(config, "hold")
         assert all(a["result"] == "human" for a in done_while_paused)
 
-        await acli(config_file, "campaign", "resume", "hold")
+        # a supervisor's desk resumes it over the API: the live runner follows the store alike
+        code, body = await Api(config).request("POST", "/api/v1/campaigns/hold/resume")
+        assert (code, body["to"]) == (200, "running")
         await wait_for(
             lambda: len(carrier_calls(carrier)) > len(done_while_paused), 30,
             "calls again after resume",
         )
+        code, status = await Api(config).request("GET", "/api/v1/campaigns/hold", token=None)
+        assert (code, status["state"]) == (200, "running")
         stopped_at = datetime.now()
         await acli(config_file, "campaign", "stop", "hold")
         await wait_for(lambda: _no_open(config, "hold"), 30, "calls in progress to finish")
