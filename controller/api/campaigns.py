@@ -15,7 +15,7 @@ from aiohttp import web
 from controller.api.auth import json_error, require_token
 from controller.api.keys import STORE
 from controller.dialer.policy import CAMPAIGN_TRANSITIONS
-from controller.dialer.repository import DialerRepository, DialerStoreError
+from controller.dialer.repository import DialerRepository, DialerStoreError, UnknownCampaign
 
 
 def _repo(request: web.Request) -> DialerRepository:
@@ -28,23 +28,20 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def campaign_status(request: web.Request) -> web.Response:
-    repo, name = _repo(request), request.match_info["name"]
     try:
-        await repo.campaign(name)
-    except DialerStoreError as error:
+        report = await _repo(request).status(request.match_info["name"], datetime.now(UTC))
+    except UnknownCampaign as error:
         return json_error(404, str(error))
-    return web.json_response(await repo.status(name, datetime.now(UTC)))
+    return web.json_response(report)
 
 
 @require_token
 async def change_state(request: web.Request) -> web.Response:
-    repo, name, action = _repo(request), request.match_info["name"], request.match_info["action"]
+    name, action = request.match_info["name"], request.match_info["action"]
     try:
-        await repo.campaign(name)
-    except DialerStoreError as error:
+        old, new = await _repo(request).change_state(name, action, datetime.now(UTC))
+    except UnknownCampaign as error:
         return json_error(404, str(error))
-    try:
-        old, new = await repo.change_state(name, action, datetime.now(UTC))
     except DialerStoreError as error:  # not allowed from its current state
         return json_error(409, str(error))
     return web.json_response({"campaign": name, "from": old, "to": new})

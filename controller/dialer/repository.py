@@ -49,6 +49,10 @@ class DialerStoreError(Exception):
     """A dialer operation the stored data does not allow (unknown campaign, bad transition)."""
 
 
+class UnknownCampaign(DialerStoreError):
+    """No campaign of that name in the store."""
+
+
 def to_iso(moment: datetime) -> str:
     """The one timestamp text format of the store, so text order is time order."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -136,7 +140,7 @@ class DialerRepository:
             "SELECT * FROM campaigns WHERE name = :n", {"n": name}
         )
         if row is None:
-            raise DialerStoreError(f"no campaign named {name!r}")
+            raise UnknownCampaign(f"no campaign named {name!r}")
         return Campaign(
             name=row["name"],
             state=row["state"],
