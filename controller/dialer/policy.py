@@ -96,7 +96,7 @@ class LeadSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class DialPermission:
     """``allowed``, or the ``reason`` it is not and the earliest time it may be (None: never)."""
 
     allowed: bool
@@ -104,7 +104,7 @@ class Decision:
     not_before: datetime | None = None
 
 
-ALLOWED = Decision(allowed=True)
+ALLOWED = DialPermission(allowed=True)
 
 
 def lead_zone(name: str | None) -> ZoneInfo | None:
@@ -126,18 +126,20 @@ def next_window_start(at: datetime, zone: ZoneInfo, start: time, end: time) -> d
     return datetime.combine(day, start, tzinfo=zone).astimezone(UTC)
 
 
-def may_dial(lead: LeadSnapshot, settings: CampaignSettings, now: datetime) -> Decision:
+def may_dial(lead: LeadSnapshot, settings: CampaignSettings, now: datetime) -> DialPermission:
     """May ``lead`` be dialed at ``now``? Checks DNC, attempts, timezone, retry and abandon
     gaps, and the calling hours in the lead's local time, in that order."""
     if lead.on_dnc:
-        return Decision(False, "on the do-not-call list")
+        return DialPermission(False, "on the do-not-call list")
     if lead.finished:
-        return Decision(False, "finished")
+        return DialPermission(False, "finished")
     if lead.attempts >= settings.max_attempts:
-        return Decision(False, f"no attempts left ({lead.attempts} of {settings.max_attempts})")
+        return DialPermission(
+            False, f"no attempts left ({lead.attempts} of {settings.max_attempts})"
+        )
     zone = lead_zone(lead.timezone)
     if zone is None:
-        return Decision(False, "timezone unknown or ambiguous")
+        return DialPermission(False, "timezone unknown or ambiguous")
     earliest, reason = now, ""
     if lead.next_attempt_at is not None and lead.next_attempt_at > earliest:
         earliest, reason = lead.next_attempt_at, "retry delay"
@@ -151,7 +153,7 @@ def may_dial(lead: LeadSnapshot, settings: CampaignSettings, now: datetime) -> D
         earliest = opening
         reason = reason or "outside calling hours in the lead's local time"
     if earliest > now:
-        return Decision(False, reason, earliest)
+        return DialPermission(False, reason, earliest)
     return ALLOWED
 
 

@@ -264,17 +264,17 @@ class DialerRepository:
                 for row in rows:
                     if len(claimed) == wanted:
                         break
-                    decision = may_dial(_snapshot(row), settings, now)
-                    if decision.allowed:
+                    permission = may_dial(_snapshot(row), settings, now)
+                    if permission.allowed:
                         attempt = await self._claim_one(conn, campaign, row, token, worker, now)
                         if attempt is not None:
                             claimed.append(attempt)
                             progressed = True
-                    elif decision.not_before is not None:
+                    elif permission.not_before is not None:
                         await conn.execute(
                             "UPDATE leads SET next_attempt_at = :at"
                             " WHERE campaign = :c AND phone = :p AND state = 'ready'",
-                            {"at": to_iso(decision.not_before), "c": campaign, "p": row["phone"]},
+                            {"at": to_iso(permission.not_before), "c": campaign, "p": row["phone"]},
                         )
                         progressed = True
                 if not progressed:

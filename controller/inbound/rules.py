@@ -50,7 +50,7 @@ class Overflow:
     reason: str
 
 
-Decision = Stay | Overflow
+WaitDecision = Stay | Overflow
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def evaluate(
     snapshot: QueueSnapshot,
     caller: WaitingCaller,
     now: datetime,
-) -> Decision:
+) -> WaitDecision:
     """Stay, or overflow by the first rule (in config order) that fires for ``caller``."""
     for index, rule in enumerate(queue_cfg.overflow):
         reason = _fires(rule, queue_cfg, snapshot, caller, now)

@@ -106,7 +106,7 @@ def mixmonitor_options(stereo: bool) -> str:
     return "bD" if stereo else "b"
 
 
-def decide(config: RecordingConfig, call: CallFacts) -> RecordingDecision:
+def decide_recording(config: RecordingConfig, call: CallFacts) -> RecordingDecision:
     name, policy = select_policy(config, call.queue, call.campaign)
     stereo = policy.channels == "stereo"
     final = recording_path(call.call_id, call.started_at)

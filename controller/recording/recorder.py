@@ -137,7 +137,7 @@ class Recorder:
     ) -> policy.RecordingDecision | None:
         """Decide and, if the policy says so, start recording; None when it could not start."""
         try:
-            decision = policy.decide(self.config, call)
+            decision = policy.decide_recording(self.config, call)
         except policy.InvalidCallId as error:
             self._failed("call_id", error, {"call_id": call.call_id})
             return None

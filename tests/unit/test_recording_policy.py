@@ -40,7 +40,7 @@ def facts(call_id: str = "1700000000.42", **kw: object) -> policy.CallFacts:
 
 def test_absent_section_is_valid_and_records_nothing() -> None:
     config = parse_config(BASE)
-    decision = policy.decide(config.recording, facts(queue="sales"))
+    decision = policy.decide_recording(config.recording, facts(queue="sales"))
     assert decision.record is False
     assert decision.policy_name == "default"
 
@@ -81,7 +81,7 @@ def test_campaign_policy_wins_over_queue_and_default() -> None:
 
 
 def test_stereo_policy_uses_interleave_into_raw_capture() -> None:
-    decision = policy.decide(CONFIG, facts(queue="sales"))
+    decision = policy.decide_recording(CONFIG, facts(queue="sales"))
     assert decision.record and decision.stereo
     assert "D" in decision.mixmonitor_options
     assert decision.capture_path == PurePosixPath("2026/03/14/1700000000.42.partial.raw")
@@ -89,7 +89,7 @@ def test_stereo_policy_uses_interleave_into_raw_capture() -> None:
 
 
 def test_mono_policy_captures_wav_without_interleave() -> None:
-    decision = policy.decide(CONFIG, facts(campaign="spring"))
+    decision = policy.decide_recording(CONFIG, facts(campaign="spring"))
     assert "D" not in decision.mixmonitor_options
     assert decision.capture_path.suffix == ".wav"
     assert decision.retention_days == 90
@@ -128,10 +128,10 @@ def test_sampling_rate_is_close_to_percent() -> None:
 
 
 def test_consent_once_and_only_when_recording() -> None:
-    decision = policy.decide(CONFIG, facts(queue="sales"))
+    decision = policy.decide_recording(CONFIG, facts(queue="sales"))
     assert policy.consent_to_play(decision, already_played=False) == "custom/consent"
     assert policy.consent_to_play(decision, already_played=True) is None
-    not_recorded = policy.decide(CONFIG, facts(queue="nowhere"))
+    not_recorded = policy.decide_recording(CONFIG, facts(queue="nowhere"))
     assert policy.consent_to_play(not_recorded, already_played=False) is None
 
 
