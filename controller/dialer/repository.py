@@ -21,7 +21,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from controller.dialer.leads import Lead
@@ -33,7 +33,7 @@ from controller.dialer.policy import (
     next_attempt_at,
 )
 from controller.dialer.settings import CampaignSettings
-from controller.store.base import Connection, Database, Row
+from controller.store.base import Connection, Database, Row, from_iso_or_none, to_iso
 
 GLOBAL_DNC = "*"
 _ON_DNC = (
@@ -51,15 +51,6 @@ class DialerStoreError(Exception):
 
 class UnknownCampaign(DialerStoreError):
     """No campaign of that name in the store."""
-
-
-def to_iso(moment: datetime) -> str:
-    """The one timestamp text format of the store, so text order is time order."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def from_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,7 +496,7 @@ class DialerRepository:
             FinishedAttempt(
                 started_at=datetime.fromisoformat(r["started_at"]),
                 ended_at=datetime.fromisoformat(r["ended_at"]),
-                answered_at=from_iso(r["answered_at"]),
+                answered_at=from_iso_or_none(r["answered_at"]),
                 talk_seconds=r["talk_seconds"],
             )
             for r in reversed(rows)
@@ -579,6 +570,6 @@ def _snapshot(row: Row) -> LeadSnapshot:
         phone=row["phone"],
         timezone=row["timezone"],
         attempts=row["attempts"],
-        next_attempt_at=from_iso(row["next_attempt_at"]),
-        last_abandoned_at=from_iso(row["last_abandoned_at"]),
+        next_attempt_at=from_iso_or_none(row["next_attempt_at"]),
+        last_abandoned_at=from_iso_or_none(row["last_abandoned_at"]),
     )

@@ -2,31 +2,21 @@
 
 A row is written when recording starts (status ``recording``), so a crash leaves a trace; it
 becomes ``complete`` (and is listed) only when the finished file's size and sha256 are known.
-Timestamps are ISO-8601 UTC text with a fixed shape, so text order is time order in SQL.
+Timestamps are the store's one text shape (``store.base.to_iso``), so text order is time order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from controller.store.base import Database, Row
+from controller.store.base import Database, Row, to_iso
 
 RECORDING = "recording"
 COMPLETE = "complete"
 FAILED = "failed"
 PURGED = "purged"
-
-
-def iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,7 @@ class RecordingRepository:
                     "campaign": rec.campaign, "agent_id": rec.agent_id, "caller": rec.caller,
                     "callee": rec.callee, "policy": rec.policy, "stereo": int(rec.stereo),
                     "retention_days": rec.retention_days, "status": RECORDING,
-                    "path": rec.path, "started_at": iso(rec.started_at),
+                    "path": rec.path, "started_at": to_iso(rec.started_at),
                 },
             )
 
@@ -99,14 +89,14 @@ class RecordingRepository:
     async def open_pause(self, call_id: str, at: datetime) -> None:
         await self.db.execute(
             "INSERT INTO recording_pauses (call_id, started_at) VALUES (:call_id, :at)",
-            {"call_id": call_id, "at": iso(at)},
+            {"call_id": call_id, "at": to_iso(at)},
         )
 
     async def close_pause(self, call_id: str, at: datetime) -> None:
         await self.db.execute(
             "UPDATE recording_pauses SET ended_at = :at"
             " WHERE call_id = :call_id AND ended_at IS NULL",
-            {"call_id": call_id, "at": iso(at)},
+            {"call_id": call_id, "at": to_iso(at)},
         )
 
     async def complete(
@@ -117,14 +107,14 @@ class RecordingRepository:
             await conn.execute(
                 "UPDATE recording_pauses SET ended_at = :at"
                 " WHERE call_id = :call_id AND ended_at IS NULL",
-                {"call_id": call_id, "at": iso(ended_at)},
+                {"call_id": call_id, "at": to_iso(ended_at)},
             )
             await conn.execute(
                 "UPDATE recordings SET status = :status, ended_at = :ended_at,"
                 " duration_seconds = :duration, size_bytes = :size, sha256 = :sha256"
                 " WHERE call_id = :call_id",
                 {
-                    "call_id": call_id, "status": COMPLETE, "ended_at": iso(ended_at),
+                    "call_id": call_id, "status": COMPLETE, "ended_at": to_iso(ended_at),
                     "duration": duration, "size": size, "sha256": sha256,
                 },
             )
@@ -133,7 +123,7 @@ class RecordingRepository:
         await self.db.execute(
             "UPDATE recordings SET status = :status, ended_at = :ended_at, error = :error"
             " WHERE call_id = :call_id",
-            {"call_id": call_id, "status": FAILED, "ended_at": iso(ended_at), "error": error},
+            {"call_id": call_id, "status": FAILED, "ended_at": to_iso(ended_at), "error": error},
         )
 
     async def mark_purged(self, call_id: str, at: datetime) -> bool:
@@ -141,7 +131,7 @@ class RecordingRepository:
         changed = await self.db.execute(
             "UPDATE recordings SET status = :purged, purged_at = :at"
             " WHERE call_id = :call_id AND status = :complete",
-            {"call_id": call_id, "purged": PURGED, "complete": COMPLETE, "at": iso(at)},
+            {"call_id": call_id, "purged": PURGED, "complete": COMPLETE, "at": to_iso(at)},
         )
         return changed == 1
 
@@ -170,10 +160,10 @@ class RecordingRepository:
                 params[column] = value
         if where.since is not None:
             clauses.append("started_at >= :since")
-            params["since"] = iso(where.since)
+            params["since"] = to_iso(where.since)
         if where.until is not None:
             clauses.append("started_at < :until")
-            params["until"] = iso(where.until)
+            params["until"] = to_iso(where.until)
         rows = await self.db.fetchall(
             f"SELECT * FROM recordings WHERE {' AND '.join(clauses)}"
             " ORDER BY started_at DESC, call_id LIMIT :limit",
@@ -196,7 +186,7 @@ class RecordingRepository:
         return await self.db.fetchall(
             "SELECT call_id, policy, retention_days, path, ended_at FROM recordings"
             " WHERE status = :status AND ended_at < :cutoff ORDER BY ended_at",
-            {"status": COMPLETE, "cutoff": iso(cutoff)},
+            {"status": COMPLETE, "cutoff": to_iso(cutoff)},
         )
 
 

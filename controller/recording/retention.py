@@ -17,7 +17,8 @@ from controller.logs import get_logger
 from controller.recording import policy
 from controller.recording.config import RecordingConfig
 from controller.recording.files import RecordingFileError, RecordingFiles
-from controller.recording.repository import RecordingRepository, parse_iso
+from controller.recording.repository import RecordingRepository
+from controller.store.base import from_iso
 
 log = get_logger("recording.retention")
 
@@ -46,7 +47,7 @@ async def purge_expired(
     for row in candidates:
         call_id = row["call_id"]
         days = policy.retention_for(config, row["policy"], row["retention_days"])
-        if not policy.is_expired(parse_iso(row["ended_at"]), days, now):
+        if not policy.is_expired(from_iso(row["ended_at"]), days, now):
             continue
         if dry_run:
             report.purged.append(call_id)

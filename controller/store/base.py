@@ -4,12 +4,15 @@ Domain repositories (calls, leads, recordings) are written against ``Database`` 
 and named parameters (``:name``); a PostgreSQL implementation translates the parameter style and
 keeps the same migrations (they avoid SQLite-only syntax). A transaction is the unit of
 atomicity: a lead claim, a CSV import, a recording's metadata all commit or roll back whole.
+
+Timestamps are stored as text in one shape, written by ``to_iso`` and read by ``from_iso``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 Row = Mapping[str, Any]
@@ -41,3 +44,26 @@ class Database(Connection, Protocol):
 
 class StoreError(Exception):
     """The store cannot be opened, migrated or written."""
+
+
+def to_iso(moment: datetime) -> str:
+    """The store's one timestamp text: UTC with microseconds, ``2026-03-14T09:30:02.000000+00:00``.
+
+    One fixed width in every column, so text order is time order in SQL (``ended_at >= :since``,
+    ``ORDER BY started_at``). Microseconds because they are all a ``datetime`` holds: nothing is
+    truncated, so ``from_iso(to_iso(t)) == t`` and a time compared in SQL compares as it does in
+    Python (milliseconds would make two instants of one millisecond equal in SQL only).
+    """
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str) -> datetime:
+    """A stored timestamp back as an aware UTC ``datetime``."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def from_iso_or_none(text: str | None) -> datetime | None:
+    """A timestamp that may be missing: NULL, or ``''`` where the column is NOT NULL."""
+    return from_iso(text) if text else None

@@ -28,7 +28,7 @@ import pytest
 from controller.app import RunningController
 from controller.config import Config
 from controller.logs import configure_logging
-from controller.recording.repository import parse_iso
+from controller.store.base import from_iso, to_iso
 from testbed.asterisk import AGENT_PHONE_IP, AsteriskInstance
 from testbed.sipp import Sipp, SippPool
 from testbed.tone_pcap import write_tone_pcap
@@ -165,7 +165,7 @@ def peak(samples: array.array[int]) -> int:
 
 
 def seconds_between(earlier: str, later: str) -> float:
-    return (parse_iso(later) - parse_iso(earlier)).total_seconds()
+    return (from_iso(later) - from_iso(earlier)).total_seconds()
 
 
 def cli(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -227,7 +227,7 @@ async def test_queue_call_is_recorded_with_talk_time_and_metadata(
         code, audio_bytes = await api.request("GET", f"/api/v1/recordings/{call_id}/audio")
     answered = await call_row(config, call_id)
 
-    started = parse_iso(row["started_at"])
+    started = from_iso(row["started_at"])
     assert row["path"] == f"{started:%Y/%m/%d}/{call_id}.wav"
     wav = asterisk.monitor_dir / row["path"]
     with wave.open(str(wav), "rb") as audio:
@@ -264,14 +264,13 @@ async def test_queue_call_is_recorded_with_talk_time_and_metadata(
 
 async def _age_recording(config: Config, call_id: str, age: timedelta) -> None:
     """Move a recording's end back in time, as if it had been made ``age`` ago."""
-    from controller.recording.repository import iso
     from controller.store.sqlite import open_store
 
     store = await open_store(config.store.url)
     try:
         await store.execute(
             "UPDATE recordings SET ended_at = :at WHERE call_id = :id",
-            {"at": iso(datetime.now(UTC) - age), "id": call_id})
+            {"at": to_iso(datetime.now(UTC) - age), "id": call_id})
     finally:
         await store.close()
 

@@ -113,7 +113,8 @@ async def test_full_recording_with_pci_pause(tmp_path: Path, db: SqliteDatabase)
     assert stored["consent_played"] is True
     assert stored["caller"] == "+15550100"
     assert stored["paused"] == [
-        {"started_at": "2026-03-14T09:30:02.000+00:00", "ended_at": "2026-03-14T09:30:05.000+00:00"}
+        {"started_at": "2026-03-14T09:30:02.000000+00:00",
+         "ended_at": "2026-03-14T09:30:05.000000+00:00"}
     ]
     final = config.root / stored["path"]
     assert stored["sha256"] == sha256_of(final)
