@@ -20,6 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY, InboundConfig
 from controller.metrics.config import MetricsConfig
 from controller.recording.config import RecordingConfig
+from controller.site.config import SiteConfig
+from controller.site.secrets import (
+    SecretsError,
+    SiteSecrets,
+    fill_config,
+    missing_keys,
+    read_secrets,
+    secrets_path,
+)
 
 DEFAULT_CONFIG_PATH = "controller.toml"
 CONFIG_ENV = "CALLCTL_CONFIG"
@@ -102,6 +111,7 @@ class Config(Section):
     inbound: InboundConfig = InboundConfig()
     recording: RecordingConfig = RecordingConfig()
     metrics: MetricsConfig = MetricsConfig()
+    site: SiteConfig = SiteConfig()
 
 
 class ConfigError(Exception):
@@ -158,16 +168,44 @@ def parse_config(
         raise ConfigError(source, validation_problems(error)) from None
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    file = config_path(str(path) if path else None)
+def read_config_file(file: Path) -> dict[str, Any]:
+    """The TOML of ``file`` as data, unvalidated; unreadable files raise ``ConfigError``."""
     try:
         raw = file.read_bytes()
     except OSError as error:
         raise ConfigError(str(file), [("", f"cannot read file: {error.strerror}")]) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(str(file), [("", "file is not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(file), [("", f"not valid TOML: {error}")]) from None
-    return parse_config(data, str(file), config_dir=file.parent)
+
+
+def with_stored_secrets(
+    data: dict[str, Any], file: Path, stored: SiteSecrets | None = None
+) -> dict[str, Any]:
+    """``data`` with the secret keys it leaves out filled from the site's secrets store
+    (``stored``, or the file ``site.secrets_file`` names, when it exists)."""
+    if not missing_keys(data):
+        return data
+    if stored is None:
+        try:
+            stored = read_secrets(secrets_path(data, file.parent))
+        except SecretsError as error:
+            raise ConfigError(str(file), [("site.secrets_file", str(error))]) from None
+    return data if stored is None else fill_config(data, stored)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    file = config_path(str(path) if path else None)
+    data = with_stored_secrets(read_config_file(file), file)
+    try:
+        return parse_config(data, str(file), config_dir=file.parent)
+    except ConfigError as error:
+        missing = missing_keys(data)
+        if not missing:
+            raise
+        hint = (f"no secrets store {secrets_path(data, file.parent)} to take "
+                f"{', '.join(missing)} from: `callctl render-conf` generates it")
+        raise ConfigError(error.source, [*error.problems, ("site.secrets_file", hint)]) from None

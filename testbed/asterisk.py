@@ -22,25 +22,29 @@ import signal
 import socket
 import subprocess
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 from controller.inbound.asterisk_conf import write_asterisk_files
 from controller.inbound.config import InboundConfig
-from testbed.render import render
-from testbed.secrets import AGENTS, InstanceSecrets, load_or_create
+from controller.site.deploy import render_to
+from controller.site.secrets import SiteSecrets, read_secrets
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = (REPO_DIR / "asterisk-conf", REPO_DIR / "dialplans")
+# the site config every instance renders from, with only its ports and folders changed
+EXAMPLE_CONFIG = REPO_DIR / "controller.example.toml"
 BUILD_SCRIPT = REPO_DIR / "scripts" / "asterisk-root.sh"
 DEFAULT_ROOT = Path("/var/cache/callctl/asterisk-root")
 ROOT_ENV = "CALLCTL_ASTERISK_ROOT"
 MODE_ENV = "CALLCTL_ASTERISK"
 ROOT_MARKER = ".callctl-root-ok"
 ASTERISK_IN_ROOT = "/usr/sbin/asterisk"
-# Files the controller owns once it runs; seeded from the template only when absent.
 CARRIER_IP = "127.0.0.2"
 AGENT_PHONE_IP = "127.0.0.3"
 READY_TIMEOUT = 30.0
@@ -133,7 +137,7 @@ class AsteriskInstance:
         self.fresh = fresh  # start from scratch: no rendered queues, logs, CDRs, astdb
         self.host = host_mode()
         self.root = Path("/") if self.host else root_dir()
-        self.secrets: InstanceSecrets = load_or_create(self.state_dir)
+        self.secrets_file = self.state_dir / "secrets.json"
         if self.host:
             base = self.state_dir / "asterisk"
             self.etc_dir, self.run_dir, self.spool_dir, self.db_dir, self.log_dir = (
@@ -169,30 +173,37 @@ class AsteriskInstance:
     def ari_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.http}"
 
+    @property
+    def secrets(self) -> SiteSecrets:
+        """The instance's generated secrets (its site's store, written by the first render)."""
+        stored = read_secrets(self.secrets_file)
+        if stored is None:
+            raise AsteriskError(f"Asterisk {self.name}: no secrets yet in {self.secrets_file}")
+        return stored
+
     # ---- config ---------------------------------------------------------------------------
-    def template_values(self) -> dict[str, str]:
-        ports, secret = self.ports, self.secrets
-        contact = (
-            f"contact = sip:{AGENT_PHONE_IP}:{ports.agent_phone}"
-            if ports.agent_phone else "; no static contact: softphones register"
-        )
-        values = {
-            "ETC_DIR": str(self.etc_dir), "RUN_DIR": str(self.run_dir),
-            "SPOOL_DIR": str(self.spool_dir), "DB_DIR": str(self.db_dir),
-            "LOG_DIR": str(self.log_dir),
-            "SIP_PORT": str(ports.sip), "AMI_PORT": str(ports.ami), "HTTP_PORT": str(ports.http),
-            "RTP_START": str(ports.rtp_start), "RTP_END": str(ports.rtp_end),
-            "TRUNK_PORT": str(ports.trunk), "AGENT_STATIC_CONTACT": contact,
-            "AMI_USER": secret.ami_user, "AMI_SECRET": secret.ami_secret,
-            "ARI_USER": secret.ari_user, "ARI_PASSWORD": secret.ari_password,
-            "ARI_APP": self.ari_app,
+    def site_settings(self) -> dict[str, Any]:
+        """The example site config with this instance's ports, folders and secrets store:
+        everything else is what a site deploys."""
+        data = tomllib.loads(EXAMPLE_CONFIG.read_text())
+        ports, site = self.ports, data["site"]
+        data["ami"] = {**data["ami"], "port": ports.ami}
+        data["ari"] = {**data["ari"], "url": self.ari_url, "app": self.ari_app}
+        data["site"] = {
+            **site, "secrets_file": str(self.secrets_file),
+            "asterisk": {"config_dir": str(self.etc_dir), "run_dir": str(self.run_dir),
+                         "spool_dir": str(self.spool_dir), "db_dir": str(self.db_dir),
+                         "log_dir": str(self.log_dir)},
+            "sip": {**site["sip"], "port": ports.sip},
+            "rtp": {"start": ports.rtp_start, "end": ports.rtp_end},
+            "http": {**site["http"], "port": ports.http},
+            "trunk": {**site["trunk"], "host": CARRIER_IP, "port": ports.trunk},
         }
-        values |= {f"AGENT_{agent}_PASSWORD": secret.agent_passwords[agent] for agent in AGENTS}
-        return values
+        return data
 
     def render_config(self) -> None:
-        """Render every template into the config dir and create the instance's directories."""
-        etc = self.config_dir
+        """Render the site config into the config dir (``callctl render-conf``'s own code)
+        and create the instance's directories."""
         owned = (self.etc_dir, self.spool_dir, self.db_dir, self.log_dir)
         if self.fresh:
             for inside in owned:
@@ -200,15 +211,15 @@ class AsteriskInstance:
         # cdr_csv writes into cdr-csv/ but never creates it
         for inside in (*owned, self.run_dir, self.spool_dir / "monitor", self.log_dir / "cdr-csv"):
             self.host_path(inside).mkdir(parents=True, exist_ok=True)
-        values = self.template_values()
-        for template_dir in TEMPLATE_DIRS:
-            for template in sorted(template_dir.glob("*.conf")):
-                target = etc / template.name
-                target.write_text(render(template.read_text(), values, str(template)))
-                target.chmod(0o600)
-
-        if self.inbound is not None:
-            write_asterisk_files(self.inbound, self.ari_app, etc)
+        site_file = self.state_dir / "site.toml"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        site_file.write_text(tomli_w.dumps(self.site_settings()))
+        # test-only: one sipp UAS answers for every agent, so their AORs point at it
+        contact = (f"sip:{AGENT_PHONE_IP}:{self.ports.agent_phone}"
+                   if self.ports.agent_phone else None)
+        render_to(site_file, self.config_dir, agent_contact=contact)
+        if self.inbound is not None:  # a test's own routing, kept across restarts
+            write_asterisk_files(self.inbound, self.ari_app, self.config_dir)
 
     def hang_up_all(self, timeout: float = 5.0) -> None:
         """Hang up every channel and wait until none is left (or ``timeout`` passed)."""

@@ -1,9 +1,10 @@
-"""``@NAME@`` template substitution for Asterisk and controller config templates.
+"""``@NAME@`` substitution for the testbed's sipp scenarios (``testbed/scenarios/*.xml``).
 
-Asterisk's own syntax uses ``${...}``, ``$[...]`` and ``[...]``, so a distinct, dumb marker keeps
-templates readable and free of escaping. Rendering is strict: a placeholder without a value,
-or a value nobody asked for, is an error naming the template, so a typo cannot leave a literal
-``@AMI_SECRET@`` in a running config.
+Test-only: the Asterisk side and the controller config are not templates, they are rendered
+from the site config by ``callctl render-conf`` (``controller/site``). sipp's own syntax uses
+``[field]`` keywords, so a distinct, dumb marker keeps scenarios readable and free of escaping.
+Rendering is strict: a placeholder without a value is an error naming the template, so a typo
+cannot leave a literal ``@RING_S@`` in a running scenario.
 """
 
 from __future__ import annotations

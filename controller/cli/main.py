@@ -11,13 +11,23 @@ import os
 import sys
 from collections.abc import Sequence
 
-from controller.cli import agent, campaign, check_config, dnc, queue, recording, serve, simulate
+from controller.cli import (
+    agent,
+    campaign,
+    check_config,
+    dnc,
+    queue,
+    recording,
+    render_conf,
+    serve,
+    simulate,
+)
 from controller.cli.common import EXIT_USAGE, CliError
 from controller.config import ConfigError
 from controller.logs import configure_logging
 from controller.store.base import StoreError
 
-GROUPS = (serve, check_config, agent, queue, campaign, dnc, recording, simulate)
+GROUPS = (serve, check_config, render_conf, agent, queue, campaign, dnc, recording, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
+from controller.cli import render_conf
 from controller.cli.common import (
-    CliError,
     add_json_flag,
     api_request,
     config_of,
@@ -15,7 +14,6 @@ from controller.cli.common import (
     print_table,
     run,
 )
-from controller.inbound.asterisk_conf import write_asterisk_files
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,23 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(status)
     status.set_defaults(func=_status)
     render = queue_sub.add_parser(
-        "render-conf", help="write the Asterisk files for the configured queues and numbers",
-        description="Write callctl-queues.conf (included by queues.conf) and "
-        "callctl-inbound.conf (included by extensions.conf) into DIR, from the [inbound] "
-        "config; then run 'module reload app_queue.so' and 'dialplan reload' in Asterisk.",
+        "render-conf", help="the same as `callctl render-conf` (the whole Asterisk side)",
+        description=render_conf.DESCRIPTION,
     )
-    render.add_argument("--out", metavar="DIR", required=True, type=Path,
-                        help="Asterisk's configuration directory")
-    render.set_defaults(func=_render)
-
-
-def _render(args: argparse.Namespace) -> int:
-    config = config_of(args)
-    if not args.out.is_dir():
-        raise CliError(f"--out {args.out}: not a directory")
-    for path in write_asterisk_files(config.inbound, config.ari.app, args.out):
-        print(f"wrote {path}")
-    return 0
+    render_conf.add_arguments(render)
 
 
 def _status(args: argparse.Namespace) -> int:

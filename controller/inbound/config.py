@@ -43,6 +43,7 @@ from controller.inbound.destinations import (
     tagged_union,
 )
 from controller.inbound.holidays import HolidayEvent, parse_ics
+from controller.pjsip import agent_interface
 
 CONFIG_DIR_CONTEXT_KEY = "config_dir"
 MINUTES_PER_DAY = 24 * 60
@@ -235,11 +236,6 @@ class Member(Section):
     @property
     def interface(self) -> str:
         return agent_interface(self.agent)
-
-
-def agent_interface(agent_id: str) -> str:
-    """The Asterisk interface an agent id rings: agent ``1001`` is ``PJSIP/1001``."""
-    return f"PJSIP/{agent_id}"
 
 
 class _OverflowRule(Section):

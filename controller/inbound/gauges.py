@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from controller.inbound.config import InboundConfig
 from controller.inbound.estimate import average_handle_time, estimate_wait
 from controller.inbound.hours import is_open
+from controller.inbound.repository import InboundCallRepository, QueueWaits
 from controller.inbound.router import InboundRouter
-from controller.inbound.status import answer_waits
 from controller.metrics.service_level import service_level_ratio
 from controller.metrics.snapshot import QueueGauges
 from controller.state.model import AgentState, LiveModel
@@ -28,7 +28,7 @@ class QueueGaugeProvider:
         self._config = config
         self._model = model
         self._router = router
-        self._store = store
+        self._calls = InboundCallRepository(store)
         self._window_s = window_s
 
     def _open(self, queue: str, at: datetime) -> bool:
@@ -40,7 +40,7 @@ class QueueGaugeProvider:
     async def __call__(self) -> list[QueueGauges]:
         now = self._model.now()
         moment = datetime.fromtimestamp(now, UTC)
-        waits = await answer_waits(self._store, moment - timedelta(seconds=self._window_s))
+        waits = await self._calls.waits(ended_since=moment - timedelta(seconds=self._window_s))
         gauges = []
         for name, queue_cfg in self._config.queues.items():
             queue = self._model.queues.get(name)
@@ -49,7 +49,7 @@ class QueueGaugeProvider:
             estimate = estimate_wait(
                 len(snapshot.callers) + 1, snapshot.agents, moment, aht, queue_cfg.wrapup
             )
-            answered, abandoned = waits.get(name, ([], []))
+            queue_waits = waits.get(name, QueueWaits())
             by_state = queue.agents_by_state(now) if queue else {}
             gauges.append(
                 QueueGauges(
@@ -59,8 +59,8 @@ class QueueGaugeProvider:
                     oldest_wait_s=queue.oldest_wait(now) if queue else 0.0,
                     estimated_wait_s=math.inf if estimate is None else estimate,
                     service_level_ratio=service_level_ratio(
-                        answered,
-                        abandoned,
+                        queue_waits.answered,
+                        queue_waits.abandoned,
                         threshold_s=queue_cfg.service_level,
                         short_abandon_s=queue_cfg.short_abandon,
                     ),

@@ -24,7 +24,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from controller.asterisk.ari import AriClient, AriError
 from controller.inbound.asterisk_conf import dialplan_location
 from controller.inbound.config import InboundConfig
 from controller.inbound.destinations import AnyDestination, QueueDestination
+from controller.inbound.repository import InboundCallRecord, InboundCallRepository
 from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate, route_call
 from controller.inbound.snapshot import AgentState, QueueSnapshot, WaitingCaller
 from controller.logs import get_logger
@@ -57,8 +58,8 @@ _STATUS_OF = {
 }
 
 
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+def _moment(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass
@@ -78,6 +79,25 @@ class InboundCall:
     destination: str | None = None
     reason: str | None = None
     moving: bool = False
+
+    def stored(self, ended_at: float | None = None) -> InboundCallRecord:
+        """The call as the store keeps it."""
+        return InboundCallRecord(
+            call_id=self.call_id,
+            channel=self.channel,
+            did=self.did,
+            caller=self.caller,
+            arrived_at=datetime.fromtimestamp(self.arrived_at, UTC),
+            queue=self.queue,
+            queued_at=_moment(self.queued_at),
+            answered_at=_moment(self.answered_at),
+            ended_at=_moment(ended_at),
+            outcome=self.outcome,
+            agent_id=self.agent_id,
+            rule=self.rule,
+            destination=self.destination,
+            reason=self.reason,
+        )
 
 
 @dataclass
@@ -102,7 +122,7 @@ class InboundRouter:
         self._ami = ami
         self._ari = ari
         self._model = model
-        self._store = store
+        self._calls = InboundCallRepository(store)
         self._metrics = metrics
         self._recorder = recorder
         self._clock = clock
@@ -313,11 +333,7 @@ class InboundRouter:
             call.queue = step.destination.queue
         else:
             call.outcome = "overflowed"
-        await self._store.execute(
-            "UPDATE inbound_calls SET rule = :rule, destination = :dest, queue = :queue"
-            " WHERE call_id = :id",
-            {"rule": call.rule, "dest": call.destination, "queue": call.queue, "id": call.call_id},
-        )
+        await self._calls.set_overflow(call.call_id, call.rule, call.destination, call.queue)
 
     # -- outcomes (AMI) -------------------------------------------------------------------
 
@@ -391,48 +407,9 @@ class InboundRouter:
             agent_id=call.agent_id,
             duration_s=round(now - call.arrived_at, 2),
         )
-        # an upsert: the Hangup can overtake the arrival row's write
-        await self._store.execute(
-            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
-            " queued_at, answered_at, ended_at, outcome, agent_id, rule, destination, reason)"
-            " VALUES (:id, :channel, :did, :caller, :queue, :arrived, :queued, :answered,"
-            " :ended, :outcome, :agent, :rule, :dest, :reason) ON CONFLICT (call_id) DO UPDATE"
-            " SET queue = :queue, queued_at = :queued, answered_at = :answered,"
-            " ended_at = :ended, outcome = :outcome, agent_id = :agent, rule = :rule,"
-            " destination = :dest, reason = :reason",
-            {
-                "id": call.call_id,
-                "channel": call.channel,
-                "did": call.did,
-                "caller": call.caller,
-                "queue": call.queue,
-                "arrived": _iso(call.arrived_at),
-                "queued": _iso(call.queued_at) if call.queued_at else None,
-                "answered": _iso(call.answered_at) if call.answered_at else None,
-                "ended": _iso(now),
-                "outcome": call.outcome,
-                "agent": call.agent_id,
-                "rule": call.rule,
-                "dest": call.destination,
-                "reason": call.reason,
-            },
-        )
+        # the Hangup can overtake the arrival row's write: save_ended writes the row either way
+        await self._calls.save_ended(call.stored(ended_at=now))
 
     async def _store_arrival(self, call: InboundCall, adopted: bool = False) -> None:
-        await self._store.execute(
-            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
-            " outcome, rule, destination, reason) VALUES (:id, :channel, :did, :caller, :queue,"
-            " :arrived, :outcome, :rule, :dest, :reason) ON CONFLICT (call_id) DO NOTHING",
-            {
-                "id": call.call_id,
-                "channel": call.channel,
-                "did": call.did,
-                "caller": call.caller,
-                "queue": call.queue,
-                "arrived": _iso(call.arrived_at),
-                "outcome": None if adopted else call.outcome,
-                "rule": call.rule,
-                "dest": call.destination,
-                "reason": call.reason,
-            },
-        )
+        record = call.stored()
+        await self._calls.add_arrival(replace(record, outcome=None) if adopted else record)

@@ -11,30 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.inbound.config import InboundConfig
+from controller.inbound.repository import InboundCallRepository, QueueWaits
 from controller.metrics.service_level import service_level_ratio
 from controller.state.model import LiveModel
 from controller.store.base import Database
-
-Waits = dict[str, tuple[list[float], list[float]]]
-
-
-async def answer_waits(store: Database, since: datetime) -> Waits:
-    """Per queue: seconds waited by answered calls and by abandoned calls ended since ``since``."""
-    rows = await store.fetchall(
-        "SELECT queue, outcome, queued_at, answered_at, ended_at FROM inbound_calls"
-        " WHERE ended_at >= :since AND outcome IN ('answered', 'abandoned')"
-        " AND queued_at IS NOT NULL",
-        {"since": since.isoformat(timespec="milliseconds")},
-    )
-    waits: Waits = {}
-    for row in rows:
-        answered, abandoned = waits.setdefault(row["queue"], ([], []))
-        start = datetime.fromisoformat(row["queued_at"])
-        if row["outcome"] == "answered" and row["answered_at"]:
-            answered.append((datetime.fromisoformat(row["answered_at"]) - start).total_seconds())
-        elif row["outcome"] == "abandoned":
-            abandoned.append((datetime.fromisoformat(row["ended_at"]) - start).total_seconds())
-    return waits
 
 
 async def queue_status(
@@ -42,16 +22,9 @@ async def queue_status(
 ) -> list[dict[str, Any]]:
     now = model.now()
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = await store.fetchall(
-        "SELECT queue, outcome, COUNT(*) AS n FROM inbound_calls"
-        " WHERE arrived_at >= :since AND queue IS NOT NULL AND outcome IS NOT NULL"
-        " GROUP BY queue, outcome",
-        {"since": midnight.isoformat()},
-    )
-    today: dict[str, dict[str, int]] = {}
-    for row in rows:
-        today.setdefault(row["queue"], {})[row["outcome"]] = row["n"]
-    waits = await answer_waits(store, midnight)
+    calls = InboundCallRepository(store)
+    today = await calls.outcome_counts(arrived_since=midnight)
+    waits = await calls.waits(ended_since=midnight)
     result = []
     for name in sorted(set(model.queues) | set(today)):
         queue = model.queues.get(name)
@@ -59,15 +32,15 @@ async def queue_status(
         answered = outcomes.get("answered", 0)
         abandoned = outcomes.get("abandoned", 0)
         queue_cfg = inbound.queues.get(name)
-        answered_waits, abandoned_waits = waits.get(name, ([], []))
+        queue_waits = waits.get(name, QueueWaits())
         service_level = (
             service_level_ratio(
-                answered_waits,
-                abandoned_waits,
+                queue_waits.answered,
+                queue_waits.abandoned,
                 threshold_s=queue_cfg.service_level,
                 short_abandon_s=queue_cfg.short_abandon,
             )
-            if queue_cfg is not None and (answered_waits or abandoned_waits)
+            if queue_cfg is not None and (queue_waits.answered or queue_waits.abandoned)
             else None
         )
         result.append(

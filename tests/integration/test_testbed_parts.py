@@ -1,14 +1,12 @@
-"""The testbed's pure parts: template rendering, secrets, sipp result parsing (no Asterisk)."""
+"""The testbed's pure parts: scenario rendering, sipp result parsing (no Asterisk)."""
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
 
 from testbed.render import PLACEHOLDER, TemplateError, render
-from testbed.secrets import AGENTS, load_or_create
 from testbed.sipp import SCENARIO_DEFAULTS, SCENARIO_DIR, Sipp, SippStats, scenario_text
 
 
@@ -22,20 +20,6 @@ def test_render_fills_every_placeholder_and_leaves_asterisk_syntax_alone() -> No
 def test_render_names_the_template_and_the_missing_value() -> None:
     with pytest.raises(TemplateError, match=r"pjsip\.conf: no value for @AMI_SECRET@"):
         render("secret = @AMI_SECRET@", {}, "pjsip.conf")
-
-
-def test_secrets_are_created_once_owner_only_and_reused(tmp_path: Path) -> None:
-    first = load_or_create(tmp_path)
-    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
-    assert set(first.agent_passwords) == set(AGENTS)
-    assert load_or_create(tmp_path) == first
-
-
-def test_unreadable_secrets_file_is_reported_not_replaced(tmp_path: Path) -> None:
-    (tmp_path / "secrets.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"secrets\.json: unreadable secrets file"):
-        load_or_create(tmp_path)
-    assert (tmp_path / "secrets.json").read_text() == "{not json"
 
 
 @pytest.mark.parametrize("scenario", sorted(p.stem for p in SCENARIO_DIR.glob("*.xml")))

@@ -1,0 +1,296 @@
+"""Store access of inbound: one row per inbound call, and the agents' persisted login state.
+
+Two repositories, one per domain, written against the ``Database`` port with portable SQL:
+
+* ``InboundCallRepository`` (table ``inbound_calls``): the router writes a call's row when it
+  arrives and completes it when the call ends; ``callctl queue status`` and the queue gauges
+  read today's outcomes and waits from it.
+* ``AgentRepository`` (tables ``agents`` and ``agent_queues``): what agents asked for (logged
+  in to which queues, paused with which reason), which ``AgentService.reconcile`` makes
+  Asterisk match after every reconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
+
+from controller.pjsip import agent_interface
+from controller.store.base import Database, from_iso, to_iso
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCallRecord:
+    """An inbound call as stored; ``outcome`` is None until the call has one."""
+
+    call_id: str
+    channel: str
+    did: str
+    caller: str
+    arrived_at: datetime
+    queue: str | None = None
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: str | None = None
+    agent_id: str | None = None
+    rule: str | None = None
+    destination: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class QueueWaits:
+    """Seconds waited in one queue by answered calls (until answered) and abandoned calls."""
+
+    answered: list[float] = field(default_factory=list)
+    abandoned: list[float] = field(default_factory=list)
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else to_iso(moment)
+
+
+class InboundCallRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add_arrival(self, call: InboundCallRecord) -> None:
+        """Write the row of a call that arrived; a row already written (the call's end
+        overtook its arrival) is kept as it is."""
+        await self._db.execute(
+            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
+            " outcome, rule, destination, reason) VALUES (:id, :channel, :did, :caller, :queue,"
+            " :arrived, :outcome, :rule, :dest, :reason) ON CONFLICT (call_id) DO NOTHING",
+            {
+                "id": call.call_id,
+                "channel": call.channel,
+                "did": call.did,
+                "caller": call.caller,
+                "queue": call.queue,
+                "arrived": to_iso(call.arrived_at),
+                "outcome": call.outcome,
+                "rule": call.rule,
+                "dest": call.destination,
+                "reason": call.reason,
+            },
+        )
+
+    async def set_overflow(
+        self, call_id: str, rule: str | None, destination: str | None, queue: str | None
+    ) -> None:
+        """A waiting call left its queue by ``rule`` for ``destination`` (``queue`` if that
+        is another queue)."""
+        await self._db.execute(
+            "UPDATE inbound_calls SET rule = :rule, destination = :dest, queue = :queue"
+            " WHERE call_id = :id",
+            {"rule": rule, "dest": destination, "queue": queue, "id": call_id},
+        )
+
+    async def save_ended(self, call: InboundCallRecord) -> None:
+        """Write a call's final row, whether or not its arrival row was written yet."""
+        await self._db.execute(
+            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
+            " queued_at, answered_at, ended_at, outcome, agent_id, rule, destination, reason)"
+            " VALUES (:id, :channel, :did, :caller, :queue, :arrived, :queued, :answered,"
+            " :ended, :outcome, :agent, :rule, :dest, :reason) ON CONFLICT (call_id) DO UPDATE"
+            " SET queue = :queue, queued_at = :queued, answered_at = :answered,"
+            " ended_at = :ended, outcome = :outcome, agent_id = :agent, rule = :rule,"
+            " destination = :dest, reason = :reason",
+            {
+                "id": call.call_id,
+                "channel": call.channel,
+                "did": call.did,
+                "caller": call.caller,
+                "queue": call.queue,
+                "arrived": to_iso(call.arrived_at),
+                "queued": _text(call.queued_at),
+                "answered": _text(call.answered_at),
+                "ended": _text(call.ended_at),
+                "outcome": call.outcome,
+                "agent": call.agent_id,
+                "rule": call.rule,
+                "dest": call.destination,
+                "reason": call.reason,
+            },
+        )
+
+    async def outcome_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
+        """Per queue, per outcome: how many calls that arrived since ``arrived_since``."""
+        rows = await self._db.fetchall(
+            "SELECT queue, outcome, COUNT(*) AS n FROM inbound_calls"
+            " WHERE arrived_at >= :since AND queue IS NOT NULL AND outcome IS NOT NULL"
+            " GROUP BY queue, outcome",
+            {"since": to_iso(arrived_since)},
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["queue"], {})[row["outcome"]] = row["n"]
+        return counts
+
+    async def waits(self, ended_since: datetime) -> dict[str, QueueWaits]:
+        """Per queue: the waits of the answered and abandoned calls ended since
+        ``ended_since`` (the service level's input)."""
+        rows = await self._db.fetchall(
+            "SELECT queue, outcome, queued_at, answered_at, ended_at FROM inbound_calls"
+            " WHERE ended_at >= :since AND outcome IN ('answered', 'abandoned')"
+            " AND queued_at IS NOT NULL",
+            {"since": to_iso(ended_since)},
+        )
+        waits: dict[str, QueueWaits] = {}
+        for row in rows:
+            queue = waits.setdefault(row["queue"], QueueWaits())
+            start = from_iso(row["queued_at"])
+            if row["outcome"] == "answered" and row["answered_at"]:
+                queue.answered.append((from_iso(row["answered_at"]) - start).total_seconds())
+            elif row["outcome"] == "abandoned":
+                queue.abandoned.append((from_iso(row["ended_at"]) - start).total_seconds())
+        return waits
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMembership:
+    queue: str
+    penalty: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAgent:
+    """An agent as stored; ``queues`` are the ones it is logged in to (none once logged out)."""
+
+    agent_id: str
+    logged_in: bool
+    paused: bool
+    pause_reason: str
+    queues: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedInMembership:
+    """One queue a logged-in agent belongs to, with the agent's pause."""
+
+    agent_id: str
+    membership: QueueMembership
+    paused: bool
+    pause_reason: str
+
+
+class AgentRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def log_in(
+        self, agent_id: str, memberships: Sequence[QueueMembership], now: datetime
+    ) -> None:
+        """The agent is logged in, unpaused, to exactly ``memberships``."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO agents (agent_id, interface, logged_in, paused, pause_reason,"
+                " updated_at) VALUES (:id, :iface, 1, 0, '', :now)"
+                " ON CONFLICT (agent_id) DO UPDATE SET logged_in = 1, paused = 0,"
+                " pause_reason = '', interface = :iface, updated_at = :now",
+                {"id": agent_id, "iface": agent_interface(agent_id), "now": to_iso(now)},
+            )
+            await conn.execute("DELETE FROM agent_queues WHERE agent_id = :id", {"id": agent_id})
+            await conn.executemany(
+                "INSERT INTO agent_queues (agent_id, queue, penalty) VALUES (:id, :q, :p)",
+                [{"id": agent_id, "q": m.queue, "p": m.penalty} for m in memberships],
+            )
+
+    async def log_out(self, agent_id: str, now: datetime) -> bool:
+        """Log the agent out (and unpause it); False when no such agent is stored."""
+        changed = await self._db.execute(
+            "UPDATE agents SET logged_in = 0, paused = 0, pause_reason = '', updated_at = :now"
+            " WHERE agent_id = :id",
+            {"id": agent_id, "now": to_iso(now)},
+        )
+        return changed > 0
+
+    async def set_paused(self, agent_id: str, paused: bool, reason: str, now: datetime) -> None:
+        """Pause the agent with ``reason``, or unpause it (its reason is cleared)."""
+        await self._db.execute(
+            "UPDATE agents SET paused = :p, pause_reason = :r, updated_at = :now"
+            " WHERE agent_id = :id",
+            {"id": agent_id, "p": int(paused), "r": reason if paused else "", "now": to_iso(now)},
+        )
+
+    async def adopt(
+        self,
+        agent_id: str,
+        membership: QueueMembership,
+        paused: bool,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Store a queue membership found in Asterisk: the agent is logged in to that queue
+        too (its other queues are kept), paused as Asterisk says."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO agents (agent_id, interface, logged_in, paused, pause_reason,"
+                " updated_at) VALUES (:id, :iface, 1, :p, :r, :now)"
+                " ON CONFLICT (agent_id) DO UPDATE SET logged_in = 1, paused = :p,"
+                " pause_reason = :r, updated_at = :now",
+                {
+                    "id": agent_id,
+                    "iface": agent_interface(agent_id),
+                    "p": int(paused),
+                    "r": reason,
+                    "now": to_iso(now),
+                },
+            )
+            await conn.execute(
+                "INSERT INTO agent_queues (agent_id, queue, penalty) VALUES (:id, :q, :p)"
+                " ON CONFLICT (agent_id, queue) DO NOTHING",
+                {"id": agent_id, "q": membership.queue, "p": membership.penalty},
+            )
+
+    async def agents(self) -> list[StoredAgent]:
+        """Every stored agent, by id."""
+        rows = await self._db.fetchall(
+            "SELECT a.agent_id, a.logged_in, a.paused, a.pause_reason, q.queue"
+            " FROM agents a LEFT JOIN agent_queues q ON q.agent_id = a.agent_id"
+            " ORDER BY a.agent_id, q.queue"
+        )
+        agents = []
+        for agent_id, group in groupby(rows, key=lambda row: row["agent_id"]):
+            memberships = list(group)
+            first = memberships[0]
+            logged_in = bool(first["logged_in"])
+            queues = [row["queue"] for row in memberships if row["queue"] is not None]
+            agents.append(
+                StoredAgent(
+                    agent_id=agent_id,
+                    logged_in=logged_in,
+                    paused=bool(first["paused"]),
+                    pause_reason=first["pause_reason"],
+                    queues=tuple(queues) if logged_in else (),
+                )
+            )
+        return agents
+
+    async def logged_in_memberships(self) -> list[LoggedInMembership]:
+        """Every queue membership of the logged-in agents."""
+        rows = await self._db.fetchall(
+            "SELECT a.agent_id, a.paused, a.pause_reason, q.queue, q.penalty FROM agents a"
+            " JOIN agent_queues q ON q.agent_id = a.agent_id WHERE a.logged_in = 1"
+            " ORDER BY a.agent_id, q.queue"
+        )
+        return [
+            LoggedInMembership(
+                agent_id=row["agent_id"],
+                membership=QueueMembership(row["queue"], row["penalty"]),
+                paused=bool(row["paused"]),
+                pause_reason=row["pause_reason"],
+            )
+            for row in rows
+        ]
+
+    async def is_logged_in_to(self, agent_id: str, queue: str) -> bool:
+        row = await self._db.fetchone(
+            "SELECT 1 AS known FROM agents a JOIN agent_queues q ON q.agent_id = a.agent_id"
+            " WHERE a.agent_id = :id AND q.queue = :q AND a.logged_in = 1",
+            {"id": agent_id, "q": queue},
+        )
+        return row is not None

@@ -1,0 +1,150 @@
+"""The inbound repositories on a real SQLite store: call rows and the agents' persisted state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.inbound.repository import (
+    AgentRepository,
+    InboundCallRecord,
+    InboundCallRepository,
+    LoggedInMembership,
+    QueueMembership,
+    StoredAgent,
+)
+from controller.store.base import to_iso
+from controller.store.sqlite import SqliteDatabase
+
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def seconds(n: float) -> datetime:
+    return NOON + timedelta(seconds=n)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    store = await SqliteDatabase.open(f"sqlite:///{tmp_path}/store.db")
+    yield store
+    await store.close()
+
+
+def call(call_id: str, **fields: object) -> InboundCallRecord:
+    base: dict[str, object] = {
+        "channel": f"PJSIP/trunk-{call_id}", "did": "+15550100", "caller": "+15550199",
+        "arrived_at": NOON, "queue": "support",
+    }
+    return InboundCallRecord(call_id, **(base | fields))  # type: ignore[arg-type]
+
+
+async def test_a_call_is_written_at_arrival_and_completed_at_its_end(db: SqliteDatabase) -> None:
+    calls = InboundCallRepository(db)
+    await calls.add_arrival(call("c1"))
+    arrived = await db.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'c1'")
+    assert arrived is not None
+    assert (arrived["arrived_at"], arrived["outcome"], arrived["ended_at"]) == (
+        to_iso(NOON), None, None
+    )
+    await calls.set_overflow("c1", "support.overflow[0]", "queue:sales", "sales")
+    await calls.save_ended(call(
+        "c1", queue="sales", queued_at=seconds(1), answered_at=seconds(9), ended_at=seconds(60),
+        outcome="answered", agent_id="1001", rule="support.overflow[0]", destination="queue:sales",
+    ))
+    [row] = await db.fetchall("SELECT * FROM inbound_calls")
+    assert dict(row) == {
+        "call_id": "c1", "channel": "PJSIP/trunk-c1", "did": "+15550100", "caller": "+15550199",
+        "queue": "sales", "arrived_at": to_iso(NOON), "queued_at": to_iso(seconds(1)),
+        "answered_at": to_iso(seconds(9)), "ended_at": to_iso(seconds(60)),
+        "outcome": "answered", "agent_id": "1001", "rule": "support.overflow[0]",
+        "destination": "queue:sales", "reason": None,
+    }
+
+
+async def test_an_arrival_written_after_the_end_keeps_the_final_row(db: SqliteDatabase) -> None:
+    calls = InboundCallRepository(db)
+    await calls.save_ended(call("c1", queued_at=seconds(1), ended_at=seconds(5),
+                                outcome="abandoned"))
+    await calls.add_arrival(call("c1"))  # the Hangup overtook the arrival's write
+    row = await db.fetchone("SELECT outcome, ended_at FROM inbound_calls WHERE call_id = 'c1'")
+    assert row is not None
+    assert (row["outcome"], row["ended_at"]) == ("abandoned", to_iso(seconds(5)))
+
+
+async def test_outcomes_and_waits_since_a_moment(db: SqliteDatabase) -> None:
+    calls = InboundCallRepository(db)
+    yesterday = NOON - timedelta(days=1)
+    for record in (
+        call("answered", queued_at=seconds(0), answered_at=seconds(12), ended_at=seconds(90),
+             outcome="answered"),
+        call("abandoned", queued_at=seconds(0), ended_at=seconds(30), outcome="abandoned"),
+        call("sales", queue="sales", queued_at=seconds(0), answered_at=seconds(3),
+             ended_at=seconds(20), outcome="answered"),
+        call("never-queued", ended_at=seconds(2), outcome="abandoned"),
+        call("after-hours", ended_at=seconds(1), outcome="after_hours"),
+        call("old", arrived_at=yesterday, queued_at=yesterday,
+             answered_at=yesterday + timedelta(seconds=5),
+             ended_at=yesterday + timedelta(seconds=50), outcome="answered"),
+    ):
+        await calls.save_ended(record)
+    await calls.add_arrival(call("still-waiting"))
+
+    assert await calls.outcome_counts(arrived_since=NOON) == {
+        "support": {"answered": 1, "abandoned": 2, "after_hours": 1},
+        "sales": {"answered": 1},
+    }
+    waits = await calls.waits(ended_since=NOON)
+    assert set(waits) == {"support", "sales"}
+    assert (waits["support"].answered, waits["support"].abandoned) == ([12.0], [30.0])
+    assert (waits["sales"].answered, waits["sales"].abandoned) == ([3.0], [])
+    later = await calls.waits(ended_since=seconds(25))
+    assert (later["support"].answered, later["support"].abandoned) == ([12.0], [30.0])
+    assert "sales" not in later
+
+
+async def test_login_logout_and_pause_are_kept(db: SqliteDatabase) -> None:
+    agents = AgentRepository(db)
+    await agents.log_in("1001", [QueueMembership("support"), QueueMembership("sales", 2)], NOON)
+    await agents.set_paused("1001", True, "lunch", seconds(1))
+    assert await agents.agents() == [StoredAgent("1001", True, True, "lunch", ("sales", "support"))]
+    assert await agents.logged_in_memberships() == [
+        LoggedInMembership("1001", QueueMembership("sales", 2), True, "lunch"),
+        LoggedInMembership("1001", QueueMembership("support", 0), True, "lunch"),
+    ]
+
+    await agents.log_in("1001", [QueueMembership("support")], seconds(2))  # login unpauses
+    assert await agents.agents() == [StoredAgent("1001", True, False, "", ("support",))]
+    await agents.set_paused("1001", True, "coaching", seconds(3))
+    await agents.set_paused("1001", False, "ignored when unpausing", seconds(4))
+    assert await agents.agents() == [StoredAgent("1001", True, False, "", ("support",))]
+
+    assert await agents.log_out("1001", seconds(5)) is True
+    assert await agents.agents() == [StoredAgent("1001", False, False, "", ())]
+    assert await agents.logged_in_memberships() == []
+    assert await agents.is_logged_in_to("1001", "support") is False
+    assert await agents.log_out("2002", seconds(6)) is False
+    row = await db.fetchone("SELECT interface, updated_at FROM agents WHERE agent_id = '1001'")
+    assert row is not None
+    assert dict(row) == {"interface": "PJSIP/1001", "updated_at": to_iso(seconds(5))}
+
+
+async def test_a_membership_found_in_asterisk_is_adopted_beside_the_others(
+    db: SqliteDatabase,
+) -> None:
+    agents = AgentRepository(db)
+    await agents.log_in("1001", [QueueMembership("support")], NOON)
+    assert await agents.is_logged_in_to("1001", "sales") is False
+    await agents.adopt("1001", QueueMembership("sales", 1), True, "training", seconds(1))
+    await agents.adopt("1002", QueueMembership("sales"), False, "", seconds(1))
+    assert await agents.is_logged_in_to("1001", "sales") is True
+    assert await agents.agents() == [
+        StoredAgent("1001", True, True, "training", ("sales", "support")),
+        StoredAgent("1002", True, False, "", ("sales",)),
+    ]
+    # adopting what is already stored changes nothing but the pause Asterisk reports
+    await agents.adopt("1001", QueueMembership("sales", 5), False, "", seconds(2))
+    memberships = await agents.logged_in_memberships()
+    assert LoggedInMembership("1001", QueueMembership("sales", 1), False, "") in memberships
