@@ -25,6 +25,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,8 @@ class AsteriskInstance:
         }
         return data
 
-    def render_config(self) -> None:
-        """Render the site config into the config dir (``callctl render-conf``'s own code)
-        and create the instance's directories."""
+    def prepare_directories(self) -> None:
+        """Create the instance's directories, emptied first for a ``fresh`` instance."""
         owned = (self.etc_dir, self.spool_dir, self.db_dir, self.log_dir)
         if self.fresh:
             for inside in owned:
@@ -211,6 +211,11 @@ class AsteriskInstance:
         # cdr_csv writes into cdr-csv/ but never creates it
         for inside in (*owned, self.run_dir, self.spool_dir / "monitor", self.log_dir / "cdr-csv"):
             self.host_path(inside).mkdir(parents=True, exist_ok=True)
+
+    def render_config(self) -> None:
+        """Render the site config into the config dir (``callctl render-conf``'s own code)
+        and create the instance's directories."""
+        self.prepare_directories()
         site_file = self.state_dir / "site.toml"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         site_file.write_text(tomli_w.dumps(self.site_settings()))
@@ -257,10 +262,12 @@ class AsteriskInstance:
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self) -> None:
+    def start(self, entrypoint: Sequence[str] = ()) -> None:
         """Render config, start Asterisk, return once AMI, ARI and the core are ready.
 
         A previous run of the same instance is stopped first: its config may be stale.
+        ``entrypoint`` runs Asterisk's command line through a wrapper (a container's
+        entrypoint script under test) that ends by exec-ing it.
         """
         if not self.host:
             ensure_root()
@@ -274,7 +281,7 @@ class AsteriskInstance:
             # start_new_session: Ctrl-C on a terminal must not reach Asterisk directly;
             # stop() ends it cleanly instead.
             self._process = subprocess.Popen(
-                self._command("-f", "-n"), stdin=subprocess.DEVNULL, stdout=log,
+                [*entrypoint, *self._command("-f", "-n")], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
         try:

@@ -44,6 +44,8 @@ AbsolutePath = Annotated[str, AfterValidator(_absolute)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 # a host name or address as written in a SIP URI: no spaces, no URI syntax
 Host = Annotated[str, Field(pattern=r"^[A-Za-z0-9.:_-]+$")]
+# what PJSIP's identify matches: a host, an address or a network (10.0.0.0/8)
+Match = Annotated[str, Field(pattern=r"^[A-Za-z0-9.:_/-]+$")]
 Transport = Literal["udp", "tls"]
 
 
@@ -106,7 +108,7 @@ class TrunkConfig(Section):
     username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = Field(default=None, min_length=1)
     registration: bool = Field(default=False, description="register to the carrier (username)")
-    identify: tuple[Host, ...] = Field(
+    identify: tuple[Match, ...] = Field(
         default=(), description="addresses or networks calls from the carrier come from")
     codecs: tuple[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], ...] = ("alaw", "ulaw")
 
