@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from controller.api.auth import json_error, require_token
-from controller.api.keys import CONTROLLER
+from controller.api.keys import AGENTS
 from controller.asterisk.ami import AmiError
 from controller.inbound.agents import AgentError, QueueMembership
 
@@ -43,7 +43,7 @@ def _agent_id(request: web.Request) -> str:
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    return web.json_response({"agents": await request.app[CONTROLLER].agents.list_agents()})
+    return web.json_response({"agents": await request.app[AGENTS].list_agents()})
 
 
 @require_token
@@ -57,7 +57,7 @@ async def login(request: web.Request) -> web.Response:
         return json_error(400, "'queues' must be a list of queue names")
     memberships = [QueueMembership(q) for q in raw] if raw else None
     try:
-        queues = await request.app[CONTROLLER].agents.login(agent_id, memberships)
+        queues = await request.app[AGENTS].login(agent_id, memberships)
     except (AgentError, AmiError) as error:
         return json_error(409, str(error))
     return web.json_response({"agent_id": agent_id, "logged_in": True, "queues": queues})
@@ -67,7 +67,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
     try:
-        await request.app[CONTROLLER].agents.logout(agent_id)
+        await request.app[AGENTS].logout(agent_id)
     except (AgentError, AmiError) as error:
         return json_error(409, str(error))
     return web.json_response({"agent_id": agent_id, "logged_in": False})
@@ -80,7 +80,7 @@ async def _set_pause(request: web.Request, paused: bool) -> web.Response:
     if not isinstance(reason, str) or len(reason) > 40:
         return json_error(400, "'reason' must be a string of at most 40 characters")
     try:
-        await request.app[CONTROLLER].agents.pause(agent_id, paused, reason)
+        await request.app[AGENTS].pause(agent_id, paused, reason)
     except (AgentError, AmiError) as error:
         return json_error(409, str(error))
     return web.json_response({"agent_id": agent_id, "paused": paused, "reason": reason})

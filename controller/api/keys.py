@@ -1,19 +1,27 @@
-"""Typed keys for the objects the aiohttp application shares with its handlers."""
+"""Typed keys for what the aiohttp application shares with its handlers: each handler reads the
+one service it uses, never the whole controller (the features set them, see ``features/``)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 if TYPE_CHECKING:
     from controller.config import Config
+    from controller.inbound.agents import AgentService
+    from controller.metrics.registry import Metrics
+    from controller.metrics.snapshot import ComponentUp
+    from controller.state.model import LiveModel
     from controller.store.base import Database
+    from controller.tasks import Supervisor
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORE: web.AppKey[Database] = web.AppKey("store")
-
-if TYPE_CHECKING:
-    from controller.app import Controller
-
-CONTROLLER: web.AppKey[Controller] = web.AppKey("controller")
+MODEL: web.AppKey[LiveModel] = web.AppKey("model")
+AGENTS: web.AppKey[AgentService] = web.AppKey("agents")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
+# whether AMI (connected and resynced), ARI and the store answer
+COMPONENTS: web.AppKey[Callable[[], Awaitable[ComponentUp]]] = web.AppKey("components")

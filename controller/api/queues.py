@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.api.keys import CONTROLLER
+from controller.api.keys import CONFIG, MODEL, STORE
 from controller.inbound.status import queue_status
 
 
 async def list_queues(request: web.Request) -> web.Response:
-    controller = request.app[CONTROLLER]
-    queues = await queue_status(controller.model, controller.store, controller.config.inbound)
+    app = request.app
+    queues = await queue_status(app[MODEL], app[STORE], app[CONFIG].inbound)
     return web.json_response({"queues": queues})
 
 

@@ -18,7 +18,6 @@ have no timeout and its Ping never checks the Pong. This wrapper therefore:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -174,8 +173,10 @@ class AmiClient:
         if manager is not None:
             manager.callbacks.clear()
             manager.patterns.clear()
-            with contextlib.suppress(Exception):
+            try:
                 manager.close()
+            except Exception as error:  # the connection is being dropped anyway: note, go on
+                log.warning("ami.close_failed", error=repr(error))
         self._mark_lost()
 
     async def _watchdog(self) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -139,8 +138,10 @@ class AriClient:
                 return None
             text = await response.text()
             if response.status >= 400:
-                with contextlib.suppress(ValueError):
+                try:
                     text = (await response.json(content_type=None)).get("message", text)
+                except ValueError:
+                    pass  # not ARI's JSON error body: the AriError below carries the plain text
                 raise AriError(response.status, text)
             return await response.json(content_type=None) if text else None
 

@@ -9,11 +9,12 @@ code) is adopted into the store, because the agent is evidently working.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
+from controller.asterisk.events import AmiEvent, QueueMemberAdded
 from controller.inbound.repository import AgentRepository, QueueMembership
 from controller.logs import get_logger
 from controller.pjsip import agent_interface, agent_of_interface
@@ -129,15 +130,13 @@ class AgentService:
                         agent_id, queue.name, member.penalty, member.paused, member.paused_reason
                     )
 
-    def on_ami_event(self, event: Mapping[str, Any]) -> None:
+    def on_ami_event(self, event: AmiEvent) -> None:
         """A member that appears after the resync (added at the Asterisk CLI, or during our
         reconnect) is adopted too, so the store never lags behind Asterisk."""
-        interface = event.get("Interface", "")
-        if event.get("Event") == "QueueMemberAdded" and interface.startswith("PJSIP/"):
+        if isinstance(event, QueueMemberAdded) and event.interface.startswith("PJSIP/"):
             self._tasks.spawn(self._adopt_if_unknown(
-                interface.removeprefix("PJSIP/"), event.get("Queue", ""),
-                int(event.get("Penalty") or 0), event.get("Paused") == "1",
-                event.get("PausedReason", ""),
+                event.interface.removeprefix("PJSIP/"), event.queue,
+                event.penalty or 0, event.paused is True, event.paused_reason or "",
             ))
 
     async def _adopt_if_unknown(

@@ -20,16 +20,25 @@ live model when we see them, so they are watched and recorded too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
+from controller.asterisk.events import (
+    AgentComplete,
+    AgentConnect,
+    AmiEvent,
+    AriChannel,
+    ChannelEvent,
+    Hangup,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    StasisStart,
+)
 from controller.inbound.asterisk_conf import dialplan_location
 from controller.inbound.config import InboundConfig
 from controller.inbound.destinations import AnyDestination, QueueDestination
@@ -134,19 +143,18 @@ class InboundRouter:
 
     # -- arrival (ARI) --------------------------------------------------------------------
 
-    def on_stasis_start(self, event: Mapping[str, Any]) -> None:
-        channel = event["channel"]
-        args = event.get("args") or []
-        did = args[1] if len(args) > 1 else channel.get("dialplan", {}).get("exten", "")
-        self._tasks.spawn(self._route(channel, str(did), time.perf_counter()))
+    def on_stasis_start(self, event: StasisStart) -> None:
+        channel = event.channel
+        did = event.args[1] if len(event.args) > 1 else channel.dialplan_exten
+        self._tasks.spawn(self._route(channel, did, time.perf_counter()))
 
-    async def _route(self, channel: Mapping[str, Any], did: str, started: float) -> None:
+    async def _route(self, channel: AriChannel, did: str, started: float) -> None:
         now = self._clock()
         call = InboundCall(
-            call_id=channel["id"],
-            channel=channel.get("name", ""),
+            call_id=channel.id,
+            channel=channel.name,
             did=did,
-            caller=channel.get("caller", {}).get("number", ""),
+            caller=channel.caller_number,
             arrived_at=now,
         )
         self.calls[call.call_id] = call
@@ -337,34 +345,36 @@ class InboundRouter:
 
     # -- outcomes (AMI) -------------------------------------------------------------------
 
-    def on_ami_event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("Event")
-        call = self.calls.get(event.get("Uniqueid", ""))
-        if kind == "AgentComplete":
+    def on_ami_event(self, event: AmiEvent) -> None:
+        if isinstance(event, AgentComplete):
             self._handle_time(event)
+        if not isinstance(event, ChannelEvent):
+            return
+        call = self.calls.get(event.uniqueid)
         if call is None:
             return
         now = self._clock()
-        if kind == "QueueCallerJoin":
-            first_queue = call.queued_at is None
-            call.queue, call.queue_joined_at, call.moving = event.get("Queue"), now, False
-            call.queued_at = call.queued_at or now
-            if first_queue:
-                self._tasks.spawn(self._record(call))
-        elif kind == "AgentConnect":
-            call.outcome, call.answered_at = "answered", now
-            call.agent_id = event.get("MemberName") or event.get("Interface", "")
-            queue = event.get("Queue", call.queue or "")
-            self._metrics.call_outcome(queue, "answered", self._waited(call, queue))
-            log.info("call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id)
-            self._tasks.spawn(self._recorder.set_agent(call.call_id, call.agent_id))
-        elif kind == "QueueCallerAbandon" and call.outcome is None:
-            # counted here: ``_finish`` only counts outcomes it decides itself
-            call.outcome = "abandoned"
-            queue = event.get("Queue", call.queue or "")
-            self._metrics.call_outcome(queue, "abandoned", self._waited(call, queue))
-        elif kind == "Hangup":
-            self._tasks.spawn(self._finish(call, now))
+        match event:
+            case QueueCallerJoin(queue=queue):
+                first_queue = call.queued_at is None
+                call.queue, call.queue_joined_at, call.moving = queue, now, False
+                call.queued_at = call.queued_at or now
+                if first_queue:
+                    self._tasks.spawn(self._record(call))
+            case AgentConnect(queue=queue):
+                call.outcome, call.answered_at = "answered", now
+                call.agent_id = event.member_name or event.interface
+                self._metrics.call_outcome(queue, "answered", self._waited(call, queue))
+                log.info(
+                    "call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id
+                )
+                self._tasks.spawn(self._recorder.set_agent(call.call_id, call.agent_id))
+            case QueueCallerAbandon(queue=queue) if call.outcome is None:
+                # counted here: ``_finish`` only counts outcomes it decides itself
+                call.outcome = "abandoned"
+                self._metrics.call_outcome(queue, "abandoned", self._waited(call, queue))
+            case Hangup():
+                self._tasks.spawn(self._finish(call, now))
 
     async def _record(self, call: InboundCall) -> None:
         """Start the queue's recording policy on the caller's channel (first queue only)."""
@@ -376,13 +386,12 @@ class InboundRouter:
         )
         await self._recorder.start(facts, call.channel, caller=call.caller, callee=call.did)
 
-    def _handle_time(self, event: Mapping[str, Any]) -> None:
-        queue = event.get("Queue", "")
-        with contextlib.suppress(ValueError):
-            wrapup = self._model.queues[queue].wrapup_s if queue in self._model.queues else 0.0
-            seconds = float(event.get("TalkTime") or 0) + wrapup
-            self._watch.setdefault(queue, _QueueWatch()).handle_times.append(seconds)
-            self._metrics.handle_time(queue, seconds)
+    def _handle_time(self, event: AgentComplete) -> None:
+        queue = event.queue
+        wrapup = self._model.queues[queue].wrapup_s if queue in self._model.queues else 0.0
+        seconds = event.talk_time_s + wrapup
+        self._watch.setdefault(queue, _QueueWatch()).handle_times.append(seconds)
+        self._metrics.handle_time(queue, seconds)
 
     def _waited(self, call: InboundCall, queue: str) -> float:
         start = call.queue_joined_at if call.queue == queue and call.queue_joined_at else None

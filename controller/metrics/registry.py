@@ -14,7 +14,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from prometheus_client import (
@@ -26,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from controller.asterisk.events import REJECT_REASONS, RejectReason, Source
 from controller.logs import get_logger
 from controller.metrics.collectors import ScrapeSnapshot, SnapshotCollector
 from controller.metrics.snapshot import (
@@ -58,11 +59,12 @@ log = get_logger("metrics")
 
 @dataclass(frozen=True, slots=True)
 class SnapshotProviders:
-    """Where the gauges come from; each may be a plain or an async function."""
+    """Where the gauges come from; each may be a plain or an async function. A feature that
+    is not installed shows no series of its own (no queues, no campaigns)."""
 
     components: Provider[ComponentUp]
-    queues: Provider[Sequence[QueueGauges]]
-    dialers: Provider[Sequence[DialerGauges]]
+    queues: Provider[Sequence[QueueGauges]] = tuple
+    dialers: Provider[Sequence[DialerGauges]] = tuple
 
 
 class Metrics:
@@ -120,6 +122,14 @@ class Metrics:
             "callctl_ami_events_total", "AMI events received, by event name.", ["event"],
             registry=reg,
         )
+        rejected = "Asterisk events dropped as malformed or unknown, by source and reason."
+        self._events_rejected = Counter(
+            "callctl_events_rejected_total", rejected, ["source", "reason"], registry=reg
+        )
+        failures = "Failures of a supervised long-running task (each one is restarted)."
+        self._task_failures = Counter(
+            "callctl_task_failures_total", failures, ["task"], registry=reg
+        )
         self._event_processing = Histogram(
             "callctl_event_processing_seconds",
             "Seconds spent handling one Asterisk event (AMI or ARI) in the controller.",
@@ -127,10 +137,25 @@ class Metrics:
         )
         for result in RECORDING_RESULTS:
             self._recordings.labels(result)
+        for source in ("ami", "ari"):
+            for reason in REJECT_REASONS:
+                self._events_rejected.labels(source, reason)
         for queue in queues:
             self.declare_queue(queue)
         for campaign in campaigns:
             self.declare_campaign(campaign)
+
+    def provide(
+        self,
+        *,
+        queues: Provider[Sequence[QueueGauges]] | None = None,
+        dialers: Provider[Sequence[DialerGauges]] | None = None,
+    ) -> None:
+        """A feature installs its scrape-time gauges (the inbound queues, the campaigns)."""
+        if queues is not None:
+            self._providers = replace(self._providers, queues=queues)
+        if dialers is not None:
+            self._providers = replace(self._providers, dialers=dialers)
 
     def declare_queue(self, queue: str) -> None:
         """Create the queue's counter and histogram series at 0 (idempotent)."""
@@ -168,6 +193,16 @@ class Metrics:
 
     def ami_event(self, name: str) -> None:
         self._ami_events.labels(name).inc()
+
+    def event_rejected(self, source: Source, reason: RejectReason) -> None:
+        self._events_rejected.labels(source, reason).inc()
+
+    def declare_task(self, task: str) -> None:
+        """Create the supervised task's failure series at 0 (idempotent)."""
+        self._task_failures.labels(task)
+
+    def task_failed(self, task: str) -> None:
+        self._task_failures.labels(task).inc()
 
     @contextmanager
     def event_processing(self) -> Iterator[None]:

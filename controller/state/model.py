@@ -1,6 +1,6 @@
 """The live model of Asterisk: channels, queues, their members (agents) and waiting callers.
 
-Pure state: fed AMI events (``apply``) and list-action snapshots (``load_snapshot``) by the
+Pure state: fed typed AMI events (``apply``) and list-action snapshots (``load_snapshot``) by the
 sync service, with the clock injected, and no I/O. Everything else (router rules, metrics,
 ``callctl queue status``) reads it. After every reconnect the sync service rebuilds it from a
 fresh snapshot, because events missed while disconnected cannot be replayed.
@@ -8,18 +8,38 @@ fresh snapshot, because events missed while disconnected cannot be replayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TypeVar
 
-Event = Mapping[str, Any]
+from controller.asterisk.events import (
+    AgentComplete,
+    AmiEvent,
+    ChannelEvent,
+    CoreShowChannel,
+    Hangup,
+    MemberEvent,
+    Newchannel,
+    Newexten,
+    Newstate,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueEntry,
+    QueueMember,
+    QueueMemberAdded,
+    QueueMemberPause,
+    QueueMemberRemoved,
+    QueueMemberStatus,
+    QueueParams,
+)
+
 Clock = Callable[[], float]
 
-# app_queue member Status values (Asterisk device states)
-_RINGING = {"6", "7"}
-_BUSY = {"2", "3", "8"}
-_UNREACHABLE = {"4", "5"}
+# app_queue member Status values (Asterisk device states, AST_DEVICE_*)
+_RINGING = {6, 7}
+_BUSY = {2, 3, 8}
+_UNREACHABLE = {4, 5}
 
 
 class AgentState(StrEnum):
@@ -33,14 +53,20 @@ class AgentState(StrEnum):
 
 @dataclass
 class Channel:
-    uniqueid: str
-    name: str
-    linkedid: str
-    caller_num: str = ""
-    context: str = ""
-    exten: str = ""
-    state: str = ""
-    created_at: float = 0.0
+    """A live channel: the snapshot its latest AMI event carried (every channel event carries
+    the whole snapshot), and when it appeared."""
+
+    latest: ChannelEvent
+    created_at: float
+
+    @property
+    def name(self) -> str:
+        return self.latest.channel
+
+    @property
+    def state(self) -> str:
+        """``ChannelStateDesc``: Down, Ring, Ringing, Up, ..."""
+        return self.latest.state_desc
 
 
 @dataclass
@@ -58,7 +84,7 @@ class Member:
     interface: str
     queue: str
     name: str = ""
-    status: str = "1"
+    status: int = 1  # AST_DEVICE_NOT_INUSE
     paused: bool = False
     paused_reason: str = ""
     in_call: bool = False
@@ -126,131 +152,112 @@ class LiveModel:
 
     # -- snapshot -------------------------------------------------------------------------
 
-    def load_snapshot(self, queue_status: Iterable[Event], channels: Iterable[Event]) -> None:
+    def load_snapshot(
+        self,
+        queue_status: Iterable[QueueParams | QueueMember | QueueEntry],
+        channels: Iterable[CoreShowChannel],
+    ) -> None:
         """Replace everything with the answers of QueueStatus and CoreShowChannels."""
         self.channels.clear()
         self.queues.clear()
         now = self._clock()
-        for item in channels:
-            if item.get("Event") == "CoreShowChannel":
-                duration = _hms_seconds(item.get("Duration", "0"))
-                self._add_channel(item, created_at=now - duration)
+        for channel in channels:
+            self._add_channel(channel, created_at=now - channel.duration_s)
         for item in queue_status:
-            kind = item.get("Event")
-            if kind == "QueueParams":
-                self.queue(item["Queue"]).strategy = item.get("Strategy", "")
-            elif kind == "QueueMember":
-                self._upsert_member(item)
-            elif kind == "QueueEntry":
-                self._add_caller(item, joined_at=now - float(item.get("Wait") or 0))
+            match item:
+                case QueueParams(queue=name, strategy=strategy):
+                    self.queue(name).strategy = strategy
+                case QueueMember():
+                    self._upsert_member(item)
+                case QueueEntry():
+                    self._add_caller(item, joined_at=now - item.wait_s)
         self._changed("snapshot", "")
 
     # -- events ---------------------------------------------------------------------------
 
-    def apply(self, event: Event) -> bool:
+    def apply(self, event: AmiEvent) -> bool:
         """Apply one AMI event; return whether the model cared about it."""
-        handler = _HANDLERS.get(event.get("Event", ""))
-        if handler is None:
-            return False
-        handler(self, event)
+        match event:
+            case Newchannel():
+                self._add_channel(event, created_at=self._clock())
+                self._changed("channel_new", event.uniqueid)
+            case Newstate() | Newexten() if (
+                channel := self.channels.get(event.uniqueid)
+            ) is not None:
+                channel.latest = event
+            case Hangup():
+                self._on_hangup(event.uniqueid)
+            case QueueCallerJoin():
+                self._add_caller(event, joined_at=self._clock())
+                self._changed("caller_join", event.queue)
+            case QueueCallerLeave():
+                self._on_caller_leave(event)
+            case QueueMemberAdded() | QueueMemberStatus() | QueueMemberPause():
+                member = self._upsert_member(event)
+                member.state_since = self._clock()
+                self._changed("member", member.queue)
+            case QueueMemberRemoved():
+                queue = self.queue(event.queue)
+                if queue.members.pop(event.interface, None) is not None:
+                    self._changed("member", queue.name)
+            case AgentComplete():
+                self._on_agent_complete(event)
+            case _:
+                return False
         return True
 
-    def _add_channel(self, e: Event, created_at: float) -> None:
-        uid = e.get("Uniqueid", "")
-        if not uid:
-            return
-        self.channels[uid] = Channel(
-            uniqueid=uid,
-            name=e.get("Channel", ""),
-            linkedid=e.get("Linkedid", uid),
-            caller_num=e.get("CallerIDNum", ""),
-            context=e.get("Context", ""),
-            exten=e.get("Exten", e.get("Extension", "")),
-            state=e.get("ChannelStateDesc", ""),
-            created_at=created_at,
-        )
+    def _add_channel(self, e: ChannelEvent, created_at: float) -> None:
+        self.channels[e.uniqueid] = Channel(latest=e, created_at=created_at)
 
-    def _on_newchannel(self, e: Event) -> None:
-        self._add_channel(e, created_at=self._clock())
-        self._changed("channel_new", e.get("Uniqueid", ""))
-
-    def _on_newstate(self, e: Event) -> None:
-        channel = self.channels.get(e.get("Uniqueid", ""))
-        if channel is not None:
-            channel.state = e.get("ChannelStateDesc", channel.state)
-
-    def _on_newexten(self, e: Event) -> None:
-        channel = self.channels.get(e.get("Uniqueid", ""))
-        if channel is not None:
-            channel.context = e.get("Context", channel.context)
-            channel.exten = e.get("Extension", e.get("Exten", channel.exten))
-
-    def _on_hangup(self, e: Event) -> None:
-        uid = e.get("Uniqueid", "")
+    def _on_hangup(self, uid: str) -> None:
         self.channels.pop(uid, None)
         for queue in self.queues.values():
             if queue.callers.pop(uid, None) is not None:
                 self._changed("caller_leave", queue.name)
         self._changed("channel_hangup", uid)
 
-    def _add_caller(self, e: Event, joined_at: float) -> None:
-        queue = self.queue(e["Queue"])
-        uid = e.get("Uniqueid", "")
-        queue.callers[uid] = Caller(
-            uniqueid=uid,
-            channel=e.get("Channel", ""),
+    def _add_caller(self, e: QueueCallerJoin | QueueEntry, joined_at: float) -> None:
+        queue = self.queue(e.queue)
+        queue.callers[e.uniqueid] = Caller(
+            uniqueid=e.uniqueid,
+            channel=e.channel,
             queue=queue.name,
-            position=int(e.get("Position") or len(queue.callers) + 1),
+            position=e.position or len(queue.callers) + 1,
             joined_at=joined_at,
-            caller_num=e.get("CallerIDNum", ""),
+            caller_num=e.caller_num,
         )
 
-    def _on_caller_join(self, e: Event) -> None:
-        self._add_caller(e, joined_at=self._clock())
-        self._changed("caller_join", e["Queue"])
-
-    def _on_caller_leave(self, e: Event) -> None:
-        queue = self.queue(e["Queue"])
-        if queue.callers.pop(e.get("Uniqueid", ""), None) is not None:
+    def _on_caller_leave(self, e: QueueCallerLeave) -> None:
+        queue = self.queue(e.queue)
+        if queue.callers.pop(e.uniqueid, None) is not None:
             for position, caller in enumerate(
                 sorted(queue.callers.values(), key=lambda c: c.position), start=1
             ):
                 caller.position = position
             self._changed("caller_leave", queue.name)
 
-    def _upsert_member(self, e: Event) -> Member:
-        queue = self.queue(e["Queue"])
-        interface = e.get("Interface") or e.get("Location") or e.get("StateInterface", "")
-        member = queue.members.get(interface)
+    def _upsert_member(self, e: MemberEvent) -> Member:
+        """A header the event left out (``None``) keeps the member's current value."""
+        queue = self.queue(e.queue)
+        member = queue.members.get(e.interface)
         if member is None:
-            member = queue.members[interface] = Member(
-                interface=interface, queue=queue.name, state_since=self._clock()
+            member = queue.members[e.interface] = Member(
+                interface=e.interface, queue=queue.name, state_since=self._clock()
             )
-        member.name = e.get("MemberName", e.get("Name", member.name))
-        member.status = e.get("Status", member.status)
-        member.paused = e.get("Paused", "1" if member.paused else "0") == "1"
-        member.paused_reason = e.get("PausedReason", member.paused_reason) if member.paused else ""
-        member.in_call = e.get("InCall", "1" if member.in_call else "0") == "1"
-        member.penalty = int(e.get("Penalty") or member.penalty)
-        wrapup = e.get("Wrapuptime")
-        if wrapup not in (None, "", "0"):
-            queue.wrapup_s = float(wrapup)
+        member.name = _or_kept(e.member_name, member.name)
+        member.status = _or_kept(e.status, member.status)
+        member.paused = _or_kept(e.paused, member.paused)
+        reason = _or_kept(e.paused_reason, member.paused_reason)
+        member.paused_reason = reason if member.paused else ""
+        member.in_call = _or_kept(e.in_call, member.in_call)
+        member.penalty = _or_kept(e.penalty, member.penalty)
+        if e.wrapup_s:  # 0 or absent: the queue's wrap-up is not known from this event
+            queue.wrapup_s = float(e.wrapup_s)
         return member
 
-    def _on_member_change(self, e: Event) -> None:
-        member = self._upsert_member(e)
-        member.state_since = self._clock()
-        self._changed("member", member.queue)
-
-    def _on_member_removed(self, e: Event) -> None:
-        queue = self.queue(e["Queue"])
-        interface = e.get("Interface") or e.get("Location", "")
-        if queue.members.pop(interface, None) is not None:
-            self._changed("member", queue.name)
-
-    def _on_agent_complete(self, e: Event) -> None:
-        queue = self.queue(e["Queue"])
-        member = queue.members.get(e.get("Interface", ""))
+    def _on_agent_complete(self, e: AgentComplete) -> None:
+        queue = self.queue(e.queue)
+        member = queue.members.get(e.interface)
         if member is not None:
             member.in_call = False
             member.wrapup_until = self._clock() + queue.wrapup_s
@@ -258,25 +265,8 @@ class LiveModel:
             self._changed("member", queue.name)
 
 
-def _hms_seconds(value: str) -> float:
-    """CoreShowChannel's Duration is HH:MM:SS."""
-    try:
-        hours, minutes, seconds = (int(part) for part in value.split(":"))
-    except ValueError:
-        return 0.0
-    return float(hours * 3600 + minutes * 60 + seconds)
+T = TypeVar("T")
 
 
-_HANDLERS: dict[str, Callable[[LiveModel, Event], None]] = {
-    "Newchannel": LiveModel._on_newchannel,
-    "Newstate": LiveModel._on_newstate,
-    "Newexten": LiveModel._on_newexten,
-    "Hangup": LiveModel._on_hangup,
-    "QueueCallerJoin": LiveModel._on_caller_join,
-    "QueueCallerLeave": LiveModel._on_caller_leave,
-    "QueueMemberAdded": LiveModel._on_member_change,
-    "QueueMemberStatus": LiveModel._on_member_change,
-    "QueueMemberPause": LiveModel._on_member_change,
-    "QueueMemberRemoved": LiveModel._on_member_removed,
-    "AgentComplete": LiveModel._on_agent_complete,
-}
+def _or_kept(value: T | None, kept: T) -> T:
+    return kept if value is None else value

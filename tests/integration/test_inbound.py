@@ -16,14 +16,22 @@ import io
 import itertools
 import json
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from controller.app import Controller
+from controller.asterisk.events import (
+    AgentConnect,
+    AmiEvent,
+    Newchannel,
+    Newexten,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueMemberPause,
+)
 from controller.cli.main import main
 from controller.config import Config
 from testbed.asterisk import AsteriskInstance
@@ -46,23 +54,27 @@ def routing(base: Path, inbound_toml: str, target: Path, asterisk: AsteriskInsta
     return config
 
 
+E = TypeVar("E", bound=AmiEvent)
+
+
 @dataclass
 class EventLog:
-    """AMI events as the controller saw them, each with its arrival time (``time.time()``)."""
+    """AMI events as the controller saw them (typed), each with its arrival time."""
 
-    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[float, AmiEvent]] = field(default_factory=list)
 
-    def __call__(self, event: Mapping[str, Any]) -> None:
-        self.events.append((time.time(), dict(event)))
+    def __call__(self, event: AmiEvent) -> None:
+        self.events.append((time.time(), event))
 
-    def of(self, kind: str, **match: str) -> list[tuple[float, dict[str, Any]]]:
+    def of(self, kind: type[E], **match: object) -> list[tuple[float, E]]:
+        """The events of ``kind`` whose fields equal ``match`` (``uniqueid=...``)."""
         return [
             (at, e)
             for at, e in self.events
-            if e.get("Event") == kind and all(e.get(k) == v for k, v in match.items())
+            if isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items())
         ]
 
-    def first(self, kind: str, **match: str) -> tuple[float, dict[str, Any]] | None:
+    def first(self, kind: type[E], **match: object) -> tuple[float, E] | None:
         found = self.of(kind, **match)
         return found[0] if found else None
 
@@ -132,9 +144,9 @@ async def call_id_of(events: EventLog, did: str, after: float) -> str:
     """The Uniqueid of the next call to ``did`` that entered the dialplan after ``after``."""
     found = await wait_for(
         lambda: [
-            e["Uniqueid"]
-            for at, e in events.of("Newchannel", Exten=did)
-            if at >= after and e.get("Channel", "").startswith("PJSIP/trunk-")
+            e.uniqueid
+            for at, e in events.of(Newchannel, exten=did)
+            if at >= after and e.channel.startswith("PJSIP/trunk-")
         ],
         15, f"the call to {did}",
     )
@@ -143,7 +155,7 @@ async def call_id_of(events: EventLog, did: str, after: float) -> str:
 
 def move_delay(events: EventLog, call_id: str, threshold_at: float, queue: str) -> float:
     """Seconds from a rule's threshold to the caller leaving ``queue``."""
-    left = events.first("QueueCallerLeave", Uniqueid=call_id, Queue=queue)
+    left = events.first(QueueCallerLeave, uniqueid=call_id, queue=queue)
     assert left is not None, f"{call_id} never left {queue}"
     return left[0] - threshold_at
 
@@ -238,8 +250,8 @@ async def test_max_wait_overflows_at_its_threshold_and_a_chain_of_two_works(
         call_id = await call_id_of(events, "5000", started)
         row = await outcome_row(controller, call_id)
         await assert_reached_announcement(caller)
-        joined_a = events.first("QueueCallerJoin", Uniqueid=call_id, Queue=first)
-        joined_b = events.first("QueueCallerJoin", Uniqueid=call_id, Queue=second)
+        joined_a = events.first(QueueCallerJoin, uniqueid=call_id, queue=first)
+        joined_b = events.first(QueueCallerJoin, uniqueid=call_id, queue=second)
         assert joined_a and joined_b
         assert_moved_in_time("max_wait", move_delay(events, call_id, joined_a[0] + 3, first))
         assert_moved_in_time("max_wait", move_delay(events, call_id, joined_b[0] + 2, second))
@@ -317,7 +329,7 @@ async def test_max_callers_diverts_the_caller_beyond_the_limit(
         started = time.time()
         waiting = sipp.call("5000", HOLD_MS="6000")
         waiting_id = await call_id_of(events, "5000", started)
-        await wait_for(lambda: events.first("QueueCallerJoin", Uniqueid=waiting_id), 10,
+        await wait_for(lambda: events.first(QueueCallerJoin, uniqueid=waiting_id), 10,
                        "the first caller to queue")
         second_at = time.time()
         diverted = sipp.call("5000", HOLD_MS="30000")
@@ -327,9 +339,9 @@ async def test_max_callers_diverts_the_caller_beyond_the_limit(
         await asyncio.to_thread(waiting.wait, 20)
         kept = await outcome_row(controller, waiting_id)
         # the threshold is the arrival itself: the caller never joined the queue
-        assert events.first("QueueCallerJoin", Uniqueid=diverted_id) is None
-        entered = events.first("Newchannel", Uniqueid=diverted_id)
-        announced = events.first("Newexten", Uniqueid=diverted_id, Context="callctl-announcement")
+        assert events.first(QueueCallerJoin, uniqueid=diverted_id) is None
+        entered = events.first(Newchannel, uniqueid=diverted_id)
+        announced = events.first(Newexten, uniqueid=diverted_id, context="callctl-announcement")
         assert entered and announced
         assert_moved_in_time("max_callers", announced[0] - entered[0])
     assert (over["outcome"], over["rule"], over["destination"]) == (
@@ -366,7 +378,7 @@ async def test_no_agents_fires_when_none_is_logged_in_or_none_available_long_eno
             status, _ = await api.request("POST", "/api/v1/agents/1001/pause",
                                           {"reason": "lunch"})
             assert status == 200
-            pause = await wait_for(lambda: events.first("QueueMemberPause", Queue=paused), 10,
+            pause = await wait_for(lambda: events.first(QueueMemberPause, queue=paused), 10,
                                    "the pause event")
             started = time.time()
             caller = sipp.call("5001", HOLD_MS="30000")
@@ -374,7 +386,7 @@ async def test_no_agents_fires_when_none_is_logged_in_or_none_available_long_eno
             await assert_reached_announcement(caller)
             waited = await outcome_row(controller, waiting_id)
             # the caller queued, then left once nobody had been available for 4 s
-            assert events.first("QueueCallerJoin", Uniqueid=waiting_id, Queue=paused)
+            assert events.first(QueueCallerJoin, uniqueid=waiting_id, queue=paused)
             assert_moved_in_time("no_agents", move_delay(events, waiting_id, pause[0] + 4, paused))
         finally:
             await logout_all(api)
@@ -406,22 +418,22 @@ async def test_estimated_wait_above_diverts_on_arrival_and_while_waiting(
         try:
             await login(api, "1001")
             talking = sipp.call("5000", HOLD_MS="30000")
-            await wait_for(lambda: events.first("AgentConnect", Queue=q), 15, "the agent call")
+            await wait_for(lambda: events.first(AgentConnect, queue=q), 15, "the agent call")
             started = time.time()
             first = sipp.call("5000", HOLD_MS="30000")
             first_id = await call_id_of(events, "5000", started)
-            await wait_for(lambda: events.first("QueueCallerJoin", Uniqueid=first_id), 10,
+            await wait_for(lambda: events.first(QueueCallerJoin, uniqueid=first_id), 10,
                            "the first waiting caller to queue")
             started = time.time()
             second = sipp.call("5000", HOLD_MS="30000")
             second_id = await call_id_of(events, "5000", started)
             await assert_reached_announcement(second)
-            assert events.first("QueueCallerJoin", Uniqueid=second_id) is None
+            assert events.first(QueueCallerJoin, uniqueid=second_id) is None
             assert controller.router.calls[first_id].outcome is None  # still waiting
 
             status, _ = await api.request("POST", "/api/v1/agents/1001/pause", {"reason": "x"})
             assert status == 200
-            pause = await wait_for(lambda: events.first("QueueMemberPause", Queue=q), 10,
+            pause = await wait_for(lambda: events.first(QueueMemberPause, queue=q), 10,
                                    "the pause event")
             await assert_reached_announcement(first)
             assert_moved_in_time("estimated_wait_above", move_delay(events, first_id, pause[0], q))

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from controller.asterisk.events import AgentConnect, Newexten
 from testbed.asterisk import AsteriskInstance
 
 from .harness import Api, ControllerProcess, running_controller, wait_for
@@ -102,11 +103,11 @@ async def test_fifty_concurrent_callers_each_end_in_one_recorded_outcome(
     assert len({r["call_id"] for r in rows}) == 50
     phones.stop()  # a running sipp may not have written its whole message trace yet
     answered_at_phones = phones.answered_calls()
-    assert outcomes.count("answered") == answered_at_phones == len(events.of("AgentConnect"))
+    assert outcomes.count("answered") == answered_at_phones == len(events.of(AgentConnect))
     overflowed = [r for r in rows if r["outcome"] == "overflowed"]
     assert all(r["rule"] == "load-wait" and r["destination"] == ANNOUNCEMENT for r in overflowed)
-    assert len(overflowed) == len(events.of("Newexten", Context="callctl-announcement",
-                                            Priority="1"))
+    assert len(overflowed) == len(events.of(Newexten, context="callctl-announcement",
+                                            priority=1))
     assert all(r["agent_id"] in agents for r in rows if r["outcome"] == "answered")
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from controller.asterisk.events import RejectedEvent, parse_ami
 from controller.state.model import AgentState, LiveModel
 
 
@@ -13,20 +18,25 @@ class Clock:
         return self.now
 
 
+def apply(model: LiveModel, headers: dict[str, Any]) -> bool:
+    """Apply one AMI message as the controller does: parsed into its type first."""
+    return model.apply(parse_ami(headers))
+
+
 def test_caller_join_leave_renumbers_positions() -> None:
     clock = Clock()
     model = LiveModel(clock)
     changes: list[tuple[str, str]] = []
     model.subscribe(lambda what, key: changes.append((what, key)))
     for n in (1, 2, 3):
-        model.apply({"Event": "QueueCallerJoin", "Queue": "support", "Uniqueid": f"u{n}",
+        apply(model, {"Event": "QueueCallerJoin", "Queue": "support", "Uniqueid": f"u{n}",
                      "Channel": f"PJSIP/t-{n}", "Position": str(n), "CallerIDNum": "555"})
         clock.now += 10
     queue = model.queues["support"]
     assert queue.oldest_wait(clock.now) == 30
-    model.apply({"Event": "QueueCallerLeave", "Queue": "support", "Uniqueid": "u1"})
+    apply(model, {"Event": "QueueCallerLeave", "Queue": "support", "Uniqueid": "u1"})
     assert [c.position for c in sorted(queue.callers.values(), key=lambda c: c.uniqueid)] == [1, 2]
-    model.apply({"Event": "Hangup", "Uniqueid": "u3", "Cause": "16"})
+    apply(model, {"Event": "Hangup", "Uniqueid": "u3", "Cause": "16"})
     assert list(queue.callers) == ["u2"]
     assert ("caller_join", "support") in changes
     assert ("caller_leave", "support") in changes
@@ -36,43 +46,44 @@ def test_member_states_and_wrapup() -> None:
     clock = Clock()
     model = LiveModel(clock)
     base = {"Queue": "support", "Interface": "PJSIP/1001", "MemberName": "1001"}
-    model.apply({"Event": "QueueMemberAdded", **base, "Status": "1", "Paused": "0",
+    apply(model, {"Event": "QueueMemberAdded", **base, "Status": "1", "Paused": "0",
                  "Wrapuptime": "5"})
     member = model.queues["support"].members["PJSIP/1001"]
     assert member.state(clock.now) is AgentState.AVAILABLE
-    model.apply({"Event": "QueueMemberStatus", **base, "Status": "6"})
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "6"})
     assert member.state(clock.now) is AgentState.RINGING
-    model.apply({"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
     assert member.state(clock.now) is AgentState.ON_CALL
-    model.apply({"Event": "AgentComplete", **base, "TalkTime": "30"})
-    model.apply({"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
+    apply(model, {"Event": "AgentComplete", **base, "Uniqueid": "u9", "TalkTime": "30"})
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
     assert member.state(clock.now) is AgentState.WRAPUP
     clock.now += 6
     assert member.state(clock.now) is AgentState.AVAILABLE
-    model.apply({"Event": "QueueMemberPause", **base, "Paused": "1", "PausedReason": "lunch"})
+    apply(model, {"Event": "QueueMemberPause", **base, "Paused": "1", "PausedReason": "lunch"})
     assert member.state(clock.now) is AgentState.PAUSED
     assert member.paused_reason == "lunch"
     counts = model.queues["support"].agents_by_state(clock.now)
     assert counts[AgentState.PAUSED] == 1
-    model.apply({"Event": "QueueMemberRemoved", **base})
+    apply(model, {"Event": "QueueMemberRemoved", **base})
     assert model.queues["support"].members == {}
 
 
 def test_snapshot_replaces_everything() -> None:
     clock = Clock()
     model = LiveModel(clock)
-    model.apply({"Event": "QueueCallerJoin", "Queue": "stale", "Uniqueid": "old"})
-    model.load_snapshot(
-        queue_status=[
+    apply(model, {"Event": "QueueCallerJoin", "Queue": "stale", "Uniqueid": "old"})
+    queue_status = [
+        parse_ami(message) for message in (
             {"Event": "QueueParams", "Queue": "support", "Strategy": "leastrecent"},
             {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1002",
              "Name": "1002", "Status": "1", "Paused": "0", "InCall": "0"},
             {"Event": "QueueEntry", "Queue": "support", "Uniqueid": "c1", "Position": "1",
              "Wait": "42", "Channel": "PJSIP/trunk-1"},
-        ],
-        channels=[{"Event": "CoreShowChannel", "Uniqueid": "c1", "Channel": "PJSIP/trunk-1",
-                   "Duration": "00:01:05", "Linkedid": "c1"}],
-    )
+        )
+    ]
+    channel = parse_ami({"Event": "CoreShowChannel", "Uniqueid": "c1",
+                         "Channel": "PJSIP/trunk-1", "Duration": "00:01:05", "Linkedid": "c1"})
+    model.load_snapshot(queue_status=queue_status, channels=[channel])  # type: ignore[arg-type]
     assert "stale" not in model.queues
     support = model.queues["support"]
     assert support.strategy == "leastrecent"
@@ -81,8 +92,23 @@ def test_snapshot_replaces_everything() -> None:
     assert model.channels["c1"].created_at == clock.now - 65
 
 
-def test_unknown_and_malformed_events_are_ignored() -> None:
+def test_a_channel_keeps_the_snapshot_of_its_latest_event() -> None:
+    clock = Clock()
+    model = LiveModel(clock)
+    channel = {"Uniqueid": "c1", "Channel": "PJSIP/trunk-1", "Linkedid": "c1"}
+    apply(model, {"Event": "Newchannel", **channel, "ChannelStateDesc": "Ring"})
+    clock.now += 5
+    apply(model, {"Event": "Newstate", **channel, "ChannelStateDesc": "Up"})
+    live = model.channels["c1"]
+    assert (live.name, live.state, live.created_at) == ("PJSIP/trunk-1", "Up", 1000.0)
+    assert apply(model, {"Event": "Newstate", **channel, "Uniqueid": "gone"}) is False
+    apply(model, {"Event": "Hangup", **channel, "Cause": "16"})
+    assert model.channels == {}
+
+
+def test_unknown_events_are_ignored_and_malformed_ones_never_reach_the_model() -> None:
     model = LiveModel(Clock())
-    assert model.apply({"Event": "SomethingNew", "X": "1"}) is False
-    assert model.apply({"Event": "Newchannel"}) is True  # no Uniqueid: nothing stored
+    assert apply(model, {"Event": "SomethingNew", "X": "1"}) is False
+    with pytest.raises(RejectedEvent, match="no Uniqueid header"):
+        apply(model, {"Event": "Newchannel"})
     assert model.channels == {}

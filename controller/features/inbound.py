@@ -1,0 +1,30 @@
+"""Inbound: the router (Stasis entry ``inbound``, its ticker), the queues' gauges and
+``/api/v1/queues``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from controller.api import keys, queues
+from controller.features.core import Core
+from controller.inbound.gauges import QueueGaugeProvider
+from controller.inbound.router import InboundRouter
+from controller.recording.recorder import Recorder
+
+
+def install(app: web.Application, core: Core, recorder: Recorder) -> InboundRouter:
+    config = core.config
+    router = InboundRouter(
+        config.inbound, core.ami, core.ari, core.model, core.store, core.metrics, recorder
+    )
+    core.sync.add_listener(router.on_ami_event)
+    core.on_stasis("inbound", router.on_stasis_start)
+    core.supervise("inbound", router.run)
+    core.metrics.provide(
+        queues=QueueGaugeProvider(
+            config.inbound, core.model, router, core.store, config.metrics.service_level_window
+        )
+    )
+    app[keys.MODEL] = core.model
+    queues.add_routes(app)
+    return router
