@@ -15,7 +15,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2
+HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2 systemd
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup host-packages venv asterisk-root run test demo bench asterisk-start asterisk-stop clean

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+import yaml
 
 from controller.cli.main import main
 from controller.config import load_config
@@ -262,3 +263,25 @@ def test_queue_render_conf_is_the_same_command(
                  str(tmp_path / "asterisk")]) == 0
     assert (tmp_path / "asterisk" / "pjsip.conf").exists()
     assert "19 files written" in capsys.readouterr().out
+
+
+def test_the_compose_stack_renders_from_its_example_and_shares_one_store() -> None:
+    """No Docker engine here: the compose file is checked for what the entrypoint needs."""
+    example = REPO / "docker" / "controller.example.toml"
+    files = render_files(load_site(example))
+    assert "contact = sip:sip.carrier.example:5060" in files["pjsip.conf"]
+    secrets_file = Path(tomllib.loads(example.read_text())["site"]["secrets_file"])
+    compose = yaml.safe_load((REPO / "docker" / "compose.yaml").read_text())["services"]
+    for service, mode in (("asterisk", ""), ("controller", ":ro")):
+        volumes = compose[service]["volumes"]
+        assert "./controller.toml:/etc/callctl/controller.toml:ro" in volumes, service
+        assert f"callctl-secrets:{secrets_file.parent}{mode}" in volumes, service
+    uid = re.search(r"--uid (\d+)", (REPO / "docker" / "Dockerfile.controller").read_text())
+    assert uid is not None
+    owner = compose["asterisk"]["environment"]["CALLCTL_SECRETS_OWNER"]
+    assert owner == f"{uid.group(1)}:{uid.group(1)}"
+    asterisk_image = (REPO / "docker" / "Dockerfile.asterisk").read_text()
+    assert 'ENTRYPOINT ["/usr/local/bin/asterisk-entrypoint"]' in asterisk_image
+    for image in ("Dockerfile.asterisk", "Dockerfile.controller"):  # nothing secret baked in
+        text = (REPO / "docker" / image).read_text()
+        assert not re.search(r"^(COPY|ADD) .*(secrets|controller[.a-z]*\.toml)", text, re.M), image
