@@ -15,7 +15,7 @@ become ``GotoIfTime`` checks in the schedule's zone, and every date of the comin
 hours differ from its weekday's (holidays, special days, recurring iCalendar events: the
 same ``hours_of_day`` the controller decides with) a date check before them. ``GotoIfTime``
 has no year, hence the one-year horizon: render the files again at least once a year
-(``callctl queue render-conf``, which a configuration change needs anyway).
+(``callctl render-conf``, which a configuration change needs anyway).
 """
 
 from __future__ import annotations
