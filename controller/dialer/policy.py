@@ -43,6 +43,9 @@ class Result(StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    # Nothing is known of it after a restart (no channel, no AstDB record): the controller died
+    # between the claim's commit and the originate. The lead gets its attempt back.
+    NOT_DIALED = "not_dialed"
 
 
 CAUSE_NORMAL_CLEARING = 16
@@ -184,13 +187,22 @@ def next_attempt_at(
     return now + timedelta(minutes=minutes)
 
 
-CAMPAIGN_STATES = ("created", "running", "paused", "stopped")
+class CampaignState(StrEnum):
+    """A campaign's state as stored; the runner follows it on every tick."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+_S = CampaignState
 # action -> (states it may be taken from, state it leads to); "stopped" is final.
-CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "start": (frozenset({"created"}), "running"),
-    "pause": (frozenset({"running"}), "paused"),
-    "resume": (frozenset({"paused"}), "running"),
-    "stop": (frozenset({"created", "running", "paused"}), "stopped"),
+CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[CampaignState], CampaignState]] = {
+    "start": (frozenset({_S.CREATED}), _S.RUNNING),
+    "pause": (frozenset({_S.RUNNING}), _S.PAUSED),
+    "resume": (frozenset({_S.PAUSED}), _S.RUNNING),
+    "stop": (frozenset({_S.CREATED, _S.RUNNING, _S.PAUSED}), _S.STOPPED),
 }
 
 
@@ -198,7 +210,7 @@ class InvalidTransition(ValueError):
     """A campaign action that its current state does not allow."""
 
 
-def campaign_transition(current: str, action: str) -> str:
+def campaign_transition(current: str, action: str) -> CampaignState:
     """The state after ``action`` from ``current``; raises ``InvalidTransition`` if not allowed."""
     allowed_from, target = CAMPAIGN_TRANSITIONS[action]
     if current not in allowed_from:

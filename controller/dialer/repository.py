@@ -260,7 +260,10 @@ class DialerRepository:
                         attempt = await self._claim_one(conn, campaign, row, token, worker, now)
                         if attempt is not None:
                             claimed.append(attempt)
-                            progressed = True
+                        # a lead another worker won is gone from the next scan (PostgreSQL's
+                        # READ COMMITTED sees that worker's commit), so scanning again is
+                        # progress, not a loop
+                        progressed = True
                     elif permission.not_before is not None:
                         await conn.execute(
                             "UPDATE leads SET next_attempt_at = :at"
@@ -366,6 +369,27 @@ class DialerRepository:
                 },
             )
         return retry_at
+
+    async def release_attempt(self, attempt_id: str, now: datetime) -> None:
+        """Close an open attempt that was never dialed (``not_dialed``) and give its lead the
+        attempt back: the controller died between the claim's commit and the originate."""
+        async with self._db.transaction() as conn:
+            attempt = await conn.fetchone(
+                "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
+                {"id": attempt_id},
+            )
+            if attempt is None:
+                raise DialerStoreError(f"no open attempt {attempt_id!r}")
+            await conn.execute(
+                "UPDATE attempts SET state = 'done', ended_at = :now, result = :result"
+                " WHERE attempt_id = :id",
+                {"now": to_iso(now), "result": Result.NOT_DIALED.value, "id": attempt_id},
+            )
+            await conn.execute(
+                "UPDATE leads SET state = 'ready', attempts = attempts - 1, claim_token = NULL,"
+                " next_attempt_at = :now WHERE campaign = :c AND phone = :p AND state = 'dialing'",
+                {"now": to_iso(now), "c": attempt["campaign"], "p": attempt["phone"]},
+            )
 
     async def open_attempts(self, campaign: str | None = None) -> list[OpenAttempt]:
         where, params = "state = 'dialing'", {}
@@ -489,8 +513,9 @@ class DialerRepository:
         history held before a restart."""
         rows = await self._db.fetchall(
             "SELECT started_at, answered_at, ended_at, talk_seconds FROM attempts"
-            " WHERE campaign = :c AND state = 'done' ORDER BY ended_at DESC LIMIT :n",
-            {"c": campaign, "n": limit},
+            " WHERE campaign = :c AND state = 'done' AND result != :not_dialed"
+            " ORDER BY ended_at DESC LIMIT :n",
+            {"c": campaign, "n": limit, "not_dialed": Result.NOT_DIALED.value},
         )
         return [
             FinishedAttempt(

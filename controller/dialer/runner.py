@@ -1,142 +1,117 @@
-"""The campaign runner: paces, originates, connects answered customers to agents, records results.
+"""The campaign runner: carries out the campaign machine's commands on Asterisk and the store.
 
-How an outbound call flows (dialplan in ``dialplans/dialer.conf``):
+The lifecycle itself (who gets which call, when an answer is abandoned, what a hangup came to)
+is :class:`controller.dialer.campaign.CampaignMachine`, the same code the simulator runs. This
+module feeds it what Asterisk and the store say and executes what it asks for. How an outbound
+call flows (dialplan in ``dialplans/dialer.conf``):
 
-- **Agents** sit on a nailed-up connection: when a campaign runs, the runner originates a call to
-  each of its agents' phones into our Stasis app (``agent,<campaign>,<agent>``) and parks the
-  answered leg alone in a mixing bridge of its own. Connecting a customer is then one
-  ``addChannel`` to that bridge: milliseconds, no ringing.
-- **Customers**: each tick, ``pacing.decide`` says how many calls to launch; the runner claims
+- **Agents** sit on a nailed-up connection: the runner originates a call to each of a running
+  campaign's agents into our Stasis app (``agent,<campaign>,<agent>``) and parks the answered
+  leg alone in a mixing bridge of its own. Connecting a customer is then one ``addChannel`` to
+  that bridge: milliseconds, no ringing.
+- **Customers**: each tick the machine asks pacing how many calls to launch; the runner claims
   that many leads in one store transaction (each attempt row is committed as ``dialing`` before
   its originate goes out) and sends one AMI Originate per lead, with the attempt id as the
   channel's uniqueid and as the ActionID, never re-sent. An answered call runs AMD if enabled,
-  then enters Stasis (``dialer,<campaign>,<attempt>``): the longest-idle ready agent gets it, or,
-  if none is ready within 2 s, it is sent to the safe-harbor message and counts as abandoned.
-- **Results** come from the customer channel's Hangup cause plus what the runner saw (answered,
-  AMD verdict, agent connected): ``policy.classify_hangup``; never from OriginateResponse alone.
-- **Crash safety**: a hangup handler pushed onto every customer channel at origination writes
-  ``cause,answered,result`` into AstDB; for answered calls the runner writes ``,1,`` (answered)
-  and ``,1,human`` (connected) itself, since Asterisk refuses DB() in the hangup handler of a
-  channel that was in Stasis. After a restart (or an AMI reconnect) each open attempt of
-  this worker is either still a live channel (adopted and followed to its end) or has a
-  hangup record in AstDB (classified from it) or is unknown (recorded as ``failed``, so it is
-  retried later under the retry policy, never dialed twice at once and never lost). An adopted
-  attempt is classified from its AstDB record when it ends, since what happened to it before the
-  restart (abandoned, connected) is only known there. Agent legs of this worker left over from
-  before the restart are hung up: their bridges belong to a controller that is gone.
+  then enters Stasis (``dialer,<campaign>,<attempt>``); if no agent takes it within 2 s it is
+  sent to the safe-harbor message and counts as abandoned.
+- **Results** come from the customer channel's Hangup cause plus what the machine saw.
+- **Crash safety**: every customer leg leaves a record in AstDB (``dialer/ledger.py``). After a
+  restart (or an AMI reconnect) each open attempt of this worker is either still a live channel
+  (adopted and followed to its end), or has a record (settled from it), or is unknown: no
+  channel and no record means the controller died between the claim's commit and the
+  originate, so nothing was dialed and the lead gets its attempt back (``not_dialed``). Agent
+  legs of this worker left over from before the restart are hung up: their bridges belong to a
+  controller that is gone.
 - **Recording**: when a customer is connected to an agent, the call is handed to the recorder,
   which records it if the campaign's recording policy says so (MixMonitor on the customer leg).
+- **Fault injection**: ``controller.faults.crash_point`` marks the four places where a crash
+  test kills the controller (after the claim commit, the originate, the answer, the bridge).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
-from controller.dialer.pacing import (
-    PacingDecision,
-    PacingInput,
-    PacingMode,
-    PacingSettings,
-    PacingStats,
-    decide,
+from controller.dialer.campaign import (
+    AgentLegGone,
+    AgentLegUp,
+    AgentsAssigned,
+    AgentSeated,
+    AmdMachine,
+    AttemptAdopted,
+    Bridged,
+    BridgeFailed,
+    CallAgent,
+    CampaignMachine,
+    Claim,
+    Claimed,
+    ClaimedLead,
+    Command,
+    Connect,
+    CustomerAnswered,
+    DestroyBridge,
+    Event,
+    GraceOver,
+    HangUp,
+    Hangup,
+    MachineSettings,
+    NoteAnswered,
+    NoteConnected,
+    Originate,
+    OriginateRefused,
+    PlaySafeHarbor,
+    RecordResult,
+    SeatAgent,
+    SettleIfNoChannel,
+    StartGrace,
+    StartWrapup,
+    StateChanged,
+    Tick,
+    WrapupOver,
+    pacing_stats,
 )
-from controller.dialer.policy import Result, classify_hangup
+from controller.dialer.ledger import ANSWERED, CONNECTED, AstDbLedger, parse_int, settled_result
+from controller.dialer.pacing import PacingStats
+from controller.dialer.policy import CampaignState, Result
 from controller.dialer.repository import (
     AttemptTiming,
     DialerRepository,
     DialerStoreError,
     FinishedAttempt,
+    OpenAttempt,
 )
 from controller.dialer.settings import CampaignSettings
+from controller.faults import crash_point
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
 from controller.metrics.snapshot import ABANDON_WINDOWS, AbandonWindow, DialerGauges
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.state.model import LiveModel
+from controller.store.base import StoreError
 from controller.tasks import TaskSet
 
 log = get_logger("dialer")
 
 TICK_S = 0.5
-ABANDON_AFTER_S = 2.0
-AGENT_RETRY_S = 10.0
-ORIGINATE_FAILURE_GRACE_S = 2.0
-ASTDB_FAMILY = "callctl_attempt"
-
-
-@dataclass
-class AgentLeg:
-    agent_id: str
-    channel_id: str
-    state: str = "dialing"  # dialing -> ready -> on_call -> wrapup -> ready ...; gone
-    since: float = 0.0
-    bridge_id: str | None = None
-    customer: str | None = None
-    last_failure: float = 0.0
-
-
-@dataclass
-class LiveAttempt:
-    attempt_id: str
-    phone: str
-    launched_at: float
-    answered_at: float | None = None
-    machine: bool = False
-    agent_id: str | None = None
-    abandoned: bool = False
-    finished: bool = False
-    needed_agent: bool = False
-    adopted: bool = False  # followed again after a restart: its past is in AstDB
-    channel_name: str = ""
-
-
-@dataclass
-class CampaignRun:
-    name: str
-    settings: CampaignSettings
-    state: str
-    stats: PacingStats
-    agents: dict[str, AgentLeg] = field(default_factory=dict)
-    attempts: dict[str, LiveAttempt] = field(default_factory=dict)
-    waiting: deque[str] = field(default_factory=deque)
-    launches: deque[float] = field(default_factory=deque)
-    last_decision: PacingDecision | None = None
-    last_launch: float = -math.inf
-    talk_s: float = 0.0
-    logged_in_s: float = 0.0
-
-    @property
-    def pacing(self) -> PacingSettings:
-        return PacingSettings(
-            mode=PacingMode(self.settings.dialing_mode),
-            abandon_target=self.settings.abandon.target_percent / 100.0,
-            line_cap=self.settings.line_cap,
-            cps_cap=self.settings.calls_per_second,
-            ring_timeout=float(self.settings.ring_timeout_seconds),
-        )
-
-
-def pacing_stats(settings: CampaignSettings) -> PacingStats:
-    """History whose abandon windows are the campaign's regulatory windows plus the last hour."""
-    return PacingStats(window_hours=(1.0, *(float(h) for h in settings.abandon.windows_hours)))
+# An originate the dead controller sent a moment ago may not have made its channel yet when we
+# look: an unknown attempt this young is looked at once more before its lead is given back.
+ORIGINATE_SETTLE_S = 5.0
+TICK_ERRORS = (StoreError, DialerStoreError, AmiError, AriError)
 
 
 def replay_history(
     stats: PacingStats, history: Sequence[FinishedAttempt], wrapup_s: float
 ) -> None:
-    """Feed finished attempts (oldest first) to ``stats`` as the runner fed them live."""
+    """Feed finished attempts (oldest first) to ``stats`` as the machine fed them live."""
     for attempt in history:
         # an answered call's fate is known when it is handed over, any other's when it ends
         known_at = attempt.answered_at or attempt.ended_at
@@ -147,26 +122,6 @@ def replay_history(
         if attempt.talk_seconds is not None:
             stats.record_talk(attempt.talk_seconds)
             stats.record_wrap(wrapup_s)
-
-
-def pacing_input(run: CampaignRun, now: float) -> PacingInput:
-    legs = [leg for leg in run.agents.values() if leg.state in ("ready", "on_call", "wrapup")]
-    while run.launches and run.launches[0] < now - 1.0:
-        run.launches.popleft()
-    return PacingInput(
-        now=now,
-        agents_logged_in=len(legs),
-        agents_ready=sum(1 for leg in legs if leg.state == "ready"),
-        talk_elapsed=tuple(now - leg.since for leg in legs if leg.state == "on_call"),
-        wrap_elapsed=tuple(now - leg.since for leg in legs if leg.state == "wrapup"),
-        in_flight_elapsed=tuple(
-            now - a.launched_at for a in run.attempts.values() if a.answered_at is None
-        ),
-        calls_waiting=len(run.waiting),
-        lines_in_use=len(run.attempts),
-        launches_last_second=len(run.launches),
-        seconds_since_last_launch=now - run.last_launch,
-    )
 
 
 class DialerService:
@@ -186,21 +141,25 @@ class DialerService:
         self._ari = ari
         self._model = model
         self._repo = repo
+        self._ledger = AstDbLedger(ami)
         self._metrics = metrics
         self._worker = worker
         self._agents_of_queue = agents_of_queue
         self._recorder = recorder
         self._clock = clock
-        self.campaigns: dict[str, CampaignRun] = {}
-        self._attempt_campaign: dict[str, str] = {}
-        self._agent_channels: dict[str, tuple[str, str]] = {}
+        self.campaigns: dict[str, CampaignMachine] = {}
+        self._settings: dict[str, CampaignSettings] = {}
         self._tasks = TaskSet("dialer")
         self._reconciled = asyncio.Event()
+        self._settling: set[str] = set()  # unknown attempts looked at again shortly
 
     @property
     def _agent_channel_prefix(self) -> str:
         """Agent legs are named after the worker, so a restarted worker knows its leftovers."""
         return f"agent-{self._worker}-"
+
+    def _new_agent_channel_id(self) -> str:
+        return f"{self._agent_channel_prefix}{uuid.uuid4().hex[:12]}"
 
     def _now_dt(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -214,115 +173,129 @@ class DialerService:
                 continue
             try:
                 await self._tick()
-            except (DialerStoreError, AmiError, AriError) as error:
-                log.warning("dialer.tick_failed", error=str(error))
+            except TICK_ERRORS as error:  # the next tick tries again; nothing was half-done
+                log.warning("dialer.tick_failed", error=str(error), error_type=type(error).__name__)
 
     async def _tick(self) -> None:
-        now = self._clock()
         for row in await self._repo.list_campaigns():
-            run = self.campaigns.get(row["name"])
-            if run is None:
-                run = await self._load(row["name"])
-            if run.state != row["state"]:
+            machine = self.campaigns.get(row["name"]) or await self._load(row["name"])
+            state = CampaignState(row["state"])
+            if machine.state is not state:
                 log.info(
                     "campaign.state_changed",
-                    campaign=run.name,
-                    state=row["state"],
-                    previous=run.state,
+                    campaign=machine.name,
+                    state=state.value,
+                    previous=machine.state.value,
                 )
-                run.state = row["state"]
-            self._account_time(run, now)
-            if run.state == "running":
-                self._ensure_agents(run, now)
-                await self._launch(run, now)
-            elif run.state == "stopped" and not run.attempts:
-                self._release_agents(run)
+                await self._feed(machine, StateChanged(state))
+            agents = self._campaign_agents(machine.name)
+            if agents != machine.agent_ids:
+                await self._feed(machine, AgentsAssigned(agents))
+            await self._feed(machine, Tick())
 
-    async def _load(self, name: str) -> CampaignRun:
+    async def _load(self, name: str) -> CampaignMachine:
         """Start following a campaign; its history is seeded from the store, so the 24 h and
         30 day abandon limits still count what happened before a restart, and predictive
         pacing resumes at once instead of running progressive until it has learned again."""
         campaign = await self._repo.campaign(name)
-        run = CampaignRun(
-            campaign.name, campaign.settings, campaign.state, pacing_stats(campaign.settings)
-        )
+        stats = pacing_stats(campaign.settings)
         for ended, abandoned in await self._repo.live_answers(name, self._now_dt()):
-            run.stats.record_live_answer(ended.timestamp(), abandoned=abandoned)
-        history = await self._repo.pacing_history(name, run.stats.sample_size)
-        replay_history(run.stats, history, campaign.settings.agent_wrapup_seconds)
-        self.campaigns[name] = run
+            stats.record_live_answer(ended.timestamp(), abandoned=abandoned)
+        history = await self._repo.pacing_history(name, stats.sample_size)
+        replay_history(stats, history, campaign.settings.agent_wrapup_seconds)
+        machine = CampaignMachine(
+            name,
+            MachineSettings.of(campaign.settings),
+            stats,
+            self._new_agent_channel_id,
+            state=CampaignState(campaign.state),
+        )
+        self.campaigns[name] = machine
+        self._settings[name] = campaign.settings
         self._metrics.declare_campaign(name)
-        return run
+        return machine
 
-    def _account_time(self, run: CampaignRun, now: float) -> None:
-        logged = sum(1 for leg in run.agents.values() if leg.state != "dialing")
-        talking = sum(1 for leg in run.agents.values() if leg.state == "on_call")
-        run.logged_in_s += logged * TICK_S
-        run.talk_s += talking * TICK_S
-
-    def _campaign_agents(self, run: CampaignRun) -> tuple[str, ...]:
-        group = run.settings.agents
+    def _campaign_agents(self, name: str) -> tuple[str, ...]:
+        group = self._settings[name].agents
         return group.agent_ids or self._agents_of_queue(group.queue or "")
 
-    def _ensure_agents(self, run: CampaignRun, now: float) -> None:
-        for agent_id in self._campaign_agents(run):
-            leg = run.agents.get(agent_id)
-            if leg is not None and (leg.state != "gone" or now - leg.last_failure < AGENT_RETRY_S):
-                continue
-            channel_id = f"{self._agent_channel_prefix}{uuid.uuid4().hex[:12]}"
-            run.agents[agent_id] = AgentLeg(agent_id, channel_id, since=now)
-            self._agent_channels[channel_id] = (run.name, agent_id)
-            self._tasks.spawn(self._call_agent(run, agent_id, channel_id))
+    # -- feeding the machine, carrying out its commands -----------------------------------
 
-    async def _call_agent(self, run: CampaignRun, agent_id: str, channel_id: str) -> None:
+    async def _feed(self, machine: CampaignMachine, event: Event) -> None:
+        """Hand ``event`` to the machine and carry out what it asks; a claim is awaited (it is
+        the tick's store transaction), everything else runs in tasks and timers."""
+        for command in machine.handle(event, self._clock()):
+            if isinstance(command, Claim):
+                await self._claim(machine, command)
+            else:
+                self._carry_out(machine, command)
+
+    def _feed_soon(self, machine: CampaignMachine, event: Event) -> None:
+        """Feed from a synchronous callback (AMI/ARI dispatch, a timer)."""
+        self._tasks.spawn(self._feed(machine, event))
+
+    def _after(self, seconds: float, machine: CampaignMachine, event: Event) -> None:
+        asyncio.get_running_loop().call_later(seconds, self._feed_soon, machine, event)
+
+    def _carry_out(self, machine: CampaignMachine, command: Command) -> None:
+        match command:
+            case Originate():
+                self._tasks.spawn(self._originate(machine, command))
+            case CallAgent():
+                self._tasks.spawn(self._call_agent(machine, command))
+            case SeatAgent():
+                self._tasks.spawn(self._seat_agent(machine, command))
+            case Connect():
+                self._tasks.spawn(self._connect(machine, command))
+            case PlaySafeHarbor(attempt_id):
+                self._tasks.spawn(self._safe_harbor(machine, attempt_id))
+            case HangUp(channel_id):
+                self._tasks.spawn(self._hang_up(channel_id))
+            case DestroyBridge(bridge_id):
+                self._tasks.spawn(self._destroy_bridge(bridge_id))
+            case StartGrace(attempt_id, seconds):
+                self._after(seconds, machine, GraceOver(attempt_id))
+            case StartWrapup(agent_id, seconds):
+                self._after(seconds, machine, WrapupOver(agent_id))
+            case NoteAnswered(attempt_id):
+                self._tasks.spawn(self._note_answered(attempt_id))
+            case NoteConnected():
+                self._note_connected(machine, command)
+            case RecordResult():
+                self._tasks.spawn(self._record(machine, command))
+            case SettleIfNoChannel(attempt_id, seconds):
+                asyncio.get_running_loop().call_later(
+                    seconds, self._settle_if_no_channel, machine, attempt_id
+                )
+            case Claim():  # only a tick claims; _feed awaits it
+                raise AssertionError("a claim outside a tick")
+
+    async def _claim(self, machine: CampaignMachine, command: Claim) -> None:
+        leads: tuple[ClaimedLead, ...] = ()
         try:
-            await self._ami.originate(
-                f"PJSIP/{agent_id}",
-                channel_id,
-                action_id=channel_id,
-                application="Stasis",
-                data=f"{self._ari.app},agent,{run.name},{agent_id}",
-                timeout_s=30,
-                caller_id=f'"{run.name}" <{run.name}>',
+            claimed = await self._repo.claim(
+                machine.name, command.count, self._worker, self._now_dt()
             )
-            log.info("dialer.agent_calling", campaign=run.name, agent_id=agent_id)
-        except AmiError as error:
-            self._agent_gone(channel_id, f"originate refused: {error}")
-
-    def _release_agents(self, run: CampaignRun) -> None:
-        for leg in run.agents.values():
-            if leg.state in ("ready", "wrapup"):
-                leg.state = "gone"
-                self._tasks.spawn(self._hangup_quietly(leg.channel_id))
-
-    async def _launch(self, run: CampaignRun, now: float) -> None:
-        snapshot = pacing_input(run, now)
-        decision = decide(snapshot, run.pacing, run.stats)
-        run.last_decision = decision
-        if decision.launch <= 0:
-            return
-        claimed = await self._repo.claim(run.name, decision.launch, self._worker, self._now_dt())
-        if claimed:
+            leads = tuple(ClaimedLead(a.attempt_id, a.phone) for a in claimed)
+        finally:  # also on a store error: the machine must know nothing is pending
+            await self._feed(machine, Claimed(leads))
+        if leads:
+            crash_point("after_claim_commit")
+            decision = command.decision
             log.info(
                 "dialer.launching",
-                campaign=run.name,
-                calls=len(claimed),
+                campaign=machine.name,
+                calls=len(leads),
                 reason=decision.reason,
                 dial_level=round(decision.dial_level, 2),
             )
-        for attempt in claimed:
-            run.launches.append(now)
-            run.last_launch = now
-            live = LiveAttempt(attempt.attempt_id, attempt.phone, launched_at=now)
-            run.attempts[live.attempt_id] = live
-            self._attempt_campaign[live.attempt_id] = run.name
-            self._tasks.spawn(self._originate(run, live))
 
-    async def _originate(self, run: CampaignRun, live: LiveAttempt) -> None:
-        settings = run.settings
+    async def _originate(self, machine: CampaignMachine, command: Originate) -> None:
+        settings = self._settings[machine.name]
+        attempt_id = command.attempt_id
         variables = {
-            "CALLCTL_CAMPAIGN": run.name,
-            "CALLCTL_ATTEMPT": live.attempt_id,
+            "CALLCTL_CAMPAIGN": machine.name,
+            "CALLCTL_ATTEMPT": attempt_id,
             "CALLCTL_AMD": "1" if settings.amd.enabled else "0",
             "CALLCTL_AMD_MESSAGE": settings.amd.message_sound
             if settings.amd.action == "leave_message"
@@ -335,11 +308,11 @@ class DialerService:
         # hangup handler above would be pushed as the bare label "callctl-attempt-end"
         variables = {name: value.replace(",", "\\,") for name, value in variables.items()}
         try:
-            await self._repo.attach_channel(live.attempt_id, live.attempt_id)
+            await self._repo.attach_channel(attempt_id, attempt_id)
             await self._ami.originate(
-                f"PJSIP/{live.phone}@{settings.trunk}",
-                live.attempt_id,
-                action_id=live.attempt_id,
+                f"PJSIP/{command.phone}@{settings.trunk}",
+                attempt_id,
+                action_id=attempt_id,
                 context="callctl-dialer",
                 exten="s",
                 priority=1,
@@ -347,264 +320,239 @@ class DialerService:
                 caller_id=settings.caller_id,
                 variables=variables,
             )
-        except AmiError as error:
-            # Not re-sent: a lost answer may still mean a live call; the grace timer decides.
+        except (AmiError, StoreError, DialerStoreError) as error:
+            # Not re-sent: a lost answer may still mean a live call; the machine waits for it.
             log.warning(
                 "dialer.originate_failed",
-                campaign=run.name,
-                attempt_id=live.attempt_id,
+                campaign=machine.name,
+                attempt_id=attempt_id,
                 error=str(error),
             )
-            self._tasks.spawn(self._finish_if_no_channel(live.attempt_id, None))
-
-    # -- ARI: agents answering, customers answering ---------------------------------------
-
-    def on_agent_stasis(self, event: Mapping[str, Any]) -> None:
-        channel = event["channel"]
-        found = self._agent_channels.get(channel["id"])
-        if found is None:  # an agent leg we did not originate (or from before a restart)
-            self._tasks.spawn(self._hangup_quietly(channel["id"]))
+            await self._feed(machine, OriginateRefused(attempt_id, str(error)))
             return
-        self._tasks.spawn(self._seat_agent(*found, channel["id"]))
+        crash_point("after_originate_sent")
 
-    async def _seat_agent(self, campaign: str, agent_id: str, channel_id: str) -> None:
-        leg = self.campaigns[campaign].agents[agent_id]
-        bridge_id = f"agent-bridge-{channel_id}"
+    def _settle_if_no_channel(self, machine: CampaignMachine, attempt_id: str) -> None:
+        if attempt_id not in self._model.channels:
+            self._feed_soon(machine, Hangup(attempt_id, None))
+
+    async def _call_agent(self, machine: CampaignMachine, command: CallAgent) -> None:
         try:
-            await self._ari.request("POST", f"/bridges/{bridge_id}", {"type": "mixing"})
+            await self._ami.originate(
+                f"PJSIP/{command.agent_id}",
+                command.channel_id,
+                action_id=command.channel_id,
+                application="Stasis",
+                data=f"{self._ari.app},agent,{machine.name},{command.agent_id}",
+                timeout_s=30,
+                caller_id=f'"{machine.name}" <{machine.name}>',
+            )
+        except AmiError as error:
+            await self._agent_gone(machine, command.channel_id, f"originate refused: {error}")
+            return
+        log.info("dialer.agent_calling", campaign=machine.name, agent_id=command.agent_id)
+
+    async def _seat_agent(self, machine: CampaignMachine, command: SeatAgent) -> None:
+        try:
+            await self._ari.request("POST", f"/bridges/{command.bridge_id}", {"type": "mixing"})
             await self._ari.request(
-                "POST", f"/bridges/{bridge_id}/addChannel", {"channel": channel_id}
+                "POST", f"/bridges/{command.bridge_id}/addChannel", {"channel": command.channel_id}
             )
         except AriError as error:
-            self._agent_gone(channel_id, f"cannot seat agent: {error}")
+            await self._agent_gone(machine, command.channel_id, f"cannot seat agent: {error}")
             return
-        leg.bridge_id = bridge_id
-        self._agent_ready(self.campaigns[campaign], leg)
-        log.info("dialer.agent_ready", campaign=campaign, agent_id=agent_id)
+        await self._feed(machine, AgentSeated(command.channel_id, command.bridge_id))
+        log.info("dialer.agent_ready", campaign=machine.name, agent_id=command.agent_id)
 
-    def _agent_ready(self, run: CampaignRun, leg: AgentLeg) -> None:
-        leg.state, leg.since, leg.customer = "ready", self._clock(), None
-        while run.waiting:
-            attempt_id = run.waiting.popleft()
-            live = run.attempts.get(attempt_id)
-            if live is not None and not live.abandoned and live.agent_id is None:
-                self._tasks.spawn(self._connect(run, live, leg))
-                return
-
-    def on_customer_stasis(self, event: Mapping[str, Any]) -> None:
-        channel_id = event["channel"]["id"]
-        campaign = self._attempt_campaign.get(channel_id)
-        run = self.campaigns.get(campaign or "")
-        live = run.attempts.get(channel_id) if run else None
-        if run is None or live is None:
-            log.warning("dialer.unknown_customer", channel=channel_id)
-            self._tasks.spawn(self._safe_harbor_channel(channel_id))
-            return
-        live.answered_at, live.needed_agent = self._clock(), True
-        live.channel_name = event["channel"].get("name", "")
-        self._tasks.spawn(self._put_record(live.attempt_id, ""))
-        run.stats.record_attempt(connected=True, seconds=live.answered_at - live.launched_at)
-        leg = self._longest_idle(run)
+    async def _agent_gone(self, machine: CampaignMachine, channel_id: str, why: str) -> None:
+        leg = machine.agent_on(channel_id)
         if leg is not None:
-            self._tasks.spawn(self._connect(run, live, leg))
-        else:
-            run.waiting.append(live.attempt_id)
-            self._tasks.spawn(self._abandon_after_grace(run, live))
+            log.info("dialer.agent_gone", campaign=machine.name, agent_id=leg, reason=why)
+        await self._feed(machine, AgentLegGone(channel_id, why))
 
-    def _longest_idle(self, run: CampaignRun) -> AgentLeg | None:
-        ready = [leg for leg in run.agents.values() if leg.state == "ready"]
-        return min(ready, key=lambda leg: leg.since) if ready else None
-
-    async def _connect(self, run: CampaignRun, live: LiveAttempt, leg: AgentLeg) -> None:
-        leg.state, leg.since, leg.customer = "on_call", self._clock(), live.attempt_id
-        live.agent_id = leg.agent_id
+    async def _connect(self, machine: CampaignMachine, command: Connect) -> None:
         try:
             await self._ari.request(
-                "POST", f"/bridges/{leg.bridge_id}/addChannel", {"channel": live.attempt_id}
+                "POST", f"/bridges/{command.bridge_id}/addChannel",
+                {"channel": command.attempt_id},
             )
-            await self._ari.set_variable(live.attempt_id, "CALLCTL_RESULT", "human")
+            await self._ari.set_variable(command.attempt_id, "CALLCTL_RESULT", "human")
         except AriError as error:
             log.warning(
                 "dialer.connect_failed",
-                campaign=run.name,
-                attempt_id=live.attempt_id,
+                campaign=machine.name,
+                attempt_id=command.attempt_id,
+                agent_id=command.agent_id,
                 error=str(error),
             )
-            live.agent_id = None
-            self._agent_ready(run, leg)
+            await self._feed(machine, BridgeFailed(command.attempt_id, str(error)))
             return
-        latency = self._clock() - (live.answered_at or self._clock())
-        self._metrics.answer_to_agent(run.name, latency)
-        self._tasks.spawn(self._put_record(live.attempt_id, "human"))
-        run.stats.record_live_answer(self._clock(), abandoned=False)
+        await self._feed(machine, Bridged(command.attempt_id))
+
+    def _note_connected(self, machine: CampaignMachine, command: NoteConnected) -> None:
+        self._metrics.answer_to_agent(machine.name, command.answer_to_agent_s)
         log.info(
             "dialer.connected",
-            campaign=run.name,
-            attempt_id=live.attempt_id,
-            agent_id=leg.agent_id,
-            answer_to_agent_ms=round(latency * 1000, 1),
+            campaign=machine.name,
+            attempt_id=command.attempt_id,
+            agent_id=command.agent_id,
+            answer_to_agent_ms=round(command.answer_to_agent_s * 1000, 1),
         )
-        if self._recorder is not None:
-            await self._recorder.start(
-                CallFacts(
-                    call_id=live.attempt_id,
-                    direction="outbound",
-                    started_at=datetime.fromtimestamp(live.launched_at, UTC),
-                    campaign=run.name,
-                ),
-                live.channel_name,
-                agent_id=leg.agent_id,
-                caller=run.settings.caller_id,
-                callee=live.phone,
-            )
+        self._tasks.spawn(self._write_connected(machine, command))
 
-    async def _put_record(self, attempt_id: str, seen: str) -> None:
+    async def _write_connected(self, machine: CampaignMachine, command: NoteConnected) -> None:
+        await self._put_ledger(command.attempt_id, connected=True)
+        crash_point("after_bridge")
+        if self._recorder is None:
+            return
+        await self._recorder.start(
+            CallFacts(
+                call_id=command.attempt_id,
+                direction="outbound",
+                started_at=datetime.fromtimestamp(command.launched_at, UTC),
+                campaign=machine.name,
+            ),
+            command.channel_name,
+            agent_id=command.agent_id,
+            caller=self._settings[machine.name].caller_id,
+            callee=command.phone,
+        )
+
+    async def _note_answered(self, attempt_id: str) -> None:
+        await self._put_ledger(attempt_id, connected=False)
+        crash_point("after_customer_answered")
+
+    async def _put_ledger(self, attempt_id: str, *, connected: bool) -> None:
         """Write an answered attempt's AstDB record ourselves: the hangup handler of a channel
         that was in Stasis runs with escalations inhibited, so its DB() write is refused
         ("Dangerous function DB write blocked") and only this record survives a crash."""
-        with contextlib.suppress(AmiError):
-            await self._ami.action("DBPut", Family=ASTDB_FAMILY, Key=attempt_id, Val=f",1,{seen}")
+        try:
+            await self._ledger.put(attempt_id, CONNECTED if connected else ANSWERED)
+        except AmiError as error:  # the call goes on; only a crash now would lose what it was
+            log.warning("dialer.ledger_write_failed", attempt_id=attempt_id, error=str(error))
 
-    async def _abandon_after_grace(self, run: CampaignRun, live: LiveAttempt) -> None:
-        await asyncio.sleep(ABANDON_AFTER_S)
-        if live.agent_id is not None or live.finished:
-            return
-        live.abandoned = True
-        with contextlib.suppress(ValueError):
-            run.waiting.remove(live.attempt_id)
-        run.stats.record_live_answer(self._clock(), abandoned=True)
-        log.warning("dialer.abandoned", campaign=run.name, attempt_id=live.attempt_id)
-        await self._safe_harbor_channel(live.attempt_id)
-
-    async def _safe_harbor_channel(self, channel_id: str) -> None:
-        with contextlib.suppress(AriError):
+    async def _safe_harbor(self, machine: CampaignMachine | None, channel_id: str) -> None:
+        if machine is not None and channel_id in machine.attempts:
+            log.warning("dialer.abandoned", campaign=machine.name, attempt_id=channel_id)
+        else:
+            log.warning("dialer.unknown_customer", channel=channel_id)
+        try:
             await self._ari.set_variable(channel_id, "CALLCTL_RESULT", "abandoned")
             await self._ari.continue_in_dialplan(channel_id, "callctl-safe-harbor", "s")
+        except AriError as error:  # the customer hung up meanwhile: its Hangup ends the attempt
+            log.info("dialer.safe_harbor_failed", channel=channel_id, error=str(error))
 
-    # -- AMI: the end of every call -------------------------------------------------------
+    async def _hang_up(self, channel_id: str) -> None:
+        try:
+            await self._ari.hangup(channel_id)
+        except AriError as error:  # already gone: what we wanted
+            log.info("dialer.hangup_failed", channel=channel_id, error=str(error))
 
-    def on_ami_event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("Event")
-        if kind == "Hangup":
-            uid = event.get("Uniqueid", "")
-            if uid in self._attempt_campaign:
-                cause = _int(event.get("Cause"))
-                self._tasks.spawn(self._finish(uid, cause))
-            elif uid in self._agent_channels:
-                self._agent_gone(uid, f"agent leg hung up (cause {event.get('Cause')})")
-        elif kind == "UserEvent" and event.get("UserEvent") == "CallctlAmd":
-            campaign = self._attempt_campaign.get(event.get("Attempt", ""))
-            run = self.campaigns.get(campaign or "")
-            live = run.attempts.get(event.get("Attempt", "")) if run else None
-            if live is not None:
-                live.machine, live.answered_at = True, self._clock()
-        elif kind == "OriginateResponse" and event.get("Response") == "Failure":
-            action_id = event.get("ActionID", "")
-            if action_id in self._attempt_campaign:
-                self._tasks.spawn(self._finish_if_no_channel(action_id, _int(event.get("Reason"))))
-            elif action_id in self._agent_channels:
-                self._agent_gone(action_id, "agent did not answer")
+    async def _destroy_bridge(self, bridge_id: str) -> None:
+        try:
+            await self._ari.request("DELETE", f"/bridges/{bridge_id}")
+        except AriError as error:
+            log.info("dialer.bridge_destroy_failed", bridge=bridge_id, error=str(error))
 
-    async def _finish_if_no_channel(self, attempt_id: str, reason: int | None) -> None:
-        """An originate failed: if no Hangup follows (no channel was made), close it here."""
-        await asyncio.sleep(ORIGINATE_FAILURE_GRACE_S)
-        if attempt_id not in self._model.channels:
-            await self._finish(attempt_id, None)
+    # -- results ---------------------------------------------------------------------------
 
-    async def _finish(self, attempt_id: str, cause: int | None) -> None:
-        campaign = self._attempt_campaign.pop(attempt_id, None)
-        run = self.campaigns.get(campaign or "")
-        live = run.attempts.pop(attempt_id, None) if run else None
-        if run is None or live is None:
-            return
-        live.finished = True
-        with contextlib.suppress(ValueError):
-            run.waiting.remove(attempt_id)
-        now = self._clock()
-        if live.adopted:
-            result, recorded_cause = await self._astdb_result(attempt_id)
-            cause = cause if cause is not None else recorded_cause
-        else:
-            result = classify_hangup(
-                cause,
-                answered=live.answered_at is not None,
-                machine=live.machine,
-                agent_connected=live.agent_id is not None,
-            )
-        if not live.needed_agent:  # connected attempts were recorded when they answered
-            run.stats.record_attempt(connected=False, seconds=now - live.launched_at)
-        talk = None
-        leg = run.agents.get(live.agent_id or "")
-        if leg is not None and leg.customer == attempt_id:
-            talk = now - leg.since
-            run.stats.record_talk(talk)
-            leg.state, leg.since, leg.customer = "wrapup", now, None
-            self._tasks.spawn(self._end_wrapup(run, leg))
-        answered = live.answered_at if live.needed_agent else None
+    async def _record(self, machine: CampaignMachine, command: RecordResult) -> None:
+        result, cause = command.result, command.cause
+        if command.from_ledger:  # adopted: what happened before the restart is in AstDB
+            try:
+                record = await self._ledger.read(command.attempt_id)
+            except AmiError as error:
+                log.warning(
+                    "dialer.ledger_read_failed", attempt_id=command.attempt_id, error=str(error)
+                )
+                record = None
+            result = settled_result(record, cause, channel_seen=True)
         timing = AttemptTiming(
-            answered_at=datetime.fromtimestamp(answered, UTC) if answered is not None else None,
-            talk_seconds=talk,
+            answered_at=_utc(command.answered_at), talk_seconds=command.talk_seconds
         )
-        await self._record(run, attempt_id, result, cause, timing)
+        await self._store_result(machine.name, command.attempt_id, result, cause, timing)
 
-    async def _record(
+    async def _store_result(
         self,
-        run: CampaignRun,
+        campaign: str,
         attempt_id: str,
         result: Result,
         cause: int | None,
         timing: AttemptTiming | None = None,
     ) -> None:
         try:
-            retry = await self._repo.record_result(
-                attempt_id, result, self._now_dt(), cause, timing
-            )
-        except DialerStoreError as error:
+            if result is Result.NOT_DIALED:
+                await self._repo.release_attempt(attempt_id, self._now_dt())
+                retry: datetime | None = self._now_dt()
+            else:
+                retry = await self._repo.record_result(
+                    attempt_id, result, self._now_dt(), cause, timing
+                )
+        except (StoreError, DialerStoreError) as error:
+            # left open in the store: the next reconcile settles it from its AstDB record
             log.error(
-                "dialer.record_failed", campaign=run.name, attempt_id=attempt_id, error=str(error)
+                "dialer.record_failed", campaign=campaign, attempt_id=attempt_id, error=str(error)
             )
             return
-        self._metrics.dialer_result(run.name, result.value)
+        self._metrics.dialer_result(campaign, result.value)
         log.info(
             "dialer.attempt_ended",
-            campaign=run.name,
+            campaign=campaign,
             attempt_id=attempt_id,
             result=result.value,
             cause=cause,
             retry_at=retry.isoformat() if retry else None,
         )
-        with contextlib.suppress(AmiError):
-            await self._ami.action("DBDel", Family=ASTDB_FAMILY, Key=attempt_id)
+        try:
+            await self._ledger.delete(attempt_id)
+        except AmiError as error:  # a stale record is only read for an attempt still open
+            log.info("dialer.ledger_delete_failed", attempt_id=attempt_id, error=str(error))
 
-    async def _end_wrapup(self, run: CampaignRun, leg: AgentLeg) -> None:
-        wrapup = run.settings.agent_wrapup_seconds
-        await asyncio.sleep(wrapup)
-        if leg.state == "wrapup":
-            run.stats.record_wrap(wrapup)
-            self._agent_ready(run, leg)
+    # -- AMI and ARI events ------------------------------------------------------------------
 
-    def _agent_gone(self, channel_id: str, why: str) -> None:
-        found = self._agent_channels.pop(channel_id, None)
-        if found is None:
+    def _owner(self, channel_id: str) -> CampaignMachine | None:
+        for machine in self.campaigns.values():
+            if machine.owns(channel_id):
+                return machine
+        return None
+
+    def on_agent_stasis(self, event: Mapping[str, Any]) -> None:
+        channel_id = event["channel"]["id"]
+        machine = self._owner(channel_id)
+        if machine is None:  # an agent leg we did not originate (or from before a restart)
+            self._tasks.spawn(self._hang_up(channel_id))
             return
-        campaign, agent_id = found
-        run = self.campaigns[campaign]
-        leg = run.agents[agent_id]
-        customer = leg.customer
-        leg.state, leg.last_failure, leg.customer = "gone", self._clock(), None
-        log.info("dialer.agent_gone", campaign=campaign, agent_id=agent_id, reason=why)
-        if leg.bridge_id:
-            self._tasks.spawn(self._destroy_bridge(leg.bridge_id))
-        if customer is not None:  # the agent hung up on the customer: end the customer leg too
-            self._tasks.spawn(self._hangup_quietly(customer))
+        self._feed_soon(machine, AgentLegUp(channel_id))
 
-    async def _destroy_bridge(self, bridge_id: str) -> None:
-        with contextlib.suppress(AriError):
-            await self._ari.request("DELETE", f"/bridges/{bridge_id}")
+    def on_customer_stasis(self, event: Mapping[str, Any]) -> None:
+        channel = event["channel"]
+        machine = self._owner(channel["id"])
+        if machine is None:  # nobody here will take it
+            self._tasks.spawn(self._safe_harbor(None, channel["id"]))
+            return
+        self._feed_soon(machine, CustomerAnswered(channel["id"], channel.get("name", "")))
 
-    async def _hangup_quietly(self, channel_id: str) -> None:
-        with contextlib.suppress(AriError):
-            await self._ari.hangup(channel_id)
+    def on_ami_event(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("Event")
+        if kind == "Hangup":
+            uid = event.get("Uniqueid", "")
+            machine = self._owner(uid)
+            if machine is not None:
+                self._feed_soon(machine, Hangup(uid, parse_int(event.get("Cause"))))
+        elif kind == "UserEvent" and event.get("UserEvent") == "CallctlAmd":
+            attempt_id = event.get("Attempt", "")
+            machine = self._owner(attempt_id)
+            if machine is not None:
+                self._feed_soon(machine, AmdMachine(attempt_id))
+        elif kind == "OriginateResponse" and event.get("Response") == "Failure":
+            action_id = event.get("ActionID", "")
+            machine = self._owner(action_id)
+            if machine is None:
+                return
+            if action_id in machine.attempts:
+                self._feed_soon(machine, OriginateRefused(action_id, "originate failed"))
+            else:
+                self._tasks.spawn(self._agent_gone(machine, action_id, "agent did not answer"))
 
     # -- restart and reconnect ------------------------------------------------------------
 
@@ -612,98 +560,87 @@ class DialerService:
         """Settle this worker's open attempts against Asterisk (after every AMI resync)."""
         try:
             for uniqueid in list(self._model.channels):
-                if uniqueid.startswith(self._agent_channel_prefix) and (
-                    uniqueid not in self._agent_channels
-                ):
+                ours = uniqueid.startswith(self._agent_channel_prefix)
+                if ours and self._owner(uniqueid) is None:
                     log.info("dialer.stale_agent_leg", channel=uniqueid)
-                    await self._hangup_quietly(uniqueid)
+                    await self._hang_up(uniqueid)
             for attempt in await self._repo.open_attempts():
-                if attempt.worker != self._worker or attempt.attempt_id in self._attempt_campaign:
-                    continue
-                await self._settle(
-                    attempt.attempt_id,
-                    attempt.campaign,
-                    attempt.phone,
-                    attempt.started_at.timestamp(),
-                )
+                if (
+                    attempt.worker == self._worker
+                    and self._owner(attempt.attempt_id) is None
+                    and attempt.attempt_id not in self._settling
+                ):
+                    await self._settle(attempt)
+        except TICK_ERRORS as error:  # the next resync tries again; open attempts stay open
+            log.warning("dialer.reconcile_failed", error=str(error))
         finally:
             self._reconciled.set()
 
-    async def _settle(self, attempt_id: str, campaign: str, phone: str, started: float) -> None:
-        run = self.campaigns.get(campaign) or await self._load(campaign)
-        if attempt_id in self._model.channels:
-            live = LiveAttempt(attempt_id, phone, launched_at=started, adopted=True)
-            if self._model.channels[attempt_id].state == "Up":
-                live.answered_at = started
-            run.attempts[attempt_id] = live
-            self._attempt_campaign[attempt_id] = campaign
-            log.info("dialer.attempt_adopted", campaign=campaign, attempt_id=attempt_id)
+    async def _settle(self, attempt: OpenAttempt, *, looked_before: bool = False) -> None:
+        machine = self.campaigns.get(attempt.campaign) or await self._load(attempt.campaign)
+        attempt_id = attempt.attempt_id
+        channel = self._model.channels.get(attempt_id)
+        if channel is not None:
+            answered = channel.state == "Up"
+            await self._feed(
+                machine,
+                AttemptAdopted(attempt_id, attempt.phone, attempt.started_at.timestamp(), answered),
+            )
+            log.info("dialer.attempt_adopted", campaign=attempt.campaign, attempt_id=attempt_id)
             return
-        result, cause = await self._astdb_result(attempt_id)
+        record = await self._ledger.read(attempt_id)  # AmiError: left open for the next resync
+        result = settled_result(record, None, channel_seen=False)
+        age = self._now_dt() - attempt.started_at
+        if result is Result.NOT_DIALED and not looked_before and age < _SETTLE_AGE:
+            self._settling.add(attempt_id)
+            self._tasks.spawn(self._settle_later(attempt, (_SETTLE_AGE - age).total_seconds()))
+            return
+        cause = record.cause if record is not None else None
         log.info(
             "dialer.attempt_settled",
-            campaign=campaign,
+            campaign=attempt.campaign,
             attempt_id=attempt_id,
             result=result.value,
             cause=cause,
         )
-        await self._record(run, attempt_id, result, cause)
+        await self._store_result(attempt.campaign, attempt_id, result, cause)
 
-    async def _astdb_result(self, attempt_id: str) -> tuple[Result, int | None]:
-        """An attempt's result and cause from the record its hangup handler left in AstDB."""
-        cause, answered, seen = None, False, ""
-        with contextlib.suppress(AmiError):
-            answer = await self._ami.action(
-                "DBGet", as_list=None, Family=ASTDB_FAMILY, Key=attempt_id
-            )
-            record = _dbget_value(answer)
-            if record is not None:
-                raw_cause, raw_answered, seen = ([*record.split(","), "", ""])[:3]
-                cause, answered = _int(raw_cause), raw_answered == "1"
-        if seen == "" and cause is None:
-            return Result.FAILED, None  # nothing is known of it: retry later under the policy
-        result = classify_hangup(
-            cause,
-            answered=answered,
-            machine=seen == "machine",
-            agent_connected=seen == "human",
-        )
-        return result, cause
+    async def _settle_later(self, attempt: OpenAttempt, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self._settle(attempt, looked_before=True)
+        except TICK_ERRORS as error:  # left open: the next resync looks again
+            log.warning("dialer.settle_failed", attempt_id=attempt.attempt_id, error=str(error))
+        finally:
+            self._settling.discard(attempt.attempt_id)
 
     # -- gauges ---------------------------------------------------------------------------
 
     async def gauges(self) -> list[DialerGauges]:
         result = []
-        for run in self.campaigns.values():
+        for machine in self.campaigns.values():
+            decision = machine.last_decision
             result.append(
                 DialerGauges(
-                    campaign=run.name,
-                    lines_active=len(run.attempts),
-                    dial_level=run.last_decision.dial_level if run.last_decision else 0.0,
-                    occupancy_ratio=run.talk_s / run.logged_in_s if run.logged_in_s else 0.0,
+                    campaign=machine.name,
+                    lines_active=len(machine.attempts),
+                    dial_level=decision.dial_level if decision else 0.0,
+                    occupancy_ratio=machine.occupancy,
                     abandon_ratio_by_window=_windows(
-                        await self._repo.abandon_ratios(run.name, self._now_dt())
+                        await self._repo.abandon_ratios(machine.name, self._now_dt())
                     ),
-                    leads_by_state=await self._repo.lead_counts(run.name),
+                    leads_by_state=await self._repo.lead_counts(machine.name),
                 )
             )
         return result
 
 
+_SETTLE_AGE = timedelta(seconds=ORIGINATE_SETTLE_S)
+
+
+def _utc(moment: float | None) -> datetime | None:
+    return datetime.fromtimestamp(moment, UTC) if moment is not None else None
+
+
 def _windows(ratios: Mapping[str, float]) -> dict[AbandonWindow, float]:
     return {window: ratios.get(window, 0.0) for window in ABANDON_WINDOWS}
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except ValueError:
-        return None
-
-
-def _dbget_value(answer: Any) -> str | None:
-    """DBGet answers with a DBGetResponse event carrying ``Val`` (an event list in 22)."""
-    for message in answer if isinstance(answer, list) else [answer]:
-        if "Val" in message:
-            return str(message["Val"])
-    return None

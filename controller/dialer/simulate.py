@@ -1,9 +1,9 @@
-"""A discrete-event model of an outbound working day, paced by the dialer's own pacing code.
+"""A discrete-event model of an outbound working day, run by the dialer's own campaign machine.
 
 Why: pacing can only be judged over many calls (abandon rate is a ratio over a day or 30 days),
-which the real PBX cannot produce in a test. The simulator plays a day in seconds with the
-same :func:`controller.dialer.pacing.decide` (and the peer pacers for comparison), feeding the
-same :class:`~controller.dialer.pacing.PacingStats` the live runner feeds.
+which the real PBX cannot produce in a test. The simulator plays a day in seconds through the
+same :class:`controller.dialer.campaign.CampaignMachine` the live runner drives (with our pacing
+or a peer pacer for comparison): only the world around it is simulated.
 
 The model
 ---------
@@ -30,22 +30,47 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import math
 import random
-from collections import deque
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from controller.dialer.pacing import (
-    ABANDON_GRACE_SECONDS,
-    HOUR,
-    PacingInput,
-    PacingMode,
-    PacingSettings,
-    PacingStats,
+from controller.dialer.campaign import (
+    AgentLegUp,
+    AgentsAssigned,
+    AgentSeated,
+    AmdMachine,
+    Bridged,
+    CallAgent,
+    CampaignMachine,
+    Claim,
+    Claimed,
+    ClaimedLead,
+    Command,
+    Connect,
+    CustomerAnswered,
+    DestroyBridge,
+    Event,
+    GraceOver,
+    HangUp,
+    Hangup,
+    MachineSettings,
+    NoteAnswered,
+    NoteConnected,
+    Originate,
+    PlaySafeHarbor,
+    RecordResult,
+    SeatAgent,
+    SettleIfNoChannel,
+    StartGrace,
+    StartWrapup,
+    StateChanged,
+    Tick,
+    WrapupOver,
 )
+from controller.dialer.pacing import HOUR, PacingMode, PacingSettings, PacingStats
 from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
+from controller.dialer.policy import CampaignState
 
 SIMULATED_MODES = ("progressive", "predictive", "vicidial-adaptive", "erlang-free-agents")
 
@@ -177,18 +202,15 @@ class _Customer:
         return cls(answers, ring, machine, machine == amd_right, busy, rng.uniform(1.0, 5.0))
 
 
-class _Call:
-    __slots__ = ("call_id", "human", "launched", "waiting")
+class _World:
+    """A simulated Asterisk, store and customer base around the campaign machine.
 
-    def __init__(self, call_id: int, launched: float, human: bool) -> None:
-        self.call_id = call_id
-        self.launched = launched
-        self.human = human
-        self.waiting = False
-
-
-class _Day:
-    """The state of one simulated day; each ``_on_*`` method handles one kind of event."""
+    The machine is the one the live runner drives (``dialer/campaign.py``); this world carries
+    out its commands: a claim always yields fresh leads, an originate meets the next customer,
+    agent legs answer at once, a bridge always holds, a connected call talks for a drawn time,
+    wrap-up lasts a drawn time. What the world knows and the machine cannot (a machine that AMD
+    took for a human, a call's true outcome) feeds only the reported counts.
+    """
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
@@ -199,19 +221,20 @@ class _Day:
         self.customers = random.Random(f"{config.seed}:customers")
         self.talks = random.Random(f"{config.seed}:talks")
         self.wraps = random.Random(f"{config.seed}:wraps")
-        self.pacer = make_pacer(config)
-        self.stats = PacingStats()
         self.length = config.hours * HOUR
-        self.events: list[tuple[float, int, Callable[[float, Any], None], Any]] = []
+        self._agent_numbers = itertools.count()
+        self.machine = CampaignMachine(
+            "simulated",
+            MachineSettings(config.pacing_settings(), wrapup_seconds=config.wrap),
+            PacingStats(),
+            lambda: f"leg-{next(self._agent_numbers)}",
+            pacer=make_pacer(config),
+        )
+        self.events: list[tuple[float, int, Event]] = []
         self.sequence = 0
-        self.ready: deque[int] = deque(range(config.agents))
-        self.ready_since = [0.0] * config.agents
-        self.talk_start: dict[int, float] = {}
-        self.wrap_start: dict[int, float] = {}
-        self.waiting: deque[_Call] = deque()
-        self.recent_launches: deque[float] = deque()
-        self.last_launch = -math.inf
-        self.in_flight: dict[int, float] = {}  # call id -> launch time
+        self.attempt_numbers = itertools.count(1)
+        self.humans: set[str] = set()  # attempts whose customer is a person
+        self.ready_since: dict[str, float] = {}
         self.lines = self.peak_lines = 0
         self.calls = self.answers = self.live_answers = self.abandons = 0
         self.machines_detected = self.false_positives = self.connects = 0
@@ -219,46 +242,73 @@ class _Day:
         self.answer_times: list[float] = []
         self.abandon_times: list[float] = []
 
-    def schedule(self, at: float, handler: Callable[[float, Any], None], data: Any = None) -> None:
+    def schedule(self, at: float, event: Event) -> None:
         self.sequence += 1
-        heapq.heappush(self.events, (at, self.sequence, handler, data))
+        heapq.heappush(self.events, (at, self.sequence, event))
 
     def run(self) -> None:
-        self.schedule(0.0, self._on_tick)
+        agents = tuple(str(agent) for agent in range(self.config.agents))
+        self.feed(AgentsAssigned(agents), 0.0)
+        self.feed(StateChanged(CampaignState.RUNNING), 0.0)
+        self.schedule(0.0, Tick())
         while self.events:
-            now, _, handler, data = heapq.heappop(self.events)
+            now, _, event = heapq.heappop(self.events)
             if now > self.length:
                 break
-            handler(now, data)
+            self.feed(event, now)
+            if isinstance(event, Tick):
+                self.schedule(now + self.config.tick, Tick())
 
-    def _on_tick(self, now: float, _: None) -> None:
-        while self.recent_launches and self.recent_launches[0] <= now - 1.0:
-            self.recent_launches.popleft()
-        snapshot = PacingInput(
-            now=now,
-            agents_logged_in=self.config.agents,
-            agents_ready=len(self.ready),
-            talk_elapsed=tuple(now - start for start in self.talk_start.values()),
-            wrap_elapsed=tuple(now - start for start in self.wrap_start.values()),
-            in_flight_elapsed=tuple(now - start for start in self.in_flight.values()),
-            calls_waiting=len(self.waiting),
-            lines_in_use=self.lines,
-            launches_last_second=len(self.recent_launches),
-            seconds_since_last_launch=now - self.last_launch,
-        )
-        for _launch in range(self.pacer.decide(snapshot, self.stats).launch):
-            self._launch(now)
-        self.schedule(now + self.config.tick, self._on_tick)
+    def feed(self, event: Event, now: float) -> None:
+        match event:
+            case CustomerAnswered(attempt_id) if attempt_id in self.humans:
+                self.live_answers += 1
+                self.answer_times.append(now)
+            case WrapupOver(agent_id):
+                self.ready_since[agent_id] = now
+        for command in self.machine.handle(event, now):
+            self.carry_out(command, now)
 
-    def _launch(self, now: float) -> None:
+    def carry_out(self, command: Command, now: float) -> None:
+        match command:
+            case Claim(count):
+                leads = tuple(
+                    ClaimedLead(str(next(self.attempt_numbers)), "") for _ in range(count)
+                )
+                self.feed(Claimed(leads), now)
+            case Originate(attempt_id):
+                self._originate(attempt_id, now)
+            case CallAgent(agent_id, channel_id):
+                self.ready_since[agent_id] = now
+                self.feed(AgentLegUp(channel_id), now)
+            case SeatAgent(_, channel_id, bridge_id):
+                self.feed(AgentSeated(channel_id, bridge_id), now)
+            case Connect(attempt_id, agent_id):
+                self._connect(attempt_id, agent_id, now)
+            case PlaySafeHarbor(attempt_id):
+                if attempt_id in self.humans:
+                    self.abandons += 1
+                    self.abandon_times.append(now)
+                    self.schedule(now + self.config.safe_harbor_seconds, Hangup(attempt_id, 16))
+                else:  # a machine taken for a human does not listen to the message
+                    self.schedule(now, Hangup(attempt_id, 16))
+            case StartGrace(attempt_id, seconds):
+                self.schedule(now + seconds, GraceOver(attempt_id))
+            case StartWrapup(agent_id):
+                wrap = _lognormal(self.wraps, self.config.wrap, 0.4)
+                self.schedule(now + wrap, WrapupOver(agent_id))
+            case RecordResult():
+                self.lines -= 1
+            case NoteAnswered() | NoteConnected() | HangUp() | DestroyBridge():
+                pass  # bookkeeping of the real world: nothing to simulate
+            case SettleIfNoChannel():
+                pass  # originates are never refused here
+
+    def _originate(self, attempt_id: str, now: float) -> None:
         config = self.config
         self.calls += 1
-        call_id = self.calls
-        self.in_flight[call_id] = now
         self.lines += 1
         self.peak_lines = max(self.peak_lines, self.lines)
-        self.recent_launches.append(now)
-        self.last_launch = now
         customer = _Customer.draw(self.customers, config)
         if customer.answers:
             self.answers += 1
@@ -266,87 +316,31 @@ class _Day:
             if customer.classified_machine:
                 self.machines_detected += int(customer.machine)
                 self.false_positives += int(not customer.machine)
-                self.schedule(done, self._on_ends_unconnected, call_id)
+                self.schedule(done, AmdMachine(attempt_id))
+                self.schedule(done, Hangup(attempt_id, 16))
             else:
-                human = not customer.machine
-                self.schedule(done, self._on_needs_agent, _Call(call_id, now, human=human))
+                if not customer.machine:
+                    self.humans.add(attempt_id)
+                self.schedule(done, CustomerAnswered(attempt_id))
         elif customer.busy:
-            self.schedule(now + customer.busy_after, self._on_ends_unconnected, call_id)
+            self.schedule(now + customer.busy_after, Hangup(attempt_id, 17))
         else:
-            self.schedule(now + config.ring_timeout, self._on_ends_unconnected, call_id)
+            self.schedule(now + config.ring_timeout, Hangup(attempt_id, 19))
 
-    def _connect(self, agent: int, call: _Call, now: float) -> None:
-        self.wait_total += now - self.ready_since[agent]
+    def _connect(self, attempt_id: str, agent_id: str, now: float) -> None:
+        self.wait_total += now - self.ready_since[agent_id]
         self.connects += 1
         # Drawn for machines too, so the next human's talk time is the same in every mode.
         human_talk = _lognormal(self.talks, self.config.aht, 0.7)
-        if call.human:
-            self.stats.record_live_answer(now, abandoned=False)
-            talk = human_talk
-        else:
-            talk = self.config.machine_talk
+        talk = human_talk if attempt_id in self.humans else self.config.machine_talk
         self.talk_total += min(talk, self.length - now)
-        self.talk_start[agent] = now
-        self.schedule(now + talk, self._on_talk_end, (agent, talk))
-
-    def _on_needs_agent(self, now: float, call: _Call) -> None:
-        del self.in_flight[call.call_id]
-        self.stats.record_attempt(connected=True, seconds=now - call.launched)
-        if call.human:
-            self.live_answers += 1
-            self.answer_times.append(now)
-        if self.ready:
-            self._connect(self.ready.popleft(), call, now)
-        else:
-            call.waiting = True
-            self.waiting.append(call)
-            self.schedule(now + ABANDON_GRACE_SECONDS, self._on_grace_over, call)
-
-    def _on_ends_unconnected(self, now: float, call_id: int) -> None:
-        self.lines -= 1
-        self.stats.record_attempt(connected=False, seconds=now - self.in_flight.pop(call_id))
-
-    def _on_grace_over(self, now: float, call: _Call) -> None:
-        if not call.waiting:
-            return
-        call.waiting = False
-        self.waiting.remove(call)
-        if call.human:
-            self.abandons += 1
-            self.abandon_times.append(now)
-            self.stats.record_live_answer(now, abandoned=True)
-            self.schedule(now + self.config.safe_harbor_seconds, self._on_line_free)
-        else:
-            self.lines -= 1
-
-    def _on_line_free(self, now: float, _: None) -> None:
-        self.lines -= 1
-
-    def _on_talk_end(self, now: float, agent_talk: tuple[int, float]) -> None:
-        agent, talk = agent_talk
-        del self.talk_start[agent]
-        self.stats.record_talk(talk)
-        self.lines -= 1
-        wrap = _lognormal(self.wraps, self.config.wrap, 0.4)
-        self.wrap_start[agent] = now
-        self.schedule(now + wrap, self._on_wrap_end, (agent, wrap))
-
-    def _on_wrap_end(self, now: float, agent_wrap: tuple[int, float]) -> None:
-        agent, wrap = agent_wrap
-        del self.wrap_start[agent]
-        self.stats.record_wrap(wrap)
-        self.ready_since[agent] = now
-        if self.waiting:
-            call = self.waiting.popleft()
-            call.waiting = False
-            self._connect(agent, call, now)
-        else:
-            self.ready.append(agent)
+        self.feed(Bridged(attempt_id), now)
+        self.schedule(now + talk, Hangup(attempt_id, 16))  # the customer ends the call
 
 
 def simulate(config: SimulationConfig) -> SimulationResult:
     """Run one simulated day; deterministic for a given config (seed included)."""
-    day = _Day(config)
+    day = _World(config)
     day.run()
     limit = config.aht / (config.aht + config.wrap)
     with_fp = day.live_answers + day.false_positives

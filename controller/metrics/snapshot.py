@@ -11,15 +11,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from controller.state.model import AgentState
+
 QueueOutcome = Literal["answered", "abandoned", "overflowed", "after_hours", "failed"]
-AgentState = Literal["available", "ringing", "on_call", "wrapup", "paused"]
-DialerResult = Literal["human", "machine", "busy", "no_answer", "failed", "abandoned"]
+DialerResult = Literal[
+    "human", "machine", "busy", "no_answer", "failed", "abandoned", "not_dialed"
+]
 AbandonWindow = Literal["1h", "24h", "30d"]
 RecordingResult = Literal["saved", "failed"]
 Component = Literal["ami", "ari", "store"]
 
 QUEUE_OUTCOMES: tuple[QueueOutcome, ...] = get_args(QueueOutcome)
-AGENT_STATES: tuple[AgentState, ...] = get_args(AgentState)
+# what ``callctl_agents`` counts queue members in: an unavailable member (phone unreachable) is
+# no agent at work, so it is left out of every queue's count
+AGENT_STATES: tuple[AgentState, ...] = tuple(
+    state for state in AgentState if state is not AgentState.UNAVAILABLE
+)
 DIALER_RESULTS: tuple[DialerResult, ...] = get_args(DialerResult)
 ABANDON_WINDOWS: tuple[AbandonWindow, ...] = get_args(AbandonWindow)
 RECORDING_RESULTS: tuple[RecordingResult, ...] = get_args(RecordingResult)

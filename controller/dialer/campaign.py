@@ -1,0 +1,706 @@
+"""One campaign's lifecycle as a state machine: events in, commands out (sans-I/O, like h11).
+
+The live runner (``dialer/runner.py``) and the day simulator (``dialer/simulate.py``) drive this
+same machine: the runner feeds it what Asterisk and the store say and carries its commands out
+over AMI, ARI and SQL; the simulator feeds it a simulated world's events and carries the
+commands out in that world. So the pacing numbers the simulator reports are those of the code
+that dials. Nothing here does I/O, reads a clock or sleeps: ``handle(event, now)`` is the one
+entry point, timers are commands (``StartGrace``, ``StartWrapup``) whose expiry the driver
+feeds back as events (``GraceOver``, ``WrapupOver``).
+
+Agents sit on nailed-up legs (``LegState``): ``DIALING`` (originated to the agent's phone) ->
+``READY`` (answered, alone in a bridge of its own) -> ``ON_CALL`` -> ``WRAPUP`` -> ``READY`` ...;
+``GONE`` when the leg ends (the agent hung up, did not answer, or the campaign released it),
+called again after ``AGENT_RETRY_S``.
+
+Customer attempts (``AttemptState``): ``DIALING`` (claimed and originated; ringing, in AMD) ->
+``WAITING`` (answered, classified human, needs an agent) -> ``CONNECTING`` (an agent is given;
+the bridge is being made) -> ``CONNECTED``; or ``WAITING`` -> ``ABANDONED`` when no agent came
+within ``ABANDON_GRACE_SECONDS`` (the safe-harbor message plays); or ``MACHINE`` (AMD said
+machine). Every attempt ends at its channel's hangup with exactly one ``RecordResult``. An
+attempt ``ADOPTED`` after a restart was dialed by a controller that is gone: what happened to it
+then is only in its AstDB record, so its result is settled from there (``from_ledger``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from controller.dialer.pacing import (
+    ABANDON_GRACE_SECONDS,
+    PacingDecision,
+    PacingInput,
+    PacingMode,
+    PacingSettings,
+    PacingStats,
+)
+from controller.dialer.peer_pacers import ModelPacer, Pacer
+from controller.dialer.policy import CampaignState, Result, classify_hangup
+from controller.dialer.settings import CampaignSettings
+
+AGENT_RETRY_S = 10.0
+ORIGINATE_FAILURE_GRACE_S = 2.0  # a refused originate may still have made a channel
+
+
+class LegState(StrEnum):
+    DIALING = "dialing"
+    READY = "ready"
+    ON_CALL = "on_call"
+    WRAPUP = "wrapup"
+    GONE = "gone"
+
+
+LOGGED_IN = frozenset({LegState.READY, LegState.ON_CALL, LegState.WRAPUP})
+
+
+class AttemptState(StrEnum):
+    DIALING = "dialing"
+    WAITING = "waiting"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ABANDONED = "abandoned"
+    MACHINE = "machine"
+    ADOPTED = "adopted"
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passes: account agent time, launch what pacing allows, call missing agents."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    state: CampaignState
+
+
+@dataclass(frozen=True, slots=True)
+class AgentsAssigned:
+    agent_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedLead:
+    attempt_id: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The answer to ``Claim``: the attempts committed in the store (possibly fewer, or none)."""
+
+    leads: tuple[ClaimedLead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRefused:
+    attempt_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AmdMachine:
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerAnswered:
+    """The customer answered and was classified human (or AMD is off): it needs an agent."""
+
+    attempt_id: str
+    channel_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegUp:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSeated:
+    channel_id: str
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegGone:
+    channel_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bridged:
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeFailed:
+    attempt_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    channel_id: str
+    cause: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GraceOver:
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupOver:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptAdopted:
+    """After a restart: an open attempt of this worker whose channel is still up."""
+
+    attempt_id: str
+    phone: str
+    launched_at: float
+    answered: bool
+
+
+Event = (
+    Tick | StateChanged | AgentsAssigned | Claimed | OriginateRefused | AmdMachine
+    | CustomerAnswered | AgentLegUp | AgentSeated | AgentLegGone | Bridged | BridgeFailed
+    | Hangup | GraceOver | WrapupOver | AttemptAdopted
+)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Claim up to ``count`` leads; answer with ``Claimed``."""
+
+    count: int
+    decision: PacingDecision
+
+
+@dataclass(frozen=True, slots=True)
+class Originate:
+    attempt_id: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallAgent:
+    agent_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeatAgent:
+    """Put the answered agent leg alone in a bridge of its own; answer with ``AgentSeated``."""
+
+    agent_id: str
+    channel_id: str
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Add the customer to the agent's bridge; answer with ``Bridged`` or ``BridgeFailed``."""
+
+    attempt_id: str
+    agent_id: str
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaySafeHarbor:
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyBridge:
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartGrace:
+    """Feed ``GraceOver`` after ``seconds``."""
+
+    attempt_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StartWrapup:
+    """Feed ``WrapupOver`` when the agent's after-call work ends (``seconds`` by the settings)."""
+
+    agent_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class NoteAnswered:
+    """The customer answered: write it down where a restart finds it."""
+
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoteConnected:
+    attempt_id: str
+    agent_id: str
+    phone: str
+    channel_name: str
+    launched_at: float
+    answer_to_agent_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """The attempt ended: store its result. ``from_ledger``: an adopted attempt, whose result
+    is settled from its AstDB record (``result`` is then what this worker saw since)."""
+
+    attempt_id: str
+    result: Result
+    cause: int | None
+    answered_at: float | None
+    talk_seconds: float | None
+    from_ledger: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SettleIfNoChannel:
+    """An originate was refused: if no channel exists after ``seconds``, feed ``Hangup``."""
+
+    attempt_id: str
+    seconds: float
+
+
+Command = (
+    Claim | Originate | CallAgent | SeatAgent | Connect | PlaySafeHarbor | HangUp
+    | DestroyBridge | StartGrace | StartWrapup | NoteAnswered | NoteConnected | RecordResult
+    | SettleIfNoChannel
+)
+
+
+# -- state ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AgentLeg:
+    agent_id: str
+    channel_id: str
+    state: LegState = LegState.DIALING
+    since: float = 0.0
+    bridge_id: str | None = None
+    customer: str | None = None
+    last_failure: float = -math.inf
+
+
+@dataclass(slots=True)
+class Attempt:
+    attempt_id: str
+    phone: str
+    launched_at: float
+    state: AttemptState = AttemptState.DIALING
+    answered_at: float | None = None  # when it needed an agent, or AMD said machine
+    connected_at: float | None = None
+    agent_id: str | None = None
+    channel_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSettings:
+    pacing: PacingSettings
+    wrapup_seconds: float
+
+    @classmethod
+    def of(cls, settings: CampaignSettings) -> MachineSettings:
+        return cls(
+            PacingSettings(
+                mode=PacingMode(settings.dialing_mode),
+                abandon_target=settings.abandon.target_percent / 100.0,
+                line_cap=settings.line_cap,
+                cps_cap=settings.calls_per_second,
+                ring_timeout=float(settings.ring_timeout_seconds),
+            ),
+            float(settings.agent_wrapup_seconds),
+        )
+
+
+def pacing_stats(settings: CampaignSettings) -> PacingStats:
+    """History whose abandon windows are the campaign's regulatory windows plus the last hour."""
+    return PacingStats(window_hours=(1.0, *(float(h) for h in settings.abandon.windows_hours)))
+
+
+class CampaignMachine:
+    """The state of one campaign on one worker; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: MachineSettings,
+        stats: PacingStats,
+        new_channel_id: Callable[[], str],
+        pacer: Pacer | None = None,
+        state: CampaignState = CampaignState.CREATED,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.stats = stats
+        self.state = state
+        self._new_channel_id = new_channel_id
+        self._pacer = pacer or ModelPacer(settings.pacing)
+        self.agent_ids: tuple[str, ...] = ()
+        self._uncalled: set[str] = set()  # assigned agents with no leg, or a gone one
+        # legs by state, kept by _move: READY longest idle first (legs become ready in time
+        # order), so pacing and dispatch never scan every agent
+        self._by_state: dict[LegState, dict[str, AgentLeg]] = {state: {} for state in LegState}
+        self._ready = self._by_state[LegState.READY]
+        self.agents: dict[str, AgentLeg] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self.waiting: deque[str] = deque()
+        self._leg_of_channel: dict[str, AgentLeg] = {}
+        self._launches: deque[float] = deque()
+        self._last_launch = -math.inf
+        self._claim_pending = False
+        self._adopted: set[str] = set()
+        self._last_tick: float | None = None
+        self.last_decision: PacingDecision | None = None
+        self.talk_s = 0.0
+        self.logged_in_s = 0.0
+
+    # -- the one entry point ----------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Command]:
+        out: list[Command] = []
+        match event:
+            case Tick():
+                self._on_tick(now, out)
+            case StateChanged(state):
+                self.state = state
+                self._ensure_agents(now, out)
+            case AgentsAssigned(agent_ids):
+                self.agent_ids = agent_ids
+                self._uncalled = {
+                    agent for agent in agent_ids
+                    if agent not in self.agents or self.agents[agent].state is LegState.GONE
+                }
+                self._ensure_agents(now, out)
+            case Claimed(leads):
+                self._on_claimed(leads, now, out)
+            case OriginateRefused(attempt_id, _):
+                if attempt_id in self.attempts:
+                    out.append(SettleIfNoChannel(attempt_id, ORIGINATE_FAILURE_GRACE_S))
+            case AmdMachine(attempt_id):
+                self._on_amd_machine(attempt_id, now)
+            case CustomerAnswered(attempt_id, channel_name):
+                self._on_customer_answered(attempt_id, channel_name, now, out)
+            case AgentLegUp(channel_id):
+                self._on_agent_leg_up(channel_id, out)
+            case AgentSeated(channel_id, bridge_id):
+                leg = self._leg_of_channel.get(channel_id)
+                if leg is not None and leg.state is LegState.DIALING:
+                    leg.bridge_id = bridge_id
+                    self._agent_ready(leg, now, out)
+            case AgentLegGone(channel_id, _):
+                self._agent_gone(channel_id, now, out)
+            case Bridged(attempt_id):
+                self._on_bridged(attempt_id, now, out)
+            case BridgeFailed(attempt_id, _):
+                self._on_bridge_failed(attempt_id, now, out)
+            case Hangup(channel_id, cause):
+                if channel_id in self._leg_of_channel:
+                    self._agent_gone(channel_id, now, out)
+                else:
+                    self._on_attempt_ended(channel_id, cause, now, out)
+            case GraceOver(attempt_id):
+                self._on_grace_over(attempt_id, now, out)
+            case WrapupOver(agent_id):
+                leg = self.agents.get(agent_id)
+                if leg is not None and leg.state is LegState.WRAPUP:
+                    self.stats.record_wrap(now - leg.since)
+                    self._agent_ready(leg, now, out)
+            case AttemptAdopted(attempt_id, phone, launched_at, answered):
+                # still ringing: its fate is ahead; answered: what it came to is in AstDB
+                self.attempts[attempt_id] = Attempt(
+                    attempt_id, phone, launched_at,
+                    AttemptState.ADOPTED if answered else AttemptState.DIALING,
+                )
+                self._adopted.add(attempt_id)
+        return out
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def owns(self, channel_id: str) -> bool:
+        return channel_id in self.attempts or channel_id in self._leg_of_channel
+
+    def agent_on(self, channel_id: str) -> str | None:
+        """The agent whose leg ``channel_id`` is, if it is one of ours."""
+        leg = self._leg_of_channel.get(channel_id)
+        return leg.agent_id if leg is not None else None
+
+    def pacing_input(self, now: float) -> PacingInput:
+        while self._launches and self._launches[0] <= now - 1.0:
+            self._launches.popleft()
+        talking = self._by_state[LegState.ON_CALL].values()
+        wrapping = self._by_state[LegState.WRAPUP].values()
+        dialing = AttemptState.DIALING
+        return PacingInput(
+            now=now,
+            agents_logged_in=self._logged_in(),
+            agents_ready=len(self._ready),
+            talk_elapsed=tuple(now - leg.since for leg in talking),
+            wrap_elapsed=tuple(now - leg.since for leg in wrapping),
+            in_flight_elapsed=tuple(
+                now - a.launched_at for a in self.attempts.values() if a.state is dialing
+            ),
+            calls_waiting=len(self.waiting),
+            lines_in_use=len(self.attempts),
+            launches_last_second=len(self._launches),
+            seconds_since_last_launch=now - self._last_launch,
+        )
+
+    def _logged_in(self) -> int:
+        return sum(len(self._by_state[state]) for state in LOGGED_IN)
+
+    @property
+    def occupancy(self) -> float:
+        return self.talk_s / self.logged_in_s if self.logged_in_s else 0.0
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _on_tick(self, now: float, out: list[Command]) -> None:
+        if self._last_tick is not None:
+            elapsed = now - self._last_tick
+            self.logged_in_s += elapsed * self._logged_in()
+            self.talk_s += elapsed * len(self._by_state[LegState.ON_CALL])
+        self._last_tick = now
+        if self.state is CampaignState.RUNNING:
+            self._ensure_agents(now, out)
+            self._launch(now, out)
+        elif self.state is CampaignState.STOPPED and not self.attempts:
+            self._release_agents(out)
+
+    def _ensure_agents(self, now: float, out: list[Command]) -> None:
+        if self.state is not CampaignState.RUNNING or not self._uncalled:
+            return
+        for agent_id in self.agent_ids:
+            if agent_id not in self._uncalled:
+                continue
+            leg = self.agents.get(agent_id)
+            if leg is not None and (
+                leg.state is not LegState.GONE or now - leg.last_failure < AGENT_RETRY_S
+            ):
+                continue
+            old = self.agents.get(agent_id)
+            if old is not None:
+                self._by_state[old.state].pop(agent_id, None)
+            leg = AgentLeg(agent_id, self._new_channel_id(), since=now)
+            self._by_state[LegState.DIALING][agent_id] = leg
+            self._uncalled.discard(agent_id)
+            self.agents[agent_id] = leg
+            self._leg_of_channel[leg.channel_id] = leg
+            out.append(CallAgent(agent_id, leg.channel_id))
+
+    def _launch(self, now: float, out: list[Command]) -> None:
+        if self._claim_pending:
+            return  # the last claim's answer is not in yet: its calls are not counted yet
+        decision = self._pacer.decide(self.pacing_input(now), self.stats)
+        self.last_decision = decision
+        if decision.launch > 0:
+            self._claim_pending = True
+            out.append(Claim(decision.launch, decision))
+
+    def _on_claimed(
+        self, leads: tuple[ClaimedLead, ...], now: float, out: list[Command]
+    ) -> None:
+        self._claim_pending = False
+        for lead in leads:
+            self._launches.append(now)
+            self._last_launch = now
+            self.attempts[lead.attempt_id] = Attempt(lead.attempt_id, lead.phone, now)
+            out.append(Originate(lead.attempt_id, lead.phone))
+
+    def _on_amd_machine(self, attempt_id: str, now: float) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is not None and attempt.state is AttemptState.DIALING:
+            attempt.state, attempt.answered_at = AttemptState.MACHINE, now
+
+    def _on_customer_answered(
+        self, attempt_id: str, channel_name: str, now: float, out: list[Command]
+    ) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or attempt.state not in (AttemptState.DIALING, AttemptState.ADOPTED):
+            # not ours to connect (a leftover of another run): nobody will take it
+            out.append(PlaySafeHarbor(attempt_id))
+            return
+        attempt.answered_at, attempt.channel_name = now, channel_name
+        self.stats.record_attempt(connected=True, seconds=now - attempt.launched_at)
+        out.append(NoteAnswered(attempt_id))
+        leg = self._longest_idle()
+        if leg is not None:
+            self._connect(attempt, leg, now, out)
+        else:
+            self._wait_for_agent(attempt, ABANDON_GRACE_SECONDS, out)
+
+    def _wait_for_agent(self, attempt: Attempt, grace: float, out: list[Command]) -> None:
+        attempt.state = AttemptState.WAITING
+        self.waiting.append(attempt.attempt_id)
+        out.append(StartGrace(attempt.attempt_id, grace))
+
+    def _longest_idle(self) -> AgentLeg | None:
+        return next(iter(self._ready.values()), None)
+
+    def _connect(self, attempt: Attempt, leg: AgentLeg, now: float, out: list[Command]) -> None:
+        assert leg.bridge_id is not None  # a READY leg is seated
+        self._move(leg, LegState.ON_CALL, now)
+        leg.customer = attempt.attempt_id
+        attempt.state, attempt.agent_id, attempt.connected_at = (
+            AttemptState.CONNECTING, leg.agent_id, now,
+        )
+        out.append(Connect(attempt.attempt_id, leg.agent_id, leg.bridge_id))
+
+    def _on_bridged(self, attempt_id: str, now: float, out: list[Command]) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or attempt.state is not AttemptState.CONNECTING:
+            return
+        attempt.state = AttemptState.CONNECTED
+        assert attempt.agent_id is not None and attempt.answered_at is not None
+        self.stats.record_live_answer(now, abandoned=False)
+        out.append(
+            NoteConnected(
+                attempt_id, attempt.agent_id, attempt.phone, attempt.channel_name,
+                attempt.launched_at, now - attempt.answered_at,
+            )
+        )
+
+    def _on_bridge_failed(self, attempt_id: str, now: float, out: list[Command]) -> None:
+        """The agent's bridge refused the customer. Either the customer is gone (its Hangup
+        follows) or the agent's bridge is broken; offering the same leg again could loop, so the
+        leg is ended and called again later, and the customer waits for another agent for what
+        is left of its grace."""
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or attempt.state is not AttemptState.CONNECTING:
+            return
+        leg = self.agents.get(attempt.agent_id or "")
+        attempt.agent_id = attempt.connected_at = None
+        if leg is not None and leg.customer == attempt_id:
+            leg.customer = None
+            self._agent_gone(leg.channel_id, now, out)
+        assert attempt.answered_at is not None
+        left = ABANDON_GRACE_SECONDS - (now - attempt.answered_at)
+        other = self._longest_idle()
+        if other is not None:
+            self._connect(attempt, other, now, out)
+        elif left > 0:
+            self._wait_for_agent(attempt, left, out)
+        else:
+            self._abandon(attempt, now, out)
+
+    def _on_grace_over(self, attempt_id: str, now: float, out: list[Command]) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is not None and attempt.state is AttemptState.WAITING:
+            self.waiting.remove(attempt_id)
+            self._abandon(attempt, now, out)
+
+    def _abandon(self, attempt: Attempt, now: float, out: list[Command]) -> None:
+        attempt.state = AttemptState.ABANDONED
+        self.stats.record_live_answer(now, abandoned=True)
+        out.append(PlaySafeHarbor(attempt.attempt_id))
+
+    def _on_attempt_ended(
+        self, attempt_id: str, cause: int | None, now: float, out: list[Command]
+    ) -> None:
+        attempt = self.attempts.pop(attempt_id, None)
+        if attempt is None:
+            return
+        if attempt.state is AttemptState.WAITING:
+            self.waiting.remove(attempt_id)
+        needed_agent = attempt.state in (
+            AttemptState.WAITING, AttemptState.CONNECTING, AttemptState.CONNECTED,
+            AttemptState.ABANDONED,
+        )
+        if attempt.state in (AttemptState.DIALING, AttemptState.MACHINE):
+            # connected attempts were recorded when they needed their agent
+            self.stats.record_attempt(connected=False, seconds=now - attempt.launched_at)
+        talk = None
+        if attempt.connected_at is not None:
+            talk = now - attempt.connected_at
+            self.stats.record_talk(talk)
+        leg = self.agents.get(attempt.agent_id or "")
+        if leg is not None and leg.customer == attempt_id:
+            self._move(leg, LegState.WRAPUP, now)
+            leg.customer = None
+            out.append(StartWrapup(leg.agent_id, self.settings.wrapup_seconds))
+        # adopted and not seen answering since: what it came to is in its AstDB record
+        adopted = attempt_id in self._adopted and attempt.answered_at is None
+        self._adopted.discard(attempt_id)
+        result = classify_hangup(
+            cause,
+            answered=attempt.answered_at is not None,
+            machine=attempt.state is AttemptState.MACHINE,
+            agent_connected=attempt.agent_id is not None,
+        )
+        out.append(
+            RecordResult(
+                attempt_id, result, cause,
+                attempt.answered_at if needed_agent else None, talk, from_ledger=adopted,
+            )
+        )
+
+    def _on_agent_leg_up(self, channel_id: str, out: list[Command]) -> None:
+        leg = self._leg_of_channel.get(channel_id)
+        if leg is None or leg.state is not LegState.DIALING:
+            out.append(HangUp(channel_id))  # a leg we did not call (or from before a restart)
+            return
+        out.append(SeatAgent(leg.agent_id, channel_id, f"agent-bridge-{channel_id}"))
+
+    def _agent_ready(self, leg: AgentLeg, now: float, out: list[Command]) -> None:
+        self._move(leg, LegState.READY, now)
+        leg.customer = None
+        if self.waiting:
+            attempt = self.attempts[self.waiting.popleft()]
+            self._connect(attempt, leg, now, out)
+
+    def _agent_gone(self, channel_id: str, now: float, out: list[Command]) -> None:
+        leg = self._leg_of_channel.pop(channel_id, None)
+        if leg is None:
+            return
+        customer = leg.customer
+        if leg.state is not LegState.GONE:
+            leg.last_failure = now
+            self._move(leg, LegState.GONE, leg.since)
+        leg.customer = None
+        if leg.agent_id in self.agent_ids:
+            self._uncalled.add(leg.agent_id)
+        if leg.bridge_id is not None:
+            out.append(DestroyBridge(leg.bridge_id))
+            leg.bridge_id = None
+        if customer is not None:  # the agent hung up on the customer: end the customer leg too
+            out.append(HangUp(customer))
+
+    def _release_agents(self, out: list[Command]) -> None:
+        for leg in self.agents.values():
+            if leg.state in (LegState.READY, LegState.WRAPUP, LegState.DIALING):
+                self._move(leg, LegState.GONE, leg.since)
+                self._uncalled.add(leg.agent_id)
+                out.append(HangUp(leg.channel_id))
+
+    def _move(self, leg: AgentLeg, state: LegState, since: float) -> None:
+        """The one place a leg changes state (keeps the by-state index)."""
+        self._by_state[leg.state].pop(leg.agent_id, None)
+        leg.state, leg.since = state, since
+        self._by_state[state][leg.agent_id] = leg
