@@ -17,7 +17,7 @@ import grp
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -84,7 +84,7 @@ class Rendered:
     unchanged: list[str]
     secrets_written: bool
     site: Site
-    commands: list[str] = field(default_factory=list)
+    commands: list[str]  # what applies the written files to a running Asterisk
 
 
 def load_site(config_file: Path) -> Site:

@@ -59,6 +59,8 @@ def render_asterisk_conf(site: SiteConfig) -> str:
     options = [("verbose", "0"), ("debug", "0"), ("documentation_language", "en_US"),
                # calls must keep working when the controller is gone: never refuse on load
                ("maxload", "0")]
+    # without run_user Asterisk stays root: in a chroot (the testbed's, the sid-root unit)
+    # dropping privileges leaves it unable to read its own files
     options += [(key, value) for key, value in
                 (("runuser", paths.run_user), ("rungroup", paths.run_group)) if value]
     directories = [f"astetcdir => {paths.config_dir}", f"astrundir => {paths.run_dir}",
