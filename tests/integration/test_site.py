@@ -10,14 +10,20 @@ keep running beside them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
+import tomllib
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from controller.config import load_config
 from testbed.asterisk import REPO_DIR, AsteriskInstance, demo_test_ports, ensure_root
@@ -25,7 +31,7 @@ from testbed.asterisk import test_slot as session_slot
 from testbed.sipp import SippPool
 
 from .conftest import free_loopback_port
-from .harness import Api, running_controller, wait_for
+from .harness import Api, ControllerProcess, running_controller, wait_for
 from .test_testbed import ami_login
 
 ENTRYPOINT = REPO_DIR / "docker" / "asterisk-entrypoint.sh"
@@ -224,6 +230,62 @@ def test_the_image_entrypoint_renders_and_asterisk_starts_from_it(
     # exec: the entrypoint's process became Asterisk (the one the instance watches)
     process = instance._process
     assert process is not None and instance.pid() == process.pid
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with openssl."""
+    cert, key = folder / "callctl.crt", folder / "callctl.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_tls_for_sip_and_https_for_ari_serve_the_controller(
+    site_instance: PrerenderedInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instance = site_instance
+    keys = instance.host_path(instance.db_dir / "keys")  # paths as Asterisk sees them below
+    keys.mkdir()
+    cert, key = self_signed_certificate(keys)
+    inside = {"cert_file": str(instance.db_dir / "keys" / cert.name),
+              "key_file": str(instance.db_dir / "keys" / key.name)}
+    # one above the instance's SIP and HTTP ports: no slot's instance or sipp uses those
+    sip_tls, https = instance.ports.sip + 1, instance.ports.http + 1
+    data = tomllib.loads(loopback_site(instance, tmp_path, free_loopback_port()))
+    data["site"]["sip"] |= {"tls": {"port": sip_tls, **inside}, "agent_transport": "tls"}
+    data["site"]["http"]["tls"] = {"port": https, **inside}
+    data["ari"]["url"] = f"https://127.0.0.1:{https}"
+    config_file = tmp_path / "controller.toml"
+    config_file.write_text(tomli_w.dumps(data))
+    rendered = callctl("--config", str(config_file), "render-conf", "--out",
+                       str(instance.config_dir))
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+
+    instance.start()  # readiness asks ARI over plain HTTP, still served for /metrics
+    assert "transport-tls" in instance.cli("pjsip show endpoint 1001")
+    trusting = ssl.create_default_context(cafile=str(cert))
+    with (socket.create_connection(("127.0.0.1", sip_tls), timeout=5) as raw,
+          trusting.wrap_socket(raw, server_hostname="127.0.0.1") as tls):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    secrets = instance.secrets
+    login = base64.b64encode(f"{secrets.ari_user}:{secrets.ari_password}".encode()).decode()
+    request = urllib.request.Request(f"https://127.0.0.1:{https}/ari/asterisk/info",
+                                     headers={"Authorization": f"Basic {login}"})
+    with urllib.request.urlopen(request, timeout=5, context=trusting) as response:
+        assert response.status == 200
+
+    # the controller speaks ARI (REST and events) over HTTPS when it trusts the certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    controller = ControllerProcess(config_file, tmp_path / "controller.log")
+    controller.start()
+    try:
+        api = Api(load_config(config_file))
+        asyncio.run(wait_for(api.healthy, 20, "the controller healthy over HTTPS ARI"))
+        assert "callctl" in instance.cli("ari show apps")
+    finally:
+        controller.stop()
 
 
 def test_the_entrypoint_refuses_a_missing_config(tmp_path: Path) -> None:
