@@ -45,7 +45,8 @@ class SiteProblems(ValueError):
 
 
 def agent_ids(config: Config) -> tuple[str, ...]:
-    """Every agent the config knows of: today the members of the inbound queues."""
+    """Every agent the config knows of: the members of the inbound queues, until agents have
+    a config section of their own (then this reads it; ``agent_sections`` renders each)."""
     return tuple(sorted({member.agent for queue in config.inbound.queues.values()
                          for member in queue.members}))
 
