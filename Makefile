@@ -8,14 +8,16 @@
 #   make asterisk-start / asterisk-stop / clean
 #
 # Needs root (apt-get, debootstrap, chroot). Works with Debian 12's python3 (python3-venv is
-# installed by setup) or any other Python 3.11 found as $(PYTHON).
+# installed by setup) or any other Python 3.11 found as $(PYTHON). Debian's postgresql is
+# installed for the store's PostgreSQL backend; tests and benchmarks start their own clusters
+# under var/ as the postgres user, never the system service.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2 systemd
+HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2 postgresql systemd
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup host-packages venv asterisk-root run test demo bench asterisk-start asterisk-stop clean

@@ -29,6 +29,7 @@ from controller.site.secrets import (
     read_secrets,
     secrets_path,
 )
+from controller.store.url import parse_store_url
 
 DEFAULT_CONFIG_PATH = "controller.toml"
 CONFIG_ENV = "CALLCTL_CONFIG"
@@ -78,14 +79,14 @@ class AriConfig(Section):
 class StoreConfig(Section):
     url: str = Field(
         default="sqlite:///var/callctl.db",
-        description="sqlite:///relative/path, sqlite:////absolute/path (PostgreSQL later)",
+        description="sqlite:///relative/path, sqlite:////absolute/path, or"
+        " postgresql://user:password@host:port/dbname[?pool_max=N&prepared_statements=off]",
     )
 
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("only sqlite:///PATH is supported (PostgreSQL is planned)")
+        parse_store_url(value)  # its ValueError names what is wrong
         return value
 
 

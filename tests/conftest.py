@@ -1,10 +1,39 @@
-"""Fixtures shared by unit and integration tests."""
+"""Fixtures shared by unit and integration tests.
+
+Store tests run once per backend: ``store_url`` (and ``store``, opened on it) is parametrized
+over ``sqlite`` and ``postgresql``. Each PostgreSQL test gets its own new database, a copy of
+one migrated once per session (copying, about 0.05 s, is cheaper than migrating), in one
+cluster per session, ``postgres_cluster``, started on first use in ``var/postgres-testN-PID``
+on the port of test slot N (``CALLCTL_TEST_SLOT``; another free port if a session beside
+this one holds it) and stopped at session end; an atexit guard stops it too if the
+interpreter exits without running fixture teardown.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import itertools
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from controller.store import open_store
+from controller.store.base import Database
+from testbed.asterisk import test_slot
+from testbed.postgres import TEST_SETTINGS, PostgresCluster, session_cluster, test_port
+
+BACKENDS = ("sqlite", "postgresql")
+MIGRATED_TEMPLATE = "callctl_migrated"
+_CLUSTERS: list[PostgresCluster] = []
+_DATABASE_NUMBERS = itertools.count(1)
+
+
+@atexit.register
+def _leave_no_cluster_running() -> None:
+    for cluster in _CLUSTERS:
+        cluster.stop()
 
 
 @pytest.fixture
@@ -13,3 +42,49 @@ def var_dir(tmp_path: Path) -> Path:
     path = tmp_path / "var"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """The session's PostgreSQL cluster (fresh initdb, durability off: it is thrown away)."""
+    slot = test_slot()
+    cluster = session_cluster(f"test{slot}", test_port(slot), TEST_SETTINGS)
+    _CLUSTERS.append(cluster)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        _CLUSTERS.remove(cluster)
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated_template(postgres_cluster: PostgresCluster) -> str:
+    """A database with every migration applied, the template of each test's database."""
+
+    async def migrate(url: str) -> None:
+        await (await open_store(url)).close()
+
+    asyncio.run(migrate(postgres_cluster.create_database(MIGRATED_TEMPLATE)))
+    return MIGRATED_TEMPLATE
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new store, schema migrated: a SQLite file (migrated when first opened), or
+    a new PostgreSQL database. ``postgres_cluster.create_database(name)`` gives an empty one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    template: str = request.getfixturevalue("postgres_migrated_template")
+    return cluster.create_database(f"test_{next(_DATABASE_NUMBERS)}", template)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Database]:
+    """A store opened (schema migrated) on ``store_url``, closed after the test."""
+    db = await open_store(store_url)
+    try:
+        yield db
+    finally:
+        await db.close()

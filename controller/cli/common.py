@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 
 from controller.config import Config, load_config
-from controller.store.sqlite import SqliteDatabase, open_store
+from controller.store import open_store
+from controller.store.base import Database
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -53,7 +54,7 @@ def run(coro: Awaitable[Any]) -> Any:
 
 
 async def with_store(
-    args: argparse.Namespace, body: Callable[[SqliteDatabase], Awaitable[Any]]
+    args: argparse.Namespace, body: Callable[[Database], Awaitable[Any]]
 ) -> Any:
     store = await open_store(config_of(args).store.url)
     try:

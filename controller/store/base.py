@@ -1,9 +1,11 @@
-"""The store's interface: a small SQL database port that SQLite implements today.
+"""The store's interface: a small SQL database port, implemented on SQLite and PostgreSQL.
 
 Domain repositories (calls, leads, recordings) are written against ``Database`` with portable SQL
-and named parameters (``:name``); a PostgreSQL implementation translates the parameter style and
-keeps the same migrations (they avoid SQLite-only syntax). A transaction is the unit of
+and named parameters (``:name``); the PostgreSQL implementation translates the parameter style
+and runs the same migrations (they avoid SQLite-only syntax). A transaction is the unit of
 atomicity: a lead claim, a CSV import, a recording's metadata all commit or roll back whole.
+Rows are mappings of column name to value. ``controller.store.open_store`` picks the
+implementation from the URL.
 
 Timestamps are stored as text in one shape, written by ``to_iso`` and read by ``from_iso``.
 """
@@ -43,7 +45,12 @@ class Database(Connection, Protocol):
 
 
 class StoreError(Exception):
-    """The store cannot be opened, migrated or written."""
+    """The store cannot be opened, migrated or written (unreachable, locked too long, full)."""
+
+
+class ConstraintViolation(Exception):
+    """A write broke a primary key, unique, foreign key or NOT NULL constraint: a conflict or
+    a bug of the caller's, not an unavailable store."""
 
 
 def to_iso(moment: datetime) -> str:

@@ -17,27 +17,34 @@ from typing import Any
 
 import aiosqlite
 
-from controller.store.base import Connection, Params, Row, StoreError
+from controller.store.base import Connection, ConstraintViolation, Params, Row, StoreError
 from controller.store.migrations import apply_migrations
+from controller.store.url import SqliteUrl, parse_store_url
 
 BUSY_TIMEOUT_MS = 10_000
 
 
 def sqlite_path(url: str) -> Path:
-    if not url.startswith("sqlite:///"):
+    try:
+        parsed = parse_store_url(url)
+    except ValueError as error:
+        raise StoreError(f"store.url: {error}") from None
+    if not isinstance(parsed, SqliteUrl):
         raise StoreError(f"not a sqlite URL: {url!r}")
-    return Path(url.removeprefix("sqlite:///"))
+    return parsed.path
 
 
 @contextmanager
 def _store_errors(sql: str) -> Iterator[None]:
-    """Operational failures (disk full, locked too long, I/O error) become ``StoreError``.
+    """Operational failures (disk full, locked too long, I/O error) become ``StoreError``,
+    constraint violations ``ConstraintViolation``, as on PostgreSQL.
 
-    Programming errors (bad SQL, constraint violations) stay ``sqlite3`` errors: they are bugs
-    or conflicts the caller handles, not an unavailable store.
+    Other programming errors stay ``sqlite3`` errors: they are bugs, not an unavailable store.
     """
     try:
         yield
+    except sqlite3.IntegrityError as error:
+        raise ConstraintViolation(str(error)) from error
     except sqlite3.OperationalError as error:
         raise StoreError(f"{error} (in: {sql.split()[0] if sql.split() else sql})") from error
 
@@ -147,6 +154,7 @@ class SqliteDatabase:
         await self._db.close()
 
 
-async def open_store(url: str) -> SqliteDatabase:
-    """Open the store named by the config's ``store.url`` and bring its schema up to date."""
-    return await SqliteDatabase.open(url)
+# Kept for the callers that still import it from here (app.py): ``controller.store`` decides.
+from controller.store import open_store  # noqa: E402  (after SqliteDatabase, which it opens)
+
+__all__ = ["SqliteDatabase", "open_store", "sqlite_path"]

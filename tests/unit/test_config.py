@@ -51,7 +51,9 @@ def test_valid_config_loads_with_loopback_defaults(tmp_path: Path) -> None:
          "http.port", "less than or equal"),
         (VALID.replace('api_token = "t0ken"', 'api_token = "t"\nlisten = "localhost:80"'),
          "http.listen", "IP"),
-        (VALID + '\n[store]\nurl = "postgres://x"\n', "store.url", "sqlite"),
+        (VALID + '\n[store]\nurl = "mysql://db/x"\n', "store.url", "unsupported store URL"),
+        (VALID + '\n[store]\nurl = "postgresql://db/x?pool_max=0"\n', "store.url",
+         "pool_max must be"),
     ],
 )
 def test_each_mistake_names_its_key(tmp_path: Path, text: str, key: str, message: str) -> None:

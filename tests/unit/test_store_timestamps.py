@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
+from controller.store import open_store
 from controller.store.base import from_iso, from_iso_or_none, to_iso
-from controller.store.sqlite import SqliteDatabase
 
 
 def test_timestamp_text_keeps_every_microsecond_and_sorts_as_time() -> None:
@@ -25,9 +24,8 @@ def test_timestamp_text_keeps_every_microsecond_and_sorts_as_time() -> None:
         to_iso(datetime(2026, 3, 14, 9, 30))
 
 
-async def test_millisecond_timestamps_of_older_stores_get_the_one_shape(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/callctl.db"
-    store = await SqliteDatabase.open(url)
+async def test_millisecond_timestamps_of_older_stores_get_the_one_shape(store_url: str) -> None:
+    store = await open_store(store_url)
     await store.execute(
         "INSERT INTO agents (agent_id, interface, updated_at)"
         " VALUES ('a1', 'PJSIP/a1', '2026-03-14T09:30:02.123+00:00')"
@@ -43,7 +41,7 @@ async def test_millisecond_timestamps_of_older_stores_get_the_one_shape(tmp_path
     await store.execute("DELETE FROM schema_migrations WHERE version IN (2, 201)")
     await store.close()
 
-    store = await SqliteDatabase.open(url)
+    store = await open_store(store_url)
     agent = await store.fetchone("SELECT updated_at FROM agents")
     started = {r["call_id"]: r["started_at"]
                for r in await store.fetchall("SELECT call_id, started_at FROM recordings")}

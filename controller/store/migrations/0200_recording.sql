@@ -17,7 +17,7 @@ CREATE TABLE recordings (
     path              TEXT NOT NULL,
     started_at        TEXT NOT NULL,
     ended_at          TEXT,
-    duration_seconds  REAL,
+    duration_seconds  DOUBLE PRECISION,
     size_bytes        BIGINT,
     sha256            TEXT,
     error             TEXT,

@@ -1,8 +1,11 @@
 """Versioned schema migrations: ``NNNN_name.sql`` files applied in order, once each.
 
 Numbering by domain keeps parallel work from colliding: 0001-0099 core and inbound calls,
-0100-0199 dialer, 0200-0299 recording. The SQL is portable (no SQLite-only types or syntax)
-so a PostgreSQL store can run the same files.
+0100-0199 dialer, 0200-0299 recording. The SQL is portable, so SQLite and PostgreSQL run the
+same files: natural keys (no AUTOINCREMENT or SERIAL), timestamps as fixed-shape text, flags as
+INTEGER 0/1 (written as ints, never Python bools), DOUBLE PRECISION rather than REAL (4 bytes
+on PostgreSQL, 8 on SQLite), no ``INSERT OR ...``, ``datetime()`` or ``rowid``. A migration
+that cannot be portable would go in per-dialect files; none needs to yet.
 """
 
 from __future__ import annotations
