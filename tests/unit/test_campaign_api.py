@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -16,18 +15,18 @@ from controller.config import parse_config
 from controller.dialer.leads import Lead
 from controller.dialer.repository import DialerRepository
 from controller.dialer.settings import CampaignSettings
-from controller.store.sqlite import open_store
+from controller.store import open_store
 
 AUTH = {"Authorization": "Bearer t0ken"}
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+async def client(store_url: str) -> AsyncIterator[TestClient]:
     config = parse_config({
         "http": {"api_token": "t0ken"},
         "ami": {"username": "u", "secret": "s"},
         "ari": {"username": "u", "password": "p"},
-        "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
+        "store": {"url": store_url},
     })
     store = await open_store(config.store.url)
     repo = DialerRepository(store)

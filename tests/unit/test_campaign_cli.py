@@ -20,7 +20,7 @@ secret = "s3cret"
 username = "callctl"
 password = "s3cret"
 [store]
-url = "sqlite:///{db}"
+url = "{store_url}"
 """
 
 CAMPAIGN_TOML = """
@@ -37,10 +37,12 @@ LEADS_CSV = "phone,name,account\n2125550101,Ada,A-1\n2125550102,Bob,A-2\nnope,Ba
 class Cli:
     """Runs ``callctl --config <tmp> ...`` and keeps what it printed."""
 
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], store_url: str
+    ) -> None:
         self.dir = tmp_path
         self.config = tmp_path / "controller.toml"
-        self.config.write_text(CONTROLLER_TOML.format(db=tmp_path / "store.db"))
+        self.config.write_text(CONTROLLER_TOML.format(store_url=store_url))
         self._capsys = capsys
 
     def __call__(self, *argv: str) -> tuple[int, str, str]:
@@ -63,8 +65,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(tmp_path, capsys)
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], store_url: str) -> Cli:
+    return Cli(tmp_path, capsys, store_url)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +25,8 @@ from controller.dialer.policy import (
 from controller.dialer.repository import AttemptTiming, DialerRepository, DialerStoreError
 from controller.dialer.runner import replay_history
 from controller.dialer.settings import CampaignSettings
+from controller.store import open_store
+from controller.store.base import Database
 
 NEW_YORK = ZoneInfo("America/New_York")
 SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
@@ -176,15 +177,11 @@ NOON_NY = at_local("America/New_York", 12)
 
 
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[DialerRepository]:
-    from controller.store.sqlite import SqliteDatabase
-
-    db = await SqliteDatabase.open(f"sqlite:///{tmp_path}/store.db")
-    repository = DialerRepository(db)
+async def repo(store: Database) -> AsyncIterator[DialerRepository]:
+    repository = DialerRepository(store)
     await repository.create_campaign("demo", SETTINGS, NOON_NY)
     await repository.change_state("demo", "start", NOON_NY)
     yield repository
-    await db.close()
 
 
 async def add_leads(repo: DialerRepository, *leads: tuple[str, str | None]) -> None:
@@ -271,13 +268,11 @@ async def test_nothing_is_claimed_unless_the_campaign_runs(repo: DialerRepositor
 
 
 async def test_two_workers_on_separate_connections_never_share_a_lead(
-    repo: DialerRepository, tmp_path: Path
+    repo: DialerRepository, store_url: str
 ) -> None:
-    from controller.store.sqlite import SqliteDatabase
-
     phones = [f"+1212555{n:04d}" for n in range(100, 160)]
     await add_leads(repo, *[(phone, "America/New_York") for phone in phones])
-    other_db = await SqliteDatabase.open(f"sqlite:///{tmp_path}/store.db")
+    other_db = await open_store(store_url)
     try:
         other = DialerRepository(other_db)
         batches = await asyncio.gather(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from controller.dialer.leads import Lead
 from controller.dialer.repository import GLOBAL_DNC, DialerRepository, DialerStoreError
 from controller.dialer.settings import CampaignSettings
-from controller.store.sqlite import SqliteDatabase
+from controller.store.base import Database
 
 NOON_NY = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
 SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
@@ -19,9 +18,8 @@ ADA, BOB = "+12125550101", "+12125550102"
 
 
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[DialerRepository]:
-    db = await SqliteDatabase.open(f"sqlite:///{tmp_path}/store.db")
-    repository = DialerRepository(db)
+async def repo(store: Database) -> AsyncIterator[DialerRepository]:
+    repository = DialerRepository(store)
     for name in ("demo", "other"):
         await repository.create_campaign(name, SETTINGS, NOON_NY)
         await repository.change_state(name, "start", NOON_NY)
@@ -30,7 +28,6 @@ async def repo(tmp_path: Path) -> AsyncIterator[DialerRepository]:
             NOON_NY,
         )
     yield repository
-    await db.close()
 
 
 async def claimed_phones(repo: DialerRepository, campaign: str) -> list[str]:

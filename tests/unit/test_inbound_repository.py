@@ -1,10 +1,9 @@
-"""The inbound repositories on a real SQLite store: call rows and the agents' persisted state."""
+"""The inbound repositories on a real store, SQLite and PostgreSQL: call rows and the agents'
+persisted state."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,7 @@ from controller.inbound.repository import (
     QueueMembership,
     StoredAgent,
 )
-from controller.store.base import to_iso
-from controller.store.sqlite import SqliteDatabase
+from controller.store.base import Database, to_iso
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -27,10 +25,9 @@ def seconds(n: float) -> datetime:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    store = await SqliteDatabase.open(f"sqlite:///{tmp_path}/store.db")
-    yield store
-    await store.close()
+def db(store: Database) -> Database:
+    """The store of these tests, on each backend (``store`` in tests/conftest.py)."""
+    return store
 
 
 def call(call_id: str, **fields: object) -> InboundCallRecord:
@@ -41,7 +38,7 @@ def call(call_id: str, **fields: object) -> InboundCallRecord:
     return InboundCallRecord(call_id, **(base | fields))  # type: ignore[arg-type]
 
 
-async def test_a_call_is_written_at_arrival_and_completed_at_its_end(db: SqliteDatabase) -> None:
+async def test_a_call_is_written_at_arrival_and_completed_at_its_end(db: Database) -> None:
     calls = InboundCallRepository(db)
     await calls.add_arrival(call("c1"))
     arrived = await db.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'c1'")
@@ -64,7 +61,7 @@ async def test_a_call_is_written_at_arrival_and_completed_at_its_end(db: SqliteD
     }
 
 
-async def test_an_arrival_written_after_the_end_keeps_the_final_row(db: SqliteDatabase) -> None:
+async def test_an_arrival_written_after_the_end_keeps_the_final_row(db: Database) -> None:
     calls = InboundCallRepository(db)
     await calls.save_ended(call("c1", queued_at=seconds(1), ended_at=seconds(5),
                                 outcome="abandoned"))
@@ -74,7 +71,7 @@ async def test_an_arrival_written_after_the_end_keeps_the_final_row(db: SqliteDa
     assert (row["outcome"], row["ended_at"]) == ("abandoned", to_iso(seconds(5)))
 
 
-async def test_outcomes_and_waits_since_a_moment(db: SqliteDatabase) -> None:
+async def test_outcomes_and_waits_since_a_moment(db: Database) -> None:
     calls = InboundCallRepository(db)
     yesterday = NOON - timedelta(days=1)
     for record in (
@@ -105,7 +102,7 @@ async def test_outcomes_and_waits_since_a_moment(db: SqliteDatabase) -> None:
     assert "sales" not in later
 
 
-async def test_login_logout_and_pause_are_kept(db: SqliteDatabase) -> None:
+async def test_login_logout_and_pause_are_kept(db: Database) -> None:
     agents = AgentRepository(db)
     await agents.log_in("1001", [QueueMembership("support"), QueueMembership("sales", 2)], NOON)
     await agents.set_paused("1001", True, "lunch", seconds(1))
@@ -132,7 +129,7 @@ async def test_login_logout_and_pause_are_kept(db: SqliteDatabase) -> None:
 
 
 async def test_a_membership_found_in_asterisk_is_adopted_beside_the_others(
-    db: SqliteDatabase,
+    db: Database,
 ) -> None:
     agents = AgentRepository(db)
     await agents.log_in("1001", [QueueMembership("support")], NOON)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,7 @@ from controller.dialer.leads import (
 )
 from controller.dialer.repository import GLOBAL_DNC, DialerRepository, DialerStoreError
 from controller.dialer.settings import CampaignSettings
-from controller.store.sqlite import SqliteDatabase
+from controller.store.base import ConstraintViolation, Database
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
@@ -142,13 +140,11 @@ def test_number_list_skips_header_and_reports_bad_lines() -> None:
 
 
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[DialerRepository]:
-    db = await SqliteDatabase.open(f"sqlite:///{tmp_path}/store.db")
-    repository = DialerRepository(db)
+async def repo(store: Database) -> AsyncIterator[DialerRepository]:
+    repository = DialerRepository(store)
     await repository.create_campaign("demo", SETTINGS, NOW)
     await repository.change_state("demo", "start", NOW)
     yield repository
-    await db.close()
 
 
 async def lead_rows(repo: DialerRepository) -> list[dict[str, object]]:
@@ -198,7 +194,7 @@ async def test_failed_import_leaves_earlier_data_untouched(repo: DialerRepositor
     broken = parse_leads(csv_bytes("phone,name", "2125550101,Mallory", "2125550104,Eve"), "US")
     broken.leads[1].phone = broken.leads[0].phone + "x"  # an insert that the store will refuse
     broken.leads.append(broken.leads[1])  # same key twice in one batch: primary key violation
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+    with pytest.raises(ConstraintViolation, match=r"(?i)unique|duplicate key"):
         await repo.import_leads("demo", broken.leads, NOW)
     assert await lead_rows(repo) == before
 

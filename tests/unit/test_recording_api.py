@@ -17,7 +17,7 @@ from controller.recording.files import sha256_of
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.recording.repository import NewRecording, RecordingRepository
-from controller.store.sqlite import open_store
+from controller.store import open_store
 
 from .test_recording_service import FakePort
 from .test_recording_support import T0, FakeClock, tone, write_config, write_wav
@@ -26,8 +26,9 @@ AUTH = {"Authorization": "Bearer t0ken"}
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
-    toml = write_config(tmp_path, '[recording.queues.sales]\nrecord = "all"\n').read_text()
+async def client(tmp_path: Path, store_url: str) -> AsyncIterator[TestClient]:
+    toml = write_config(tmp_path, '[recording.queues.sales]\nrecord = "all"\n', store_url
+                        ).read_text()
     config = parse_config(tomllib.loads(toml))
     store = await open_store(config.store.url)
     relative = "2026/03/14/c1.wav"

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from controller.cli.main import main
+from controller.config import load_config
 from controller.recording.files import sha256_of
 from controller.recording.repository import NewRecording, RecordingRepository
-from controller.store.sqlite import open_store
+from controller.store import open_store
 
 from .test_recording_support import tone, write_config, write_wav
 
@@ -20,8 +21,8 @@ RECORDING_TOML = '[recording.queues.sales]\nrecord = "all"\nretention_days = 30\
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    return write_config(tmp_path, RECORDING_TOML)
+def config(tmp_path: Path, store_url: str) -> Path:
+    return write_config(tmp_path, RECORDING_TOML, store_url)
 
 
 def seed(tmp_path: Path, call_id: str, days_ago: float, queue: str = "sales") -> Path:
@@ -31,7 +32,7 @@ def seed(tmp_path: Path, call_id: str, days_ago: float, queue: str = "sales") ->
     path = write_wav(tmp_path / "recordings" / relative, tone(0.3))
 
     async def insert() -> None:
-        store = await open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        store = await open_store(load_config(tmp_path / "controller.toml").store.url)
         try:
             repo = RecordingRepository(store)
             await repo.add(NewRecording(

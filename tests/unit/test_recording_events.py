@@ -7,7 +7,7 @@ from pathlib import Path
 
 from controller.recording.recorder import Recorder
 from controller.recording.repository import RecordingRepository
-from controller.store.sqlite import SqliteDatabase
+from controller.store.base import Database
 
 from .test_recording_service import (  # noqa: F401  (db is a fixture)
     FakePort,
@@ -36,7 +36,7 @@ class SlowPort(FakePort):
 
 
 async def test_agent_answering_while_start_is_under_way_is_kept(
-    tmp_path: Path, db: SqliteDatabase  # noqa: F811
+    tmp_path: Path, db: Database  # noqa: F811
 ) -> None:
     port = SlowPort()
     recorder = Recorder(recording_config(tmp_path), RecordingRepository(db), port, FakeClock())
@@ -50,7 +50,7 @@ async def test_agent_answering_while_start_is_under_way_is_kept(
 
 
 async def test_hangup_of_recorded_channel_finishes_and_reports_saved(
-    tmp_path: Path, db: SqliteDatabase  # noqa: F811
+    tmp_path: Path, db: Database  # noqa: F811
 ) -> None:
     config, port, results = recording_config(tmp_path), FakePort(), []
     recorder = Recorder(config, RecordingRepository(db), port, FakeClock(),
@@ -67,7 +67,7 @@ async def test_hangup_of_recorded_channel_finishes_and_reports_saved(
 
 
 async def test_start_failure_is_reported_failed(
-    tmp_path: Path, db: SqliteDatabase  # noqa: F811
+    tmp_path: Path, db: Database  # noqa: F811
 ) -> None:
     results: list[tuple[str, int]] = []
     recorder = Recorder(recording_config(tmp_path), RecordingRepository(db),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
@@ -19,7 +18,7 @@ from controller.recording.repository import (
     RecordingRepository,
 )
 from controller.recording.retention import purge_expired
-from controller.store.sqlite import SqliteDatabase, open_store
+from controller.store.base import Database
 
 from .test_recording_support import T0, FakeClock, silence, tone, write_wav
 
@@ -47,10 +46,9 @@ class FakePort:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    store = await open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    yield store
-    await store.close()
+def db(store: Database) -> Database:
+    """The recording tests' store, on each backend (``store`` in tests/conftest.py)."""
+    return store
 
 
 def recording_config(tmp_path: Path, **kw: object) -> RecordingConfig:
@@ -78,7 +76,7 @@ def asterisk_writes(config: RecordingConfig, asterisk_file: str, samples: list[i
     write_wav(config.root / relative, samples)
 
 
-async def test_full_recording_with_pci_pause(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_full_recording_with_pci_pause(tmp_path: Path, db: Database) -> None:
     config, port, clock = recording_config(tmp_path), FakePort(), FakeClock()
     repo = RecordingRepository(db)
     recorder = Recorder(config, repo, port, clock)
@@ -124,7 +122,7 @@ async def test_full_recording_with_pci_pause(tmp_path: Path, db: SqliteDatabase)
         await recorder.pause("c1")
 
 
-async def test_unrecorded_policy_starts_nothing(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_unrecorded_policy_starts_nothing(tmp_path: Path, db: Database) -> None:
     port = FakePort()
     recorder = Recorder(recording_config(tmp_path), RecordingRepository(db), port, FakeClock())
     decision = await recorder.start(call("c2", queue="none-configured"), "PJSIP/x-1")
@@ -134,7 +132,7 @@ async def test_unrecorded_policy_starts_nothing(tmp_path: Path, db: SqliteDataba
 
 
 async def test_unwritable_root_counts_failure_and_call_goes_on(
-    tmp_path: Path, db: SqliteDatabase
+    tmp_path: Path, db: Database
 ) -> None:
     (tmp_path / "recordings").write_text("a file where the directory should be")
     port = FakePort()
@@ -147,7 +145,7 @@ async def test_unwritable_root_counts_failure_and_call_goes_on(
 
 
 async def test_second_start_of_a_recorded_call_is_ignored(
-    tmp_path: Path, db: SqliteDatabase
+    tmp_path: Path, db: Database
 ) -> None:
     config, repo, port = recording_config(tmp_path), RecordingRepository(db), FakePort()
     await Recorder(config, repo, FakePort(), FakeClock()).start(call("c9"), "PJSIP/x-1")
@@ -157,7 +155,7 @@ async def test_second_start_of_a_recorded_call_is_ignored(
     assert restarted.stats.failures_total == 0
 
 
-async def test_unsafe_call_id_is_not_recorded(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_unsafe_call_id_is_not_recorded(tmp_path: Path, db: Database) -> None:
     port = FakePort()
     recorder = Recorder(recording_config(tmp_path), RecordingRepository(db), port, FakeClock())
     assert await recorder.start(call("../evil"), "PJSIP/x-1") is None
@@ -165,14 +163,14 @@ async def test_unsafe_call_id_is_not_recorded(tmp_path: Path, db: SqliteDatabase
     assert recorder.stats.failures_by_reason["call_id"] == 1
 
 
-async def test_disk_full_counts_failure(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_disk_full_counts_failure(tmp_path: Path, db: Database) -> None:
     config = recording_config(tmp_path).model_copy(update={"min_free_bytes": 1 << 62})
     recorder = Recorder(config, RecordingRepository(db), FakePort(), FakeClock())
     assert await recorder.start(call("c4"), "PJSIP/x-1") is None
     assert recorder.stats.failures_total == 1
 
 
-async def test_asterisk_refusal_marks_row_failed(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_asterisk_refusal_marks_row_failed(tmp_path: Path, db: Database) -> None:
     repo = RecordingRepository(db)
     recorder = Recorder(recording_config(tmp_path), repo, FakePort(refuse=True), FakeClock())
     assert await recorder.start(call("c5"), "PJSIP/x-1") is None
@@ -183,7 +181,7 @@ async def test_asterisk_refusal_marks_row_failed(tmp_path: Path, db: SqliteDatab
 
 
 async def test_missing_capture_at_finish_is_failed_not_listed(
-    tmp_path: Path, db: SqliteDatabase
+    tmp_path: Path, db: Database
 ) -> None:
     repo = RecordingRepository(db)
     recorder = Recorder(recording_config(tmp_path), repo, FakePort(), FakeClock())
@@ -196,7 +194,7 @@ async def test_missing_capture_at_finish_is_failed_not_listed(
 
 
 async def test_failed_mute_leaves_state_and_store_unchanged(
-    tmp_path: Path, db: SqliteDatabase
+    tmp_path: Path, db: Database
 ) -> None:
     repo = RecordingRepository(db)
     recorder = Recorder(recording_config(tmp_path), repo, FakePort(refuse_mute=True), FakeClock())
@@ -207,7 +205,7 @@ async def test_failed_mute_leaves_state_and_store_unchanged(
     assert stored is not None and stored["paused"] == []
 
 
-async def test_stop_asks_asterisk(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_stop_asks_asterisk(tmp_path: Path, db: Database) -> None:
     port = FakePort()
     recorder = Recorder(recording_config(tmp_path), RecordingRepository(db), port, FakeClock())
     await recorder.start(call("c8"), "PJSIP/x-8")
@@ -216,7 +214,7 @@ async def test_stop_asks_asterisk(tmp_path: Path, db: SqliteDatabase) -> None:
 
 
 async def test_restart_reconciles_live_and_ended_calls(
-    tmp_path: Path, db: SqliteDatabase
+    tmp_path: Path, db: Database
 ) -> None:
     config, repo, clock = recording_config(tmp_path), RecordingRepository(db), FakeClock()
     before = Recorder(config, repo, FakePort(), clock)
@@ -257,7 +255,7 @@ async def seed(
     return path
 
 
-async def test_purge_deletes_only_expired(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_purge_deletes_only_expired(tmp_path: Path, db: Database) -> None:
     config, repo = recording_config(tmp_path), RecordingRepository(db)
     old = await seed(repo, config.root, "old", ended_days_ago=31)
     fresh = await seed(repo, config.root, "fresh", ended_days_ago=29)
@@ -272,7 +270,7 @@ async def test_purge_deletes_only_expired(tmp_path: Path, db: SqliteDatabase) ->
     assert (await purge_expired(repo, config, T0)).purged == []  # idempotent
 
 
-async def test_purge_dry_run_removes_nothing(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_purge_dry_run_removes_nothing(tmp_path: Path, db: Database) -> None:
     config, repo = recording_config(tmp_path), RecordingRepository(db)
     old = await seed(repo, config.root, "old", ended_days_ago=40)
     report = await purge_expired(repo, config, T0, dry_run=True)
@@ -282,7 +280,7 @@ async def test_purge_dry_run_removes_nothing(tmp_path: Path, db: SqliteDatabase)
     assert stored is not None and stored["status"] == "complete"
 
 
-async def test_purge_marks_row_when_file_already_gone(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_purge_marks_row_when_file_already_gone(tmp_path: Path, db: Database) -> None:
     config, repo = recording_config(tmp_path), RecordingRepository(db)
     (await seed(repo, config.root, "lost", ended_days_ago=40)).unlink()
     report = await purge_expired(repo, config, T0)
@@ -291,7 +289,7 @@ async def test_purge_marks_row_when_file_already_gone(tmp_path: Path, db: Sqlite
     assert stored is not None and stored["status"] == "purged"
 
 
-async def test_list_filters(tmp_path: Path, db: SqliteDatabase) -> None:
+async def test_list_filters(tmp_path: Path, db: Database) -> None:
     config, repo = recording_config(tmp_path), RecordingRepository(db)
     await seed(repo, config.root, "a", ended_days_ago=3)
     await seed(repo, config.root, "b", ended_days_ago=1, queue="qa")

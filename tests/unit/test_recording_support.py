@@ -40,14 +40,16 @@ def write_wav(path: Path, samples: Sequence[int], channels: int = 1) -> Path:
     return path
 
 
-def write_config(tmp_path: Path, recording_toml: str = "") -> Path:
-    """A minimal controller TOML whose store and recordings live under ``tmp_path``."""
+def write_config(tmp_path: Path, recording_toml: str = "", store_url: str | None = None) -> Path:
+    """A minimal controller TOML whose recordings (and store, unless ``store_url`` names one)
+    live under ``tmp_path``."""
     config = tmp_path / "controller.toml"
+    url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
     config.write_text(
         "[http]\napi_token = \"t0ken\"\n"
         "[ami]\nusername = \"callctl\"\nsecret = \"s\"\n"
         "[ari]\nusername = \"callctl\"\npassword = \"p\"\n"
-        f"[store]\nurl = \"sqlite:///{tmp_path / 'store.db'}\"\n"
+        f"[store]\nurl = \"{url}\"\n"
         f"[recording]\nroot = \"{tmp_path / 'recordings'}\"\n{recording_toml}",
         encoding="utf-8",
     )
