@@ -3,11 +3,11 @@
 Model: every serving agent (available, busy or in wrap-up; paused agents serve nobody) frees up
 at a known time, then takes one caller per cycle of ``AHT + wrapup`` seconds, where AHT is the
 mean of the recent handle times (the queue's default while none are known). An available agent
-is free now; a busy one after ``max(AHT - elapsed talk, 0)`` plus wrap-up; one in wrap-up after
-``max(wrapup - elapsed, 0)``. Callers are served in order by whichever agent frees up first, so
-the caller at position ``p`` is answered at the ``p``-th free moment of that schedule. As
-each agent frees up within one cycle, that moment is ``sorted(free)[(p-1) % n] +
-((p-1) // n) * cycle`` for ``n`` serving agents.
+is free now; a busy one (ringing or on a call) after ``max(AHT - elapsed, 0)`` plus wrap-up;
+one in wrap-up after ``max(wrapup - elapsed, 0)``. Callers are served in order by whichever
+agent frees up first, so the caller at position ``p`` is answered at the ``p``-th free moment
+of that schedule. As each agent frees up within one cycle, that moment is
+``sorted(free)[(p-1) % n] + ((p-1) // n) * cycle`` for ``n`` serving agents.
 
 With ``n`` agents all starting a call now this gives ``ceil(p / n) * cycle``; the fluid
 approximation ``p * AHT / n`` is its average. ``None`` means "infinite": nobody is serving.
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from statistics import fmean
 
-from controller.inbound.snapshot import AgentState
+from controller.inbound.snapshot import AgentSnapshot
+from controller.state.model import AgentState
 
 
 def average_handle_time(recent: Sequence[float], default: float) -> float:
@@ -28,7 +29,7 @@ def average_handle_time(recent: Sequence[float], default: float) -> float:
 
 def estimate_wait(
     position: int,
-    agents: Sequence[AgentState],
+    agents: Sequence[AgentSnapshot],
     now: datetime,
     handle_time: float,
     wrapup: float = 0.0,
@@ -40,11 +41,11 @@ def estimate_wait(
     free_at: list[float] = []
     for agent in agents:
         elapsed = max((now - agent.since).total_seconds(), 0.0)
-        if agent.status == "available":
+        if agent.state is AgentState.AVAILABLE:
             free_at.append(0.0)
-        elif agent.status == "busy":
+        elif agent.state in (AgentState.RINGING, AgentState.ON_CALL):
             free_at.append(max(handle_time - elapsed, 0.0) + wrapup)
-        elif agent.status == "wrapup":
+        elif agent.state is AgentState.WRAPUP:
             free_at.append(max(wrapup - elapsed, 0.0))
     if not free_at:
         return None

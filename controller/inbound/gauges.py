@@ -66,7 +66,7 @@ class QueueGaugeProvider:
                     ),
                     service_level_target_ratio=queue_cfg.service_level_target,
                     agents_by_state={
-                        state.value: count  # type: ignore[misc]
+                        state: count
                         for state, count in by_state.items()
                         if state is not AgentState.UNAVAILABLE
                     },

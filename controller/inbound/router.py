@@ -44,13 +44,12 @@ from controller.inbound.config import InboundConfig
 from controller.inbound.destinations import AnyDestination, QueueDestination
 from controller.inbound.repository import InboundCallRecord, InboundCallRepository
 from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate, route_call
-from controller.inbound.snapshot import AgentState, QueueSnapshot, WaitingCaller
+from controller.inbound.snapshot import AgentSnapshot, QueueSnapshot, WaitingCaller
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
-from controller.state.model import AgentState as LiveAgentState
-from controller.state.model import LiveModel
+from controller.state.model import AgentState, LiveModel
 from controller.store.base import Database
 from controller.tasks import TaskSet
 
@@ -58,13 +57,6 @@ log = get_logger("inbound")
 
 TICK_S = 0.5
 HANDLE_TIMES_KEPT = 50
-_STATUS_OF = {
-    LiveAgentState.AVAILABLE: "available",
-    LiveAgentState.RINGING: "busy",
-    LiveAgentState.ON_CALL: "busy",
-    LiveAgentState.WRAPUP: "wrapup",
-    LiveAgentState.PAUSED: "paused",
-}
 
 
 def _moment(seconds: float | None) -> datetime | None:
@@ -242,13 +234,13 @@ class InboundRouter:
         if queue is None:
             return QueueSnapshot(recent_handle_times=tuple(watch.handle_times))
         agents = tuple(
-            AgentState(
+            AgentSnapshot(
                 agent_id=member.name or member.interface,
-                status=_STATUS_OF[state],  # type: ignore[arg-type]
+                state=state,
                 since=datetime.fromtimestamp(member.state_since, UTC),
             )
             for member in queue.members.values()
-            if (state := member.state(now)) is not LiveAgentState.UNAVAILABLE
+            if (state := member.state(now)) is not AgentState.UNAVAILABLE
         )
         callers = tuple(
             WaitingCaller(
@@ -288,7 +280,7 @@ class InboundRouter:
             watch = self._watch.setdefault(name, _QueueWatch())
             if queue is None:
                 continue
-            available = queue.agents_by_state(now)[LiveAgentState.AVAILABLE]
+            available = queue.agents_by_state(now)[AgentState.AVAILABLE]
             if available:
                 watch.no_agent_since = None
             elif watch.no_agent_since is None:

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-AgentStatus = Literal["available", "busy", "wrapup", "paused"]
+from controller.state.model import AgentState
 
 
 @dataclass(frozen=True)
-class AgentState:
-    """A logged-in agent of the queue and since when it has been in its status."""
+class AgentSnapshot:
+    """A logged-in agent of the queue: its live state and since when it has been in it."""
 
     agent_id: str
-    status: AgentStatus
+    state: AgentState
     since: datetime
 
 
@@ -42,7 +41,7 @@ class QueueSnapshot:
     """
 
     callers: tuple[WaitingCaller, ...] = ()
-    agents: tuple[AgentState, ...] = ()
+    agents: tuple[AgentSnapshot, ...] = ()
     no_agent_available_since: datetime | None = None
     recent_handle_times: tuple[float, ...] = ()
 
@@ -52,7 +51,7 @@ class QueueSnapshot:
 
     @property
     def available(self) -> int:
-        return sum(1 for agent in self.agents if agent.status == "available")
+        return sum(1 for agent in self.agents if agent.state is AgentState.AVAILABLE)
 
     def position_for(self, priority: int) -> int:
         """Where a caller joining now with ``priority`` would stand (Asterisk's ordering)."""

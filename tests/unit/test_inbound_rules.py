@@ -24,7 +24,8 @@ from controller.inbound.rules import (
     evaluate,
     route_call,
 )
-from controller.inbound.snapshot import AgentState, QueueSnapshot, WaitingCaller
+from controller.inbound.snapshot import AgentSnapshot, QueueSnapshot, WaitingCaller
+from controller.state.model import AgentState
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)  # a Monday
 
@@ -39,49 +40,53 @@ def inbound_with(rules: list[dict[str, Any]], **queue: Any) -> InboundConfig:
     )
 
 
-def decide(rule: dict[str, Any], snapshot: QueueSnapshot, caller: WaitingCaller) -> Stay | Overflow:
+def evaluate_rule(
+    rule: dict[str, Any], snapshot: QueueSnapshot, caller: WaitingCaller
+) -> Stay | Overflow:
     inbound = inbound_with([{**rule, "destination": "queue:support"}])
     return evaluate("sales", inbound.queues["sales"], snapshot, caller, NOW)
 
 
-AGENT_BUSY = AgentState("1001", "busy", ago(0))
-AGENT_FREE = AgentState("1002", "available", ago(0))
+AGENT_BUSY = AgentSnapshot("1001", AgentState.ON_CALL, ago(0))
+AGENT_FREE = AgentSnapshot("1002", AgentState.AVAILABLE, ago(0))
 STAFFED = QueueSnapshot(agents=(AGENT_FREE,))
 
 
 @pytest.mark.parametrize(("waited", "fires"), [(59.9, False), (60, True), (61, True)])
 def test_max_wait_at_threshold(waited: float, fires: bool) -> None:
     caller = WaitingCaller("c", ago(waited), 1)
-    decision = decide({"kind": "max_wait", "seconds": 60}, STAFFED, caller)
+    decision = evaluate_rule({"kind": "max_wait", "seconds": 60}, STAFFED, caller)
     assert isinstance(decision, Overflow) is fires
 
 
 @pytest.mark.parametrize(("position", "fires"), [(3, False), (4, True)])
 def test_max_callers_at_threshold(position: int, fires: bool) -> None:
     caller = WaitingCaller("c", NOW, position)
-    decision = decide({"kind": "max_callers", "callers": 3}, STAFFED, caller)
+    decision = evaluate_rule({"kind": "max_callers", "callers": 3}, STAFFED, caller)
     assert isinstance(decision, Overflow) is fires
 
 
 def test_no_agents_logged_in_fires_at_once() -> None:
     caller = WaitingCaller("c", NOW, 1)
-    decision = decide({"kind": "no_agents"}, QueueSnapshot(), caller)
+    decision = evaluate_rule({"kind": "no_agents"}, QueueSnapshot(), caller)
     assert isinstance(decision, Overflow)
     assert decision.reason == "no agent logged in"
-    assert decide({"kind": "no_agents"}, QueueSnapshot(agents=(AGENT_BUSY,)), caller) == Stay()
+    staffed_busy = QueueSnapshot(agents=(AGENT_BUSY,))
+    assert evaluate_rule({"kind": "no_agents"}, staffed_busy, caller) == Stay()
 
 
 @pytest.mark.parametrize(("unavailable_for", "fires"), [(29, False), (30, True)])
 def test_no_agents_available_for_seconds(unavailable_for: float, fires: bool) -> None:
     snapshot = QueueSnapshot(agents=(AGENT_BUSY,), no_agent_available_since=ago(unavailable_for))
-    decision = decide({"kind": "no_agents", "seconds": 30}, snapshot, WaitingCaller("c", NOW, 1))
+    rule = {"kind": "no_agents", "seconds": 30}
+    decision = evaluate_rule(rule, snapshot, WaitingCaller("c", NOW, 1))
     assert isinstance(decision, Overflow) is fires
 
 
 def test_no_agents_stays_while_one_is_available() -> None:
     snapshot = QueueSnapshot(agents=(AGENT_FREE,), no_agent_available_since=ago(100))
     rule = {"kind": "no_agents", "seconds": 0}
-    assert decide(rule, snapshot, WaitingCaller("c", NOW, 1)) == Stay()
+    assert evaluate_rule(rule, snapshot, WaitingCaller("c", NOW, 1)) == Stay()
 
 
 @pytest.mark.parametrize(("position", "fires"), [(2, False), (3, True)])
@@ -89,7 +94,7 @@ def test_estimated_wait_above_threshold(position: int, fires: bool) -> None:
     # one agent just started a call, AHT 100 s: position p waits p * 100 s
     snapshot = QueueSnapshot(agents=(AGENT_BUSY,), recent_handle_times=(50.0, 150.0))
     rule = {"kind": "estimated_wait_above", "seconds": 200}
-    decision = decide(rule, snapshot, WaitingCaller("c", NOW, position))
+    decision = evaluate_rule(rule, snapshot, WaitingCaller("c", NOW, position))
     assert isinstance(decision, Overflow) is fires
 
 

@@ -17,6 +17,7 @@ from controller.metrics import (
     QueueGauges,
     SnapshotProviders,
 )
+from controller.state.model import AgentState
 
 # name -> (type, label names of its series); histograms list the labels besides ``le``
 CONTRACT: dict[str, tuple[str, set[str]]] = {
@@ -49,7 +50,7 @@ def sales_queue(callers: int = 2) -> QueueGauges:
     return QueueGauges(
         queue="sales", open=True, callers=callers, oldest_wait_s=42.0, estimated_wait_s=30.0,
         service_level_ratio=0.85, service_level_target_ratio=0.8,
-        agents_by_state={"available": 3, "on_call": 2},
+        agents_by_state={AgentState.AVAILABLE: 3, AgentState.ON_CALL: 2},
     )
 
 
