@@ -30,6 +30,7 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from controller.logs import get_logger
 from controller.store.base import Connection, ConstraintViolation, Params, Row, StoreError
 from controller.store.migrations import apply_migrations
 from controller.store.url import PostgresUrl
@@ -40,6 +41,8 @@ ACQUIRE_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_KEY = 0x63616C6C  # "call": pg_advisory_xact_lock key of schema migrations
+
+log = get_logger("store")
 
 _Raw = psycopg.AsyncConnection[DictRow]
 
@@ -136,6 +139,7 @@ class PostgresDatabase:
                     "SELECT pg_advisory_xact_lock(:key)", {"key": MIGRATION_LOCK_KEY}
                 )
                 await apply_migrations(conn)
+                await _warn_unless_byte_order(conn)
         except (psycopg.Error, StoreError, ConstraintViolation) as error:  # a failed migration too
             raise StoreError(f"cannot open store {url.redacted()}: {error}") from error
         pool: AsyncConnectionPool[_Raw] = AsyncConnectionPool(
@@ -200,6 +204,19 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+async def _warn_unless_byte_order(conn: _Conn) -> None:
+    """Timestamps are fixed-width text and compare right under any collation, but names, ids
+    and phones sort by language rules unless the database sorts bytes, as SQLite does."""
+    # asked of the server rather than read from pg_database, whose columns differ between
+    # libc and ICU collations and between major versions: bytes put 'B' (0x42) before 'a'
+    row = await conn.fetchone("SELECT 'a' < 'B' AS by_language")
+    if row is not None and row["by_language"]:
+        log.warning(
+            "store.collation_not_bytewise",
+            hint="CREATE DATABASE ... LOCALE 'C.UTF-8' TEMPLATE template0 sorts as SQLite does",
+        )
 
 
 def _connection_settings(url: PostgresUrl) -> dict[str, Any]:

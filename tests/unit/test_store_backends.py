@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from psycopg import sql
+from structlog.testing import capture_logs
 
 from controller.store import open_store
 from controller.store.base import ConstraintViolation, Database, StoreError
@@ -238,3 +240,15 @@ async def test_controllers_starting_together_migrate_once(
         for store in stores:
             await store.close()
     assert [r["version"] for r in rows] == [v for v, _, _ in migration_files()]
+
+
+async def test_a_database_sorting_by_language_rules_is_pointed_out(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    postgres_cluster.execute(sql.SQL(
+        "CREATE DATABASE by_language TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    ))
+    with capture_logs() as logs:
+        await (await open_store(postgres_cluster.url("by_language"))).close()
+        await (await open_store(postgres_cluster.create_database("by_bytes"))).close()
+    assert [entry["event"] for entry in logs] == ["store.collation_not_bytewise"]
