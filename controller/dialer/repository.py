@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,6 +108,25 @@ class FinishedAttempt:
     ended_at: datetime
     answered_at: datetime | None
     talk_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonCount:
+    """The live-answered calls (human or abandoned) of a window and how many were abandoned."""
+
+    abandoned: int
+    live: int
+
+    @property
+    def ratio(self) -> float | None:
+        """Abandoned / live-answered; None while no call was answered live."""
+        return self.abandoned / self.live if self.live else None
+
+
+# the windows of the callctl_dialer_abandon_ratio gauge
+METRIC_ABANDON_WINDOWS = {
+    "1h": timedelta(hours=1), "24h": timedelta(hours=24), "30d": timedelta(days=30)
+}
 
 
 class DialerRepository:
@@ -434,9 +453,11 @@ class DialerRepository:
             "SELECT COUNT(*) AS n FROM attempts WHERE campaign = :c AND state = 'dialing'", params
         )
         assert flags is not None and open_count is not None
-        windows = {}
-        for hours in found.settings.abandon.windows_hours:
-            windows[f"{hours}h"] = await self._abandon_rate(campaign, now - timedelta(hours=hours))
+        abandons = await self.abandon_counts(
+            campaign,
+            now,
+            {f"{hours}h": timedelta(hours=hours) for hours in found.settings.abandon.windows_hours},
+        )
         return {
             "campaign": campaign,
             "state": found.state,
@@ -452,20 +473,8 @@ class DialerRepository:
                 **{row["result"]: row["n"] for row in by_result},
             },
             "abandon_target_percent": found.settings.abandon.target_percent,
-            "abandon_percent": windows,
+            "abandon_percent": {name: _percent(count) for name, count in abandons.items()},
         }
-
-    async def _abandon_rate(self, campaign: str, since: datetime) -> float | None:
-        """Abandoned calls as a percentage of live-answered calls (human or abandoned)."""
-        row = await self._db.fetchone(
-            "SELECT SUM(CASE WHEN result = 'abandoned' THEN 1 ELSE 0 END) AS abandoned,"
-            " COUNT(*) AS live FROM attempts WHERE campaign = :c AND ended_at >= :since"
-            " AND result IN ('human', 'abandoned')",
-            {"c": campaign, "since": to_iso(since)},
-        )
-        if row is None or not row["live"]:
-            return None
-        return round(100.0 * (row["abandoned"] or 0) / row["live"], 2)
 
     async def lead_counts(self, campaign: str) -> dict[str, int]:
         rows = await self._db.fetchall(
@@ -474,28 +483,39 @@ class DialerRepository:
         )
         return {row["state"]: row["n"] for row in rows}
 
-    async def abandon_ratios(self, campaign: str, now: datetime) -> dict[str, float]:
-        """Abandoned / live-answered calls over the metric windows 1h, 24h and 30d (0 if none)."""
-        windows = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "30d": timedelta(days=30)}
-        params: dict[str, Any] = {"c": campaign}
+    async def abandon_counts(
+        self, campaign: str, now: datetime, windows: Mapping[str, timedelta]
+    ) -> dict[str, AbandonCount]:
+        """The campaign's abandon count over each named window ending at ``now``, in one query:
+        the one computation behind the status' percentages and the gauges' ratios."""
+        if not windows:
+            return {}
+        params: dict[str, Any] = {"c": campaign, "earliest": to_iso(now - max(windows.values()))}
         sums = []
-        for name, span in windows.items():
-            params[f"since_{name}"] = to_iso(now - span)
+        for index, span in enumerate(windows.values()):
+            params[f"since_{index}"] = to_iso(now - span)
             sums.append(
-                f"SUM(CASE WHEN ended_at >= :since_{name} THEN 1 ELSE 0 END) AS live_{name},"
-                f" SUM(CASE WHEN ended_at >= :since_{name} AND result = 'abandoned'"
-                f" THEN 1 ELSE 0 END) AS abandoned_{name}"
+                f"SUM(CASE WHEN ended_at >= :since_{index} THEN 1 ELSE 0 END) AS live_{index},"
+                f" SUM(CASE WHEN ended_at >= :since_{index} AND result = 'abandoned'"
+                f" THEN 1 ELSE 0 END) AS abandoned_{index}"
             )
         row = await self._db.fetchone(
             f"SELECT {', '.join(sums)} FROM attempts WHERE campaign = :c"
-            " AND result IN ('human', 'abandoned') AND ended_at >= :since_30d",
+            " AND result IN ('human', 'abandoned') AND ended_at >= :earliest",
             params,
         )
-        ratios = {}
-        for name in windows:
-            live = (row or {}).get(f"live_{name}") or 0
-            ratios[name] = ((row or {}).get(f"abandoned_{name}") or 0) / live if live else 0.0
-        return ratios
+        return {
+            name: AbandonCount(
+                abandoned=(row or {}).get(f"abandoned_{index}") or 0,
+                live=(row or {}).get(f"live_{index}") or 0,
+            )
+            for index, name in enumerate(windows)
+        }
+
+    async def abandon_ratios(self, campaign: str, now: datetime) -> dict[str, float]:
+        """Abandoned / live-answered calls over the gauge's windows (0 while none)."""
+        counts = await self.abandon_counts(campaign, now, METRIC_ABANDON_WINDOWS)
+        return {name: count.ratio or 0.0 for name, count in counts.items()}
 
     async def live_answers(
         self, campaign: str, now: datetime, days: int = 30
@@ -577,6 +597,12 @@ class DialerRepository:
             "SELECT phone, added_at, source FROM dnc WHERE scope = :s ORDER BY phone",
             {"s": scope},
         )
+
+
+def _percent(count: AbandonCount) -> float | None:
+    """An abandon rate as ``callctl campaign status`` and the API show it: a percentage with
+    two decimals (computed from the counts, so it rounds as it always did)."""
+    return round(100.0 * count.abandoned / count.live, 2) if count.live else None
 
 
 def _lead_params(campaign: str, lead: Lead, now: datetime) -> dict[str, Any]:

@@ -250,6 +250,23 @@ async def test_abandon_rate_and_gap(repo: DialerRepository) -> None:
     assert again.phone == b.phone
 
 
+async def test_status_percentages_and_gauge_ratios_are_one_count(repo: DialerRepository) -> None:
+    await add_leads(repo, *((f"+1212555010{n}", "America/New_York") for n in range(4)))
+    assert (await repo.status("demo", NOON_NY))["abandon_percent"] == {"24h": None, "720h": None}
+    assert await repo.abandon_ratios("demo", NOON_NY) == {"1h": 0.0, "24h": 0.0, "30d": 0.0}
+    first, second, third, fourth = await repo.claim("demo", 4, "w1", NOON_NY)
+    later = NOON_NY + timedelta(hours=2)
+    await repo.record_result(first.attempt_id, Result.HUMAN, NOON_NY)
+    await repo.record_result(second.attempt_id, Result.ABANDONED, NOON_NY)
+    await repo.record_result(third.attempt_id, Result.HUMAN, later)
+    await repo.record_result(fourth.attempt_id, Result.MACHINE, later)  # not answered live
+    now = later + timedelta(minutes=30)
+    assert await repo.abandon_ratios("demo", now) == pytest.approx(
+        {"1h": 0.0, "24h": 1 / 3, "30d": 1 / 3}
+    )
+    assert (await repo.status("demo", now))["abandon_percent"] == {"24h": 33.33, "720h": 33.33}
+
+
 async def test_closing_an_attempt_twice_is_refused(repo: DialerRepository) -> None:
     await add_leads(repo, ("+12125550101", "America/New_York"))
     [attempt] = await repo.claim("demo", 1, "w1", NOON_NY)
