@@ -49,12 +49,13 @@ def _parse(value: str) -> _Armed | None:
 _ARMED = _parse(os.environ.get(CRASH_ENV, ""))
 
 
-def crash_point(point: str) -> None:
-    """Kill this process here if the crash switch names ``point`` and its count is reached."""
+def crash_point(point: str, **context: object) -> None:
+    """Kill this process here if the crash switch names ``point`` and its count is reached;
+    ``context`` (ids) goes into the last log line, so a test knows what was cut short."""
     assert point in CRASH_POINTS, point
     if _ARMED is None or _ARMED.point != point:
         return
     _ARMED.remaining -= 1
     if _ARMED.remaining == 0:
-        log.warning("faults.crashing", point=point)
+        log.warning("faults.crashing", point=point, **context)
         os.kill(os.getpid(), signal.SIGKILL)

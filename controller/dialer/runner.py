@@ -36,10 +36,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
+from controller.asterisk.events import AmiEvent, CallctlAmd, OriginateResponse, StasisStart
+from controller.asterisk.events import Hangup as AmiHangup
 from controller.dialer.campaign import (
     AgentLegGone,
     AgentLegUp,
@@ -78,7 +79,7 @@ from controller.dialer.campaign import (
     WrapupOver,
     pacing_stats,
 )
-from controller.dialer.ledger import ANSWERED, CONNECTED, AstDbLedger, parse_int, settled_result
+from controller.dialer.ledger import ANSWERED, CONNECTED, AstDbLedger, settled_result
 from controller.dialer.pacing import PacingStats
 from controller.dialer.policy import CampaignState, Result
 from controller.dialer.repository import (
@@ -280,7 +281,7 @@ class DialerService:
         finally:  # also on a store error: the machine must know nothing is pending
             await self._feed(machine, Claimed(leads))
         if leads:
-            crash_point("after_claim_commit")
+            crash_point("after_claim_commit", attempts=[lead.attempt_id for lead in leads])
             decision = command.decision
             log.info(
                 "dialer.launching",
@@ -330,7 +331,7 @@ class DialerService:
             )
             await self._feed(machine, OriginateRefused(attempt_id, str(error)))
             return
-        crash_point("after_originate_sent")
+        crash_point("after_originate_sent", attempt_id=attempt_id)
 
     def _settle_if_no_channel(self, machine: CampaignMachine, attempt_id: str) -> None:
         if attempt_id not in self._model.channels:
@@ -402,7 +403,7 @@ class DialerService:
 
     async def _write_connected(self, machine: CampaignMachine, command: NoteConnected) -> None:
         await self._put_ledger(command.attempt_id, connected=True)
-        crash_point("after_bridge")
+        crash_point("after_bridge", attempt_id=command.attempt_id)
         if self._recorder is None:
             return
         await self._recorder.start(
@@ -420,7 +421,7 @@ class DialerService:
 
     async def _note_answered(self, attempt_id: str) -> None:
         await self._put_ledger(attempt_id, connected=False)
-        crash_point("after_customer_answered")
+        crash_point("after_customer_answered", attempt_id=attempt_id)
 
     async def _put_ledger(self, attempt_id: str, *, connected: bool) -> None:
         """Write an answered attempt's AstDB record ourselves: the hangup handler of a channel
@@ -516,43 +517,40 @@ class DialerService:
                 return machine
         return None
 
-    def on_agent_stasis(self, event: Mapping[str, Any]) -> None:
-        channel_id = event["channel"]["id"]
+    def on_agent_stasis(self, event: StasisStart) -> None:
+        channel_id = event.channel.id
         machine = self._owner(channel_id)
         if machine is None:  # an agent leg we did not originate (or from before a restart)
             self._tasks.spawn(self._hang_up(channel_id))
             return
         self._feed_soon(machine, AgentLegUp(channel_id))
 
-    def on_customer_stasis(self, event: Mapping[str, Any]) -> None:
-        channel = event["channel"]
-        machine = self._owner(channel["id"])
+    def on_customer_stasis(self, event: StasisStart) -> None:
+        channel = event.channel
+        machine = self._owner(channel.id)
         if machine is None:  # nobody here will take it
-            self._tasks.spawn(self._safe_harbor(None, channel["id"]))
+            self._tasks.spawn(self._safe_harbor(None, channel.id))
             return
-        self._feed_soon(machine, CustomerAnswered(channel["id"], channel.get("name", "")))
+        self._feed_soon(machine, CustomerAnswered(channel.id, channel.name))
 
-    def on_ami_event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("Event")
-        if kind == "Hangup":
-            uid = event.get("Uniqueid", "")
-            machine = self._owner(uid)
-            if machine is not None:
-                self._feed_soon(machine, Hangup(uid, parse_int(event.get("Cause"))))
-        elif kind == "UserEvent" and event.get("UserEvent") == "CallctlAmd":
-            attempt_id = event.get("Attempt", "")
-            machine = self._owner(attempt_id)
-            if machine is not None:
-                self._feed_soon(machine, AmdMachine(attempt_id))
-        elif kind == "OriginateResponse" and event.get("Response") == "Failure":
-            action_id = event.get("ActionID", "")
-            machine = self._owner(action_id)
-            if machine is None:
-                return
-            if action_id in machine.attempts:
-                self._feed_soon(machine, OriginateRefused(action_id, "originate failed"))
-            else:
-                self._tasks.spawn(self._agent_gone(machine, action_id, "agent did not answer"))
+    def on_ami_event(self, event: AmiEvent) -> None:
+        match event:
+            case AmiHangup(uniqueid=uid, cause=cause):
+                machine = self._owner(uid)
+                if machine is not None:
+                    self._feed_soon(machine, Hangup(uid, cause))
+            case CallctlAmd(attempt=attempt_id):
+                machine = self._owner(attempt_id)
+                if machine is not None:
+                    self._feed_soon(machine, AmdMachine(attempt_id))
+            case OriginateResponse(action_id=action_id) if event.failed:
+                machine = self._owner(action_id)
+                if machine is None:
+                    return
+                if action_id in machine.attempts:
+                    self._feed_soon(machine, OriginateRefused(action_id, "originate failed"))
+                else:
+                    self._tasks.spawn(self._agent_gone(machine, action_id, "agent did not answer"))
 
     # -- restart and reconnect ------------------------------------------------------------
 

@@ -84,9 +84,12 @@ async def running_controller(config: Config) -> AsyncIterator[RunningController]
 class ControllerProcess:
     """``callctl serve`` as a separate process, for tests that kill it (SIGKILL)."""
 
-    def __init__(self, config_file: Path, log_file: Path) -> None:
+    def __init__(
+        self, config_file: Path, log_file: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.config_file = config_file
         self.log_file = log_file
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -95,9 +98,12 @@ class ControllerProcess:
             [sys.executable, "-m", "controller.cli.main", "--config", str(self.config_file),
              "serve"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         log.close()
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as in a crash."""
