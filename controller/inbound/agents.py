@@ -133,9 +133,11 @@ class AgentService:
     def on_ami_event(self, event: AmiEvent) -> None:
         """A member that appears after the resync (added at the Asterisk CLI, or during our
         reconnect) is adopted too, so the store never lags behind Asterisk."""
-        if isinstance(event, QueueMemberAdded) and event.interface.startswith("PJSIP/"):
+        if not isinstance(event, QueueMemberAdded):
+            return
+        if (agent_id := agent_of_interface(event.interface)) is not None:
             self._tasks.spawn(self._adopt_if_unknown(
-                event.interface.removeprefix("PJSIP/"), event.queue,
+                agent_id, event.queue,
                 event.penalty or 0, event.paused is True, event.paused_reason or "",
             ))
 

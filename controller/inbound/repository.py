@@ -53,6 +53,25 @@ def _text(moment: datetime | None) -> str | None:
     return None if moment is None else to_iso(moment)
 
 
+def _params(call: InboundCallRecord) -> dict[str, str | None]:
+    return {
+        "id": call.call_id,
+        "channel": call.channel,
+        "did": call.did,
+        "caller": call.caller,
+        "queue": call.queue,
+        "arrived": to_iso(call.arrived_at),
+        "queued": _text(call.queued_at),
+        "answered": _text(call.answered_at),
+        "ended": _text(call.ended_at),
+        "outcome": call.outcome,
+        "agent": call.agent_id,
+        "rule": call.rule,
+        "dest": call.destination,
+        "reason": call.reason,
+    }
+
+
 class InboundCallRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -64,18 +83,7 @@ class InboundCallRepository:
             "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
             " outcome, rule, destination, reason) VALUES (:id, :channel, :did, :caller, :queue,"
             " :arrived, :outcome, :rule, :dest, :reason) ON CONFLICT (call_id) DO NOTHING",
-            {
-                "id": call.call_id,
-                "channel": call.channel,
-                "did": call.did,
-                "caller": call.caller,
-                "queue": call.queue,
-                "arrived": to_iso(call.arrived_at),
-                "outcome": call.outcome,
-                "rule": call.rule,
-                "dest": call.destination,
-                "reason": call.reason,
-            },
+            _params(call),
         )
 
     async def set_overflow(
@@ -99,22 +107,7 @@ class InboundCallRepository:
             " SET queue = :queue, queued_at = :queued, answered_at = :answered,"
             " ended_at = :ended, outcome = :outcome, agent_id = :agent, rule = :rule,"
             " destination = :dest, reason = :reason",
-            {
-                "id": call.call_id,
-                "channel": call.channel,
-                "did": call.did,
-                "caller": call.caller,
-                "queue": call.queue,
-                "arrived": to_iso(call.arrived_at),
-                "queued": _text(call.queued_at),
-                "answered": _text(call.answered_at),
-                "ended": _text(call.ended_at),
-                "outcome": call.outcome,
-                "agent": call.agent_id,
-                "rule": call.rule,
-                "dest": call.destination,
-                "reason": call.reason,
-            },
+            _params(call),
         )
 
     async def outcome_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
