@@ -43,6 +43,10 @@ _UNREACHABLE = {4, 5}
 
 
 class AgentState(StrEnum):
+    """An agent's live state, the one vocabulary of it: what a queue member is doing now (as
+    ``Member.state`` derives it from Asterisk), what the queue snapshot gives the inbound rules,
+    what ``callctl_agents`` counts and what the agents API shows."""
+
     AVAILABLE = "available"
     RINGING = "ringing"
     ON_CALL = "on_call"
