@@ -155,9 +155,13 @@ class PostgresDatabase:
         )
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-        except psycopg.OperationalError as error:
+        except BaseException as error:
+            # cancelled too (a shutdown while the server is slow): a pool left connecting
+            # would keep the event loop from ever finishing its cancelled tasks
             await pool.close()
-            raise StoreError(f"cannot open store {url.redacted()}: {error}") from error
+            if isinstance(error, psycopg.OperationalError):
+                raise StoreError(f"cannot open store {url.redacted()}: {error}") from error
+            raise
         return cls(pool, url)
 
     @asynccontextmanager
