@@ -8,6 +8,10 @@ for crash safety and for several workers:
    count tells a worker whether it won the lead) and writes their attempt rows, so every
    originate has a committed attempt before it goes out. Leads refused only for now (calling
    hours, retry delay, re-call gap) are parked at their earliest time so the next tick skips them.
+   The same SQL holds on both stores: SQLite has one writer at a time; on PostgreSQL (READ
+   COMMITTED) the conditional UPDATE waits for a concurrent claimer's commit and re-checks, so
+   no lead is claimed twice, but claimers queue on each other's row locks (``bench claims``),
+   which leases with ``FOR UPDATE SKIP LOCKED`` would avoid.
 2. ``record_result`` closes an attempt and schedules the lead's retry (or finishes it).
 3. ``open_attempts`` lists attempts still ``dialing`` for restart reconciliation.
 
