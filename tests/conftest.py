@@ -6,7 +6,8 @@ one migrated once per session (copying, about 0.05 s, is cheaper than migrating)
 cluster per session, ``postgres_cluster``, started on first use in ``var/postgres-testN-PID``
 on the port of test slot N (``CALLCTL_TEST_SLOT``; another free port if a session beside
 this one holds it) and stopped at session end; an atexit guard stops it too if the
-interpreter exits without running fixture teardown.
+interpreter exits without running fixture teardown. Every test that needs the cluster is marked
+``postgresql``: ``-m 'not postgresql'`` runs the rest without starting it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ _DATABASE_NUMBERS = itertools.count(1)
 def _leave_no_cluster_running() -> None:
     for cluster in _CLUSTERS:
         cluster.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql: runs on the session's PostgreSQL cluster (-m 'not postgresql')"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("store_url") == "postgresql"
+        if on_postgres or "postgres_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture
