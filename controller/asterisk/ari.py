@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -24,8 +25,9 @@ from controller.logs import get_logger
 
 log = get_logger("ari")
 
-AriEvent = Mapping[str, Any]
-EventHandler = Callable[[AriEvent], None]
+# one decoded WebSocket message: a JSON object if ARI is well, anything else if not (the
+# owner's parser, ``events.parse_ari``, rejects and counts what is not an event)
+EventHandler = Callable[[object], None]
 ConnectionHandler = Callable[[bool], Awaitable[None]]
 
 
@@ -87,7 +89,7 @@ class AriClient:
                 await self._on_connection(True)
                 async for message in ws:
                     if message.type is aiohttp.WSMsgType.TEXT:
-                        self._dispatch(message.json())
+                        self._dispatch(message.data)
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
             finally:
@@ -102,8 +104,22 @@ class AriClient:
         self.channels = {c["id"]: c for c in channels}
         self.bridges = {b["id"]: b for b in bridges}
 
-    def _dispatch(self, event: AriEvent) -> None:
-        kind = event.get("type", "")
+    def _dispatch(self, text: str) -> None:
+        try:
+            event: object = json.loads(text)
+        except ValueError:
+            event = text  # not JSON: handed on as it is, for the owner to reject and count
+        kind = ""
+        if isinstance(event, dict):
+            kind = str(event.get("type", ""))
+            self._note(kind, event)
+        try:
+            self._on_event(event)
+        except Exception:  # one bad event must not drop the WebSocket
+            log.exception("ari.event_handler_failed", type=kind)
+
+    def _note(self, kind: str, event: Mapping[str, Any]) -> None:
+        """Keep the channels and bridges the event shows."""
         channel = event.get("channel")
         if isinstance(channel, dict) and "id" in channel:
             if kind == "ChannelDestroyed":
@@ -116,10 +132,6 @@ class AriClient:
                 self.bridges.pop(bridge["id"], None)
             else:
                 self.bridges[bridge["id"]] = bridge
-        try:
-            self._on_event(event)
-        except Exception:  # one bad event must not drop the WebSocket
-            log.exception("ari.event_handler_failed", type=kind)
 
     async def request(
         self,

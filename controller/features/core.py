@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
@@ -85,7 +84,7 @@ class Core:
                 return
             self.sync.on_event(event)
 
-    def on_ari_message(self, message: Mapping[str, Any]) -> None:
+    def on_ari_message(self, message: object) -> None:
         """The ARI client's event callback: parse, count, route ``StasisStart``."""
         with self.metrics.event_processing():
             try:

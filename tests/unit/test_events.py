@@ -220,6 +220,7 @@ async def test_the_core_counts_rejected_events_and_never_passes_them_on(tmp_path
         core.on_ami_message({"Event": "Hangup", "Channel": "PJSIP/x", "Cause": "16"})
         core.on_ami_message({"Event": "Newchannel", **CHANNEL})
         core.on_ari_message({"type": "ChannelExploded"})
+        core.on_ari_message("{not json")  # what the ARI client hands on when JSON fails
         core.on_ari_message({"type": "StasisStart", "args": ["inbound", "5000"],
                              "channel": ARI_CHANNEL})
         scrape = (await core.metrics.render()).decode()
@@ -231,6 +232,7 @@ async def test_the_core_counts_rejected_events_and_never_passes_them_on(tmp_path
     rejected = 'callctl_events_rejected_total{reason="%s",source="%s"} 1.0'
     assert rejected % ("missing_field", "ami") in scrape
     assert rejected % ("unknown_type", "ari") in scrape
+    assert rejected % ("not_an_event", "ari") in scrape
     assert 'callctl_events_rejected_total{reason="bad_value",source="ami"} 0.0' in scrape
     for task in ("ami", "ari"):
         assert f'callctl_task_failures_total{{task="{task}"}} 0.0' in scrape
