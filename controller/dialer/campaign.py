@@ -599,16 +599,16 @@ class CampaignMachine:
         attempt.agent_id = attempt.connected_at = None
         if leg is not None and leg.customer == attempt_id:
             leg.customer = None
+            out.append(HangUp(leg.channel_id))
             self._agent_gone(leg.channel_id, now, out)
         assert attempt.answered_at is not None
         left = ABANDON_GRACE_SECONDS - (now - attempt.answered_at)
-        other = self._longest_idle()
-        if other is not None:
-            self._connect(attempt, other, now, out)
-        elif left > 0:
-            self._wait_for_agent(attempt, left, out)
-        else:
+        if left <= 0:  # it has had no agent for its whole grace: an abandon, not a late connect
             self._abandon(attempt, now, out)
+        elif (other := self._longest_idle()) is not None:
+            self._connect(attempt, other, now, out)
+        else:
+            self._wait_for_agent(attempt, left, out)
 
     def _on_grace_over(self, attempt_id: str, now: float, out: list[Command]) -> None:
         attempt = self.attempts.get(attempt_id)
