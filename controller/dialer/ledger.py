@@ -12,10 +12,10 @@ is the one place that knows the format (the dialplan writes the same three field
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from controller.asterisk.ami import AmiDisconnected, AmiError, AmiTimeout
 from controller.dialer.policy import Result, classify_hangup
+from controller.dialer.ports import AmiPort
 
 FAMILY = "callctl_attempt"
 
@@ -65,14 +65,10 @@ def parse_int(value: object) -> int | None:
         return None
 
 
-class AmiActions(Protocol):
-    async def action(self, name: str, as_list: bool | None = ..., **fields: str) -> Any: ...
-
-
 class AstDbLedger:
     """The ledger over AMI (DBPut / DBGet / DBDel)."""
 
-    def __init__(self, ami: AmiActions) -> None:
+    def __init__(self, ami: AmiPort) -> None:
         self._ami = ami
 
     async def put(self, attempt_id: str, record: LedgerRecord) -> None:

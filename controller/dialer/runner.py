@@ -37,8 +37,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from controller.asterisk.ami import AmiClient, AmiError
-from controller.asterisk.ari import AriClient, AriError
+from controller.asterisk.ami import AmiError
+from controller.asterisk.ari import AriError
 from controller.asterisk.events import AmiEvent, CallctlAmd, OriginateResponse, StasisStart
 from controller.asterisk.events import Hangup as AmiHangup
 from controller.dialer.campaign import (
@@ -82,9 +82,9 @@ from controller.dialer.campaign import (
 from controller.dialer.ledger import ANSWERED, CONNECTED, AstDbLedger, settled_result
 from controller.dialer.pacing import PacingStats
 from controller.dialer.policy import CampaignState, Result
+from controller.dialer.ports import AmiPort, AriPort, DialerStore
 from controller.dialer.repository import (
     AttemptTiming,
-    DialerRepository,
     DialerStoreError,
     FinishedAttempt,
     OpenAttempt,
@@ -128,10 +128,10 @@ def replay_history(
 class DialerService:
     def __init__(
         self,
-        ami: AmiClient,
-        ari: AriClient,
+        ami: AmiPort,
+        ari: AriPort,
         model: LiveModel,
-        repo: DialerRepository,
+        repo: DialerStore,
         metrics: Metrics,
         worker: str,
         agents_of_queue: Callable[[str], tuple[str, ...]],

@@ -1,0 +1,212 @@
+"""The campaign runner on recording fakes of AMI and ARI and a real store (both backends).
+
+What is checked here is the executor: that the machine's commands become the right AMI and ARI
+requests and store writes, that what Asterisk answers goes back to the machine, and that a store
+failure in the tick does not end the dialer. The calls themselves are tested on the real
+Asterisk (tests/integration/test_dialer*.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.asterisk.ami import AmiError
+from controller.asterisk.events import AriChannel, Hangup, StasisStart
+from controller.dialer.leads import Lead
+from controller.dialer.ledger import FAMILY
+from controller.dialer.repository import DialerRepository
+from controller.dialer.runner import DialerService
+from controller.dialer.settings import parse_campaign_settings
+from controller.metrics.registry import Metrics, SnapshotProviders
+from controller.metrics.snapshot import ComponentUp
+from controller.state.model import LiveModel
+from controller.store.base import Database, Row, StoreError
+
+NOON_NY = datetime(2026, 6, 2, 16, 0, tzinfo=UTC).timestamp()  # 12:00 in New York
+
+
+class FakeAmi:
+    """Records originates and keeps AstDB in a dict, as Asterisk answers DBGet/DBPut/DBDel."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.originates: list[dict[str, Any]] = []
+        self.astdb: dict[str, str] = {}
+
+    async def action(self, name: str, as_list: bool | None = False, **params: Any) -> Any:
+        key = f"{params.get('Family')}/{params.get('Key')}"
+        if name == "DBPut":
+            self.astdb[key] = params["Val"]
+        elif name == "DBDel":
+            self.astdb.pop(key, None)
+        elif name == "DBGet":
+            if key not in self.astdb:
+                raise AmiError("DBGet: Database entry not found")
+            return [{"Response": "Success"}, {"Event": "DBGetResponse", "Val": self.astdb[key]}]
+        return {"Response": "Success"}
+
+    async def originate(self, channel: str, channel_id: str, **fields: Any) -> None:
+        self.originates.append({"channel": channel, "channel_id": channel_id, **fields})
+
+
+class FakeAri:
+    connected = True
+    app = "callctl"
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.variables: dict[tuple[str, str], str] = {}
+        self.hung_up: list[str] = []
+
+    async def request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        self.requests.append((method, path, dict(params or {})))
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int = 1
+    ) -> None:
+        self.requests.append(("POST", f"/channels/{channel_id}/continue", {"context": context}))
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        self.variables[(channel_id, name)] = value
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        self.hung_up.append(channel_id)
+
+
+class FlakyRepository(DialerRepository):
+    """The real repository, whose campaign list fails the first ``failures`` times."""
+
+    def __init__(self, db: Database, failures: int) -> None:
+        super().__init__(db)
+        self.failures = failures
+        self.listed = 0
+
+    async def list_campaigns(self) -> list[Row]:
+        self.listed += 1
+        if self.listed <= self.failures:
+            raise StoreError("database is locked")
+        return await super().list_campaigns()
+
+
+SETTINGS = {
+    "trunk": "trunk", "caller_id": "Callctl <5550100>", "dialing_mode": "progressive",
+    "agents": {"agent_ids": ["1001"]}, "agent_wrapup_seconds": 0,
+}
+
+
+async def running_campaign(repo: DialerRepository, phones: list[str]) -> None:
+    now = datetime.fromtimestamp(NOON_NY, UTC)
+    await repo.create_campaign("c1", parse_campaign_settings(SETTINGS), now)
+    await repo.import_leads("c1", [Lead(p, timezone="America/New_York") for p in phones], now)
+    await repo.change_state("c1", "start", now)
+
+
+def service(repo: DialerRepository, ami: FakeAmi, ari: FakeAri) -> DialerService:
+    ticks = itertools.count()
+    metrics = Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True)))
+    return DialerService(
+        ami, ari, LiveModel(clock=lambda: NOON_NY), repo, metrics, worker="w1",
+        agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY + next(ticks) * 0.01,
+    )
+
+
+async def until(check: Any, what: str, within_s: float = 5.0) -> None:
+    for _ in range(int(within_s / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+
+
+def stasis(channel_id: str, *args: str) -> StasisStart:
+    return StasisStart(channel=AriChannel(id=channel_id, name=f"PJSIP/{channel_id}"), args=args)
+
+
+async def test_a_store_error_in_the_tick_does_not_end_the_dialer(store: Database) -> None:
+    repo = FlakyRepository(store, failures=2)
+    await running_campaign(repo, ["+12125550101"])
+    ami, ari = FakeAmi(), FakeAri()
+    dialer = service(repo, ami, ari)
+    await dialer.reconcile()
+    loop = asyncio.create_task(dialer.run())
+    try:
+        await until(lambda: ami.originates, "the agent to be called after two failed ticks")
+        assert repo.listed >= 3 and not loop.done()
+    finally:
+        loop.cancel()
+
+
+async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Database) -> None:
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"])
+    ami, ari = FakeAmi(), FakeAri()
+    dialer = service(repo, ami, ari)
+    await dialer.reconcile()
+    loop = asyncio.create_task(dialer.run())
+    try:
+        # the agent is called into Stasis, answers, and is seated in a bridge of its own
+        await until(lambda: len(ami.originates) == 1, "the agent's leg")
+        agent_leg = ami.originates[0]
+        assert agent_leg["channel"] == "PJSIP/1001" and agent_leg["application"] == "Stasis"
+        dialer.on_agent_stasis(stasis(agent_leg["channel_id"], "agent", "c1", "1001"))
+        bridge = f"/bridges/agent-bridge-{agent_leg['channel_id']}"
+        await until(lambda: ("POST", bridge, {"type": "mixing"}) in ari.requests, "the bridge")
+        # one ready agent, progressive: one customer is claimed and originated on the trunk
+        await until(lambda: len(ami.originates) == 2, "the customer's call")
+        customer = ami.originates[1]
+        attempt_id = customer["channel_id"]
+        assert customer["channel"] == "PJSIP/+12125550101@trunk"
+        assert customer["action_id"] == attempt_id
+        handler = customer["variables"]["CHANNEL(hangup_handler_push)"]
+        assert handler == "callctl-attempt-end\\,s\\,1"  # commas escaped for Originate
+        (opened,) = await repo.open_attempts("c1")
+        assert opened.attempt_id == attempt_id and opened.channel == attempt_id
+        # the customer answers: the ledger says so, the customer joins the agent's bridge
+        dialer.on_customer_stasis(stasis(attempt_id, "dialer", "c1", attempt_id))
+        joined = ("POST", f"{bridge}/addChannel", {"channel": attempt_id})
+        await until(lambda: joined in ari.requests, "the customer in the agent's bridge")
+        await until(lambda: ami.astdb.get(f"{FAMILY}/{attempt_id}") == ",1,human", "ledger")
+        assert ari.variables[(attempt_id, "CALLCTL_RESULT")] == "human"
+        # it hangs up: one result in the store, the ledger record deleted
+        dialer.on_ami_event(
+            Hangup(uniqueid=attempt_id, channel="PJSIP/trunk-1", linkedid=attempt_id, cause=16)
+        )
+        await until(lambda: f"{FAMILY}/{attempt_id}" not in ami.astdb, "the ledger cleaned")
+        status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
+        assert status["attempts"] == {"open": 0, "human": 1}, status
+        assert await repo.open_attempts("c1") == []
+    finally:
+        loop.cancel()
+
+
+async def test_an_open_attempt_nothing_is_known_of_gives_its_lead_back(store: Database) -> None:
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"])
+    (claimed,) = await repo.claim("c1", 1, "w1", datetime.fromtimestamp(NOON_NY - 60, UTC))
+    ami, ari = FakeAmi(), FakeAri()
+    await service(repo, ami, ari).reconcile()  # no channel, no AstDB record: never dialed
+    assert await repo.open_attempts("c1") == []
+    rows = {row["attempt_id"]: row async for row in repo.export_rows("c1")}
+    assert rows[claimed.attempt_id]["result"] == "not_dialed"
+    lead = await store.fetchone("SELECT state, attempts FROM leads WHERE campaign = 'c1'", {})
+    assert lead is not None and (lead["state"], lead["attempts"]) == ("ready", 0)
+
+
+async def test_an_open_attempt_with_a_hangup_record_is_settled_from_it(store: Database) -> None:
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"])
+    (claimed,) = await repo.claim("c1", 1, "w1", datetime.fromtimestamp(NOON_NY - 60, UTC))
+    ami, ari = FakeAmi(), FakeAri()
+    ami.astdb[f"{FAMILY}/{claimed.attempt_id}"] = "17,,"  # the hangup handler's: busy
+    await service(repo, ami, ari).reconcile()
+    status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
+    assert status["attempts"] == {"open": 0, "busy": 1}, status
+    lead = await store.fetchone("SELECT attempts FROM leads WHERE campaign = 'c1'", {})
+    assert lead is not None and lead["attempts"] == 1
