@@ -349,12 +349,7 @@ class DialerRepository:
         """Close an open attempt and schedule its lead; returns the retry time (None: finished).
         ``timing`` keeps what pacing learned from the call (see ``pacing_history``)."""
         async with self._db.transaction() as conn:
-            attempt = await conn.fetchone(
-                "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
-                {"id": attempt_id},
-            )
-            if attempt is None:
-                raise DialerStoreError(f"no open attempt {attempt_id!r}")
+            attempt = await _open_attempt(conn, attempt_id)
             timing = timing or AttemptTiming()
             await conn.execute(
                 "UPDATE attempts SET state = 'done', ended_at = :now, result = :result,"
@@ -397,12 +392,7 @@ class DialerRepository:
         """Close an open attempt that was never dialed (``not_dialed``) and give its lead the
         attempt back: the controller died between the claim's commit and the originate."""
         async with self._db.transaction() as conn:
-            attempt = await conn.fetchone(
-                "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
-                {"id": attempt_id},
-            )
-            if attempt is None:
-                raise DialerStoreError(f"no open attempt {attempt_id!r}")
+            attempt = await _open_attempt(conn, attempt_id)
             await conn.execute(
                 "UPDATE attempts SET state = 'done', ended_at = :now, result = :result"
                 " WHERE attempt_id = :id",
@@ -628,3 +618,14 @@ def _snapshot(row: Row) -> LeadSnapshot:
         next_attempt_at=from_iso_or_none(row["next_attempt_at"]),
         last_abandoned_at=from_iso_or_none(row["last_abandoned_at"]),
     )
+
+
+async def _open_attempt(conn: Connection, attempt_id: str) -> Row:
+    """The campaign and phone of an attempt still open; ``DialerStoreError`` if it is not."""
+    attempt = await conn.fetchone(
+        "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
+        {"id": attempt_id},
+    )
+    if attempt is None:
+        raise DialerStoreError(f"no open attempt {attempt_id!r}")
+    return attempt

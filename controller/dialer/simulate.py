@@ -35,39 +35,8 @@ import math
 import random
 from dataclasses import asdict, dataclass
 
-from controller.dialer.campaign import (
-    AgentLegUp,
-    AgentsAssigned,
-    AgentSeated,
-    AmdMachine,
-    Bridged,
-    CallAgent,
-    CampaignMachine,
-    Claim,
-    Claimed,
-    ClaimedLead,
-    Command,
-    Connect,
-    CustomerAnswered,
-    DestroyBridge,
-    Event,
-    GraceOver,
-    HangUp,
-    Hangup,
-    MachineSettings,
-    NoteAnswered,
-    NoteConnected,
-    Originate,
-    PlaySafeHarbor,
-    RecordResult,
-    SeatAgent,
-    SettleIfNoChannel,
-    StartGrace,
-    StartWrapup,
-    StateChanged,
-    Tick,
-    WrapupOver,
-)
+from controller.dialer import campaign
+from controller.dialer.campaign import CampaignMachine, MachineSettings
 from controller.dialer.pacing import HOUR, PacingMode, PacingSettings, PacingStats
 from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
 from controller.dialer.policy import CampaignState
@@ -230,7 +199,7 @@ class _World:
             lambda: f"leg-{next(self._agent_numbers)}",
             pacer=make_pacer(config),
         )
-        self.events: list[tuple[float, int, Event]] = []
+        self.events: list[tuple[float, int, campaign.Event]] = []
         self.sequence = 0
         self.attempt_numbers = itertools.count(1)
         self.humans: set[str] = set()  # attempts whose customer is a person
@@ -242,66 +211,70 @@ class _World:
         self.answer_times: list[float] = []
         self.abandon_times: list[float] = []
 
-    def schedule(self, at: float, event: Event) -> None:
+    def schedule(self, at: float, event: campaign.Event) -> None:
         self.sequence += 1
         heapq.heappush(self.events, (at, self.sequence, event))
 
     def run(self) -> None:
         agents = tuple(str(agent) for agent in range(self.config.agents))
-        self.feed(AgentsAssigned(agents), 0.0)
-        self.feed(StateChanged(CampaignState.RUNNING), 0.0)
-        self.schedule(0.0, Tick())
+        self.feed(campaign.AgentsAssigned(agents), 0.0)
+        self.feed(campaign.StateChanged(CampaignState.RUNNING), 0.0)
+        self.schedule(0.0, campaign.Tick())
         while self.events:
             now, _, event = heapq.heappop(self.events)
             if now > self.length:
                 break
             self.feed(event, now)
-            if isinstance(event, Tick):
-                self.schedule(now + self.config.tick, Tick())
+            if isinstance(event, campaign.Tick):
+                self.schedule(now + self.config.tick, campaign.Tick())
 
-    def feed(self, event: Event, now: float) -> None:
+    def feed(self, event: campaign.Event, now: float) -> None:
         match event:
-            case CustomerAnswered(attempt_id) if attempt_id in self.humans:
+            case campaign.CustomerAnswered(attempt_id) if attempt_id in self.humans:
                 self.live_answers += 1
                 self.answer_times.append(now)
-            case WrapupOver(agent_id):
+            case campaign.WrapupOver(agent_id):
                 self.ready_since[agent_id] = now
         for command in self.machine.handle(event, now):
             self.carry_out(command, now)
 
-    def carry_out(self, command: Command, now: float) -> None:
+    def carry_out(self, command: campaign.Command, now: float) -> None:
         match command:
-            case Claim(count):
+            case campaign.Claim(count):
                 leads = tuple(
-                    ClaimedLead(str(next(self.attempt_numbers)), "") for _ in range(count)
+                    campaign.ClaimedLead(str(next(self.attempt_numbers)), "") for _ in range(count)
                 )
-                self.feed(Claimed(leads), now)
-            case Originate(attempt_id):
+                self.feed(campaign.Claimed(leads), now)
+            case campaign.Originate(attempt_id):
                 self._originate(attempt_id, now)
-            case CallAgent(agent_id, channel_id):
+            case campaign.CallAgent(agent_id, channel_id):
                 self.ready_since[agent_id] = now
-                self.feed(AgentLegUp(channel_id), now)
-            case SeatAgent(_, channel_id, bridge_id):
-                self.feed(AgentSeated(channel_id, bridge_id), now)
-            case Connect(attempt_id, agent_id):
+                self.feed(campaign.AgentLegUp(channel_id), now)
+            case campaign.SeatAgent(_, channel_id, bridge_id):
+                self.feed(campaign.AgentSeated(channel_id, bridge_id), now)
+            case campaign.Connect(attempt_id, agent_id):
                 self._connect(attempt_id, agent_id, now)
-            case PlaySafeHarbor(attempt_id):
+            case campaign.PlaySafeHarbor(attempt_id):
                 if attempt_id in self.humans:
                     self.abandons += 1
                     self.abandon_times.append(now)
-                    self.schedule(now + self.config.safe_harbor_seconds, Hangup(attempt_id, 16))
+                    ends = now + self.config.safe_harbor_seconds
+                    self.schedule(ends, campaign.Hangup(attempt_id, 16))
                 else:  # a machine taken for a human does not listen to the message
-                    self.schedule(now, Hangup(attempt_id, 16))
-            case StartGrace(attempt_id, seconds):
-                self.schedule(now + seconds, GraceOver(attempt_id))
-            case StartWrapup(agent_id):
+                    self.schedule(now, campaign.Hangup(attempt_id, 16))
+            case campaign.StartGrace(attempt_id, seconds):
+                self.schedule(now + seconds, campaign.GraceOver(attempt_id))
+            case campaign.StartWrapup(agent_id):
                 wrap = _lognormal(self.wraps, self.config.wrap, 0.4)
-                self.schedule(now + wrap, WrapupOver(agent_id))
-            case RecordResult():
+                self.schedule(now + wrap, campaign.WrapupOver(agent_id))
+            case campaign.RecordResult():
                 self.lines -= 1
-            case NoteAnswered() | NoteConnected() | HangUp() | DestroyBridge():
+            case (
+                campaign.NoteAnswered() | campaign.NoteConnected() | campaign.HangUp()
+                | campaign.DestroyBridge()
+            ):
                 pass  # bookkeeping of the real world: nothing to simulate
-            case SettleIfNoChannel():
+            case campaign.SettleIfNoChannel():
                 pass  # originates are never refused here
 
     def _originate(self, attempt_id: str, now: float) -> None:
@@ -316,16 +289,16 @@ class _World:
             if customer.classified_machine:
                 self.machines_detected += int(customer.machine)
                 self.false_positives += int(not customer.machine)
-                self.schedule(done, AmdMachine(attempt_id))
-                self.schedule(done, Hangup(attempt_id, 16))
+                self.schedule(done, campaign.AmdMachine(attempt_id))
+                self.schedule(done, campaign.Hangup(attempt_id, 16))
             else:
                 if not customer.machine:
                     self.humans.add(attempt_id)
-                self.schedule(done, CustomerAnswered(attempt_id))
+                self.schedule(done, campaign.CustomerAnswered(attempt_id))
         elif customer.busy:
-            self.schedule(now + customer.busy_after, Hangup(attempt_id, 17))
+            self.schedule(now + customer.busy_after, campaign.Hangup(attempt_id, 17))
         else:
-            self.schedule(now + config.ring_timeout, Hangup(attempt_id, 19))
+            self.schedule(now + config.ring_timeout, campaign.Hangup(attempt_id, 19))
 
     def _connect(self, attempt_id: str, agent_id: str, now: float) -> None:
         self.wait_total += now - self.ready_since[agent_id]
@@ -334,8 +307,8 @@ class _World:
         human_talk = _lognormal(self.talks, self.config.aht, 0.7)
         talk = human_talk if attempt_id in self.humans else self.config.machine_talk
         self.talk_total += min(talk, self.length - now)
-        self.feed(Bridged(attempt_id), now)
-        self.schedule(now + talk, Hangup(attempt_id, 16))  # the customer ends the call
+        self.feed(campaign.Bridged(attempt_id), now)
+        self.schedule(now + talk, campaign.Hangup(attempt_id, 16))  # the customer ends the call
 
 
 def simulate(config: SimulationConfig) -> SimulationResult:

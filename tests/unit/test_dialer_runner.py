@@ -18,7 +18,7 @@ from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AriChannel, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
-from controller.dialer.repository import DialerRepository
+from controller.dialer.repository import ClaimedAttempt, DialerRepository
 from controller.dialer.runner import DialerService
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
@@ -186,12 +186,17 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
         loop.cancel()
 
 
-async def test_an_open_attempt_nothing_is_known_of_gives_its_lead_back(store: Database) -> None:
+async def claimed_before_a_crash(store: Database) -> tuple[DialerRepository, ClaimedAttempt]:
+    """A campaign with one lead claimed a minute ago by this worker, which then died."""
     repo = DialerRepository(store)
     await running_campaign(repo, ["+12125550101"])
     (claimed,) = await repo.claim("c1", 1, "w1", datetime.fromtimestamp(NOON_NY - 60, UTC))
-    ami, ari = FakeAmi(), FakeAri()
-    await service(repo, ami, ari).reconcile()  # no channel, no AstDB record: never dialed
+    return repo, claimed
+
+
+async def test_an_open_attempt_nothing_is_known_of_gives_its_lead_back(store: Database) -> None:
+    repo, claimed = await claimed_before_a_crash(store)
+    await service(repo, FakeAmi(), FakeAri()).reconcile()  # no channel, no record: never dialed
     assert await repo.open_attempts("c1") == []
     rows = {row["attempt_id"]: row async for row in repo.export_rows("c1")}
     assert rows[claimed.attempt_id]["result"] == "not_dialed"
@@ -200,12 +205,10 @@ async def test_an_open_attempt_nothing_is_known_of_gives_its_lead_back(store: Da
 
 
 async def test_an_open_attempt_with_a_hangup_record_is_settled_from_it(store: Database) -> None:
-    repo = DialerRepository(store)
-    await running_campaign(repo, ["+12125550101"])
-    (claimed,) = await repo.claim("c1", 1, "w1", datetime.fromtimestamp(NOON_NY - 60, UTC))
-    ami, ari = FakeAmi(), FakeAri()
+    repo, claimed = await claimed_before_a_crash(store)
+    ami = FakeAmi()
     ami.astdb[f"{FAMILY}/{claimed.attempt_id}"] = "17,,"  # the hangup handler's: busy
-    await service(repo, ami, ari).reconcile()
+    await service(repo, ami, FakeAri()).reconcile()
     status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
     assert status["attempts"] == {"open": 0, "busy": 1}, status
     lead = await store.fetchone("SELECT attempts FROM leads WHERE campaign = 'c1'", {})
