@@ -11,8 +11,8 @@ from controller.config import Config
 from controller.features import agents, dialer, inbound, recording, system
 from controller.features.core import Core
 from controller.logs import get_logger
+from controller.store import open_store
 from controller.store.base import Database
-from controller.store.sqlite import open_store
 
 log = get_logger("app")
 

@@ -36,7 +36,18 @@ class _Stderr:
         sys.stderr.flush()
 
 
+class _LibraryRecords(logging.Handler):
+    """Warnings of the libraries that use the standard ``logging`` (psycopg_pool's reconnect
+    warnings, aiohttp's) as structured events too, so every line on stderr is one JSON object."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger = structlog.get_logger("library", component="library")
+        method = getattr(logger, record.levelname.lower(), logger.warning)
+        method("library.message", logger=record.name, message=record.getMessage())
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
+    logging.basicConfig(handlers=[_LibraryRecords()], level=logging.WARNING, force=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

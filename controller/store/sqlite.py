@@ -153,8 +153,3 @@ class SqliteDatabase:
     async def close(self) -> None:
         await self._db.close()
 
-
-# Kept for the callers that still import it from here (app.py): ``controller.store`` decides.
-from controller.store import open_store  # noqa: E402  (after SqliteDatabase, which it opens)
-
-__all__ = ["SqliteDatabase", "open_store", "sqlite_path"]

@@ -29,7 +29,7 @@ from controller.asterisk.ami import AmiClient
 from controller.cli.main import main as callctl
 from controller.config import Config
 from controller.logs import configure_logging
-from controller.store.sqlite import open_store
+from controller.store import open_store
 from testbed.asterisk import AGENT_PHONE_IP, AsteriskInstance
 from testbed.sipp import Sipp, SippPool
 from testbed.tone_pcap import write_tone_pcap

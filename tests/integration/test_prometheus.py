@@ -28,8 +28,8 @@ from controller.dialer.leads import parse_leads
 from controller.dialer.repository import DialerRepository
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.queries import all_queries
+from controller.store import open_store
 from controller.store.base import Database
-from controller.store.sqlite import open_store
 from testbed import prometheus
 from testbed.asterisk import REPO_DIR, AsteriskInstance
 from testbed.sipp import Sipp, SippPool

@@ -108,7 +108,7 @@ async def answered_call_id(running: RunningController, within_s: float = 20) -> 
 
 async def call_row(config: Config, call_id: str, within_s: float = 10) -> dict[str, Any]:
     """The inbound call's row once the call has ended (answered_at, ended_at)."""
-    from controller.store.sqlite import open_store
+    from controller.store import open_store
 
     store = await open_store(config.store.url)
     try:
@@ -264,7 +264,7 @@ async def test_queue_call_is_recorded_with_talk_time_and_metadata(
 
 async def _age_recording(config: Config, call_id: str, age: timedelta) -> None:
     """Move a recording's end back in time, as if it had been made ``age`` ago."""
-    from controller.store.sqlite import open_store
+    from controller.store import open_store
 
     store = await open_store(config.store.url)
     try:

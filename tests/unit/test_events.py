@@ -33,7 +33,7 @@ from controller.asterisk.events import (
 )
 from controller.config import parse_config
 from controller.features.core import Core
-from controller.store.sqlite import open_store
+from controller.store import open_store
 from testbed.asterisk import root_dir
 
 # a channel snapshot as Asterisk 22 sends it in every channel event
