@@ -94,6 +94,7 @@ from controller.faults import crash_point
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
 from controller.metrics.snapshot import ABANDON_WINDOWS, AbandonWindow, DialerGauges
+from controller.pjsip import agent_interface, trunk_dial_string
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.state.model import LiveModel
@@ -311,7 +312,7 @@ class DialerService:
         try:
             await self._repo.attach_channel(attempt_id, attempt_id)
             await self._ami.originate(
-                f"PJSIP/{command.phone}@{settings.trunk}",
+                trunk_dial_string(command.phone, settings.trunk),
                 attempt_id,
                 action_id=attempt_id,
                 context="callctl-dialer",
@@ -340,7 +341,7 @@ class DialerService:
     async def _call_agent(self, machine: CampaignMachine, command: CallAgent) -> None:
         try:
             await self._ami.originate(
-                f"PJSIP/{command.agent_id}",
+                agent_interface(command.agent_id),
                 command.channel_id,
                 action_id=command.channel_id,
                 application="Stasis",
