@@ -58,7 +58,7 @@ class AgentService:
 
     async def logout(self, agent_id: str) -> None:
         interface = agent_interface(agent_id)
-        for queue in self._queues_with(interface):
+        for queue in await self._queues_of(agent_id):
             try:
                 await self._ami.action("QueueRemove", Queue=queue, Interface=interface)
             except AmiError as error:
@@ -70,7 +70,7 @@ class AgentService:
 
     async def pause(self, agent_id: str, paused: bool, reason: str = "") -> None:
         interface = agent_interface(agent_id)
-        if not self._queues_with(interface):
+        if not await self._queues_of(agent_id):
             raise AgentError(f"agent {agent_id} is not logged in")
         try:
             await self._ami.action(
@@ -170,8 +170,14 @@ class AgentService:
             if "already" not in str(error).lower():
                 raise AgentError(f"agent {agent_id}, queue {membership.queue}: {error}") from None
 
-    def _queues_with(self, interface: str) -> list[str]:
-        return [q.name for q in self._model.queues.values() if interface in q.members]
+    async def _queues_of(self, agent_id: str) -> list[str]:
+        """The queues the agent is logged in to: as stored, and as the live model shows it
+        (added behind our back). The store is asked too because the model learns of a login
+        only from the QueueMemberAdded event, which can arrive after the login has returned."""
+        stored = await self._agents.agent(agent_id)
+        interface = agent_interface(agent_id)
+        in_model = {q.name for q in self._model.queues.values() if interface in q.members}
+        return sorted(in_model.union(stored.queues if stored else ()))
 
     def _now(self) -> datetime:
         """The live model's clock (wall time in service, a test's clock in tests)."""

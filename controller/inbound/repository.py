@@ -241,10 +241,18 @@ class AgentRepository:
 
     async def agents(self) -> list[StoredAgent]:
         """Every stored agent, by id."""
+        return await self._select_agents("", {})
+
+    async def agent(self, agent_id: str) -> StoredAgent | None:
+        found = await self._select_agents(" WHERE a.agent_id = :id", {"id": agent_id})
+        return found[0] if found else None
+
+    async def _select_agents(self, where: str, params: dict[str, str]) -> list[StoredAgent]:
         rows = await self._db.fetchall(
             "SELECT a.agent_id, a.logged_in, a.paused, a.pause_reason, q.queue"
-            " FROM agents a LEFT JOIN agent_queues q ON q.agent_id = a.agent_id"
-            " ORDER BY a.agent_id, q.queue"
+            f" FROM agents a LEFT JOIN agent_queues q ON q.agent_id = a.agent_id{where}"
+            " ORDER BY a.agent_id, q.queue",
+            params,
         )
         agents = []
         for agent_id, group in groupby(rows, key=lambda row: row["agent_id"]):

@@ -106,7 +106,10 @@ async def test_login_logout_and_pause_are_kept(db: Database) -> None:
     agents = AgentRepository(db)
     await agents.log_in("1001", [QueueMembership("support"), QueueMembership("sales", 2)], NOON)
     await agents.set_paused("1001", True, "lunch", seconds(1))
-    assert await agents.agents() == [StoredAgent("1001", True, True, "lunch", ("sales", "support"))]
+    lunch = StoredAgent("1001", True, True, "lunch", ("sales", "support"))
+    assert await agents.agents() == [lunch]
+    assert await agents.agent("1001") == lunch
+    assert await agents.agent("2002") is None
     assert await agents.logged_in_memberships() == [
         LoggedInMembership("1001", QueueMembership("sales", 2), True, "lunch"),
         LoggedInMembership("1001", QueueMembership("support", 0), True, "lunch"),
