@@ -64,10 +64,6 @@ class Channel:
     created_at: float
 
     @property
-    def name(self) -> str:
-        return self.latest.channel
-
-    @property
     def state(self) -> str:
         """``ChannelStateDesc``: Down, Ring, Ringing, Up, ..."""
         return self.latest.state_desc

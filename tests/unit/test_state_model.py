@@ -100,7 +100,7 @@ def test_a_channel_keeps_the_snapshot_of_its_latest_event() -> None:
     clock.now += 5
     apply(model, {"Event": "Newstate", **channel, "ChannelStateDesc": "Up"})
     live = model.channels["c1"]
-    assert (live.name, live.state, live.created_at) == ("PJSIP/trunk-1", "Up", 1000.0)
+    assert (live.latest.channel, live.state, live.created_at) == ("PJSIP/trunk-1", "Up", 1000.0)
     assert apply(model, {"Event": "Newstate", **channel, "Uniqueid": "gone"}) is False
     apply(model, {"Event": "Hangup", **channel, "Cause": "16"})
     assert model.channels == {}
