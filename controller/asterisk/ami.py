@@ -25,6 +25,7 @@ import panoramisk
 
 from controller.config import AmiConfig
 from controller.logs import get_logger
+from controller.tasks import TaskSet
 
 log = get_logger("ami")
 
@@ -90,6 +91,7 @@ class AmiClient:
         self._pending: set[asyncio.Future[Any]] = set()
         self.connected = False
         self.connects = 0
+        self._watchdogs = TaskSet("ami")
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class AmiClient:
             self.connected = True
             self.connects += 1
             log.info("ami.connected", host=self._config.host, port=self._config.port)
-            watchdog = asyncio.create_task(self._watchdog())
+            watchdog = self._watchdogs.spawn(self._watchdog())  # a failure is logged
             try:
                 await self._on_connection(True)
                 await self._lost.wait()
