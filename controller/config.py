@@ -11,12 +11,23 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from functools import cached_property
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from controller.agents.config import AgentAccount, AgentsConfig
 from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY, InboundConfig
 from controller.metrics.config import MetricsConfig
 from controller.recording.config import RecordingConfig
@@ -33,6 +44,7 @@ from controller.store.url import parse_store_url
 
 DEFAULT_CONFIG_PATH = "controller.toml"
 CONFIG_ENV = "CALLCTL_CONFIG"
+AGENT_TABLES = ("accounts", "csv_accounts")
 
 
 class Section(BaseModel):
@@ -113,6 +125,57 @@ class Config(Section):
     recording: RecordingConfig = RecordingConfig()
     metrics: MetricsConfig = MetricsConfig()
     site: SiteConfig = SiteConfig()
+    agents: AgentsConfig = AgentsConfig()
+
+    @model_validator(mode="after")
+    def _agents_resolve(self) -> Config:
+        problems = agent_problems(self)
+        if problems:
+            raise ValidationError.from_exception_data("Config", [
+                InitErrorDetails(type=PydanticCustomError("agents_reference", message),
+                                 loc=loc, input=None)
+                for loc, message in problems])
+        return self
+
+    @cached_property
+    def agent_accounts(self) -> dict[str, AgentAccount]:
+        """Every agent by id: the ``[agents]`` accounts, each with the inbound queues that list
+        it as a member too; a member ``[agents]`` does not declare is an account of its own
+        (no name, no team), so configs written before ``[agents]`` keep working."""
+        accounts = dict(self.agents.by_id)
+        for name, queue in self.inbound.queues.items():
+            for member in queue.members:
+                account = accounts.get(member.agent, AgentAccount())
+                queues = {**account.queues, name: member.penalty}
+                accounts[member.agent] = account.model_copy(update={"queues": queues})
+        return dict(sorted(accounts.items(), key=lambda item: int(item[0])
+                           if item[0].isdigit() else 0))
+
+    def queues_of_agent(self, agent_id: str) -> tuple[tuple[str, int], ...]:
+        """``(queue, penalty)`` of every queue the agent logs in to."""
+        account = self.agent_accounts.get(agent_id)
+        return tuple(account.queues.items()) if account else ()
+
+
+def agent_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Agents and queues must name each other consistently; an agent id is not a DID."""
+    accounts, queues = config.agents.by_id, config.inbound.queues
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for agent, account in accounts.items():
+        problems += [(("agents", agent, "queues", queue), f"queue '{queue}' is not defined")
+                     for queue in account.queues if queue not in queues]
+        if agent in config.inbound.numbers:
+            problems.append((("agents", agent), f"{agent} is also a number in inbound.numbers"))
+    problems += [(("agents", "auto_pause", queue), f"queue '{queue}' is not defined")
+                 for queue in config.agents.auto_pause if queue not in queues]
+    for name, queue in queues.items():
+        for index, member in enumerate(queue.members):
+            loc: tuple[str | int, ...] = ("inbound", "queues", name, "members", index)
+            if member.agent in accounts and (
+                    accounts[member.agent].queues.get(name, member.penalty) != member.penalty):
+                problems.append((loc, f"penalty {member.penalty} differs from "
+                                      f"agents.{member.agent}.queues.{name}"))
+    return problems
 
 
 class ConfigError(Exception):
@@ -132,7 +195,9 @@ class ConfigError(Exception):
 def format_location(loc: tuple[int | str, ...]) -> str:
     """Render a pydantic location tuple as a key path: ``inbound.queues.sales.overflow[0]``."""
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
+        if loc[index - 1 : index] == ("agents",) and part in AGENT_TABLES:
+            continue  # [agents.1001] is agents.accounts.1001 inside
         if isinstance(part, int):
             out += f"[{part}]"
         else:

@@ -6,9 +6,12 @@ These act on live Asterisk, so they go through the running controller's API.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from controller.cli.common import (
+    EXIT_USAGE,
+    CliError,
     add_json_flag,
     api_request,
     config_of,
@@ -16,6 +19,9 @@ from controller.cli.common import (
     print_table,
     run,
 )
+from controller.config import config_path
+from controller.site.deploy import load_site
+from controller.site.secrets import write_secrets
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     unpause = agent_sub.add_parser("unpause", help="make a paused agent available again")
     unpause.add_argument("agent_id")
     unpause.set_defaults(func=_post("unpause"))
+
+    credentials = agent_sub.add_parser(
+        "credentials",
+        help="show (or --reset) the SIP username and password of an agent's phone",
+        description="Read from the site's secrets store (no controller needed). --reset writes "
+        "a new password into the store; `callctl render-conf` then puts it into pjsip.conf.",
+    )
+    credentials.add_argument("agent_id")
+    credentials.add_argument("--reset", action="store_true", help="generate a new password")
+    add_json_flag(credentials)
+    credentials.set_defaults(func=_credentials)
 
     listing = agent_sub.add_parser("list", help="list agents with their queues and states")
     add_json_flag(listing)
@@ -106,4 +123,27 @@ def _list(args: argparse.Namespace) -> int:
         for a in agents
     ]
     print_table(rows, ["agent", "logged_in", "paused", "queues", "state"])
+    return 0
+
+
+def _credentials(args: argparse.Namespace) -> int:
+    site = load_site(config_path(args.config))
+    if args.agent_id not in site.config.agent_accounts:
+        raise CliError(f"agent {args.agent_id} is not configured (see [agents] in "
+                       f"{site.config_file})", EXIT_USAGE)
+    secrets = site.secrets.with_new_password(args.agent_id) if args.reset else site.secrets
+    if secrets != site.stored:
+        write_secrets(site.secrets_file, secrets)
+    sip = site.config.site.sip
+    shown = {"agent_id": args.agent_id, "username": args.agent_id,
+             "password": secrets.agent_passwords[args.agent_id],
+             "registrar": f"{sip.bind}:{sip.port}", "transport": sip.agent_transport}
+    if args.json:
+        print_json(shown)
+    else:
+        for key, value in shown.items():
+            print(f"{key}: {value}")
+    if args.reset:
+        print(f"new password stored in {site.secrets_file}: run `callctl render-conf --out DIR`"
+              " and the reload it prints, then set it on the phone", file=sys.stderr)
     return 0

@@ -11,12 +11,12 @@ from controller.inbound.agents import AgentService, QueueMembership
 
 
 def install(app: web.Application, core: Core) -> AgentService:
-    inbound = core.config.inbound
+    config = core.config
     service = AgentService(
         core.ami,
         core.store,
         core.model,
-        lambda agent_id: [QueueMembership(q, p) for q, p in inbound.queues_of_agent(agent_id)],
+        lambda agent_id: [QueueMembership(q, p) for q, p in config.queues_of_agent(agent_id)],
     )
     core.sync.add_resync_hook(service.reconcile)
     core.sync.add_listener(service.on_ami_event)

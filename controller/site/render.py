@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from controller.agents.dialplan import AGENTS_DIALPLAN_FILE, render_agents_dialplan
 from controller.config import Config
 from controller.inbound.asterisk_conf import (
     DIALPLAN_FILE,
@@ -45,10 +46,9 @@ class SiteProblems(ValueError):
 
 
 def agent_ids(config: Config) -> tuple[str, ...]:
-    """Every agent the config knows of: the members of the inbound queues, until agents have
-    a config section of their own (then this reads it; ``agent_sections`` renders each)."""
-    return tuple(sorted({member.agent for queue in config.inbound.queues.values()
-                         for member in queue.members}))
+    """Every agent of the site (``[agents]``, and inbound queue members it does not declare),
+    each a phone ``agent_sections`` renders and a number ``render_agents_dialplan`` dials."""
+    return tuple(config.agent_accounts)
 
 
 def _section(name: str, options: Iterable[tuple[str, str]], template: str = "") -> list[str]:
@@ -176,15 +176,17 @@ remove_existing = yes
 
 
 def agent_sections(
-    agent: str, password: str, *, transport: str = "udp", static_contact: str | None = None
+    agent: str, password: str, *, transport: str = "udp", static_contact: str | None = None,
+    name: str = "",
 ) -> list[str]:
     """The endpoint, auth and AOR of one agent's phone (all named by the agent id, as
     registration and ``PJSIP/<agent>`` need). ``static_contact`` points the AOR at a phone
-    that does not register."""
+    that does not register; ``name`` is shown to the called party (default "Agent ID")."""
     aor = [("contact", static_contact)] if static_contact else []
+    shown = re.sub(r'["<>;\\]', "", name) or f"Agent {agent}"
     return [
         *_section(agent, [("transport", transport_name(transport)), ("auth", f"{agent}-auth"),
-                          ("aors", agent), ("callerid", f'"Agent {agent}" <{agent}>')],
+                          ("aors", agent), ("callerid", f'"{shown}" <{agent}>')],
                   "(agent-endpoint)"),
         *_section(f"{agent}-auth", [("username", agent), ("password", password)],
                   "(agent-auth)"),
@@ -233,9 +235,10 @@ def render_pjsip_conf(
              *_section("global", [("type", "global"), ("user_agent", "callctl"),
                                   ("endpoint_identifier_order", "ip,username")]),
              *_transports(site), AGENT_TEMPLATES]
-    for agent in agent_ids(config):
+    for agent, account in config.agent_accounts.items():
         lines += agent_sections(agent, secrets.agent_passwords[agent],
-                                transport=site.sip.agent_transport, static_contact=agent_contact)
+                                transport=site.sip.agent_transport, static_contact=agent_contact,
+                                name=account.name)
     lines += trunk_sections(trunk)
     lines += ["; the site's own additions (other trunks, desk phones), never generated",
               '#tryinclude "pjsip-local.conf"', ""]
@@ -312,6 +315,7 @@ def render_site(
         "pjsip.conf": render_pjsip_conf(config, site.trunk, secrets, agent_contact),
         GLOBALS_FILE: render_globals(config),
         QUEUES_FILE: render_queues_conf(config.inbound),
+        AGENTS_DIALPLAN_FILE: render_agents_dialplan(config),
         DIALPLAN_FILE: render_inbound_dialplan(config.inbound, config.ari.app,
                                                now or datetime.now(UTC)),
     }

@@ -57,16 +57,25 @@ class SiteSecrets:
 
     def with_agents(self, agent_ids: Iterable[str]) -> SiteSecrets:
         """These secrets plus a new password for each agent that has none (kept ones stay)."""
-        added = {agent: secrets.token_urlsafe(12) for agent in agent_ids
+        added = {agent: _agent_password() for agent in agent_ids
                  if agent not in self.agent_passwords}
         if not added:
             return self
         return replace(self, agent_passwords=dict(sorted((self.agent_passwords | added).items())))
 
+    def with_new_password(self, agent_id: str) -> SiteSecrets:
+        """These secrets with a new password for ``agent_id`` (``agent credentials --reset``)."""
+        return replace(self, agent_passwords={**self.agent_passwords,
+                                              agent_id: _agent_password()})
+
     def values(self) -> list[str]:
         """Every secret value (to mask them in printed diffs)."""
         return [self.ami_secret, self.ari_password, self.api_token,
                 *self.agent_passwords.values()]
+
+
+def _agent_password() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def secrets_path(data: dict[str, Any], config_dir: Path) -> Path:

@@ -170,7 +170,7 @@ async def test_a_rendered_site_boots_and_serves_calls_from_its_folder_alone(
                        str(instance.config_dir))
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
     files = rendered_files(instance)
-    assert len(files) == 19 and "pjsip.conf" in files and "manager.conf" in files
+    assert len(files) == 20 and "pjsip.conf" in files and "manager.conf" in files
     assert {name: m.group(0) for name, text in files.items()
             if (m := PLACEHOLDER.search(text))} == {}
     secrets = instance.secrets
@@ -222,11 +222,11 @@ def test_the_image_entrypoint_renders_and_asterisk_starts_from_it(
     instance.start(entrypoint=[str(ENTRYPOINT)])
 
     # the store and every file come from the entrypoint's render
-    assert len(rendered_files(instance)) == 19
+    assert len(rendered_files(instance)) == 20
     assert "Response: Success" in ami_login(instance, instance.secrets.ami_secret)
     assert "1001" in instance.cli("pjsip show endpoints")
     log = instance.console_log.read_text()
-    assert "19 files written" in log, log[-2000:]
+    assert "20 files written" in log, log[-2000:]
     # exec: the entrypoint's process became Asterisk (the one the instance watches)
     process = instance._process
     assert process is not None and instance.pid() == process.pid

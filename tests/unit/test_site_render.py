@@ -214,13 +214,14 @@ def test_a_new_agent_gets_a_password_and_the_others_keep_theirs(tmp_path: Path) 
     render_to(config_file, tmp_path / "asterisk")
     before = read_secrets(tmp_path / "secrets.json")
     data = tomllib.loads(config_file.read_text())
-    data["inbound"]["queues"]["sales"]["members"].append("1006")
+    data["agents"]["1006"] = {"queues": {"sales": 0}}
     config_file.write_text(tomli_w.dumps(data))
     result = render_to(config_file, tmp_path / "asterisk")
     after = read_secrets(tmp_path / "secrets.json")
     assert before is not None and after is not None
-    assert result.secrets_written and result.written == ["pjsip.conf"]
-    assert result.commands == ["asterisk -rx 'module reload res_pjsip.so'"]
+    assert result.secrets_written and result.written == ["callctl-agents.conf", "pjsip.conf"]
+    assert result.commands == ["asterisk -rx 'dialplan reload'",
+                               "asterisk -rx 'module reload res_pjsip.so'"]
     assert after.agent_passwords == {**before.agent_passwords,
                                      "1006": after.agent_passwords["1006"]}
     assert after.ami_secret == before.ami_secret
@@ -262,7 +263,7 @@ def test_queue_render_conf_is_the_same_command(
     assert main(["--config", str(config_file), "queue", "render-conf", "--out",
                  str(tmp_path / "asterisk")]) == 0
     assert (tmp_path / "asterisk" / "pjsip.conf").exists()
-    assert "19 files written" in capsys.readouterr().out
+    assert "20 files written" in capsys.readouterr().out
 
 
 def test_the_compose_stack_renders_from_its_example_and_shares_one_store() -> None:
