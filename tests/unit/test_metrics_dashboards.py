@@ -54,7 +54,8 @@ async def test_expressions_name_only_metrics_the_controller_exposes() -> None:
         components=lambda: ComponentUp(ami=True, ari=True, store=True),
         queues=lambda: [queue], dialers=lambda: [campaign],
     ), queues=["sales"], campaigns=["spring"])
-    metrics.ami_event("FullyBooted")  # the only family without pre-initialised series
+    metrics.ami_event("FullyBooted")  # a family without pre-initialised series
+    metrics.declare_task("dialer")  # the supervisor declares each of its tasks
     text = (await metrics.render()).decode()
     exposed = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     rules = yaml.safe_load((ROOT / "docker/prometheus/alerts.yml").read_text())["groups"]
