@@ -13,7 +13,14 @@ from pathlib import Path
 
 from controller.cli.common import EXIT_USAGE, CliError
 from controller.config import config_path
-from controller.site.deploy import DeployError, diff, load_site, render_files, render_to
+from controller.site.deploy import (
+    DeployError,
+    diff,
+    load_site,
+    render_files,
+    render_kamailio_to,
+    render_to,
+)
 from controller.site.secrets import SiteSecrets
 
 DESCRIPTION = (
@@ -34,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " API token); with --diff, unmasked")
     parser.add_argument("--secrets-owner", metavar="USER[:GROUP]",
                         help="hand the secrets store to the user the controller runs as")
+    parser.add_argument("--kamailio", metavar="DIR", type=Path,
+                        help="also render the site's SIP proxy ([site.proxy]: Kamailio's "
+                             "config, nodes, the agents' credentials) into DIR")
     parser.set_defaults(func=render)
 
 
@@ -75,6 +85,7 @@ def render(args: argparse.Namespace) -> int:
             print(diff(site, render_files(site), out, show_secrets=args.show_secrets), end="")
             return 0
         result = render_to(config_file, out, secrets_owner=_owner(args.secrets_owner))
+        proxy = render_kamailio_to(config_file, args.kamailio) if args.kamailio else None
     except DeployError as error:
         raise CliError(str(error)) from None
     store = result.site.secrets_file.resolve()
@@ -83,6 +94,11 @@ def render(args: argparse.Namespace) -> int:
     if result.commands:
         print("apply to a running Asterisk:")
         for command in result.commands:
+            print(f"  {command}")
+    if proxy is not None:
+        print(f"{args.kamailio}: {len(proxy.written)} files written, "
+              f"{len(proxy.unchanged)} unchanged")
+        for command in proxy.commands:
             print(f"  {command}")
     if args.show_secrets:
         _print_secrets(result.site.secrets)

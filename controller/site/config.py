@@ -154,6 +154,29 @@ class AsteriskPaths(Section):
     run_group: str | None = Field(default=None, min_length=1)
 
 
+# a node's SIP address as the proxy's dispatcher reaches it: IPv4 address and port
+NodeAddress = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$")]
+
+
+class ProxyConfig(Section):
+    """The site's SIP proxy (Kamailio, ``kamailio/``) in front of several Asterisk nodes.
+
+    Phones register at it and the carrier sends its calls to it; it authenticates agents,
+    admits the carrier to the site's numbers only, and dispatches to ``nodes``. A node rendered
+    with this section accepts SIP from ``address`` alone and reaches agents and the carrier
+    through it."""
+
+    address: IpAddress
+    port: Port = 5060
+    nodes: tuple[NodeAddress, ...] = Field(
+        min_length=1, description="every Asterisk node's SIP address (ip:port), dispatched to")
+    realm: str = Field(default="callctl", pattern=r"^[A-Za-z0-9.-]+$",
+                       description="digest realm of the agents' credentials at the proxy")
+    node_timeout_ms: int = Field(
+        default=2000, ge=500, le=30000,
+        description="no answer from a node in this time: the call goes to the next node")
+
+
 class SiteConfig(Section):
     secrets_file: str = Field(
         default=DEFAULT_SECRETS_FILE,
@@ -166,3 +189,4 @@ class SiteConfig(Section):
     ami_permit: tuple[Network, ...] = Field(
         default=("127.0.0.1/32",), description="networks AMI logins are accepted from")
     trunk: TrunkConfig | None = None
+    proxy: ProxyConfig | None = None

@@ -28,6 +28,7 @@ from controller.config import (
     read_config_file,
     with_stored_secrets,
 )
+from controller.site.proxy import KAMAILIO_CFG, proxy_problems, render_kamailio
 from controller.site.render import SiteProblems, agent_ids, render_site
 from controller.site.secrets import (
     SecretsError,
@@ -38,6 +39,7 @@ from controller.site.secrets import (
 )
 
 SHARE_ENV = "CALLCTL_SHARE_DIR"
+KAMAILIO_DIR = "kamailio"  # the proxy's static config, beside asterisk-conf/ in the share
 STATIC_DIRS = ("asterisk-conf", "dialplans")
 CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_DIR = "/etc/asterisk"
@@ -227,3 +229,25 @@ def render_to(
     written = write_files(files, out, group)
     return Rendered(written, sorted(set(files) - set(written)), secrets_written, site,
                     reload_commands(written, site.config.site.asterisk.config_dir))
+
+
+def render_kamailio_to(config_file: Path, out: Path) -> Rendered:
+    """Render the SIP proxy of ``config_file``'s site (``[site.proxy]``) into ``out``, the
+    folder Kamailio reads it from; the secrets store first, as for the Asterisk side."""
+    site = load_site(config_file)
+    problems = proxy_problems(site.config)
+    if problems:
+        raise ConfigError(str(config_file), problems)
+    static = share_dir() / KAMAILIO_DIR / KAMAILIO_CFG
+    try:
+        static_cfg = static.read_text()
+    except OSError as error:
+        raise DeployError(f"{static}: {error.strerror}") from None
+    if not out.is_dir() and out.exists():
+        raise DeployError(f"--kamailio {out}: not a directory")
+    files = render_kamailio(site.config, site.secrets.agent_passwords, static_cfg, out)
+    secrets_written = save_secrets(site)
+    written = write_files(files, out, None)
+    # db_text keeps the credentials it read: a restart, not a reload, applies any change
+    commands = [f"restart kamailio -f {out.resolve() / KAMAILIO_CFG}"] if written else []
+    return Rendered(written, sorted(set(files) - set(written)), secrets_written, site, commands)
