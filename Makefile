@@ -4,6 +4,7 @@
 #   make run            demo Asterisk + controller in the foreground (Ctrl-C stops both)
 #   make test           ruff + every test, integration tests on a real Asterisk included
 #   make demo           real traffic on the real stack, live status, summary (DURATION=180)
+#   make cluster        PostgreSQL, Kamailio on :5060, two Asterisk nodes, two controllers
 #   make bench          benchmarks (BENCH=routing runs the ones whose name has that word)
 #   make asterisk-start / asterisk-stop / clean
 #
@@ -17,10 +18,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2 postgresql systemd
+HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2 postgresql systemd \
+    kamailio kamailio-postgres-modules
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup host-packages venv asterisk-root run test demo bench asterisk-start asterisk-stop clean
+.PHONY: setup host-packages venv asterisk-root run test demo cluster bench asterisk-start \
+    asterisk-stop clean
 
 setup: host-packages venv asterisk-root
 
@@ -59,6 +62,10 @@ test: setup
 # Ctrl-C stops every process of the demo (the script's own cleanup).
 demo: setup
 	$(PY) -m testbed.demo --duration $(or $(DURATION),180)
+
+# Ctrl-C stops every part of the cluster (the script's own cleanup).
+cluster: setup
+	$(PY) -m testbed.cluster
 
 bench: setup
 	$(PY) -m bench $(BENCH)

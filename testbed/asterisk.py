@@ -103,6 +103,16 @@ def demo_test_ports(slot: int) -> Ports:
     return _slot_ports(slot, 50, 30500)
 
 
+def node_test_ports(slot: int, node: int) -> Ports:
+    """Node 1 or 2 of a slot's cluster (each on its own address, ``node_address``)."""
+    return _slot_ports(slot, (25, 75)[node - 1], (40000, 40500)[node - 1])
+
+
+def node_address(node: int) -> str:
+    """The loopback address of cluster node ``node`` (127.0.1.N): its SIP binds there."""
+    return f"127.0.1.{node}"
+
+
 def root_dir() -> Path:
     return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
 
@@ -129,7 +139,8 @@ class AsteriskInstance:
 
     def __init__(
         self, name: str, state_dir: Path, ports: Ports, *, ari_app: str = "callctl",
-        fresh: bool = False,
+        fresh: bool = False, sip_address: str = "127.0.0.1", secrets_file: Path | None = None,
+        proxy: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.state_dir = state_dir.resolve()
@@ -138,7 +149,10 @@ class AsteriskInstance:
         self.fresh = fresh  # start from scratch: no rendered queues, logs, CDRs, astdb
         self.host = host_mode()
         self.root = Path("/") if self.host else root_dir()
-        self.secrets_file = self.state_dir / "secrets.json"
+        # a cluster's nodes share one store: the agents' passwords are the site's
+        self.secrets_file = (secrets_file or self.state_dir / "secrets.json").resolve()
+        self.sip_address = sip_address
+        self.proxy = proxy  # [site.proxy]: a node of a cluster behind Kamailio
         if self.host:
             base = self.state_dir / "asterisk"
             self.etc_dir, self.run_dir, self.spool_dir, self.db_dir, self.log_dir = (
@@ -195,11 +209,13 @@ class AsteriskInstance:
             "asterisk": {"config_dir": str(self.etc_dir), "run_dir": str(self.run_dir),
                          "spool_dir": str(self.spool_dir), "db_dir": str(self.db_dir),
                          "log_dir": str(self.log_dir)},
-            "sip": {**site["sip"], "port": ports.sip},
+            "sip": {**site["sip"], "bind": self.sip_address, "port": ports.sip},
             "rtp": {"start": ports.rtp_start, "end": ports.rtp_end},
             "http": {**site["http"], "port": ports.http},
             "trunk": {**site["trunk"], "host": CARRIER_IP, "port": ports.trunk},
         }
+        if self.proxy is not None:
+            data["site"]["proxy"] = self.proxy
         return data
 
     def prepare_directories(self) -> None:
@@ -379,17 +395,17 @@ class AsteriskInstance:
 
     def _check_ports_free(self) -> None:
         ports = self.ports
-        wanted = [("AMI", socket.SOCK_STREAM, ports.ami),
-                  ("HTTP/ARI", socket.SOCK_STREAM, ports.http),
-                  ("SIP", socket.SOCK_DGRAM, ports.sip)]
-        for label, kind, port in wanted:
+        wanted = [("AMI", socket.SOCK_STREAM, "127.0.0.1", ports.ami),
+                  ("HTTP/ARI", socket.SOCK_STREAM, "127.0.0.1", ports.http),
+                  ("SIP", socket.SOCK_DGRAM, self.sip_address, ports.sip)]
+        for label, kind, address, port in wanted:
             with socket.socket(socket.AF_INET, kind) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
-                    probe.bind(("127.0.0.1", port))
+                    probe.bind((address, port))
                 except OSError as error:
                     raise AsteriskError(
-                        f"Asterisk {self.name}: {label} port 127.0.0.1:{port} is in use"
+                        f"Asterisk {self.name}: {label} port {address}:{port} is in use"
                         f" ({error.strerror}); stop whatever holds it or pick other ports"
                     ) from None
 

@@ -19,13 +19,18 @@ from testbed.asterisk import AsteriskInstance
 
 
 def write_controller_config(
-    instance: AsteriskInstance, target: Path, *, http_port: int, store_path: Path
+    instance: AsteriskInstance, target: Path, *, http_port: int, store_path: Path,
+    store_url: str | None = None, worker_id: str | None = None,
 ) -> Config:
     """Write the controller config for ``instance`` to ``target`` (generating the instance's
-    secrets if it has none yet); return it validated."""
+    secrets if it has none yet); return it validated. ``store_url`` (a PostgreSQL store
+    shared by a cluster's controllers) replaces the SQLite file at ``store_path``;
+    ``worker_id`` names this controller's dialer among the cluster's."""
     data = instance.site_settings()
     data["http"] = {**data["http"], "port": http_port}
-    data["store"] = {"url": f"sqlite:///{store_path.resolve()}"}
+    data["store"] = {"url": store_url or f"sqlite:///{store_path.resolve()}"}
+    if worker_id is not None:
+        data["dialer"] = {**data.get("dialer", {}), "worker_id": worker_id}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(tomli_w.dumps(data))
     site = load_site(target)
