@@ -173,6 +173,9 @@ def run_demo(var: Path) -> None:
     except KeyboardInterrupt:
         print("\nstopping the cluster")
     finally:
+        # a second Ctrl-C must not cut the cleanup short and leave parts running
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for process in controllers:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
