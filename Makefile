@@ -18,7 +18,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-HOST_PACKAGES := debootstrap sip-tester prometheus sox python3-venv sqlite3 iproute2 postgresql systemd \
+HOST_PACKAGES := debootstrap sip-tester prometheus sox espeak-ng python3-venv sqlite3 iproute2 postgresql systemd \
     kamailio kamailio-postgres-modules
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 

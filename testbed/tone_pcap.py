@@ -52,14 +52,21 @@ def _udp_frame(payload: bytes, source_port: int, target_port: int) -> bytes:
 
 def write_tone_pcap(target: Path, frequency: float, seconds: float, ssrc: int = 0x5EED) -> Path:
     """A capture of ``seconds`` of a ``frequency`` Hz PCMA tone, paced at 20 ms per packet."""
-    frames = int(seconds * RATE / FRAME_SAMPLES)
+    samples = int(seconds * RATE / FRAME_SAMPLES) * FRAME_SAMPLES
+    audio = bytes(
+        alaw(round(_AMPLITUDE * math.sin(2 * math.pi * frequency * n / RATE)))
+        for n in range(samples)
+    )
+    return write_pcma_pcap(target, audio, ssrc)
+
+
+def write_pcma_pcap(target: Path, audio: bytes, ssrc: int = 0x5EED) -> Path:
+    """A capture of G.711 A-law ``audio`` (8 kHz, one byte a sample) as RTP, 20 ms per packet;
+    a last partial frame is dropped."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_ETHERNET)]
-    for index in range(frames):
+    for index in range(len(audio) // FRAME_SAMPLES):
         first = index * FRAME_SAMPLES
-        payload = bytes(
-            alaw(round(_AMPLITUDE * math.sin(2 * math.pi * frequency * n / RATE)))
-            for n in range(first, first + FRAME_SAMPLES)
-        )
+        payload = audio[first:first + FRAME_SAMPLES]
         rtp = struct.pack(
             "!BBHII", 0x80, PCMA_PAYLOAD_TYPE | (0x80 if index == 0 else 0), index & 0xFFFF,
             first, ssrc,
