@@ -78,16 +78,43 @@ class AbandonSettings(_Section):
     safe_harbor_sound: str = Field(default="", description="message played to an abandoned call")
 
 
+Milliseconds = Annotated[int, Field(gt=0, le=60_000)]
+
+
 class AmdSettings(_Section):
+    """Answering-machine detection: Asterisk's AMD() on every answer. The tuning fields are
+    AMD()'s own parameters (see amd.conf); unset ones keep amd.conf's value."""
+
     enabled: bool = False
     action: Literal["hangup", "leave_message"] = "hangup"
     message_sound: str = ""
+    initial_silence_ms: Milliseconds | None = None  # longer silence before speech: machine
+    greeting_ms: Milliseconds | None = None  # longer first speech: machine
+    after_greeting_silence_ms: Milliseconds | None = None  # this much silence after it: human
+    total_analysis_time_ms: Milliseconds | None = None  # undecided after this: NOTSURE
+    min_word_length_ms: Milliseconds | None = None
+    between_words_silence_ms: Milliseconds | None = None
+    maximum_number_of_words: int | None = Field(default=None, ge=1, le=100)  # more: machine
+    silence_threshold: int | None = Field(default=None, ge=1, le=32767)  # mean level of silence
+    maximum_word_length_ms: Milliseconds | None = None  # a longer word: machine
 
     @model_validator(mode="after")
     def _message_needs_sound(self) -> AmdSettings:
         if self.enabled and self.action == "leave_message" and not self.message_sound:
             raise ValueError("amd.action = 'leave_message' needs amd.message_sound")
         return self
+
+    def dialplan_args(self) -> str:
+        """AMD()'s argument list for these settings, in AMD()'s order; an empty argument keeps
+        amd.conf's value, and no tuning at all gives "" (plain ``AMD()``)."""
+        values = [
+            self.initial_silence_ms, self.greeting_ms, self.after_greeting_silence_ms,
+            self.total_analysis_time_ms, self.min_word_length_ms, self.between_words_silence_ms,
+            self.maximum_number_of_words, self.silence_threshold, self.maximum_word_length_ms,
+        ]
+        while values and values[-1] is None:
+            values.pop()
+        return ",".join("" if value is None else str(value) for value in values)
 
 
 class CampaignSettings(_Section):
