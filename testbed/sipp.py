@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, test_slot
@@ -55,6 +56,12 @@ _RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)
 _RECEIVED_REQUEST = re.compile(_RECEIVED + r"([A-Z]+) sip:", re.M)
 _TRACE_SEPARATOR = re.compile(r"^-{20,} .*$", re.M)
 _CALL_ID = re.compile(r"^Call-ID: *(\S+)", re.M)
+# one message of the trace: the separator line with its time, then the message
+_STAMPED = re.compile(
+    r"^-{20,} (?P<at>\d{4}-\d\d-\d\d\s+[\d:.]+)\s*$\n(?P<body>.*?)(?=^-{20,} |\Z)", re.M | re.S)
+_SENT_INVITE = re.compile(r"message sent.*?\n\s*INVITE ", re.S)
+_RECEIVED_INVITE_OK = re.compile(r"message received.*?\n\s*SIP/2\.0 200.*^CSeq: *\d+ INVITE",
+                                 re.S | re.M)
 
 
 class SippError(RuntimeError):
@@ -199,6 +206,22 @@ class Sipp:
             if request and call_id:
                 calls.setdefault(call_id.group(1), []).append(request.group(1))
         return calls
+
+    def call_setups(self) -> dict[str, tuple[datetime, datetime | None]]:
+        """A UAC's calls by Call-ID: when its first INVITE left and when the 200 OK to it
+        arrived (None: never), from the message trace."""
+        setups: dict[str, tuple[datetime, datetime | None]] = {}
+        for found in _STAMPED.finditer(self.messages()):
+            body, call_id = found.group("body"), _CALL_ID.search(found.group("body"))
+            if call_id is None:
+                continue
+            at = datetime.fromisoformat(" ".join(found.group("at").split()))
+            key = call_id.group(1)
+            if key not in setups and _SENT_INVITE.search(body):
+                setups[key] = (at, None)
+            elif key in setups and setups[key][1] is None and _RECEIVED_INVITE_OK.search(body):
+                setups[key] = (setups[key][0], at)
+        return setups
 
     def answered_calls(self) -> int:
         """Calls this UAS answered and that were not cancelled: an ACK and no CANCEL. (A

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -34,9 +33,6 @@ AGENTS = ("1001", "1002")
 OUTSIDE = "900442079460000"  # what an agent dials to reach +44 20 7946 0000
 FAILOVER_LIMIT_S = 5.0
 _RUNNING: list[Cluster] = []
-_STAMPED = re.compile(
-    r"^-+ (?P<at>\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)\s*$\n(?P<body>.*?)(?=^-{20,} |\Z)",
-    re.M | re.S)
 
 
 @atexit.register
@@ -107,25 +103,6 @@ def cdr_count(asterisk: AsteriskInstance) -> int:
     return len(master.read_text().splitlines()) if master.exists() else 0
 
 
-def call_setups(caller: Sipp) -> dict[str, tuple[datetime, datetime | None]]:
-    """Per Call-ID: when the first INVITE left, when its 200 OK arrived (None: never)."""
-    setups: dict[str, tuple[datetime, datetime | None]] = {}
-    for found in _STAMPED.finditer(caller.messages()):
-        at = datetime.fromisoformat(found.group("at").replace("\t", " ").strip())
-        body = found.group("body")
-        call_id = re.search(r"^\s*Call-ID: *(\S+)", body, re.M | re.I)
-        if call_id is None:
-            continue
-        key = call_id.group(1)
-        if re.search(r"message sent.*?\n\s*INVITE ", body, re.S) and key not in setups:
-            setups[key] = (at, None)
-        elif (re.search(r"message received.*?\n\s*SIP/2\.0 200", body, re.S)
-              and re.search(r"^\s*CSeq: *\d+ INVITE", body, re.M) and key in setups
-              and setups[key][1] is None):
-            setups[key] = (setups[key][0], at)
-    return setups
-
-
 def test_agent_registers_with_its_generated_password(site: Cluster, pool: SippPool) -> None:
     password = site.nodes[0].asterisk.secrets.agent_passwords["1001"]
 
@@ -180,7 +157,7 @@ def test_killed_node_loses_only_its_calls_and_new_calls_reach_the_other(
         time.sleep(0.05)
     caller.wait(timeout=60)
 
-    setups = call_setups(caller)
+    setups = caller.call_setups()
     after_kill = {key: (sent, answered) for key, (sent, answered) in setups.items()
                   if sent >= killed_at}
     waits = sorted((answered - sent).total_seconds()
