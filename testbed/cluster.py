@@ -66,11 +66,12 @@ class ClusterNode:
 
 class Cluster:
     """Kamailio on ``127.0.0.1:proxy_port`` and one node per entry of ``node_ports``, whose
-    controller's API is the same entry of ``api_ports``."""
+    controller's API is the same entry of ``api_ports`` (default: the port after the node's
+    ARI port, inside its slot's band like the node's own ports)."""
 
     def __init__(
         self, name: str, state_dir: Path, *, proxy_port: int, node_ports: Sequence[Ports],
-        api_ports: Sequence[int], store_url: str | None = None,
+        api_ports: Sequence[int] = (), store_url: str | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.proxy_port = proxy_port
@@ -79,6 +80,7 @@ class Cluster:
         proxy = {"address": "127.0.0.1", "port": proxy_port,
                  "nodes": [f"{address}:{ports.sip}"
                            for address, ports in zip(addresses, node_ports, strict=True)]}
+        api_ports = api_ports or [ports.http + 1 for ports in node_ports]
         self.nodes: list[ClusterNode] = []
         for number, (address, ports) in enumerate(zip(addresses, node_ports, strict=True), 1):
             node_dir = self.state_dir / f"node{number}"

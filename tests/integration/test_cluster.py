@@ -24,7 +24,6 @@ from testbed.asterisk import test_slot as slot_of_session
 from testbed.cluster import Cluster
 from testbed.kamailio import test_port as proxy_test_port
 from testbed.sipp import AGENT_CALLER_IP, Sipp, SippPool
-from tests.integration.conftest import free_loopback_port
 
 STRANGER_IP = "127.0.0.9"
 NUMBER = "5000"  # the demo's always-open number, queue support
@@ -46,8 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     slot = slot_of_session()
     site = Cluster(f"cluster{slot}", tmp_path_factory.mktemp("cluster"),
                    proxy_port=proxy_test_port(slot),
-                   node_ports=[node_test_ports(slot, 1), node_test_ports(slot, 2)],
-                   api_ports=[free_loopback_port(), free_loopback_port()])
+                   node_ports=[node_test_ports(slot, 1), node_test_ports(slot, 2)])
     _RUNNING.append(site)
     site.start()
     try:
