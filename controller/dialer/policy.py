@@ -46,6 +46,10 @@ class Result(StrEnum):
     # Nothing is known of it after a restart (no channel, no AstDB record): the controller died
     # between the claim's commit and the originate. The lead gets its attempt back.
     NOT_DIALED = "not_dialed"
+    # Its worker died (its lease ran out) and it was settled by another: it may have been
+    # dialed, and its call may still be up on the dead worker's node, so its attempt is spent
+    # and the lead waits until that call has surely ended.
+    LOST = "lost"
 
 
 CAUSE_NORMAL_CLEARING = 16
@@ -169,14 +173,34 @@ def is_final(result: Result, settings: CampaignSettings) -> bool:
     return result is Result.MACHINE and amd.enabled and amd.action == "leave_message"
 
 
+# How long a lost attempt's call may still be up when the campaign sets no max_call_seconds.
+UNBOUNDED_CALL_HOLD = timedelta(hours=4)
+
+
+def longest_call(settings: CampaignSettings) -> timedelta:
+    """How long after its originate an attempt's call can still be up: it rings at most the
+    ring timeout, then talks at most ``max_call_seconds`` (or ``UNBOUNDED_CALL_HOLD``)."""
+    talk = timedelta(seconds=settings.max_call_seconds) if settings.max_call_seconds else (
+        UNBOUNDED_CALL_HOLD
+    )
+    return timedelta(seconds=settings.ring_timeout_seconds) + talk
+
+
 def next_attempt_at(
-    result: Result, attempts_made: int, settings: CampaignSettings, now: datetime
+    result: Result,
+    attempts_made: int,
+    settings: CampaignSettings,
+    now: datetime,
+    started_at: datetime | None = None,
 ) -> datetime | None:
-    """When the lead may be retried after ``result``; None when it is finished."""
+    """When the lead may be retried after ``result`` of an attempt started at ``started_at``
+    (default ``now``); None when it is finished."""
     if is_final(result, settings) or attempts_made >= settings.max_attempts:
         return None
     if result is Result.ABANDONED:
         return now + settings.recall_gap
+    if result is Result.LOST:  # never while the lost call may still be up
+        return max(now, (started_at or now) + longest_call(settings))
     delays = settings.retry_delay_minutes
     minutes = {
         Result.BUSY: delays.busy,

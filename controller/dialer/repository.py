@@ -37,13 +37,16 @@ from controller.dialer.policy import (
     next_attempt_at,
 )
 from controller.dialer.settings import CampaignSettings
-from controller.store.base import Connection, Database, Row, from_iso_or_none, to_iso
+from controller.store.base import Connection, Database, Row, from_iso, from_iso_or_none, to_iso
 
 GLOBAL_DNC = "*"
 _ON_DNC = (
     "EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = leads.phone"
     " AND dnc.scope IN ('*', leads.campaign))"
 )
+# How long a worker's open attempts stay its own without a renewal (``renew_leases``): after
+# that another worker settles them (``lapsed_attempts``). Several renewals fit in one lease.
+ATTEMPT_LEASE = timedelta(seconds=30)
 # Leads a batch of claims looks at, beyond the number wanted, to skip the ones policy refuses.
 CLAIM_SCAN_FACTOR = 4
 CLAIM_SCAN_MIN = 50
@@ -318,8 +321,8 @@ class DialerRepository:
             custom=json.loads(row["custom_json"]),
         )
         await conn.execute(
-            "INSERT INTO attempts (attempt_id, campaign, phone, attempt_no, worker, started_at)"
-            " VALUES (:id, :c, :p, :no, :worker, :now)",
+            "INSERT INTO attempts (attempt_id, campaign, phone, attempt_no, worker, started_at,"
+            " lease_until) VALUES (:id, :c, :p, :no, :worker, :now, :lease)",
             {
                 "id": attempt.attempt_id,
                 "c": campaign,
@@ -327,6 +330,7 @@ class DialerRepository:
                 "no": attempt.attempt_no,
                 "worker": worker,
                 "now": to_iso(now),
+                "lease": to_iso(now + ATTEMPT_LEASE),
             },
         )
         return attempt
@@ -371,7 +375,8 @@ class DialerRepository:
                 key,
             )
             assert lead is not None  # attempts reference their lead
-            retry_at = next_attempt_at(result, lead["attempts"], settings, now)
+            started = from_iso(attempt["started_at"])
+            retry_at = next_attempt_at(result, lead["attempts"], settings, now, started)
             abandoned_at = to_iso(now) if result is Result.ABANDONED else lead["last_abandoned_at"]
             await conn.execute(
                 "UPDATE leads SET state = :state, next_attempt_at = :next, last_result = :result,"
@@ -404,6 +409,22 @@ class DialerRepository:
                 {"now": to_iso(now), "c": attempt["campaign"], "p": attempt["phone"]},
             )
 
+    async def renew_leases(self, worker: str, now: datetime) -> int:
+        """Extend the lease of every open attempt of ``worker``: it is alive."""
+        return await self._db.execute(
+            "UPDATE attempts SET lease_until = :until WHERE worker = :w AND state = 'dialing'",
+            {"until": to_iso(now + ATTEMPT_LEASE), "w": worker},
+        )
+
+    async def lapsed_attempts(self, worker: str, now: datetime) -> list[OpenAttempt]:
+        """Open attempts of other workers whose lease ran out: their worker is gone."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM attempts WHERE state = 'dialing' AND worker != :w"
+            " AND lease_until IS NOT NULL AND lease_until < :now ORDER BY started_at",
+            {"w": worker, "now": to_iso(now)},
+        )
+        return [_open_attempt_of(row) for row in rows]
+
     async def open_attempts(self, campaign: str | None = None) -> list[OpenAttempt]:
         where, params = "state = 'dialing'", {}
         if campaign is not None:
@@ -411,18 +432,7 @@ class DialerRepository:
         rows = await self._db.fetchall(
             f"SELECT * FROM attempts WHERE {where} ORDER BY started_at", params
         )
-        return [
-            OpenAttempt(
-                attempt_id=row["attempt_id"],
-                campaign=row["campaign"],
-                phone=row["phone"],
-                attempt_no=row["attempt_no"],
-                worker=row["worker"],
-                started_at=datetime.fromisoformat(row["started_at"]),
-                channel=row["channel"],
-            )
-            for row in rows
-        ]
+        return [_open_attempt_of(row) for row in rows]
 
     async def status(self, campaign: str, now: datetime) -> dict[str, Any]:
         """Counts of leads by state, attempts by result, and the abandon rate per window."""
@@ -623,9 +633,22 @@ def _snapshot(row: Row) -> LeadSnapshot:
 async def _open_attempt(conn: Connection, attempt_id: str) -> Row:
     """The campaign and phone of an attempt still open; ``DialerStoreError`` if it is not."""
     attempt = await conn.fetchone(
-        "SELECT campaign, phone FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
+        "SELECT campaign, phone, started_at FROM attempts"
+        " WHERE attempt_id = :id AND state = 'dialing'",
         {"id": attempt_id},
     )
     if attempt is None:
         raise DialerStoreError(f"no open attempt {attempt_id!r}")
     return attempt
+
+
+def _open_attempt_of(row: Row) -> OpenAttempt:
+    return OpenAttempt(
+        attempt_id=row["attempt_id"],
+        campaign=row["campaign"],
+        phone=row["phone"],
+        attempt_no=row["attempt_no"],
+        worker=row["worker"],
+        started_at=from_iso(row["started_at"]),
+        channel=row["channel"],
+    )

@@ -32,6 +32,7 @@ call flows (dialplan in ``dialplans/dialer.conf``):
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -108,6 +109,7 @@ TICK_S = 0.5
 # look: an unknown attempt this young is looked at once more before its lead is given back.
 ORIGINATE_SETTLE_S = 5.0
 TICK_ERRORS = (StoreError, DialerStoreError, AmiError, AriError)
+LEASE_RENEW_S = 5.0  # several renewals fit in one ATTEMPT_LEASE
 
 
 def replay_history(
@@ -154,6 +156,7 @@ class DialerService:
         self._tasks = TaskSet("dialer")
         self._reconciled = asyncio.Event()
         self._settling: set[str] = set()  # unknown attempts looked at again shortly
+        self._last_renewal = -math.inf
 
     @property
     def _agent_channel_prefix(self) -> str:
@@ -179,6 +182,8 @@ class DialerService:
                 log.warning("dialer.tick_failed", error=str(error), error_type=type(error).__name__)
 
     async def _tick(self) -> None:
+        if self._clock() - self._last_renewal >= LEASE_RENEW_S:
+            await self._keep_leases()
         for row in await self._repo.list_campaigns():
             machine = self.campaigns.get(row["name"]) or await self._load(row["name"])
             state = CampaignState(row["state"])
@@ -553,11 +558,38 @@ class DialerService:
                 else:
                     self._tasks.spawn(self._agent_gone(machine, action_id, "agent did not answer"))
 
+    # -- several workers: leases ---------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        """Renew this worker's leases, and settle the open attempts of workers whose leases ran
+        out: they are gone, and only the store says what they had open. Their calls may still
+        be up on their node, which this worker cannot see, so each is recorded ``lost`` and its
+        lead waits until that call has surely ended (``policy.longest_call``): never lost, never
+        dialed twice at once."""
+        now = self._now_dt()
+        await self._repo.renew_leases(self._worker, now)
+        self._last_renewal = self._clock()
+        for attempt in await self._repo.lapsed_attempts(self._worker, now):
+            try:
+                retry = await self._repo.record_result(attempt.attempt_id, Result.LOST, now)
+            except DialerStoreError:  # another survivor, or its worker back, settled it first
+                continue
+            self._metrics.dialer_result(attempt.campaign, Result.LOST.value)
+            log.warning(
+                "dialer.attempt_lost",
+                campaign=attempt.campaign,
+                attempt_id=attempt.attempt_id,
+                worker=attempt.worker,
+                retry_at=retry.isoformat() if retry else None,
+            )
+
     # -- restart and reconnect ------------------------------------------------------------
 
     async def reconcile(self) -> None:
         """Settle this worker's open attempts against Asterisk (after every AMI resync)."""
         try:
+            # ours again before a survivor takes them for a dead worker's
+            await self._repo.renew_leases(self._worker, self._now_dt())
             for uniqueid in list(self._model.channels):
                 ours = uniqueid.startswith(self._agent_channel_prefix)
                 if ours and self._owner(uniqueid) is None:

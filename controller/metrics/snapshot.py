@@ -15,7 +15,7 @@ from controller.state.model import AgentState
 
 QueueOutcome = Literal["answered", "abandoned", "overflowed", "after_hours", "failed"]
 DialerResult = Literal[
-    "human", "machine", "busy", "no_answer", "failed", "abandoned", "not_dialed"
+    "human", "machine", "busy", "no_answer", "failed", "abandoned", "not_dialed", "lost"
 ]
 AbandonWindow = Literal["1h", "24h", "30d"]
 RecordingResult = Literal["saved", "failed"]

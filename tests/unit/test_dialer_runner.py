@@ -18,13 +18,14 @@ from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AriChannel, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
+from controller.dialer.policy import longest_call
 from controller.dialer.repository import ClaimedAttempt, DialerRepository
 from controller.dialer.runner import DialerService
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
 from controller.state.model import LiveModel
-from controller.store.base import Database, Row, StoreError
+from controller.store.base import Database, Row, StoreError, from_iso
 
 NOON_NY = datetime(2026, 6, 2, 16, 0, tzinfo=UTC).timestamp()  # 12:00 in New York
 
@@ -213,3 +214,33 @@ async def test_an_open_attempt_with_a_hangup_record_is_settled_from_it(store: Da
     assert status["attempts"] == {"open": 0, "busy": 1}, status
     lead = await store.fetchone("SELECT attempts FROM leads WHERE campaign = 'c1'", {})
     assert lead is not None and lead["attempts"] == 1
+
+
+async def test_a_survivor_settles_a_dead_worker_s_attempts_once_their_lease_ran_out(
+    store: Database,
+) -> None:
+    repo, claimed = await claimed_before_a_crash(store)  # w1 claimed it a minute ago, then died
+    claim_time = datetime.fromtimestamp(NOON_NY - 60, UTC)
+    survivor = DialerService(
+        FakeAmi(), FakeAri(), LiveModel(clock=lambda: NOON_NY), repo,
+        Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True))),
+        worker="w2", agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY,
+    )
+    # still within the lease after a renewal by w1: not the survivor's to settle
+    await repo.renew_leases("w1", datetime.fromtimestamp(NOON_NY - 10, UTC))
+    await survivor.reconcile()
+    await survivor._keep_leases()
+    assert [a.attempt_id for a in await repo.open_attempts("c1")] == [claimed.attempt_id]
+    # w1 renews no more: 30 s later its attempt is lost, its lead spent and kept back until the
+    # call it may still have up has surely ended (ring timeout + the unbounded-call hold)
+    await repo.renew_leases("w1", claim_time)
+    await survivor._keep_leases()
+    assert await repo.open_attempts("c1") == []
+    rows = {row["attempt_id"]: row async for row in repo.export_rows("c1")}
+    assert rows[claimed.attempt_id]["result"] == "lost"
+    lead = await store.fetchone(
+        "SELECT state, attempts, next_attempt_at FROM leads WHERE campaign = 'c1'", {}
+    )
+    assert lead is not None and (lead["state"], lead["attempts"]) == ("ready", 1)
+    settings = parse_campaign_settings(SETTINGS)
+    assert from_iso(lead["next_attempt_at"]) == claim_time + longest_call(settings)
