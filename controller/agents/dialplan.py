@@ -21,7 +21,7 @@ from controller.pjsip import agent_interface
 AGENTS_DIALPLAN_FILE = "callctl-agents.conf"
 AGENTS_CONTEXT = "callctl-agents"
 FEATURE_CONTEXT = "callctl-agent-feature"
-STASIS_ENTRY = "agent"  # the first Stasis argument: the controller's agent feature
+STASIS_ENTRY = "agent-feature"  # the first Stasis argument (the dialer has "agent")
 SOUND_VARIABLE = "CALLCTL_FEATURE_SOUND"
 ERROR_SOUND = "something-terribly-wrong"
 RING_SECONDS = 30

@@ -1,4 +1,7 @@
-"""``/api/v1/agents``: list agents; login, logout, pause and unpause them (token required)."""
+"""``/api/v1/agents``: list agents; login, logout, pause and unpause them (token required).
+
+Every change goes through the agent status service, as the phone's feature codes do: a change
+the machine refuses (unpausing an agent that is not paused) is a 409 with its reason."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.agents.machine import AgentEvent, LogIn, LogOut, Pause, Refusal, Unpause
 from controller.api.auth import json_error, require_token
-from controller.api.keys import AGENTS
+from controller.api.keys import AGENT_STATUS, AGENTS
 from controller.asterisk.ami import AmiError
 from controller.inbound.agents import AgentError, QueueMembership
 
@@ -56,21 +60,32 @@ async def login(request: web.Request) -> web.Response:
     ):
         return json_error(400, "'queues' must be a list of queue names")
     memberships = [QueueMembership(q) for q in raw] if raw else None
+    refused = await _apply(request, agent_id, LogIn(), memberships)
+    if refused is not None:
+        return refused
+    queues = await request.app[AGENT_STATUS].queues_of(agent_id)
+    return web.json_response({"agent_id": agent_id, "logged_in": True, "queues": list(queues)})
+
+
+async def _apply(
+    request: web.Request, agent_id: str, event: AgentEvent,
+    queues: list[QueueMembership] | None = None,
+) -> web.Response | None:
+    """Carry ``event`` out; the error response when it cannot be, None when done."""
     try:
-        queues = await request.app[AGENTS].login(agent_id, memberships)
+        decision = await request.app[AGENT_STATUS].apply(agent_id, event, queues)
     except (AgentError, AmiError) as error:
         return json_error(409, str(error))
-    return web.json_response({"agent_id": agent_id, "logged_in": True, "queues": queues})
+    if isinstance(decision, Refusal):
+        return json_error(409, f"agent {agent_id}: {decision.why}")
+    return None
 
 
 @require_token
 async def logout(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
-    try:
-        await request.app[AGENTS].logout(agent_id)
-    except (AgentError, AmiError) as error:
-        return json_error(409, str(error))
-    return web.json_response({"agent_id": agent_id, "logged_in": False})
+    refused = await _apply(request, agent_id, LogOut())
+    return refused or web.json_response({"agent_id": agent_id, "logged_in": False})
 
 
 async def _set_pause(request: web.Request, paused: bool) -> web.Response:
@@ -79,11 +94,9 @@ async def _set_pause(request: web.Request, paused: bool) -> web.Response:
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 40:
         return json_error(400, "'reason' must be a string of at most 40 characters")
-    try:
-        await request.app[AGENTS].pause(agent_id, paused, reason)
-    except (AgentError, AmiError) as error:
-        return json_error(409, str(error))
-    return web.json_response({"agent_id": agent_id, "paused": paused, "reason": reason})
+    refused = await _apply(request, agent_id, Pause(reason) if paused else Unpause())
+    return refused or web.json_response(
+        {"agent_id": agent_id, "paused": paused, "reason": reason if paused else ""})
 
 
 @require_token

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from controller.agents.service import AgentStatusService
     from controller.config import Config
     from controller.inbound.agents import AgentService
     from controller.metrics.registry import Metrics
@@ -21,6 +22,7 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORE: web.AppKey[Database] = web.AppKey("store")
 MODEL: web.AppKey[LiveModel] = web.AppKey("model")
 AGENTS: web.AppKey[AgentService] = web.AppKey("agents")
+AGENT_STATUS: web.AppKey[AgentStatusService] = web.AppKey("agent_status")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
 # whether AMI (connected and resynced), ARI and the store answer

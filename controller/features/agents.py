@@ -1,13 +1,42 @@
-"""Agents: login, logout and pause over ``/api/v1/agents``, kept in step with Asterisk's queue
-members after every resync and when a member appears."""
+"""Agents: login, logout and pause over ``/api/v1/agents`` and the phones' feature codes, all
+through one status machine (``agents/service.py``); kept in step with Asterisk's queue members
+after every resync and when a member appears."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from controller.agents.dialplan import SOUND_VARIABLE, STASIS_ENTRY
+from controller.agents.service import AgentStatusService
 from controller.api import agents, keys
+from controller.asterisk.ami import AmiClient
+from controller.asterisk.ari import AriClient
 from controller.features.core import Core
 from controller.inbound.agents import AgentService, QueueMembership
+
+
+class AmiDeviceStates:
+    """``Custom:`` device states over AMI (Asterisk keeps them in astdb)."""
+
+    def __init__(self, ami: AmiClient) -> None:
+        self._ami = ami
+
+    async def set_device_state(self, device: str, in_use: bool) -> None:
+        await self._ami.action("Setvar", Variable=f"DEVICE_STATE({device})",
+                               Value="INUSE" if in_use else "NOT_INUSE")
+
+
+class AriFeatureChannels:
+    """A feature code's channel: its confirmation sound, then back to the dialplan's next
+    priority after Stasis()."""
+
+    def __init__(self, ari: AriClient, sound_variable: str) -> None:
+        self._ari = ari
+        self._variable = sound_variable
+
+    async def answer_feature(self, channel_id: str, sound: str) -> None:
+        await self._ari.set_variable(channel_id, self._variable, sound)
+        await self._ari.request("POST", f"/channels/{channel_id}/continue")
 
 
 def install(app: web.Application, core: Core) -> AgentService:
@@ -18,8 +47,15 @@ def install(app: web.Application, core: Core) -> AgentService:
         core.model,
         lambda agent_id: [QueueMembership(q, p) for q, p in config.queues_of_agent(agent_id)],
     )
+    status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
+                                AriFeatureChannels(core.ari, SOUND_VARIABLE),
+                                agent_ids=tuple(config.agent_accounts))
     core.sync.add_resync_hook(service.reconcile)
+    core.sync.add_resync_hook(status.show_all)
     core.sync.add_listener(service.on_ami_event)
+    core.sync.add_listener(status.on_ami_event)
+    core.on_stasis(STASIS_ENTRY, status.on_feature)
     app[keys.AGENTS] = service
+    app[keys.AGENT_STATUS] = status
     agents.add_routes(app)
     return service

@@ -1,0 +1,94 @@
+"""Feature codes from an agent's phone (sipp with digest auth) on the real Asterisk: ``*45``
+logs in and out, ``*462`` pauses with reason 2 (break) in AMI, queue_log and the store, ``*46``
+unpauses and clears it; the BLF hints follow; with no controller the phone hears an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+from controller.app import Controller
+from controller.config import Config
+from testbed.asterisk import AsteriskInstance
+from testbed.sipp import SippPool
+
+from .harness import Api, running_controller, wait_for
+
+AGENT = "1001"  # a member of support in the example site
+
+
+async def dial(sipp: SippPool, asterisk: AsteriskInstance, code: str) -> float:
+    """Agent 1001's phone dials ``code``: answered, a sound, hung up by Asterisk. Returns how
+    long the call lasted."""
+    started = time.monotonic()
+    phone = sipp.agent_call(AGENT, asterisk.secrets.agent_passwords[AGENT], code,
+                            HOLD_MS="15000")
+    stats = await asyncio.to_thread(phone.wait, 20)
+    assert (stats.successful, stats.failed) == (1, 0), phone.output()
+    assert "BYE" in phone.received_requests(), "Asterisk ends the feature call"
+    return time.monotonic() - started
+
+
+def member(controller: Controller, queue: str = "support") -> object:
+    return controller.model.queues[queue].members.get(f"PJSIP/{AGENT}")
+
+
+def hint_state(asterisk: AsteriskInstance, code: str) -> str:
+    found = re.search(rf"^\s*{re.escape(code + AGENT)}@callctl-agents\s*: \S+\s+State:(\S+)",
+                      asterisk.cli("core show hints"), flags=re.MULTILINE)
+    assert found, asterisk.cli("core show hints")
+    return found.group(1)
+
+
+async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
+    asterisk: AsteriskInstance, controller_config: Config, sipp: SippPool,
+) -> None:
+    api = Api(controller_config)
+    async with running_controller(controller_config) as running:
+        controller = running.controller
+        await wait_for(lambda: "support" in controller.model.queues, 10, "queues in the model")
+        assert member(controller) is None
+
+        await dial(sipp, asterisk, "*45")
+        await wait_for(lambda: member(controller) is not None, 5, "1001 a member of support")
+        assert hint_state(asterisk, "*45") == "InUse"
+        assert hint_state(asterisk, "*46") == "Idle"
+
+        await dial(sipp, asterisk, "*462")
+        await wait_for(lambda: getattr(member(controller), "paused", False), 5, "1001 paused")
+        assert getattr(member(controller), "paused_reason", "") == "break"
+        _, listing = await api.request("GET", "/api/v1/agents")
+        stored = next(a for a in listing["agents"] if a["agent_id"] == AGENT)
+        assert (stored["paused"], stored["pause_reason"]) == (True, "break")
+        queue_log = (asterisk.host_path(asterisk.log_dir) / "queue_log").read_text()
+        assert f"|support|{AGENT}|PAUSE|break" in queue_log, queue_log[-800:]
+        assert hint_state(asterisk, "*46") == "InUse"
+
+        await dial(sipp, asterisk, "*46")
+        await wait_for(lambda: not getattr(member(controller), "paused", True), 5,
+                       "1001 unpaused")
+        _, listing = await api.request("GET", "/api/v1/agents")
+        stored = next(a for a in listing["agents"] if a["agent_id"] == AGENT)
+        assert (stored["paused"], stored["pause_reason"]) == (False, "")
+        assert hint_state(asterisk, "*46") == "Idle"
+
+        # the API goes through the same machine: unpausing again is refused with the reason
+        status, body = await api.request("POST", f"/api/v1/agents/{AGENT}/unpause")
+        assert (status, body["error"]) == (409, f"agent {AGENT}: not paused")
+
+        await dial(sipp, asterisk, "*45")
+        await wait_for(lambda: member(controller) is None, 5, "1001 no longer a member")
+        assert hint_state(asterisk, "*45") == "Idle"
+
+
+async def test_without_the_controller_a_feature_code_answers_with_an_error_sound(
+    asterisk: AsteriskInstance, sipp: SippPool, tmp_path: Path,
+) -> None:
+    assert "callctl" not in asterisk.cli("ari show apps")
+    lasted = await dial(sipp, asterisk, "*45")
+    # answered, then something-terribly-wrong (2.7 s) before Asterisk hangs up
+    assert lasted > 2.5
+    assert f"PJSIP/{AGENT}" not in asterisk.cli("queue show support")
