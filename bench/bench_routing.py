@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import socket
 import statistics
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import tomli_w
 
-from bench.common import Table
+from bench.common import Table, free_loopback_port
 from controller.app import start
 from controller.config import Config, load_config
 from controller.logs import configure_logging
@@ -118,7 +117,7 @@ def run() -> Table:
     with tempfile.TemporaryDirectory(prefix="callctl-bench-") as tmp:
         state = Path(tmp)
         instance = AsteriskInstance(f"bench{slot or ''}", state, test_ports(slot), fresh=True)
-        write_controller_config(instance, state / "base.toml", http_port=_free_port(),
+        write_controller_config(instance, state / "base.toml", http_port=free_loopback_port(),
                                 store_path=state / "callctl.db")
         data = tomllib.loads((state / "base.toml").read_text()) | tomllib.loads(INBOUND)
         (state / "bench.toml").write_text(tomli_w.dumps(data))
@@ -149,9 +148,3 @@ def run() -> Table:
             "routed/s: calls routed per second between the first and the last one routed",
         ],
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

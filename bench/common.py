@@ -1,9 +1,19 @@
-"""The table type benchmarks return, and its plain-text printer."""
+"""The table type benchmarks return, its plain-text printer, and what benchmarks share."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.asterisk.ami import AmiClient, EventHandler
+from controller.config import AmiConfig
+from testbed.asterisk import AsteriskInstance, ensure_root, test_ports, test_slot
 
 
 @dataclass(frozen=True)
@@ -52,3 +62,43 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for the controller's HTTP API)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def slot_instance(name: str) -> Iterator[tuple[Path, AsteriskInstance]]:
+    """A fresh Asterisk instance of this test slot's ports (not started yet) and a temporary
+    state folder for it and the bench's files, removed afterwards."""
+    ensure_root()
+    slot = test_slot()
+    with tempfile.TemporaryDirectory(prefix=f"callctl-bench-{name}-") as tmp:
+        state = Path(tmp)
+        yield state, AsteriskInstance(f"{name}{slot or ''}", state, test_ports(slot), fresh=True)
+
+
+@asynccontextmanager
+async def ami_listener(config: AmiConfig, on_event: EventHandler,
+                       within_s: float = 10.0) -> AsyncIterator[AmiClient]:
+    """An AMI connection of the bench's own feeding ``on_event``, connected before the body."""
+
+    async def ignore(_up: bool) -> None:
+        return None
+
+    client = AmiClient(config, on_event, ignore)
+    running = asyncio.create_task(client.run())
+    try:
+        deadline = time.monotonic() + within_s
+        while not client.connected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no AMI connection to {config.host}:{config.port}")
+            await asyncio.sleep(0.05)
+        yield client
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
