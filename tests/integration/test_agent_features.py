@@ -92,3 +92,27 @@ async def test_without_the_controller_a_feature_code_answers_with_an_error_sound
     # answered, then something-terribly-wrong (2.7 s) before Asterisk hangs up
     assert lasted > 2.5
     assert f"PJSIP/{AGENT}" not in asterisk.cli("queue show support")
+
+
+async def test_status_reason_and_keys_survive_a_controller_and_an_asterisk_restart(
+    asterisk: AsteriskInstance, controller_config: Config, sipp: SippPool,
+) -> None:
+    async with running_controller(controller_config) as running:
+        await dial(sipp, asterisk, "*45")
+        await dial(sipp, asterisk, "*463")
+        await wait_for(lambda: getattr(member(running.controller), "paused", False), 5,
+                       "1001 paused")
+    # Asterisk restarts without its memory of members and device states: the store has them
+    asterisk.cli("database deltree Queue")
+    asterisk.cli("database deltree CustomDevstate")
+    asterisk.restart()
+    assert hint_state(asterisk, "*45") == "Idle"
+    async with running_controller(controller_config) as running:
+        controller = running.controller
+        await wait_for(lambda: getattr(member(controller), "paused", False), 15,
+                       "1001 back in support, paused")
+        assert getattr(member(controller), "paused_reason", "") == "training"
+        await wait_for(lambda: hint_state(asterisk, "*46") == "InUse", 5, "the paused key lit")
+        assert hint_state(asterisk, "*45") == "InUse"
+        await dial(sipp, asterisk, "*45")
+        await wait_for(lambda: member(controller) is None, 5, "1001 logged out")
