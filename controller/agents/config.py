@@ -1,8 +1,9 @@
 """The ``[agents]`` section: the site's agent accounts, their pause reasons and phone codes.
 
-An agent's id is the number its phone registers as, is dialled at (agent to agent) and is
-named in ``*51<agent>``: digits only, never starting with 9 (the outside-line prefix of
-``from-agents``). Accounts come three ways, merged into one ``accounts`` mapping:
+An agent's id is the number its phone registers as and is dialled at (agent to agent, and in
+supervision codes like ``*51<agent>`` once they exist): digits only, never starting with 9 (the
+outside-line prefix of ``from-agents``). Accounts come three ways, merged into one mapping
+(``by_id``):
 
 - one table per agent: ``[agents.1001]`` with ``name``, ``queues`` (``{support = 0}``: queue to
   penalty, or a list of queue names at penalty 0), ``team``, ``supervisor``;
@@ -94,15 +95,10 @@ class AgentRange(AgentAccount):
 
 
 class FeatureCodes(Section):
-    """What an agent or a supervisor dials on the phone (``*46`` plus a digit: pause with that
-    reason; ``*51`` plus an agent id: listen to it)."""
+    """What an agent dials on the phone (``*46`` plus a digit: pause with that reason)."""
 
     login_toggle: DialCode = "*45"
     pause_toggle: DialCode = "*46"
-    end_wrapup: DialCode = "*47"
-    listen: DialCode = "*51"
-    whisper: DialCode = "*52"
-    barge: DialCode = "*53"
 
     @model_validator(mode="after")
     def _distinct(self) -> FeatureCodes:

@@ -58,7 +58,6 @@ def render_agents_dialplan(config: Config) -> str:
         *_feature(codes.login_toggle, "login_toggle"),
         *_feature(codes.pause_toggle, "pause_toggle"),
         *_feature(codes.pause_toggle, "pause", f"${{EXTEN:{len(codes.pause_toggle)}}}"),
-        *_feature(codes.end_wrapup, "end_wrapup"),
         "",
         f"[{FEATURE_CONTEXT}]",
         "; ARG1 the action, ARG2 its argument; the controller sets the sound to confirm with",

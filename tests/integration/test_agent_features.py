@@ -11,11 +11,22 @@ import time
 from pathlib import Path
 
 from controller.app import Controller
+from controller.asterisk.events import AgentCalled, AgentRingNoAnswer
 from controller.config import Config
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
 
 from .harness import Api, running_controller, wait_for
+from .test_inbound import (
+    inbound_toml,
+    login,
+    logout_all,
+    number,
+    queue_toml,
+    routing,
+    unique_queue,
+    watch_events,
+)
 
 AGENT = "1001"  # a member of support in the example site
 
@@ -116,3 +127,39 @@ async def test_status_reason_and_keys_survive_a_controller_and_an_asterisk_resta
         assert hint_state(asterisk, "*45") == "InUse"
         await dial(sipp, asterisk, "*45")
         await wait_for(lambda: member(controller) is None, 5, "1001 logged out")
+
+
+async def test_unanswered_rings_pause_an_agent_with_reason_missed_and_the_caller_moves_on(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
+) -> None:
+    q = unique_queue("autopause")
+    # linear: 1001 (logged in first) is always offered the call first, then 1002
+    config = routing(
+        controller_config_file,
+        inbound_toml(queue_toml(q, strategy='"linear"', ring_timeout=2, retry=0),
+                     number("5000", q)) + f"[agents.auto_pause]\n{q} = 2\n",
+        tmp_path / "c.toml", asterisk,
+    )
+    sipp.agent_phones(RING_S="5")  # rings longer than the queue lets it: never answered
+    api = Api(config)
+    async with running_controller(config) as running:
+        controller = running.controller
+        events = watch_events(controller)
+        try:
+            for agent in ("1001", "1002"):
+                await login(api, agent)
+            caller = sipp.call("5000", HOLD_MS="20000")
+            await wait_for(lambda: controller.model.queues[q].members["PJSIP/1001"].paused, 20,
+                           "1001 auto-paused")
+            assert controller.model.queues[q].members["PJSIP/1001"].paused_reason == "missed"
+            misses = [at for at, _ in events.of(AgentRingNoAnswer, interface="PJSIP/1001")]
+            offers = [at for at, _ in events.of(AgentCalled, interface="PJSIP/1002")]
+            assert len(misses) == 2
+            # between 1001's two misses the caller rang 1002: it went on to the next agent
+            assert any(misses[0] < at < misses[1] for at in offers), (misses, offers)
+            _, listing = await api.request("GET", "/api/v1/agents")
+            stored = {a["agent_id"]: a for a in listing["agents"]}
+            assert stored["1001"]["pause_reason"] == "missed"
+        finally:
+            await logout_all(api)
+    caller.stop()
