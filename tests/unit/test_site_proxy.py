@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from controller.cli.main import main
 from controller.config import ConfigError
 from controller.site.deploy import load_site, render_files, render_kamailio_to
 from controller.site.proxy import SITE_CFG, SUBSCRIBER_TABLE
@@ -83,6 +84,21 @@ def test_kamailio_gets_nodes_numbers_carrier_and_the_agents_passwords(tmp_path: 
                     for number, (agent, password) in enumerate(sorted(passwords.items()), 1)]
     assert (out / "kamailio.cfg").read_text() == (REPO / "kamailio" / "kamailio.cfg").read_text()
     assert rendered.written and render_kamailio_to(config_file, out).written == []
+
+
+def test_render_conf_writes_the_proxy_beside_the_nodes_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = config_with_proxy(tmp_path)
+    out, proxy = tmp_path / "asterisk", tmp_path / "kamailio"
+
+    status = main(["--config", str(config_file), "render-conf", "--out", str(out),
+                   "--kamailio", str(proxy)])
+
+    assert status == 0
+    assert "[proxy-only]" in (out / "pjsip.conf").read_text()
+    assert (proxy / "kamailio.cfg").exists() and (proxy / "dispatcher.list").exists()
+    assert f"{proxy}: 6 files written, 0 unchanged" in capsys.readouterr().out
 
 
 def test_a_carrier_known_by_name_cannot_be_checked_at_the_proxy(tmp_path: Path) -> None:
