@@ -39,7 +39,7 @@ from controller.agents.machine import (
 )
 from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AgentConnect, AgentRingNoAnswer, AmiEvent, StasisStart
-from controller.inbound.agents import AgentError, AgentService
+from controller.inbound.agents import AgentError
 from controller.inbound.repository import AgentRepository, QueueMembership, StoredAgent
 from controller.logs import get_logger
 from controller.pjsip import agent_of_interface
@@ -53,6 +53,18 @@ SOUND_LOGGED_OUT = "agent-loggedoff"
 SOUND_PAUSED = "activated"
 SOUND_UNPAUSED = "de-activated"
 SOUND_REFUSED = "beeperr"
+
+
+class MembershipPort(Protocol):
+    """Queue membership in Asterisk and the store (``inbound.agents.AgentService``)."""
+
+    async def login(
+        self, agent_id: str, queues: Sequence[QueueMembership] | None = None
+    ) -> list[str]: ...
+
+    async def logout(self, agent_id: str) -> None: ...
+
+    async def pause(self, agent_id: str, paused: bool, reason: str = "") -> None: ...
 
 
 class DeviceStatePort(Protocol):
@@ -83,7 +95,7 @@ def confirmation_sound(decision: Decision) -> str:
 
 class AgentStatusService:
     def __init__(
-        self, config: AgentsConfig, agents: AgentService, store: Database,
+        self, config: AgentsConfig, agents: MembershipPort, store: Database,
         devices: DeviceStatePort, channels: FeatureChannelPort,
         agent_ids: Collection[str],
     ) -> None:

@@ -1,0 +1,154 @@
+"""The agent status service with recording fakes for Asterisk: feature codes from the phone,
+the BLF device states after each change, refusals, and the auto-pause from queue events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from controller.agents.config import AgentsConfig
+from controller.agents.dialplan import login_device, paused_device
+from controller.agents.machine import AgentStatus, LogIn, Refusal, Unpause
+from controller.agents.service import (
+    SOUND_LOGGED_IN,
+    SOUND_LOGGED_OUT,
+    SOUND_PAUSED,
+    SOUND_REFUSED,
+    SOUND_UNPAUSED,
+    AgentStatusService,
+)
+from controller.asterisk.events import AgentConnect, AgentRingNoAnswer, AriChannel, StasisStart
+from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.store.base import Database
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+class FakeMemberships:
+    """Keeps the store as AgentService does; records the Asterisk side it would touch."""
+
+    def __init__(self, store: Database) -> None:
+        self.repository = AgentRepository(store)
+        self.calls: list[tuple[str, ...]] = []
+
+    async def login(
+        self, agent_id: str, queues: Sequence[QueueMembership] | None = None
+    ) -> list[str]:
+        memberships = list(queues or [QueueMembership("support")])
+        await self.repository.log_in(agent_id, memberships, NOW)
+        self.calls.append(("login", agent_id, *(m.queue for m in memberships)))
+        return [m.queue for m in memberships]
+
+    async def logout(self, agent_id: str) -> None:
+        await self.repository.log_out(agent_id, NOW)
+        self.calls.append(("logout", agent_id))
+
+    async def pause(self, agent_id: str, paused: bool, reason: str = "") -> None:
+        await self.repository.set_paused(agent_id, paused, reason, NOW)
+        self.calls.append(("pause" if paused else "unpause", agent_id, reason))
+
+
+class FakeDevices:
+    def __init__(self) -> None:
+        self.states: dict[str, bool] = {}
+
+    async def set_device_state(self, device: str, in_use: bool) -> None:
+        self.states[device] = in_use
+
+
+class FakeChannels:
+    def __init__(self) -> None:
+        self.sounds: dict[str, str] = {}
+
+    async def answer_feature(self, channel_id: str, sound: str) -> None:
+        self.sounds[channel_id] = sound
+
+
+@pytest.fixture
+def parts(store: Database) -> tuple[AgentStatusService, FakeMemberships, FakeDevices,
+                                    FakeChannels]:
+    config = AgentsConfig.model_validate(
+        {"1001": {}, "1002": {}, "auto_pause": {"support": 2}})
+    memberships, devices, channels = FakeMemberships(store), FakeDevices(), FakeChannels()
+    service = AgentStatusService(config, memberships, store, devices, channels,
+                                 agent_ids=("1001", "1002"))
+    return service, memberships, devices, channels
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
+    """Poll ``check`` (what the service's spawned task must have done) for up to 5 s."""
+    for _ in range(500):
+        value = check()
+        if value if isinstance(value, bool) else await value:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def feature(
+    service: AgentStatusService, channels: FakeChannels, channel: str, *args: str
+) -> None:
+    service.on_feature(StasisStart(channel=AriChannel(id=channel),
+                                   args=("agent-feature", *args)))
+    await until(lambda: channel in channels.sounds, f"the sound of {channel}")
+
+
+async def test_phone_codes_change_the_status_and_confirm_with_a_sound(
+    parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
+) -> None:
+    service, memberships, devices, channels = parts
+    await feature(service, channels, "c1", "login_toggle", "", "1001")
+    await feature(service, channels, "c2", "pause", "2", "1001")
+    await feature(service, channels, "c3", "pause_toggle", "", "1001")
+    await feature(service, channels, "c4", "pause", "7", "1001")  # no reason 7 configured
+    await feature(service, channels, "c5", "login_toggle", "", "1001")
+    await feature(service, channels, "c6", "login_toggle", "", "4444")  # not an agent's endpoint
+    assert channels.sounds == {"c1": SOUND_LOGGED_IN, "c2": SOUND_PAUSED, "c3": SOUND_UNPAUSED,
+                               "c4": SOUND_REFUSED, "c5": SOUND_LOGGED_OUT, "c6": SOUND_REFUSED}
+    assert memberships.calls == [("login", "1001", "support"), ("pause", "1001", "break"),
+                                 ("unpause", "1001", ""), ("logout", "1001")]
+    assert devices.states == {login_device("1001"): False, paused_device("1001"): False}
+
+
+async def test_the_keys_follow_and_a_refusal_changes_nothing(
+    parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
+) -> None:
+    service, memberships, devices, _ = parts
+    assert await service.apply("1002", Unpause()) == Refusal("not paused")
+    assert memberships.calls == [] and devices.states == {}
+    await service.apply("1002", LogIn())
+    assert devices.states == {login_device("1002"): True, paused_device("1002"): False}
+    await service.show_all()
+    assert devices.states[login_device("1001")] is False
+    assert (await service.position("1002")).status is AgentStatus.AVAILABLE
+
+
+async def test_queue_events_count_unanswered_rings_and_pause_with_missed(
+    parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
+) -> None:
+    service, memberships, _, _ = parts
+    await service.apply("1001", LogIn())
+
+    def event(kind: type[AgentRingNoAnswer | AgentConnect]) -> AgentRingNoAnswer | AgentConnect:
+        return kind(channel="PJSIP/trunk-1", uniqueid="1.1", linkedid="1.1", state_desc="Up",
+                    queue="support", interface="PJSIP/1001")
+
+    async def counted(rings: int) -> bool:
+        return sum((await service.position("1001")).missed.values()) == rings
+
+    # a ring, an answer (the count starts again), a ring: still available
+    service.on_ami_event(event(AgentRingNoAnswer))
+    await until(lambda: counted(1), "one ring counted")
+    service.on_ami_event(event(AgentConnect))
+    await until(lambda: counted(0), "the answer to reset the count")
+    service.on_ami_event(event(AgentRingNoAnswer))
+    await until(lambda: counted(1), "one ring counted again")
+    assert (await service.position("1001")).status is AgentStatus.AVAILABLE
+    service.on_ami_event(event(AgentRingNoAnswer))
+    await until(lambda: memberships.calls[-1][0] == "pause", "the auto-pause")
+    position = await service.position("1001")
+    assert (position.status, position.reason) == (AgentStatus.PAUSED, "missed")
+    assert memberships.calls[-1] == ("pause", "1001", "missed")
