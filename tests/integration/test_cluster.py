@@ -137,7 +137,7 @@ def test_killed_node_loses_only_its_calls_and_new_calls_reach_the_other(
     site: Cluster, pool: SippPool
 ) -> None:
     register_agents(pool, site)
-    pool.agent_phones(RING_S="0", TALK_MS="20000")
+    phones = pool.agent_phones(RING_S="0", TALK_MS="1500")
     doomed = site.nodes[1].asterisk
     caller = pool.call(NUMBER, calls=24, rate=4, HOLD_MS="1000")
     time.sleep(2.0)  # calls are arriving on both nodes
@@ -168,6 +168,10 @@ def test_killed_node_loses_only_its_calls_and_new_calls_reach_the_other(
     assert waits[-1] < FAILOVER_LIMIT_S
     assert marked_down_s is not None and marked_down_s < FAILOVER_LIMIT_S
     assert set(AGENTS) <= set(site.kamailio.registered())
+    # and they keep answering: a new caller is put through to one of them
+    answered = phones.answered_calls()
+    assert pool.call(NUMBER, HOLD_MS="4000").wait(timeout=20).successful == 1
+    assert phones.answered_calls() == answered + 1
 
 
 @pytest.mark.parametrize("source", [STRANGER_IP, CARRIER_IP])
