@@ -119,10 +119,12 @@ class AgentStatusService:
         return stored.queues if stored else ()
 
     async def apply(
-        self, agent_id: str, event: AgentEvent, queues: Sequence[QueueMembership] | None = None
+        self, agent_id: str, event: AgentEvent, queues: Sequence[QueueMembership] | None = None,
+        *, by: str = "",
     ) -> Decision:
         """Decide ``event`` for ``agent_id`` and carry it out; a ``Refusal`` changes nothing.
-        ``queues`` overrides the agent's configured queues on a login."""
+        ``queues`` overrides the agent's configured queues on a login; ``by`` names the
+        supervisor who asked (logged)."""
         async with self._locks[agent_id]:
             before = await self.position(agent_id)
             decision = decide(before, event, self._config.auto_pause)
@@ -137,7 +139,7 @@ class AgentStatusService:
             if after.status is not before.status or after.reason != before.reason:
                 await self._show(agent_id, after)
                 log.info("agent.status", agent_id=agent_id, cause=type(event).__name__,
-                         status=after.status.value, reason=after.reason)
+                         status=after.status.value, reason=after.reason, by=by or None)
             return decision
 
     async def _carry_out(

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from controller.agents.machine import AgentEvent, LogIn, LogOut, Pause, Refusal, Unpause
 from controller.api.auth import json_error, require_token
-from controller.api.keys import AGENT_STATUS, AGENTS
+from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG
 from controller.asterisk.ami import AmiError
 from controller.inbound.agents import AgentError, QueueMembership
 
@@ -69,11 +69,17 @@ async def login(request: web.Request) -> web.Response:
 
 async def _apply(
     request: web.Request, agent_id: str, event: AgentEvent,
-    queues: list[QueueMembership] | None = None,
+    queues: list[QueueMembership] | None = None, body: dict[str, Any] | None = None,
 ) -> web.Response | None:
-    """Carry ``event`` out; the error response when it cannot be, None when done."""
+    """Carry ``event`` out; the error response when it cannot be, None when done. A body
+    naming a ``supervisor`` acts for that supervisor: it must supervise the agent's team."""
+    supervisor = (body or {}).get("supervisor")
+    if supervisor is not None:
+        if supervisor not in request.app[CONFIG].agents.team_supervisors(agent_id):
+            return json_error(403, f"{supervisor} is not a supervisor of agent {agent_id}'s team")
     try:
-        decision = await request.app[AGENT_STATUS].apply(agent_id, event, queues)
+        decision = await request.app[AGENT_STATUS].apply(agent_id, event, queues,
+                                                         by=supervisor or "")
     except (AgentError, AmiError) as error:
         return json_error(409, str(error))
     if isinstance(decision, Refusal):
@@ -84,7 +90,7 @@ async def _apply(
 @require_token
 async def logout(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
-    refused = await _apply(request, agent_id, LogOut())
+    refused = await _apply(request, agent_id, LogOut(), body=await _json_body(request))
     return refused or web.json_response({"agent_id": agent_id, "logged_in": False})
 
 
@@ -94,7 +100,8 @@ async def _set_pause(request: web.Request, paused: bool) -> web.Response:
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 40:
         return json_error(400, "'reason' must be a string of at most 40 characters")
-    refused = await _apply(request, agent_id, Pause(reason) if paused else Unpause())
+    refused = await _apply(request, agent_id, Pause(reason) if paused else Unpause(),
+                           body=body)
     return refused or web.json_response(
         {"agent_id": agent_id, "paused": paused, "reason": reason if paused else ""})
 

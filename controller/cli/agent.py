@@ -49,11 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     logout = agent_sub.add_parser("logout", help="remove an agent from all queues")
     logout.add_argument("agent_id")
+    _supervisor_flag(logout)
     logout.set_defaults(func=_post("logout"))
 
     pause = agent_sub.add_parser("pause", help="pause an agent (no queue calls) with a reason")
     pause.add_argument("agent_id")
     pause.add_argument("--reason", default="", help="reason code, e.g. lunch, training")
+    _supervisor_flag(pause)
     pause.set_defaults(func=_pause)
 
     unpause = agent_sub.add_parser("unpause", help="make a paused agent available again")
@@ -76,6 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=_list)
 
 
+def _supervisor_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--supervisor", metavar="ID",
+                        help="act as this supervisor (refused unless it supervises the agent's "
+                             "team)")
+
+
+def _supervisor_body(args: argparse.Namespace) -> dict[str, str]:
+    return {"supervisor": args.supervisor} if getattr(args, "supervisor", None) else {}
+
+
 def _login(args: argparse.Namespace) -> int:
     body = {"queues": args.queues} if args.queues else {}
     result = run(
@@ -87,7 +99,8 @@ def _login(args: argparse.Namespace) -> int:
 
 def _post(action: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        run(api_request(config_of(args), "POST", f"/api/v1/agents/{args.agent_id}/{action}"))
+        run(api_request(config_of(args), "POST", f"/api/v1/agents/{args.agent_id}/{action}",
+                        _supervisor_body(args) or None))
         print(f"agent {args.agent_id}: {action} done")
         return 0
 
@@ -100,7 +113,7 @@ def _pause(args: argparse.Namespace) -> int:
             config_of(args),
             "POST",
             f"/api/v1/agents/{args.agent_id}/pause",
-            {"reason": args.reason},
+            {"reason": args.reason, **_supervisor_body(args)},
         )
     )
     print(f"agent {args.agent_id} paused" + (f" ({args.reason})" if args.reason else ""))

@@ -18,6 +18,7 @@ from testbed.sipp import SippPool
 
 from .harness import Api, running_controller, wait_for
 from .test_inbound import (
+    cli,
     inbound_toml,
     login,
     logout_all,
@@ -163,3 +164,36 @@ async def test_unanswered_rings_pause_an_agent_with_reason_missed_and_the_caller
         finally:
             await logout_all(api)
     caller.stop()
+
+
+async def test_a_supervisor_of_the_team_pauses_and_logs_out_an_agent_and_no_one_else_may(
+    asterisk: AsteriskInstance, controller_config: Config, controller_config_file: Path,
+) -> None:
+    # the example site: 1001 is in team support, supervised by 1003; 1005 supervises sales
+    api = Api(controller_config)
+
+    async def run_cli(*args: str) -> tuple[int, str]:
+        return await asyncio.to_thread(cli, controller_config_file, *args)
+
+    async with running_controller(controller_config) as running:
+        controller = running.controller
+        try:
+            await login(api, AGENT)
+            await wait_for(lambda: member(controller) is not None, 10, "1001 logged in")
+            status, body = await api.request("POST", f"/api/v1/agents/{AGENT}/pause",
+                                             {"reason": "lunch", "supervisor": "1005"})
+            assert (status, body["error"]) == (
+                403, "1005 is not a supervisor of agent 1001's team")
+            assert (await run_cli("agent", "logout", AGENT, "--supervisor", "1002"))[0] == 1
+            assert not getattr(member(controller), "paused", True)
+
+            status, out = await run_cli("agent", "pause", AGENT, "--reason", "lunch",
+                                        "--supervisor", "1003")
+            assert status == 0 and "lunch" in out
+            await wait_for(lambda: getattr(member(controller), "paused", False), 5,
+                           "1001 paused by its supervisor")
+            assert getattr(member(controller), "paused_reason", "") == "lunch"
+            assert (await run_cli("agent", "logout", AGENT, "--supervisor", "1003"))[0] == 0
+            await wait_for(lambda: member(controller) is None, 5, "1001 logged out")
+        finally:
+            await logout_all(api)
