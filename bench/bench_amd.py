@@ -31,10 +31,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bench.common import Table, ami_listener, slot_instance
+from bench.common import Table, slot_instance
 from controller.asterisk.ami import AmiClient
 from controller.config import AmiConfig
 from controller.dialer.settings import AmdSettings
+from testbed.ami_listener import ami_listener
 from testbed.asterisk import (
     CARRIER_IP,
     REPO_DIR,

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.asterisk.ami import AmiClient, EventHandler
-from controller.config import AmiConfig
 from testbed.asterisk import AsteriskInstance, ensure_root, test_ports, test_slot
 
 
@@ -80,25 +76,3 @@ def slot_instance(name: str) -> Iterator[tuple[Path, AsteriskInstance]]:
     with tempfile.TemporaryDirectory(prefix=f"callctl-bench-{name}-") as tmp:
         state = Path(tmp)
         yield state, AsteriskInstance(f"{name}{slot or ''}", state, test_ports(slot), fresh=True)
-
-
-@asynccontextmanager
-async def ami_listener(config: AmiConfig, on_event: EventHandler,
-                       within_s: float = 10.0) -> AsyncIterator[AmiClient]:
-    """An AMI connection of the bench's own feeding ``on_event``, connected before the body."""
-
-    async def ignore(_up: bool) -> None:
-        return None
-
-    client = AmiClient(config, on_event, ignore)
-    running = asyncio.create_task(client.run())
-    try:
-        deadline = time.monotonic() + within_s
-        while not client.connected:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no AMI connection to {config.host}:{config.port}")
-            await asyncio.sleep(0.05)
-        yield client
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
