@@ -1,7 +1,7 @@
 """The ``[agents]`` section: the site's agent accounts, their pause reasons and phone codes.
 
 An agent's id is the number its phone registers as and is dialled at (agent to agent, and in
-supervision codes like ``*51<agent>`` once they exist): digits only, never starting with 9 (the
+supervision codes like ``*51<agent>``): digits only, never starting with 9 (the
 outside-line prefix of ``from-agents``). Accounts come three ways, merged into one mapping
 (``by_id``):
 
@@ -95,10 +95,14 @@ class AgentRange(AgentAccount):
 
 
 class FeatureCodes(Section):
-    """What an agent dials on the phone (``*46`` plus a digit: pause with that reason)."""
+    """What an agent or a supervisor dials on the phone (``*46`` plus a digit: pause with
+    that reason; ``*51`` plus an agent id: listen to that agent's call)."""
 
     login_toggle: DialCode = "*45"
     pause_toggle: DialCode = "*46"
+    listen: DialCode = "*51"
+    whisper: DialCode = "*52"
+    barge: DialCode = "*53"
 
     @model_validator(mode="after")
     def _distinct(self) -> FeatureCodes:

@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from controller.agents.config import AgentsConfig
-from controller.agents.dialplan import login_device, paused_device
+from controller.agents.dialplan import SOUND_VARIABLE, login_device, paused_device
 from controller.agents.machine import (
     AgentEvent,
     AgentPosition,
@@ -72,8 +72,9 @@ class DeviceStatePort(Protocol):
 
 
 class FeatureChannelPort(Protocol):
-    async def answer_feature(self, channel_id: str, sound: str) -> None:
-        """Set the confirmation sound on the channel and send it back to its dialplan."""
+    async def continue_with(self, channel_id: str, variables: dict[str, str]) -> None:
+        """Set the channel's variables (the confirmation sound) and send it back to its
+        dialplan."""
 
 
 def position_of(stored: StoredAgent | None) -> AgentPosition:
@@ -189,7 +190,7 @@ class AgentStatusService:
             log.warning("agent.feature_failed", agent_id=endpoint, action=action,
                         channel=channel, error=str(error))
         finally:
-            await self._channels.answer_feature(channel, sound)
+            await self._channels.continue_with(channel, {SOUND_VARIABLE: sound})
 
     async def _phone_decision(self, agent_id: str, action: str, argument: str) -> Decision:
         if agent_id not in self._agent_ids:

@@ -6,13 +6,15 @@ the machine refuses (unpausing an agent that is not paused) is a 409 with its re
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from controller.agents.machine import AgentEvent, LogIn, LogOut, Pause, Refusal, Unpause
+from controller.agents.supervision import SupervisionMode
 from controller.api.auth import json_error, require_token
-from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG
+from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG, SUPERVISION
 from controller.asterisk.ami import AmiError
 from controller.inbound.agents import AgentError, QueueMembership
 
@@ -116,9 +118,50 @@ async def unpause(request: web.Request) -> web.Response:
     return await _set_pause(request, False)
 
 
+@require_token
+async def supervise(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    supervisor, agent_id, mode = body.get("supervisor"), body.get("agent"), body.get("mode")
+    if not all(isinstance(value, str) and _AGENT_ID.match(value)
+               for value in (supervisor, agent_id)):
+        return json_error(400, "'supervisor' and 'agent' must be agent ids")
+    if mode not in set(SupervisionMode):
+        return json_error(400, f"'mode' must be one of {', '.join(SupervisionMode)}")
+    try:
+        refused = await request.app[SUPERVISION].ring_supervisor(
+            str(supervisor), str(agent_id), SupervisionMode(str(mode)))
+    except AmiError as error:
+        return json_error(409, str(error))
+    if refused is not None:
+        return json_error(403, refused)
+    return web.json_response({"supervisor": supervisor, "agent": agent_id, "mode": mode,
+                              "ringing": True})
+
+
+@require_token
+async def supervision_log(request: web.Request) -> web.Response:
+    since_text = request.query.get("since")
+    try:
+        since = (datetime.fromisoformat(since_text) if since_text
+                 else datetime.now(UTC) - timedelta(days=1))
+    except ValueError:
+        return json_error(400, "'since' must be an ISO 8601 time")
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    sessions = await request.app[SUPERVISION].sessions(since)
+    return web.json_response({"sessions": [
+        {"session_id": s.session_id, "supervisor": s.supervisor, "agent_id": s.agent_id,
+         "mode": s.mode.value, "spied_channel": s.spied_channel, "refused": s.refused,
+         "started_at": s.started_at.isoformat(),
+         "ended_at": None if s.ended_at is None else s.ended_at.isoformat()}
+        for s in sessions]})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/agents", list_agents)
     app.router.add_post("/api/v1/agents/{agent_id}/login", login)
     app.router.add_post("/api/v1/agents/{agent_id}/logout", logout)
     app.router.add_post("/api/v1/agents/{agent_id}/pause", pause)
     app.router.add_post("/api/v1/agents/{agent_id}/unpause", unpause)
+    app.router.add_post("/api/v1/supervise", supervise)
+    app.router.add_get("/api/v1/supervision", supervision_log)

@@ -21,13 +21,15 @@ from controller.cli import (
     render_conf,
     serve,
     simulate,
+    supervise,
 )
 from controller.cli.common import EXIT_USAGE, CliError
 from controller.config import ConfigError
 from controller.logs import configure_logging
 from controller.store.base import StoreError
 
-GROUPS = (serve, check_config, render_conf, agent, queue, campaign, dnc, recording, simulate)
+GROUPS = (serve, check_config, render_conf, agent, supervise, queue, campaign, dnc, recording,
+          simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

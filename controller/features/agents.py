@@ -4,10 +4,13 @@ after every resync and when a member appears."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 
-from controller.agents.dialplan import SOUND_VARIABLE, STASIS_ENTRY
+from controller.agents.dialplan import STASIS_ENTRY, SUPERVISE_ENTRY
 from controller.agents.service import AgentStatusService
+from controller.agents.supervision import SupervisionService
 from controller.api import agents, keys
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
@@ -27,15 +30,15 @@ class AmiDeviceStates:
 
 
 class AriFeatureChannels:
-    """A feature code's channel: its confirmation sound, then back to the dialplan's next
-    priority after Stasis()."""
+    """A feature code's channel: its variables (sound, channel to spy on), then back to the
+    dialplan's next priority after Stasis()."""
 
-    def __init__(self, ari: AriClient, sound_variable: str) -> None:
+    def __init__(self, ari: AriClient) -> None:
         self._ari = ari
-        self._variable = sound_variable
 
-    async def answer_feature(self, channel_id: str, sound: str) -> None:
-        await self._ari.set_variable(channel_id, self._variable, sound)
+    async def continue_with(self, channel_id: str, variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            await self._ari.set_variable(channel_id, name, value)
         await self._ari.request("POST", f"/channels/{channel_id}/continue")
 
 
@@ -47,15 +50,23 @@ def install(app: web.Application, core: Core) -> AgentService:
         core.model,
         lambda agent_id: [QueueMembership(q, p) for q, p in config.queues_of_agent(agent_id)],
     )
+    channels = AriFeatureChannels(core.ari)
     status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
-                                AriFeatureChannels(core.ari, SOUND_VARIABLE),
-                                agent_ids=tuple(config.agent_accounts))
+                                channels, agent_ids=tuple(config.agent_accounts))
+    model = core.model
+    supervision = SupervisionService(
+        config.agents, core.store, channels, core.ami,
+        lambda: [c.latest.channel for c in model.channels.values() if c.state == "Up"],
+        lambda: datetime.fromtimestamp(model.now(), UTC))
     core.sync.add_resync_hook(service.reconcile)
     core.sync.add_resync_hook(status.show_all)
     core.sync.add_listener(service.on_ami_event)
     core.sync.add_listener(status.on_ami_event)
+    core.sync.add_listener(supervision.on_ami_event)
     core.on_stasis(STASIS_ENTRY, status.on_feature)
+    core.on_stasis(SUPERVISE_ENTRY, supervision.on_stasis)
     app[keys.AGENTS] = service
     app[keys.AGENT_STATUS] = status
+    app[keys.SUPERVISION] = supervision
     agents.add_routes(app)
     return service

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from controller.agents.config import AgentsConfig
-from controller.agents.dialplan import login_device, paused_device
+from controller.agents.dialplan import SOUND_VARIABLE, login_device, paused_device
 from controller.agents.machine import AgentStatus, LogIn, Refusal, Unpause
 from controller.agents.service import (
     SOUND_LOGGED_IN,
@@ -63,8 +63,8 @@ class FakeChannels:
     def __init__(self) -> None:
         self.sounds: dict[str, str] = {}
 
-    async def answer_feature(self, channel_id: str, sound: str) -> None:
-        self.sounds[channel_id] = sound
+    async def continue_with(self, channel_id: str, variables: dict[str, str]) -> None:
+        self.sounds[channel_id] = variables[SOUND_VARIABLE]
 
 
 @pytest.fixture

@@ -110,8 +110,10 @@ def test_the_dialplan_dials_each_agent_and_sends_feature_codes_to_the_controller
     assert "exten => 1002,1,Dial(PJSIP/1002,30)" in text
     assert f"exten => *451001,hint,{login_device('1001')}" in text
     assert f"exten => *771002,hint,{paused_device('1002')}" in text
-    assert "exten => *45,1,Gosub(callctl-agent-feature,s,1(login_toggle,))" in text
-    assert "exten => _*77X,1,Gosub(callctl-agent-feature,s,1(pause,${EXTEN:3}))" in text
+    gosub = "Gosub(callctl-agent-feature,s,1"
+    assert f"exten => *45,1,{gosub}(agent-feature,login_toggle,))" in text
+    assert f"exten => _*51X.,1,{gosub}(supervise,listen,${{EXTEN:3}}))" in text
+    assert f"exten => _*77X,1,{gosub}(agent-feature,pause,${{EXTEN:3}}))" in text
     # the agent is the authenticated endpoint, and a missing controller is heard
     assert "${CHANNEL(endpoint)}" in text and "Playback(something-terribly-wrong)" in text
     assert "_100" not in (REPO / "dialplans" / "extensions.conf").read_text()
