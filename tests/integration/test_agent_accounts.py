@@ -22,7 +22,7 @@ from controller.site.deploy import render_to
 from testbed.agent_range import AgentRangeInstance
 from testbed.asterisk import AsteriskInstance, demo_test_ports, ensure_root
 from testbed.asterisk import test_slot as session_slot
-from testbed.sip_register import Phone, register_all
+from testbed.sip_ua import Phone, register_all
 from testbed.sipp import SippPool
 
 from .harness import wait_for

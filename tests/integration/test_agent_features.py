@@ -14,6 +14,7 @@ from controller.app import Controller
 from controller.asterisk.events import AgentCalled, AgentRingNoAnswer
 from controller.config import Config
 from testbed.asterisk import AsteriskInstance
+from testbed.sip_ua import Phone, subscribe
 from testbed.sipp import SippPool
 
 from .harness import Api, running_controller, wait_for
@@ -30,6 +31,7 @@ from .test_inbound import (
 )
 
 AGENT = "1001"  # a member of support in the example site
+WATCHER_IP = "127.0.0.6"  # a phone watching 1001's keys; no endpoint is identified by it
 
 
 async def dial(sipp: SippPool, asterisk: AsteriskInstance, code: str) -> float:
@@ -197,3 +199,32 @@ async def test_a_supervisor_of_the_team_pauses_and_logs_out_an_agent_and_no_one_
             await wait_for(lambda: member(controller) is None, 5, "1001 logged out")
         finally:
             await logout_all(api)
+
+
+async def test_a_phone_subscribed_to_the_hints_is_notified_on_login_and_on_pause(
+    asterisk: AsteriskInstance, controller_config: Config, sipp: SippPool,
+) -> None:
+    watcher_phone = Phone("1002", asterisk.secrets.agent_passwords["1002"])
+    server = ("127.0.0.1", asterisk.ports.sip)
+    async with running_controller(controller_config) as running:
+        status, login_key = await subscribe(watcher_phone, f"*45{AGENT}", server, WATCHER_IP)
+        assert status == 200
+        status, pause_key = await subscribe(watcher_phone, f"*46{AGENT}", server, WATCHER_IP)
+        assert status == 200
+        try:
+            await wait_for(lambda: login_key.states() and pause_key.states(), 5,
+                           "the first NOTIFY of each key")
+            assert login_key.states() == ["terminated"] and pause_key.states() == ["terminated"]
+            await dial(sipp, asterisk, "*45")
+            await wait_for(lambda: login_key.states()[-1] == "confirmed", 5,
+                           "a NOTIFY: logged in")
+            await dial(sipp, asterisk, "*461")
+            await wait_for(lambda: pause_key.states()[-1] == "confirmed", 5, "a NOTIFY: paused")
+            await dial(sipp, asterisk, "*45")
+            await wait_for(lambda: login_key.states()[-1] == "terminated", 5,
+                           "a NOTIFY: logged out")
+            await wait_for(lambda: member(running.controller) is None, 5, "1001 logged out")
+        finally:
+            for key in (login_key, pause_key):
+                if key.transport is not None:
+                    key.transport.close()
