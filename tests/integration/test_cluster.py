@@ -174,6 +174,25 @@ def test_killed_node_loses_only_its_calls_and_new_calls_reach_the_other(
     assert phones.answered_calls() == answered + 1
 
 
+def test_a_node_refusing_with_a_5xx_passes_the_call_to_the_other(
+    site: Cluster, pool: SippPool
+) -> None:
+    refusing = site.nodes[0].asterisk
+    before = cdr_count(refusing)
+    refusing.cli(f"dialplan add extension {NUMBER},1,Congestion() into callctl-inbound replace")
+    try:
+        caller = pool.call(NUMBER, calls=4, rate=2, HOLD_MS="1000")
+        stats = caller.wait(timeout=30)
+    finally:
+        refusing.cli("dialplan reload")
+
+    assert stats.successful == 4, caller.received_statuses()
+    assert cdr_count(refusing) > before  # calls did reach it, and were refused there
+    assert 503 not in caller.received_statuses()  # the proxy kept the refusal to itself
+    # a node that answers is up: a refusal does not take it out of the set
+    assert site.kamailio.dispatcher()[site.nodes[0].sip].startswith("A")
+
+
 @pytest.mark.parametrize("source", [STRANGER_IP, CARRIER_IP])
 def test_no_call_out_without_an_agent(site: Cluster, pool: SippPool, source: str) -> None:
     carriers = [pool.start("customer", local_ip=CARRIER_IP, port=node.asterisk.ports.trunk,
