@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from controller.agents.config import AgentsConfig
@@ -37,6 +38,7 @@ from controller.agents.machine import (
     TogglePause,
     decide,
 )
+from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AgentConnect, AgentRingNoAnswer, AmiEvent, StasisStart
 from controller.inbound.agents import AgentError
@@ -98,9 +100,11 @@ class AgentStatusService:
     def __init__(
         self, config: AgentsConfig, agents: MembershipPort, store: Database,
         devices: DeviceStatePort, channels: FeatureChannelPort,
-        agent_ids: Collection[str],
+        agent_ids: Collection[str], clock: Callable[[], datetime],
     ) -> None:
         self._config = config
+        self._history = StatusLogRepository(store)
+        self._now = clock
         self._agent_ids = agent_ids  # every agent with a phone and BLF hints
         self._agents = agents
         self._repository = AgentRepository(store)
@@ -138,6 +142,7 @@ class AgentStatusService:
                 await self._carry_out(agent_id, action, after.reason, queues)
             self._missed[agent_id] = after.missed
             if after.status is not before.status or after.reason != before.reason:
+                await self._history.record(agent_id, after.status, after.reason, self._now())
                 await self._show(agent_id, after)
                 log.info("agent.status", agent_id=agent_id, cause=type(event).__name__,
                          status=after.status.value, reason=after.reason, by=by or None)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from controller.agents.repository import StatusLogRepository
+from controller.agents.stats import AgentStats, agent_stats
 from controller.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -18,10 +21,12 @@ from controller.cli.common import (
     print_json,
     print_table,
     run,
+    with_store,
 )
 from controller.config import config_path
 from controller.site.deploy import load_site
 from controller.site.secrets import write_secrets
+from controller.store.base import Database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +77,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     credentials.add_argument("--reset", action="store_true", help="generate a new password")
     add_json_flag(credentials)
     credentials.set_defaults(func=_credentials)
+
+    stats = agent_sub.add_parser(
+        "stats", help="per agent: calls handled, AHT, time logged in, talking, in wrap-up, "
+        "paused by reason, occupancy", description="Read from the store (no controller needed).")
+    stats.add_argument("--since", metavar="ISO", type=_moment,
+                       help="from this time (default: 24 hours ago); UTC unless it says")
+    add_json_flag(stats)
+    stats.set_defaults(func=_stats)
 
     listing = agent_sub.add_parser("list", help="list agents with their queues and states")
     add_json_flag(listing)
@@ -159,4 +172,40 @@ def _credentials(args: argparse.Namespace) -> int:
     if args.reset:
         print(f"new password stored in {site.secrets_file}: run `callctl render-conf --out DIR`"
               " and the reload it prints, then set it on the phone", file=sys.stderr)
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    now = datetime.now(UTC)
+    since = args.since or now - timedelta(days=1)
+
+    async def read(store: Database) -> list[AgentStats]:
+        history = StatusLogRepository(store)
+        wrapup = {name: float(queue.wrapup) for name, queue in config.inbound.queues.items()}
+        return agent_stats(await history.intervals(since), await history.handled_calls(since),
+                           wrapup, since, now)
+
+    rows = [{"agent": s.agent_id, "calls": s.calls_handled,
+             "aht_s": None if s.aht_s is None else round(s.aht_s, 1),
+             "logged_in_s": round(s.logged_in_s), "talk_s": round(s.talk_s),
+             "wrapup_s": round(s.wrapup_s),
+             "paused_s": {reason or "none": round(v) for reason, v in sorted(s.paused_s.items())},
+             "occupancy": None if s.occupancy is None else round(s.occupancy, 3)}
+            for s in run(with_store(args, read))]
+    if args.json:
+        print_json({"since": since.isoformat(), "until": now.isoformat(), "agents": rows})
+        return 0
+    print_table([{**row, "paused_s": " ".join(f"{k}={v}" for k, v in row["paused_s"].items())}
+                 for row in rows],
+                ["agent", "calls", "aht_s", "logged_in_s", "talk_s", "wrapup_s", "paused_s",
+                 "occupancy"])
     return 0

@@ -51,9 +51,10 @@ def install(app: web.Application, core: Core) -> AgentService:
         lambda agent_id: [QueueMembership(q, p) for q, p in config.queues_of_agent(agent_id)],
     )
     channels = AriFeatureChannels(core.ari)
-    status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
-                                channels, agent_ids=tuple(config.agent_accounts))
     model = core.model
+    status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
+                                channels, agent_ids=tuple(config.agent_accounts),
+                                clock=lambda: datetime.fromtimestamp(model.now(), UTC))
     supervision = SupervisionService(
         config.agents, core.store, channels, core.ami,
         lambda: [c.latest.channel for c in model.channels.values() if c.state == "Up"],

@@ -6,6 +6,7 @@ unpauses and clears it; the BLF hints follow; with no controller the phone hears
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from pathlib import Path
@@ -58,7 +59,8 @@ def hint_state(asterisk: AsteriskInstance, code: str) -> str:
 
 
 async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
-    asterisk: AsteriskInstance, controller_config: Config, sipp: SippPool,
+    asterisk: AsteriskInstance, controller_config: Config, controller_config_file: Path,
+    sipp: SippPool,
 ) -> None:
     api = Api(controller_config)
     async with running_controller(controller_config) as running:
@@ -96,6 +98,11 @@ async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
         await dial(sipp, asterisk, "*45")
         await wait_for(lambda: member(controller) is None, 5, "1001 no longer a member")
         assert hint_state(asterisk, "*45") == "Idle"
+    # the history the phone made: logged in, paused for a break (a feature call's length)
+    status, out = await asyncio.to_thread(cli, controller_config_file, "agent", "stats",
+                                          "--json")
+    [row] = [r for r in json.loads(out)["agents"] if r["agent"] == AGENT]
+    assert status == 0 and row["logged_in_s"] >= 4 and 1 <= row["paused_s"]["break"] < 10
 
 
 async def test_without_the_controller_a_feature_code_answers_with_an_error_sound(

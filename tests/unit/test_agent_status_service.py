@@ -74,7 +74,7 @@ def parts(store: Database) -> tuple[AgentStatusService, FakeMemberships, FakeDev
         {"1001": {}, "1002": {}, "auto_pause": {"support": 2}})
     memberships, devices, channels = FakeMemberships(store), FakeDevices(), FakeChannels()
     service = AgentStatusService(config, memberships, store, devices, channels,
-                                 agent_ids=("1001", "1002"))
+                                 agent_ids=("1001", "1002"), clock=lambda: NOW)
     return service, memberships, devices, channels
 
 

@@ -1,0 +1,49 @@
+"""The agents' status history (``agent_status_log``) and the calls they handled, as the stats
+read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.agents.machine import AgentStatus
+from controller.agents.stats import HandledCall, StatusInterval
+from controller.store.base import Database, from_iso, from_iso_or_none, to_iso
+
+
+class StatusLogRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(self, agent_id: str, status: AgentStatus, reason: str,
+                     now: datetime) -> None:
+        """The agent is in ``status`` from ``now``: the interval it was in ends."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE agent_status_log SET ended_at = :now"
+                " WHERE agent_id = :id AND ended_at IS NULL", {"id": agent_id, "now": to_iso(now)})
+            if status is not AgentStatus.LOGGED_OUT:
+                await conn.execute(
+                    "INSERT INTO agent_status_log (agent_id, started_at, status, reason)"
+                    " VALUES (:id, :now, :status, :reason) ON CONFLICT (agent_id, started_at)"
+                    " DO UPDATE SET status = :status, reason = :reason, ended_at = NULL",
+                    {"id": agent_id, "now": to_iso(now), "status": status.value,
+                     "reason": reason})
+
+    async def intervals(self, since: datetime) -> list[StatusInterval]:
+        """Every interval that lasted into ``since`` or later."""
+        rows = await self._db.fetchall(
+            "SELECT agent_id, status, reason, started_at, ended_at FROM agent_status_log"
+            " WHERE ended_at IS NULL OR ended_at >= :since ORDER BY agent_id, started_at",
+            {"since": to_iso(since)})
+        return [StatusInterval(row["agent_id"], AgentStatus(row["status"]), row["reason"],
+                               from_iso(row["started_at"]), from_iso_or_none(row["ended_at"]))
+                for row in rows]
+
+    async def handled_calls(self, since: datetime) -> list[HandledCall]:
+        """Inbound calls an agent answered from ``since`` on."""
+        rows = await self._db.fetchall(
+            "SELECT agent_id, queue, answered_at, ended_at FROM inbound_calls"
+            " WHERE agent_id IS NOT NULL AND answered_at >= :since ORDER BY answered_at",
+            {"since": to_iso(since)})
+        return [HandledCall(row["agent_id"], row["queue"] or "", from_iso(row["answered_at"]),
+                            from_iso_or_none(row["ended_at"])) for row in rows]

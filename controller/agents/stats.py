@@ -1,0 +1,93 @@
+"""Per-agent numbers supervisors read: calls handled, talk and wrap-up time, AHT, time logged
+in and paused by reason, occupancy. Pure: sums intervals clipped to a window.
+
+Status intervals come from ``agent_status_log`` (one row per status the agent was in), calls
+from ``inbound_calls`` (answered by the agent: talk = answered to ended). Wrap-up is the
+queue's configured ``wrapup`` after each handled call (app_queue enforces it; no event marks
+its end), clipped to the window. AHT is (talk + wrap-up) / calls handled; occupancy is
+(talk + wrap-up) / time logged in and not paused (None without such time). Hold time is in
+the talk time: app_queue reports no hold apart from it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from controller.agents.machine import AgentStatus
+
+
+@dataclass(frozen=True)
+class StatusInterval:
+    agent_id: str
+    status: AgentStatus
+    reason: str
+    started_at: datetime
+    ended_at: datetime | None  # None: still in it
+
+
+@dataclass(frozen=True)
+class HandledCall:
+    agent_id: str
+    queue: str
+    answered_at: datetime
+    ended_at: datetime | None  # None: still talking
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    agent_id: str
+    calls_handled: int = 0
+    talk_s: float = 0.0
+    wrapup_s: float = 0.0
+    logged_in_s: float = 0.0
+    paused_s: Mapping[str, float] = field(default_factory=dict)  # by reason ("" none given)
+
+    @property
+    def aht_s(self) -> float | None:
+        return (self.talk_s + self.wrapup_s) / self.calls_handled if self.calls_handled else None
+
+    @property
+    def occupancy(self) -> float | None:
+        working = self.logged_in_s - sum(self.paused_s.values())
+        return min(1.0, (self.talk_s + self.wrapup_s) / working) if working > 0 else None
+
+
+def _overlap(start: datetime, end: datetime | None, since: datetime, now: datetime) -> float:
+    return max(0.0, (min(end or now, now) - max(start, since)).total_seconds())
+
+
+def agent_stats(
+    intervals: Iterable[StatusInterval], calls: Iterable[HandledCall],
+    wrapup_s: Mapping[str, float], since: datetime, now: datetime,
+) -> list[AgentStats]:
+    """Every agent that was logged in or handled a call in ``[since, now]``, by id."""
+    logged_in: defaultdict[str, float] = defaultdict(float)
+    paused: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for interval in intervals:
+        seconds = _overlap(interval.started_at, interval.ended_at, since, now)
+        if interval.status is AgentStatus.LOGGED_OUT or seconds <= 0:
+            continue
+        logged_in[interval.agent_id] += seconds
+        if interval.status is AgentStatus.PAUSED:
+            paused[interval.agent_id][interval.reason] += seconds
+    handled: defaultdict[str, int] = defaultdict(int)
+    talk: defaultdict[str, float] = defaultdict(float)
+    wrapup: defaultdict[str, float] = defaultdict(float)
+    for call in calls:
+        if not since <= call.answered_at <= now:
+            continue
+        handled[call.agent_id] += 1
+        talk[call.agent_id] += _overlap(call.answered_at, call.ended_at, since, now)
+        if call.ended_at is not None and (wrap := wrapup_s.get(call.queue, 0.0)):
+            wrapup[call.agent_id] += _overlap(
+                call.ended_at, call.ended_at + _seconds(wrap), since, now)
+    agents = sorted(set(logged_in) | set(handled))
+    return [AgentStats(agent, handled[agent], talk[agent], wrapup[agent], logged_in[agent],
+                       dict(paused[agent])) for agent in agents]
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)

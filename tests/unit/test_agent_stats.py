@@ -1,0 +1,95 @@
+"""Per-agent numbers: intervals and calls clipped to the window, AHT, occupancy, paused by
+reason; the status history in the store (each backend) and ``callctl agent stats``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.agents.machine import AgentStatus
+from controller.agents.repository import StatusLogRepository
+from controller.agents.stats import HandledCall, StatusInterval, agent_stats
+from controller.cli.main import main
+from controller.store import open_store
+from controller.store.base import Database
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_time_is_summed_inside_the_window_and_aht_and_occupancy_follow() -> None:
+    intervals = [
+        StatusInterval("1001", AgentStatus.AVAILABLE, "", at(-30), at(60)),  # clipped at 0
+        StatusInterval("1001", AgentStatus.PAUSED, "lunch", at(60), at(90)),
+        StatusInterval("1001", AgentStatus.PAUSED, "break", at(90), None),  # still paused
+        StatusInterval("1002", AgentStatus.AVAILABLE, "", at(-60), at(-10)),  # before: out
+    ]
+    calls = [HandledCall("1001", "support", at(10), at(14)),
+             HandledCall("1001", "support", at(20), at(26)),
+             HandledCall("1001", "sales", at(-5), at(3))]  # answered before the window
+    [stats] = agent_stats(intervals, calls, {"support": 60.0}, since=T0, now=at(100))
+    assert (stats.agent_id, stats.calls_handled) == ("1001", 2)
+    assert stats.talk_s == 600 and stats.wrapup_s == 120
+    assert stats.logged_in_s == 100 * 60
+    assert stats.paused_s == {"lunch": 1800, "break": 600}
+    assert stats.aht_s == 360
+    assert stats.occupancy == pytest.approx(720 / 3600)
+
+
+def test_an_agent_without_working_time_has_no_occupancy_or_aht() -> None:
+    [stats] = agent_stats([StatusInterval("1003", AgentStatus.PAUSED, "", at(0), at(10))], [],
+                          {}, since=T0, now=at(10))
+    assert (stats.occupancy, stats.aht_s, stats.paused_s) == (None, None, {"": 600})
+
+
+async def test_the_history_closes_each_interval_as_the_next_begins(store: Database) -> None:
+    history = StatusLogRepository(store)
+    await history.record("1001", AgentStatus.AVAILABLE, "", at(0))
+    await history.record("1001", AgentStatus.PAUSED, "lunch", at(30))
+    await history.record("1001", AgentStatus.LOGGED_OUT, "", at(40))
+    found = await history.intervals(at(-60))
+    assert [(i.status, i.reason, i.started_at, i.ended_at) for i in found] == [
+        (AgentStatus.AVAILABLE, "", at(0), at(30)), (AgentStatus.PAUSED, "lunch", at(30), at(40))]
+    assert await history.intervals(at(41)) == []
+
+
+def test_agent_stats_prints_a_table_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "callctl.db"
+    config = tmp_path / "controller.toml"
+    config.write_text(f'[http]\napi_token = "t"\n[ami]\nusername = "u"\nsecret = "s"\n'
+                      f'[ari]\nusername = "u"\npassword = "p"\n[store]\nurl = "sqlite:///{db}"\n')
+    now = datetime.now(UTC)
+
+    async def two_hours_logged_in_one_paused() -> None:
+        store = await open_store(f"sqlite:///{db}")
+        try:
+            history = StatusLogRepository(store)
+            await history.record("1001", AgentStatus.AVAILABLE, "", now - timedelta(hours=2))
+            await history.record("1001", AgentStatus.PAUSED, "training",
+                                 now - timedelta(hours=1))
+        finally:
+            await store.close()
+
+    asyncio.run(two_hours_logged_in_one_paused())
+    since = (now - timedelta(hours=3)).isoformat()
+    assert main(["--config", str(config), "agent", "stats", "--since", since, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["agents"]
+    assert row["agent"] == "1001" and row["calls"] == 0
+    assert 7190 < row["logged_in_s"] < 7300 and 3590 < row["paused_s"]["training"] < 3700
+    assert main(["--config", str(config), "agent", "stats"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["agent", "calls", "aht_s", "logged_in_s", "talk_s",
+                                             "wrapup_s", "paused_s", "occupancy"]
+    assert "training=" in table
+    with pytest.raises(SystemExit) as bad:
+        main(["--config", str(config), "agent", "stats", "--since", "yesterday"])
+    assert bad.value.code == 2
