@@ -39,16 +39,6 @@ def _header(message: str, name: str) -> str:
     return ""
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.responses: asyncio.Queue[str] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        text = data.decode(errors="replace")
-        if text.startswith("SIP/2.0"):
-            self.responses.put_nowait(text)
-
-
 def digest_authorization(challenge_header: str, method: str, uri: str, phone: Phone) -> str:
     """The ``Authorization`` value answering a ``WWW-Authenticate`` challenge."""
     challenge = dict(_CHALLENGE.findall(challenge_header))
@@ -71,62 +61,9 @@ def digest_authorization(challenge_header: str, method: str, uri: str, phone: Ph
         for key, value in fields.items())
 
 
-async def _answer(endpoint: _Endpoint) -> str:
-    async with asyncio.timeout(ANSWER_TIMEOUT):
-        return await _final_of(endpoint.responses)
-
-
-async def register(
-    phone: Phone, server: tuple[str, int], local_ip: str, *, expires: int = 120,
-) -> int:
-    """REGISTER ``phone`` at ``server``; the final status after answering one challenge
-    (each answer awaited at most ``ANSWER_TIMEOUT`` seconds)."""
-    loop = asyncio.get_running_loop()
-    transport, endpoint = await loop.create_datagram_endpoint(
-        _Endpoint, local_addr=(local_ip, 0))
-    try:
-        port = transport.get_extra_info("sockname")[1]
-        host = f"{server[0]}:{server[1]}"
-        call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
-
-        def request(cseq: int, authorization: str = "") -> bytes:
-            lines = [
-                f"REGISTER sip:{host} SIP/2.0",
-                f"Via: SIP/2.0/UDP {local_ip}:{port};rport;branch=z9hG4bK{secrets.token_hex(6)}",
-                "Max-Forwards: 70",
-                f"From: <sip:{phone.user}@{host}>;tag={tag}",
-                f"To: <sip:{phone.user}@{host}>",
-                f"Call-ID: {call_id}", f"CSeq: {cseq} REGISTER",
-                f"Contact: <sip:{phone.user}@{local_ip}:{port}>", f"Expires: {expires}",
-            ]
-            if authorization:
-                lines.append(f"Authorization: {authorization}")
-            return ("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode()
-
-        transport.sendto(request(1), server)
-        response = await _answer(endpoint)
-        status = int(response[8:11])
-        if status != 401:
-            return status
-        authorization = digest_authorization(
-            _header(response, "WWW-Authenticate"), "REGISTER", f"sip:{host}", phone)
-        transport.sendto(request(2, authorization), server)
-        return int((await _answer(endpoint))[8:11])
-    finally:
-        transport.close()
-
-
-async def register_all(
-    phones: list[Phone], server: tuple[str, int], local_ip: str
-) -> dict[str, int]:
-    """Register every phone concurrently; the final status by user."""
-    statuses = await asyncio.gather(*(register(p, server, local_ip) for p in phones))
-    return {phone.user: status for phone, status in zip(phones, statuses, strict=True)}
-
-
 class Watcher(asyncio.DatagramProtocol):
-    """A phone subscribed to one hint (``Event: dialog``): every NOTIFY is answered 200 and
-    its body kept, in arrival order."""
+    """One phone's socket: responses queued for the request waiting on them; every NOTIFY
+    (of a subscription) answered 200 and its body kept, in arrival order."""
 
     def __init__(self) -> None:
         self.responses: asyncio.Queue[str] = asyncio.Queue()
@@ -153,48 +90,80 @@ class Watcher(asyncio.DatagramProtocol):
         return [found.group(1) for body in self.notifies
                 if (found := re.search(r"<state>(\w+)</state>", body))]
 
+    async def final_response(self) -> str:
+        async with asyncio.timeout(ANSWER_TIMEOUT):
+            while True:
+                response = await self.responses.get()
+                status = _STATUS.match(response)
+                if status and int(status.group(1)) >= 200:
+                    return response
 
-async def subscribe(
-    phone: Phone, extension: str, server: tuple[str, int], local_ip: str, *,
-    expires: int = 120,
+
+async def _request(
+    phone: Phone, method: str, uri: str, to: str, server: tuple[str, int], local_ip: str,
+    headers: list[str],
 ) -> tuple[int, Watcher]:
-    """SUBSCRIBE ``phone`` to ``extension``'s hint; the final status and the watcher (close
-    its transport when done)."""
+    """Send one request from a new socket, answering one digest challenge; the final status
+    and the socket's watcher (its transport still open)."""
     loop = asyncio.get_running_loop()
     transport, watcher = await loop.create_datagram_endpoint(Watcher, local_addr=(local_ip, 0))
     port = transport.get_extra_info("sockname")[1]
     host = f"{server[0]}:{server[1]}"
-    uri = f"sip:{extension}@{host}"
     call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
 
-    def request(cseq: int, authorization: str = "") -> bytes:
+    def message(cseq: int, authorization: str = "") -> bytes:
         lines = [
-            f"SUBSCRIBE {uri} SIP/2.0",
+            f"{method} {uri} SIP/2.0",
             f"Via: SIP/2.0/UDP {local_ip}:{port};rport;branch=z9hG4bK{secrets.token_hex(6)}",
-            "Max-Forwards: 70", f"From: <sip:{phone.user}@{host}>;tag={tag}", f"To: <{uri}>",
-            f"Call-ID: {call_id}", f"CSeq: {cseq} SUBSCRIBE",
-            f"Contact: <sip:{phone.user}@{local_ip}:{port}>", "Event: dialog",
-            "Accept: application/dialog-info+xml", f"Expires: {expires}",
+            "Max-Forwards: 70", f"From: <sip:{phone.user}@{host}>;tag={tag}", f"To: <{to}>",
+            f"Call-ID: {call_id}", f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{phone.user}@{local_ip}:{port}>", *headers,
         ]
         if authorization:
             lines.append(f"Authorization: {authorization}")
         return ("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode()
 
-    transport.sendto(request(1), server)
-    async with asyncio.timeout(ANSWER_TIMEOUT):
-        response = await _final_of(watcher.responses)
-    if int(response[8:11]) == 401:
-        authorization = digest_authorization(
-            _header(response, "WWW-Authenticate"), "SUBSCRIBE", uri, phone)
-        transport.sendto(request(2, authorization), server)
-        async with asyncio.timeout(ANSWER_TIMEOUT):
-            response = await _final_of(watcher.responses)
+    try:
+        transport.sendto(message(1), server)
+        response = await watcher.final_response()
+        if int(response[8:11]) == 401:
+            transport.sendto(message(2, digest_authorization(
+                _header(response, "WWW-Authenticate"), method, uri, phone)), server)
+            response = await watcher.final_response()
+    except BaseException:
+        transport.close()
+        raise
     return int(response[8:11]), watcher
 
 
-async def _final_of(responses: asyncio.Queue[str]) -> str:
-    while True:
-        response = await responses.get()
-        status = _STATUS.match(response)
-        if status and int(status.group(1)) >= 200:
-            return response
+async def register(
+    phone: Phone, server: tuple[str, int], local_ip: str, *, expires: int = 120,
+) -> int:
+    """REGISTER ``phone`` at ``server``; the final status after answering one challenge
+    (each answer awaited at most ``ANSWER_TIMEOUT`` seconds)."""
+    host = f"{server[0]}:{server[1]}"
+    status, watcher = await _request(phone, "REGISTER", f"sip:{host}",
+                                     f"sip:{phone.user}@{host}", server, local_ip,
+                                     [f"Expires: {expires}"])
+    if watcher.transport is not None:
+        watcher.transport.close()
+    return status
+
+
+async def register_all(
+    phones: list[Phone], server: tuple[str, int], local_ip: str
+) -> dict[str, int]:
+    """Register every phone concurrently; the final status by user."""
+    statuses = await asyncio.gather(*(register(p, server, local_ip) for p in phones))
+    return {phone.user: status for phone, status in zip(phones, statuses, strict=True)}
+
+
+async def subscribe(
+    phone: Phone, extension: str, server: tuple[str, int], local_ip: str, *,
+    expires: int = 120,
+) -> tuple[int, Watcher]:
+    """SUBSCRIBE ``phone`` to ``extension``'s hint; the final status and the watcher that
+    answers and keeps the NOTIFYs (close its transport when done)."""
+    uri = f"sip:{extension}@{server[0]}:{server[1]}"
+    return await _request(phone, "SUBSCRIBE", uri, uri, server, local_ip, [
+        "Event: dialog", "Accept: application/dialog-info+xml", f"Expires: {expires}"])

@@ -38,12 +38,12 @@ class AgentPosition:
 # ---- events ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LogIn:
-    pass
+    """Join the agent's queues (again, when logged in: the queues asked for may differ)."""
 
 
 @dataclass(frozen=True)
 class LogOut:
-    pass
+    """Leave every queue."""
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,14 @@ class ToggleLogin:
 
 @dataclass(frozen=True)
 class Pause:
+    """No queue calls until unpaused; ``reason`` is kept (store, AMI, queue_log)."""
+
     reason: str = ""
 
 
 @dataclass(frozen=True)
 class Unpause:
-    pass
+    """Take queue calls again; the reason is cleared."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class RingNoAnswer:
 
 @dataclass(frozen=True)
 class Answered:
+    """The agent answered a call of ``queue``: its count of unanswered rings starts again."""
+
     queue: str
 
 
