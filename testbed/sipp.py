@@ -50,6 +50,7 @@ SCENARIO_DEFAULTS = {
     },
     "tone_agent_phone": {"PCAP": SIPP_PCAP, "TALK_MS": "30000"},
     "tone_caller": {"CALLER": "0441234567", "HOLD_MS": "5000", "PCAP": SIPP_PCAP},
+    "register": {"CONTACT": "sip:1001@127.0.0.1:5060", "EXPIRES": "300"},
 }
 _RECEIVED = r"^\S+ message received \[\d+\] bytes :\s*\n\s*"
 _RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)
