@@ -304,6 +304,7 @@ class DialerService:
             "CALLCTL_CAMPAIGN": machine.name,
             "CALLCTL_ATTEMPT": attempt_id,
             "CALLCTL_AMD": "1" if settings.amd.enabled else "0",
+            "CALLCTL_AMD_ARGS": settings.amd.dialplan_args(),
             "CALLCTL_AMD_MESSAGE": settings.amd.message_sound
             if settings.amd.action == "leave_message"
             else "",

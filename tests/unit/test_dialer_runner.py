@@ -167,6 +167,7 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
         assert customer["action_id"] == attempt_id
         handler = customer["variables"]["CHANNEL(hangup_handler_push)"]
         assert handler == "callctl-attempt-end\\,s\\,1"  # commas escaped for Originate
+        assert customer["variables"]["CALLCTL_AMD_ARGS"] == ""  # untuned: amd.conf decides
         (opened,) = await repo.open_attempts("c1")
         assert opened.attempt_id == attempt_id and opened.channel == attempt_id
         # the customer answers: the ledger says so, the customer joins the agent's bridge
