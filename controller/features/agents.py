@@ -13,9 +13,12 @@ from controller.agents.service import AgentStatusService
 from controller.agents.supervision import SupervisionService
 from controller.api import agents, keys
 from controller.asterisk.ami import AmiClient
-from controller.asterisk.ari import AriClient
+from controller.asterisk.ari import AriClient, AriError
 from controller.features.core import Core
 from controller.inbound.agents import AgentService, QueueMembership
+from controller.logs import get_logger
+
+log = get_logger("agents")
 
 
 class AmiDeviceStates:
@@ -37,9 +40,12 @@ class AriFeatureChannels:
         self._ari = ari
 
     async def continue_with(self, channel_id: str, variables: dict[str, str]) -> None:
-        for name, value in variables.items():
-            await self._ari.set_variable(channel_id, name, value)
-        await self._ari.request("POST", f"/channels/{channel_id}/continue")
+        try:
+            for name, value in variables.items():
+                await self._ari.set_variable(channel_id, name, value)
+            await self._ari.request("POST", f"/channels/{channel_id}/continue")
+        except AriError as error:  # the phone hung up first: nothing left to tell it
+            log.info("agents.feature_channel_gone", channel=channel_id, error=str(error))
 
 
 def install(app: web.Application, core: Core) -> AgentService:
