@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from controller.inbound.config import InboundConfig
@@ -70,6 +71,9 @@ class QueueGaugeProvider:
                         for state, count in by_state.items()
                         if state is not AgentState.UNAVAILABLE
                     },
+                    paused_by_reason=dict(Counter(
+                        member.paused_reason for member in queue.members.values()
+                        if member.state(now) is AgentState.PAUSED)) if queue else {},
                 )
             )
         return gauges

@@ -69,6 +69,12 @@ def _families() -> dict[str, GaugeMetricFamily]:
             ["queue", "state"],
         ),
         (
+            "callctl_agents_paused",
+            "Paused queue members per pause reason (\"\" when none was given; missed: the"
+            " auto-pause after unanswered rings).",
+            ["queue", "reason"],
+        ),
+        (
             "callctl_dialer_lines_active",
             "Outbound calls of the campaign in progress (dialing, ringing or connected).",
             ["campaign"],
@@ -137,6 +143,8 @@ class SnapshotCollector(Collector):
             families["callctl_agents"].add_metric(
                 [q.queue, state], q.agents_by_state.get(state, 0)
             )
+        for reason, count in sorted(q.paused_by_reason.items()):
+            families["callctl_agents_paused"].add_metric([q.queue, reason], count)
 
     @staticmethod
     def _add_dialer(families: dict[str, GaugeMetricFamily], d: DialerGauges) -> None:

@@ -47,7 +47,8 @@ class QueueGauges:
     """One inbound queue at scrape time.
 
     ``service_level_ratio`` comes from ``service_level.service_level_ratio`` over the configured
-    window; ``agents_by_state`` counts queue members per state (a state left out counts 0).
+    window; ``agents_by_state`` counts queue members per state (a state left out counts 0),
+    ``paused_by_reason`` the paused ones per pause reason.
     """
 
     queue: str
@@ -58,6 +59,7 @@ class QueueGauges:
     service_level_ratio: float
     service_level_target_ratio: float
     agents_by_state: Mapping[AgentState, int] = field(default_factory=dict)
+    paused_by_reason: Mapping[str, int] = field(default_factory=dict)  # "" for no reason
 
 
 @dataclass(frozen=True, slots=True)

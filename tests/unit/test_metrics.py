@@ -32,6 +32,7 @@ CONTRACT: dict[str, tuple[str, set[str]]] = {
     "callctl_queue_service_level_target_ratio": ("gauge", {"queue"}),
     "callctl_queue_handle_seconds": ("histogram", {"queue"}),
     "callctl_agents": ("gauge", {"queue", "state"}),
+    "callctl_agents_paused": ("gauge", {"queue", "reason"}),
     "callctl_dialer_calls": ("counter", {"campaign", "result"}),
     "callctl_dialer_lines_active": ("gauge", {"campaign"}),
     "callctl_dialer_dial_level": ("gauge", {"campaign"}),
@@ -50,7 +51,8 @@ def sales_queue(callers: int = 2) -> QueueGauges:
     return QueueGauges(
         queue="sales", open=True, callers=callers, oldest_wait_s=42.0, estimated_wait_s=30.0,
         service_level_ratio=0.85, service_level_target_ratio=0.8,
-        agents_by_state={AgentState.AVAILABLE: 3, AgentState.ON_CALL: 2},
+        agents_by_state={AgentState.AVAILABLE: 3, AgentState.ON_CALL: 2, AgentState.PAUSED: 1},
+        paused_by_reason={"lunch": 1},
     )
 
 
@@ -159,7 +161,9 @@ async def test_gauges_are_read_from_the_providers_at_each_scrape() -> None:
     assert value(second["callctl_queue_callers"][1], "callctl_queue_callers", queue="sales") == 7
     agents = second["callctl_agents"][1]
     assert value(agents, "callctl_agents", queue="sales", state="on_call") == 2
-    assert value(agents, "callctl_agents", queue="sales", state="paused") == 0
+    assert value(agents, "callctl_agents", queue="sales", state="paused") == 1
+    paused = second["callctl_agents_paused"][1]
+    assert value(paused, "callctl_agents_paused", queue="sales", reason="lunch") == 1
     abandon = second["callctl_dialer_abandon_ratio"][1]
     assert value(abandon, "callctl_dialer_abandon_ratio", campaign="spring", window="24h") == 0.027
     assert value(abandon, "callctl_dialer_abandon_ratio", campaign="spring", window="30d") == 0
