@@ -181,7 +181,7 @@ class AgentStatusService:
 
     # ---- the phone ----------------------------------------------------------------------
     def on_feature(self, event: StasisStart) -> None:
-        """``Stasis(app, agent, ACTION, ARGUMENT, ENDPOINT)`` from ``callctl-agent-feature``."""
+        """``Stasis(app, agent-feature, ACTION, ARGUMENT, ENDPOINT)`` from the feature context."""
         self._tasks.spawn(self._feature(event))
 
     async def _feature(self, event: StasisStart) -> None:
