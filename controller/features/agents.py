@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from controller.agents.dialplan import STASIS_ENTRY, SUPERVISE_ENTRY
+from controller.agents.gauges import AgentGaugeProvider
 from controller.agents.service import AgentStatusService
 from controller.agents.supervision import SupervisionService
 from controller.api import agents, keys
@@ -73,6 +74,9 @@ def install(app: web.Application, core: Core) -> AgentService:
     core.on_stasis(STASIS_ENTRY, status.on_feature)
     core.on_stasis(SUPERVISE_ENTRY, supervision.on_stasis)
     app[keys.AGENTS] = service
+    core.metrics.provide(agents=AgentGaugeProvider(
+        core.store, config, config.metrics.service_level_window,
+        lambda: datetime.fromtimestamp(model.now(), UTC)))
     app[keys.AGENT_STATUS] = status
     app[keys.SUPERVISION] = supervision
     agents.add_routes(app)

@@ -16,8 +16,10 @@ from prometheus_client.registry import Collector
 
 from controller.metrics.snapshot import (
     ABANDON_WINDOWS,
+    AGENT_ACTIVITIES,
     AGENT_STATES,
     COMPONENTS,
+    AgentGauges,
     ComponentUp,
     DialerGauges,
     QueueGauges,
@@ -31,6 +33,7 @@ class ScrapeSnapshot:
     components: ComponentUp | None
     queues: Sequence[QueueGauges] | None
     dialers: Sequence[DialerGauges] | None
+    agents: Sequence[AgentGauges] | None = None
 
 
 _EMPTY = ScrapeSnapshot(components=None, queues=None, dialers=None)
@@ -73,6 +76,27 @@ def _families() -> dict[str, GaugeMetricFamily]:
             "Paused queue members per pause reason (\"\" when none was given; missed: the"
             " auto-pause after unanswered rings).",
             ["queue", "reason"],
+        ),
+        (
+            "callctl_agent_calls_handled",
+            "Inbound calls the agent answered over the metrics window.",
+            ["agent"],
+        ),
+        (
+            "callctl_agent_seconds",
+            "Seconds of the metrics window the agent spent logged in, talking, in wrap-up (the"
+            " queue's wrapup after each call) and paused.",
+            ["agent", "activity"],
+        ),
+        (
+            "callctl_agent_paused_seconds",
+            "Seconds of the metrics window the agent was paused, by pause reason.",
+            ["agent", "reason"],
+        ),
+        (
+            "callctl_agent_occupancy_ratio",
+            "(talking + wrap-up) / (logged in - paused) over the metrics window.",
+            ["agent"],
         ),
         (
             "callctl_dialer_lines_active",
@@ -121,7 +145,20 @@ class SnapshotCollector(Collector):
             self._add_queue(families, queue)
         for dialer in snapshot.dialers or ():
             self._add_dialer(families, dialer)
+        for agent in snapshot.agents or ():
+            self._add_agent(families, agent)
         yield from families.values()
+
+    @staticmethod
+    def _add_agent(families: dict[str, GaugeMetricFamily], a: AgentGauges) -> None:
+        families["callctl_agent_calls_handled"].add_metric([a.agent], a.calls_handled)
+        for activity in AGENT_ACTIVITIES:
+            families["callctl_agent_seconds"].add_metric(
+                [a.agent, activity], a.seconds_by_activity.get(activity, 0.0))
+        for reason, seconds in sorted(a.paused_by_reason.items()):
+            families["callctl_agent_paused_seconds"].add_metric([a.agent, reason], seconds)
+        if a.occupancy_ratio is not None:
+            families["callctl_agent_occupancy_ratio"].add_metric([a.agent], a.occupancy_ratio)
 
     @staticmethod
     def _add_components(families: dict[str, GaugeMetricFamily], up: ComponentUp) -> None:

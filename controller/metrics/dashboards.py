@@ -1,4 +1,4 @@
-"""The three Grafana dashboards, defined once in Python and written as provisioned JSON.
+"""The four Grafana dashboards, defined once in Python and written as provisioned JSON.
 
 Grafana's JSON repeats the same datasource, grid and field boilerplate for every panel; keeping
 the panels here as (title, kind, queries, unit) makes the dashboards short to review and every
@@ -260,7 +260,38 @@ HEALTH = Dashboard(
     ),
 )
 
-DASHBOARDS = (INBOUND, DIALER, HEALTH)
+A = '{agent=~"$agent"}'
+
+AGENTS = Dashboard(
+    uid="callctl-agents",
+    title="callctl agents",
+    variables=(("agent", "callctl_agent_calls_handled"),),
+    panels=(
+        Panel("Calls handled", "bargauge",
+              (Target(f"callctl_agent_calls_handled{A}", "{{agent}}"),),
+              description="Inbound calls answered over the metrics window."),
+        Panel("Average handle time", "bargauge", (Target(
+            f'sum by (agent) (callctl_agent_seconds{{agent=~"$agent",activity=~"talking|wrapup"}})'
+            f" / clamp_min(sum by (agent) (callctl_agent_calls_handled{A}), 1)", "{{agent}}"),),
+            unit="s", description="(talk + wrap-up) seconds per handled call."),
+        Panel("Occupancy", "bargauge",
+              (Target(f"callctl_agent_occupancy_ratio{A}", "{{agent}}"),),
+              unit="percentunit", base_colour="orange",
+              thresholds=((0.7, "green"), (0.95, "red")),
+              description="(talking + wrap-up) / (logged in - paused) over the window."),
+        Panel("Time by activity", "bargauge", (Target(
+            f"sum by (activity) (callctl_agent_seconds{A})", "{{activity}}"),), unit="s",
+            width=12),
+        Panel("Paused by reason", "bargauge", (Target(
+            f"sum by (reason) (callctl_agent_paused_seconds{A})", "{{reason}}"),), unit="s",
+            width=12, description="missed: the auto-pause after unanswered rings."),
+        Panel("Logged in per agent", "timeseries", (Target(
+            'callctl_agent_seconds{agent=~"$agent",activity="logged_in"}', "{{agent}}"),),
+            unit="s", width=24),
+    ),
+)
+
+DASHBOARDS = (INBOUND, DIALER, HEALTH, AGENTS)
 
 
 def render_dashboards() -> dict[str, str]:

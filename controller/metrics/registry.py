@@ -33,6 +33,7 @@ from controller.metrics.snapshot import (
     DIALER_RESULTS,
     QUEUE_OUTCOMES,
     RECORDING_RESULTS,
+    AgentGauges,
     ComponentUp,
     DialerGauges,
     DialerResult,
@@ -65,6 +66,7 @@ class SnapshotProviders:
     components: Provider[ComponentUp]
     queues: Provider[Sequence[QueueGauges]] = tuple
     dialers: Provider[Sequence[DialerGauges]] = tuple
+    agents: Provider[Sequence[AgentGauges]] = tuple
 
 
 class Metrics:
@@ -150,12 +152,16 @@ class Metrics:
         *,
         queues: Provider[Sequence[QueueGauges]] | None = None,
         dialers: Provider[Sequence[DialerGauges]] | None = None,
+        agents: Provider[Sequence[AgentGauges]] | None = None,
     ) -> None:
-        """A feature installs its scrape-time gauges (the inbound queues, the campaigns)."""
+        """A feature installs its scrape-time gauges (the inbound queues, the campaigns, the
+        agents)."""
         if queues is not None:
             self._providers = replace(self._providers, queues=queues)
         if dialers is not None:
             self._providers = replace(self._providers, dialers=dialers)
+        if agents is not None:
+            self._providers = replace(self._providers, agents=agents)
 
     def declare_queue(self, queue: str) -> None:
         """Create the queue's counter and histogram series at 0 (idempotent)."""
@@ -220,13 +226,14 @@ class Metrics:
         provider is logged and its gauges are left out of this scrape; counters and
         the other gauges are still served.
         """
-        components, queues, dialers = await asyncio.gather(
+        components, queues, dialers, agents = await asyncio.gather(
             _call(self._providers.components, "components"),
             _call(self._providers.queues, "queues"),
             _call(self._providers.dialers, "dialers"),
+            _call(self._providers.agents, "agents"),
         )
         async with self._render_lock:  # one snapshot per exposition
-            self._gauges.set_snapshot(ScrapeSnapshot(components, queues, dialers))
+            self._gauges.set_snapshot(ScrapeSnapshot(components, queues, dialers, agents))
             # ~10 µs per sample in pure Python (tens of ms for a large site): keep it off the
             # loop; prometheus_client's values are lock-protected against concurrent updates
             return await asyncio.to_thread(generate_latest, self.registry)

@@ -27,6 +27,7 @@ QUEUE_OUTCOMES: tuple[QueueOutcome, ...] = get_args(QueueOutcome)
 AGENT_STATES: tuple[AgentState, ...] = tuple(
     state for state in AgentState if state is not AgentState.UNAVAILABLE
 )
+AGENT_ACTIVITIES = ("logged_in", "talking", "wrapup", "paused")
 DIALER_RESULTS: tuple[DialerResult, ...] = get_args(DialerResult)
 ABANDON_WINDOWS: tuple[AbandonWindow, ...] = get_args(AbandonWindow)
 RECORDING_RESULTS: tuple[RecordingResult, ...] = get_args(RecordingResult)
@@ -60,6 +61,19 @@ class QueueGauges:
     service_level_target_ratio: float
     agents_by_state: Mapping[AgentState, int] = field(default_factory=dict)
     paused_by_reason: Mapping[str, int] = field(default_factory=dict)  # "" for no reason
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGauges:
+    """One agent over the metrics window (``agents/stats.py``): ``seconds_by_activity`` has
+    every ``AGENT_ACTIVITIES`` key, ``paused_by_reason`` every configured reason (zeros kept,
+    so each agent has the same series); ``occupancy_ratio`` is None without working time."""
+
+    agent: str
+    calls_handled: int
+    seconds_by_activity: Mapping[str, float]
+    paused_by_reason: Mapping[str, float]
+    occupancy_ratio: float | None
 
 
 @dataclass(frozen=True, slots=True)

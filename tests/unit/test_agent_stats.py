@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from controller.agents.gauges import AgentGaugeProvider
 from controller.agents.machine import AgentStatus
 from controller.agents.repository import StatusLogRepository
 from controller.agents.stats import HandledCall, StatusInterval, agent_stats
 from controller.cli.main import main
+from controller.config import parse_config
 from controller.store import open_store
 from controller.store.base import Database
 
@@ -93,3 +95,19 @@ def test_agent_stats_prints_a_table_and_json(
     with pytest.raises(SystemExit) as bad:
         main(["--config", str(config), "agent", "stats", "--since", "yesterday"])
     assert bad.value.code == 2
+
+
+async def test_the_gauges_give_every_agent_every_reason_over_the_window(store: Database) -> None:
+    history = StatusLogRepository(store)
+    await history.record("1001", AgentStatus.AVAILABLE, "", at(0))
+    await history.record("1001", AgentStatus.PAUSED, "lunch", at(50))
+    config = parse_config({"http": {"api_token": "t"}, "ami": {"username": "u", "secret": "s"},
+                           "ari": {"username": "u", "password": "p"}})
+    provider = AgentGaugeProvider(store, config, 3600, lambda: at(60))
+    [gauges] = await provider()
+    assert gauges.agent == "1001" and gauges.calls_handled == 0
+    assert gauges.seconds_by_activity == {"logged_in": 3600.0, "talking": 0.0, "wrapup": 0.0,
+                                          "paused": 600.0}
+    assert gauges.paused_by_reason == {"": 0.0, "break": 0.0, "lunch": 600.0, "missed": 0.0,
+                                       "training": 0.0}
+    assert gauges.occupancy_ratio == 0.0

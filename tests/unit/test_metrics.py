@@ -17,6 +17,7 @@ from controller.metrics import (
     QueueGauges,
     SnapshotProviders,
 )
+from controller.metrics.snapshot import AgentGauges
 from controller.state.model import AgentState
 
 # name -> (type, label names of its series); histograms list the labels besides ``le``
@@ -33,6 +34,10 @@ CONTRACT: dict[str, tuple[str, set[str]]] = {
     "callctl_queue_handle_seconds": ("histogram", {"queue"}),
     "callctl_agents": ("gauge", {"queue", "state"}),
     "callctl_agents_paused": ("gauge", {"queue", "reason"}),
+    "callctl_agent_calls_handled": ("gauge", {"agent"}),
+    "callctl_agent_seconds": ("gauge", {"agent", "activity"}),
+    "callctl_agent_paused_seconds": ("gauge", {"agent", "reason"}),
+    "callctl_agent_occupancy_ratio": ("gauge", {"agent"}),
     "callctl_dialer_calls": ("counter", {"campaign", "result"}),
     "callctl_dialer_lines_active": ("gauge", {"campaign"}),
     "callctl_dialer_dial_level": ("gauge", {"campaign"}),
@@ -69,8 +74,11 @@ def build_metrics(
     async def components() -> ComponentUp:  # providers may be async (store reads)
         return ComponentUp(ami=True, ari=False, store=True)
 
+    agent = AgentGauges("1001", 3, {"logged_in": 3600.0, "talking": 900.0}, {"lunch": 600.0},
+                        0.3)
     providers = SnapshotProviders(
-        components=components, queues=lambda: list(queues), dialers=lambda: list(dialers)
+        components=components, queues=lambda: list(queues), dialers=lambda: list(dialers),
+        agents=lambda: [agent],
     )
     return Metrics(providers, queues=["sales", "support"], campaigns=["spring"])
 

@@ -21,6 +21,7 @@ from controller.metrics.queries import (
     dashboard_queries,
     substitute_grafana_variables,
 )
+from controller.metrics.snapshot import AgentGauges
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "docker" / "grafana"
@@ -36,9 +37,10 @@ def test_committed_dashboards_match_the_generator() -> None:
     )
 
 
-def test_three_dashboards_with_unique_uids_and_panel_ids() -> None:
+def test_four_dashboards_with_unique_uids_and_panel_ids() -> None:
     dashboards = [json.loads(text) for text in render_dashboards().values()]
-    assert {d["uid"] for d in dashboards} == {"callctl-inbound", "callctl-dialer", "callctl-health"}
+    assert {d["uid"] for d in dashboards} == {"callctl-inbound", "callctl-dialer", "callctl-health",
+                                              "callctl-agents"}
     for dashboard in dashboards:
         ids = [panel["id"] for panel in dashboard["panels"]]
         assert len(ids) == len(set(ids)), dashboard["uid"]
@@ -53,6 +55,7 @@ async def test_expressions_name_only_metrics_the_controller_exposes() -> None:
     metrics = Metrics(SnapshotProviders(
         components=lambda: ComponentUp(ami=True, ari=True, store=True),
         queues=lambda: [queue], dialers=lambda: [campaign],
+        agents=lambda: [AgentGauges("1001", 0, {}, {"lunch": 0.0}, 0.5)],
     ), queues=["sales"], campaigns=["spring"])
     metrics.ami_event("FullyBooted")  # a family without pre-initialised series
     metrics.declare_task("dialer")  # the supervisor declares each of its tasks
