@@ -100,6 +100,7 @@ class FeatureCodes(Section):
 
     login_toggle: DialCode = "*45"
     pause_toggle: DialCode = "*46"
+    end_wrapup: DialCode = "*47"
     listen: DialCode = "*51"
     whisper: DialCode = "*52"
     barge: DialCode = "*53"

@@ -62,6 +62,7 @@ def render_agents_dialplan(config: Config) -> str:
         *_feature(codes.login_toggle, "login_toggle"),
         *_feature(codes.pause_toggle, "pause_toggle"),
         *_feature(codes.pause_toggle, "pause", f"${{EXTEN:{len(codes.pause_toggle)}}}"),
+        *_feature(codes.end_wrapup, "end_wrapup"),
         "; supervision: the controller checks the team and names the agent's exact channel",
         *(line for mode, code in (("listen", codes.listen), ("whisper", codes.whisper),
                                   ("barge", codes.barge))

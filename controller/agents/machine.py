@@ -69,6 +69,11 @@ class TogglePause:
 
 
 @dataclass(frozen=True)
+class EndWrapup:
+    """``*47``: take the next call now, not after the queue's wrap-up time."""
+
+
+@dataclass(frozen=True)
 class RingNoAnswer:
     """A queue call rang this agent and was not answered."""
 
@@ -82,7 +87,8 @@ class Answered:
     queue: str
 
 
-AgentEvent = LogIn | LogOut | ToggleLogin | Pause | Unpause | TogglePause | RingNoAnswer | Answered
+AgentEvent = (LogIn | LogOut | ToggleLogin | Pause | Unpause | TogglePause | EndWrapup
+              | RingNoAnswer | Answered)
 
 
 # ---- actions and decisions ------------------------------------------------------------------
@@ -93,6 +99,7 @@ class QueueAction(StrEnum):
     LEAVE = "leave"  # QueueRemove from every queue it is in
     PAUSE = "pause"  # QueuePause true with the position's reason
     UNPAUSE = "unpause"  # QueuePause false
+    REJOIN = "rejoin"  # QueueRemove and QueueAdd again: app_queue forgets the last call
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,10 @@ def decide(
             if status is not AgentStatus.PAUSED:
                 return Refusal("not paused")
             return Change(AgentPosition(AgentStatus.AVAILABLE), (QueueAction.UNPAUSE,))
+        case EndWrapup():
+            if status is AgentStatus.LOGGED_OUT:
+                return Refusal("not logged in")
+            return Change(position, (QueueAction.REJOIN,))
         case RingNoAnswer(queue):
             if status is not AgentStatus.AVAILABLE:
                 return Change(position)  # a ring racing a pause or logout: nothing to count

@@ -30,6 +30,7 @@ from controller.agents.machine import (
     Answered,
     Change,
     Decision,
+    EndWrapup,
     Pause,
     QueueAction,
     Refusal,
@@ -55,6 +56,7 @@ SOUND_LOGGED_OUT = "agent-loggedoff"
 SOUND_PAUSED = "activated"
 SOUND_UNPAUSED = "de-activated"
 SOUND_REFUSED = "beeperr"
+SOUND_WRAPUP_ENDED = "beep"
 
 
 class MembershipPort(Protocol):
@@ -67,6 +69,8 @@ class MembershipPort(Protocol):
     async def logout(self, agent_id: str) -> None: ...
 
     async def pause(self, agent_id: str, paused: bool, reason: str = "") -> None: ...
+
+    async def rejoin(self, agent_id: str) -> None: ...
 
 
 class DeviceStatePort(Protocol):
@@ -90,6 +94,8 @@ def position_of(stored: StoredAgent | None) -> AgentPosition:
 def confirmation_sound(decision: Decision) -> str:
     if isinstance(decision, Refusal):
         return SOUND_REFUSED
+    if QueueAction.REJOIN in decision.actions:
+        return SOUND_WRAPUP_ENDED
     return {AgentStatus.AVAILABLE: SOUND_UNPAUSED if QueueAction.UNPAUSE in decision.actions
             else SOUND_LOGGED_IN,
             AgentStatus.PAUSED: SOUND_PAUSED,
@@ -161,6 +167,8 @@ class AgentStatusService:
                 await self._agents.pause(agent_id, True, reason)
             case QueueAction.UNPAUSE:
                 await self._agents.pause(agent_id, False)
+            case QueueAction.REJOIN:
+                await self._agents.rejoin(agent_id)
 
     async def _show(self, agent_id: str, position: AgentPosition) -> None:
         """The BLF keys; a failure is logged, never undoes the change it shows."""
@@ -205,6 +213,8 @@ class AgentStatusService:
                 return await self.apply(agent_id, ToggleLogin())
             case "pause_toggle":
                 return await self.apply(agent_id, TogglePause())
+            case "end_wrapup":
+                return await self.apply(agent_id, EndWrapup())
             case "pause" if argument.isdigit() and (
                     reason := self._config.reason_of_code(int(argument))):
                 return await self.apply(agent_id, Pause(reason))

@@ -84,6 +84,26 @@ class AgentService:
         await self._agents.set_paused(agent_id, paused, reason, self._now())
         log.info("agent.paused" if paused else "agent.unpaused", agent_id=agent_id, reason=reason)
 
+    async def rejoin(self, agent_id: str) -> None:
+        """End the agent's wrap-up now: app_queue has no action for it and counts wrap-up from
+        the member's last call, which a member removed and added again does not have (in
+        every queue of the agent: ``shared_lastcall``). Its pause and reason are kept."""
+        interface = agent_interface(agent_id)
+        for item in await self._agents.logged_in_memberships():
+            if item.agent_id != agent_id:
+                continue
+            queue = item.membership.queue
+            try:
+                await self._ami.action("QueueRemove", Queue=queue, Interface=interface)
+            except AmiError as error:
+                if "not" not in str(error).lower():
+                    raise AgentError(f"agent {agent_id}: {error}") from None
+            await self._queue_add(agent_id, item.membership)
+            if item.paused:
+                await self._ami.action("QueuePause", Interface=interface, Queue=queue,
+                                       Paused="true", Reason=item.pause_reason or None)
+        log.info("agent.wrapup_ended", agent_id=agent_id)
+
     async def list_agents(self) -> list[dict[str, Any]]:
         now = self._model.now()
         agents: dict[str, dict[str, Any]] = {

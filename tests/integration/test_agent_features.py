@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from controller.app import Controller
-from controller.asterisk.events import AgentCalled, AgentRingNoAnswer
+from controller.asterisk.events import AgentCalled, AgentComplete, AgentRingNoAnswer
 from controller.config import Config
 from testbed.asterisk import AsteriskInstance
 from testbed.sip_ua import Phone, subscribe
@@ -237,3 +237,34 @@ async def test_a_phone_subscribed_to_the_hints_is_notified_on_login_and_on_pause
             for key in (login_key, pause_key):
                 if key.transport is not None:
                     key.transport.close()
+
+
+async def test_end_wrapup_makes_the_agent_take_the_next_call_before_the_wrapup_time(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
+) -> None:
+    q = unique_queue("wrapup")
+    config = routing(
+        controller_config_file,
+        inbound_toml(queue_toml(q, members='["1001"]').replace("wrapup = 0", "wrapup = 60"),
+                     number("5000", q)),
+        tmp_path / "c.toml", asterisk,
+    )
+    sipp.agent_phones(RING_S="1", TALK_MS="1500")  # answers, talks 1.5 s, hangs up
+    api = Api(config)
+    async with running_controller(config) as running:
+        controller = running.controller
+        events = watch_events(controller)
+        try:
+            await login(api, AGENT)
+            sipp.call("5000", HOLD_MS="20000")
+            await wait_for(lambda: events.of(AgentComplete, interface=f"PJSIP/{AGENT}"), 20,
+                           "1001's first call to end")
+            second = sipp.call("5000", HOLD_MS="20000")
+            await asyncio.sleep(3)  # app_queue keeps the caller waiting: 1001 is in wrap-up
+            assert len(events.of(AgentCalled, interface=f"PJSIP/{AGENT}")) == 1
+            await dial(sipp, asterisk, "*47")
+            await wait_for(lambda: len(events.of(AgentCalled, interface=f"PJSIP/{AGENT}")) == 2,
+                           10, "the waiting caller offered to 1001 before 60 s of wrap-up")
+            second.stop()
+        finally:
+            await logout_all(api)

@@ -11,6 +11,7 @@ from controller.agents.machine import (
     AgentStatus,
     Answered,
     Change,
+    EndWrapup,
     LogIn,
     LogOut,
     Pause,
@@ -28,6 +29,7 @@ AVAILABLE = AgentPosition(AgentStatus.AVAILABLE)
 LUNCH = AgentPosition(AgentStatus.PAUSED, "lunch")
 PAUSED = AgentPosition(AgentStatus.PAUSED)
 J, L, P, U = QueueAction.JOIN, QueueAction.LEAVE, QueueAction.PAUSE, QueueAction.UNPAUSE
+R = QueueAction.REJOIN
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,9 @@ J, L, P, U = QueueAction.JOIN, QueueAction.LEAVE, QueueAction.PAUSE, QueueAction
         (OUT, TogglePause(), Refusal("not logged in")),
         (LUNCH, Unpause(), Change(AVAILABLE, (U,))),
         (AVAILABLE, Unpause(), Refusal("not paused")),
+        (AVAILABLE, EndWrapup(), Change(AVAILABLE, (R,))),
+        (LUNCH, EndWrapup(), Change(LUNCH, (R,))),
+        (OUT, EndWrapup(), Refusal("not logged in")),
         (OUT, RingNoAnswer("q"), Change(OUT)),
         (LUNCH, RingNoAnswer("q"), Change(LUNCH)),
     ],

@@ -18,6 +18,7 @@ from controller.agents.service import (
     SOUND_PAUSED,
     SOUND_REFUSED,
     SOUND_UNPAUSED,
+    SOUND_WRAPUP_ENDED,
     AgentStatusService,
 )
 from controller.asterisk.events import AgentConnect, AgentRingNoAnswer, AriChannel, StasisStart
@@ -45,6 +46,9 @@ class FakeMemberships:
     async def logout(self, agent_id: str) -> None:
         await self.repository.log_out(agent_id, NOW)
         self.calls.append(("logout", agent_id))
+
+    async def rejoin(self, agent_id: str) -> None:
+        self.calls.append(("rejoin", agent_id))
 
     async def pause(self, agent_id: str, paused: bool, reason: str = "") -> None:
         await self.repository.set_paused(agent_id, paused, reason, NOW)
@@ -104,12 +108,15 @@ async def test_phone_codes_change_the_status_and_confirm_with_a_sound(
     await feature(service, channels, "c2", "pause", "2", "1001")
     await feature(service, channels, "c3", "pause_toggle", "", "1001")
     await feature(service, channels, "c4", "pause", "7", "1001")  # no reason 7 configured
+    await feature(service, channels, "c4b", "end_wrapup", "", "1001")
     await feature(service, channels, "c5", "login_toggle", "", "1001")
     await feature(service, channels, "c6", "login_toggle", "", "4444")  # not an agent's endpoint
     assert channels.sounds == {"c1": SOUND_LOGGED_IN, "c2": SOUND_PAUSED, "c3": SOUND_UNPAUSED,
-                               "c4": SOUND_REFUSED, "c5": SOUND_LOGGED_OUT, "c6": SOUND_REFUSED}
+                               "c4": SOUND_REFUSED, "c4b": SOUND_WRAPUP_ENDED,
+                               "c5": SOUND_LOGGED_OUT, "c6": SOUND_REFUSED}
     assert memberships.calls == [("login", "1001", "support"), ("pause", "1001", "break"),
-                                 ("unpause", "1001", ""), ("logout", "1001")]
+                                 ("unpause", "1001", ""), ("rejoin", "1001"),
+                                 ("logout", "1001")]
     assert devices.states == {login_device("1001"): False, paused_device("1001"): False}
 
 
