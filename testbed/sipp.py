@@ -35,7 +35,7 @@ ERRORS_FILE = "errors.log"
 SIPP_PCAP = "/usr/share/sip-tester/g711a.pcap"  # ~8 s of PCMA speech shipped with sipp
 SCENARIO_DEFAULTS = {
     "caller": {"CALLER": "0441234567", "HOLD_MS": "5000"},
-    "agent_call": {"HOLD_MS": "5000"},
+    "agent_call": {"HOLD_MS": "5000", "PCAP": SIPP_PCAP},
     "agent_phone": {"RING_S": "1", "TALK_MS": "30000"},
     "customer": {
         "ANSWER_UPTO": "0.3", "BUSY_UPTO": "0.5", "RING_MIN_S": "2", "RING_MAX_S": "15",

@@ -4,17 +4,23 @@ the agent's exact channel, and every attempt is audited with its start and end."
 
 from __future__ import annotations
 
+import array
 import asyncio
+import sys
+import wave
 from pathlib import Path
 
 from controller.config import load_config
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
+from testbed.tone_pcap import write_tone_pcap
 
 from .harness import Api, running_controller, wait_for
 from .test_inbound import cli, login, logout_all
+from .test_recording import AGENT_HZ, CALLER_HZ, tone_power
 
 AGENT = "1001"  # team support (supervisor 1003); 1005 supervises sales
+SUPERVISOR_HZ = 1600.0
 
 
 def channel_apps(asterisk: AsteriskInstance) -> dict[str, tuple[str, str]]:
@@ -83,3 +89,87 @@ async def _ended(api: Api) -> tuple[int, dict[str, list[dict[str, str]]]] | None
     if len(sessions) == 2 and sessions[1]["ended_at"]:
         return status, body
     return None
+
+
+async def test_a_whisper_reaches_the_agent_and_not_the_customer(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
+) -> None:
+    """What a phone heard is measured by making it echo and recording what comes back from it
+    (MixMonitor r(), the audio read from that channel): ChanSpy whispers through an audiohook
+    that a recording of the audio sent to a channel does not see. First the agent's phone
+    echoes (a customer calls in playing 400 Hz), then the customer's (the agent calls out
+    playing 1000 Hz); the supervisor whispers 1600 Hz both times."""
+    tones = {name: write_tone_pcap(tmp_path / f"{name}.pcap", hz, 30.0, ssrc=0x5EED + i)
+             for i, (name, hz) in enumerate((("customer", CALLER_HZ), ("agent", AGENT_HZ),
+                                             ("supervisor", SUPERVISOR_HZ)))}
+    config = load_config(controller_config_file)
+    api = Api(config)
+    monitor = asterisk.monitor_dir
+    async with running_controller(config) as running:
+        try:
+            sipp.agent_phones(RING_S="1", TALK_MS="30000")  # echoes
+            await login(api, AGENT)
+            await wait_for(lambda: f"PJSIP/{AGENT}" in
+                           running.controller.model.queues["support"].members, 10, "1001 in")
+            sipp.start("tone_caller", local_ip="127.0.0.2", uac=True, service="5000", calls=1,
+                       values={"PCAP": str(tones["customer"]), "HOLD_MS": "30000"})
+            await whisper_recorded(asterisk, sipp, tones["supervisor"], "agent", "in")
+            asterisk.hang_up_all()
+            await logout_all(api)
+
+            sipp.carrier(ANSWER_UPTO="1", BUSY_UPTO="1", RING_MIN_S="0", RING_MAX_S="0",
+                         TALK_MS="30000")  # echoes
+            sipp.agent_call(AGENT, asterisk.secrets.agent_passwords[AGENT], "902079460000",
+                            HOLD_MS="30000", PCAP=str(tones["agent"]))
+            await whisper_recorded(asterisk, sipp, tones["supervisor"], "customer", "out")
+        finally:
+            await logout_all(api)
+    agent_heard = await wait_for(lambda: _samples(monitor / "in-agent-heard.wav"), 5, "a file")
+    customer_heard = await wait_for(lambda: _samples(monitor / "out-customer-heard.wav"), 5,
+                                    "a file")
+    for name in ("in-agent", "out-customer"):
+        for kind in ("all", "heard"):
+            (monitor / f"{name}-{kind}.wav").unlink(missing_ok=True)
+    # the agent heard the customer and the supervisor; the customer the agent, not the whisper
+    assert tone_power(agent_heard, CALLER_HZ) > 1000
+    assert tone_power(agent_heard, SUPERVISOR_HZ) > 0.05 * tone_power(agent_heard, CALLER_HZ)
+    assert tone_power(customer_heard, AGENT_HZ) > 1000
+    assert tone_power(customer_heard, SUPERVISOR_HZ) < 0.001 * tone_power(customer_heard,
+                                                                            AGENT_HZ)
+
+
+async def whisper_recorded(asterisk: AsteriskInstance, sipp: SippPool, tone: Path, side: str,
+                           name: str) -> None:
+    """Once the call is up, 1003 whispers to 1001 for 4 s while ``side``'s channel (whose
+    phone echoes) is recorded into ``NAME-SIDE-heard.wav``."""
+    legs = await wait_for(lambda: _call_legs(asterisk), 15, "the call to be answered")
+    await asyncio.sleep(1)
+    supervisor = sipp.agent_call("1003", asterisk.secrets.agent_passwords["1003"],
+                                 f"*52{AGENT}", HOLD_MS="15000", PCAP=str(tone))
+    await wait_for(lambda: any(app == "ChanSpy" for app, _ in channel_apps(asterisk).values()),
+                   15, "the whisper")
+    inside = asterisk.spool_dir / "monitor"  # the path as Asterisk sees it
+    asterisk.cli(f"mixmonitor start {legs[side]} {name}-{side}-all.wav,"
+                 f"r({inside}/{name}-{side}-heard.wav)")
+    await asyncio.sleep(4)
+    asterisk.cli(f"mixmonitor stop {legs[side]}")
+    supervisor.stop()
+
+
+def _call_legs(asterisk: AsteriskInstance) -> dict[str, str] | None:
+    """The customer's (trunk) and the agent's channels once both are up."""
+    names = [name for name in channel_apps(asterisk)
+             if "Up" in asterisk.cli(f"core show channel {name}").split("State: ", 1)[-1][:4]]
+    trunk = next((n for n in names if n.startswith("PJSIP/trunk-")), None)
+    agent = next((n for n in names if n.startswith(f"PJSIP/{AGENT}-")), None)
+    return {"customer": trunk, "agent": agent} if trunk and agent else None
+
+
+def _samples(path: Path) -> array.array[int] | None:
+    if not path.exists() or path.stat().st_size < 8000:
+        return None
+    with wave.open(str(path), "rb") as wav:
+        samples = array.array("h", wav.readframes(wav.getnframes()))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples
