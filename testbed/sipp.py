@@ -51,6 +51,8 @@ SCENARIO_DEFAULTS = {
     "tone_agent_phone": {"PCAP": SIPP_PCAP, "TALK_MS": "30000"},
     "tone_caller": {"CALLER": "0441234567", "HOLD_MS": "5000", "PCAP": SIPP_PCAP},
     "register": {"CONTACT": "sip:1001@127.0.0.1:5060", "EXPIRES": "300"},
+    # no greeting: the call is answered and waits for the BYE (testbed.greetings fills them)
+    "greeting_customer": {"GREETINGS": '  <nop next="talk"/>', "TALK_MS": "20000"},
 }
 _RECEIVED = r"^\S+ message received \[\d+\] bytes :\s*\n\s*"
 _RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)
