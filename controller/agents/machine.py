@@ -6,8 +6,9 @@ the auto-pause after missed rings) changes the same way. What the agent is doing
 (ringing, on a call, in wrap-up) is ``state.model.AgentState``, read from Asterisk's queue
 events; this machine only needs the unanswered rings from them.
 
-``decide(position, event)`` returns a ``Change`` (the new position and the queue actions the
-service carries out, in order) or a ``Refusal`` (why not, nothing to do). No I/O, no clock.
+``agent_transition(position, event)`` returns a ``Change`` (the new position and the queue
+actions the service carries out, in order) or a ``Refusal`` (why not, nothing to do). No I/O,
+no clock.
 """
 
 from __future__ import annotations
@@ -113,20 +114,22 @@ class Refusal:
     why: str
 
 
-Decision = Change | Refusal
+AgentTransition = Change | Refusal
 
 
-def decide(
+def agent_transition(
     position: AgentPosition, event: AgentEvent, auto_pause: Mapping[str, int] | None = None
-) -> Decision:
+) -> AgentTransition:
     """What ``event`` does to an agent at ``position``; ``auto_pause`` maps a queue to the
     unanswered rings in a row that pause the agent with reason ``missed``."""
     status = position.status
     match event:
         case ToggleLogin():
-            return decide(position, LogIn() if status is AgentStatus.LOGGED_OUT else LogOut())
+            toggled: AgentEvent = LogIn() if status is AgentStatus.LOGGED_OUT else LogOut()
+            return agent_transition(position, toggled)
         case TogglePause():
-            return decide(position, Unpause() if status is AgentStatus.PAUSED else Pause())
+            toggled = Unpause() if status is AgentStatus.PAUSED else Pause()
+            return agent_transition(position, toggled)
         case LogIn():
             # logging in again joins again (the queues asked for may differ) and unpauses
             again = (QueueAction.UNPAUSE,) if status is AgentStatus.PAUSED else ()

@@ -1,6 +1,6 @@
 """The agent status service: every change of an agent's status, from the phone, the CLI, the
-API or the auto-pause, goes through ``apply``, which asks the machine (``machine.decide``) and
-carries out its decision.
+API or the auto-pause, goes through ``apply``, which asks the machine
+(``machine.agent_transition``) and carries out its decision.
 
 Positions are read from the store (``AgentRepository``, the one record the controller and a
 restart share); the queue actions go through ``AgentService`` (AMI QueueAdd/QueueRemove/
@@ -27,9 +27,9 @@ from controller.agents.machine import (
     AgentEvent,
     AgentPosition,
     AgentStatus,
+    AgentTransition,
     Answered,
     Change,
-    Decision,
     EndWrapup,
     Pause,
     QueueAction,
@@ -37,7 +37,7 @@ from controller.agents.machine import (
     RingNoAnswer,
     ToggleLogin,
     TogglePause,
-    decide,
+    agent_transition,
 )
 from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiError
@@ -91,7 +91,7 @@ def position_of(stored: StoredAgent | None) -> AgentPosition:
     return AgentPosition(AgentStatus.AVAILABLE)
 
 
-def confirmation_sound(decision: Decision) -> str:
+def confirmation_sound(decision: AgentTransition) -> str:
     if isinstance(decision, Refusal):
         return SOUND_REFUSED
     if QueueAction.REJOIN in decision.actions:
@@ -132,13 +132,13 @@ class AgentStatusService:
     async def apply(
         self, agent_id: str, event: AgentEvent, queues: Sequence[QueueMembership] | None = None,
         *, by: str = "",
-    ) -> Decision:
+    ) -> AgentTransition:
         """Decide ``event`` for ``agent_id`` and carry it out; a ``Refusal`` changes nothing.
         ``queues`` overrides the agent's configured queues on a login; ``by`` names the
         supervisor who asked (logged)."""
         async with self._locks[agent_id]:
             before = await self.position(agent_id)
-            decision = decide(before, event, self._config.auto_pause)
+            decision = agent_transition(before, event, self._config.auto_pause)
             if isinstance(decision, Refusal):
                 log.info("agent.refused", agent_id=agent_id, cause=type(event).__name__,
                          why=decision.why)
@@ -205,7 +205,7 @@ class AgentStatusService:
         finally:
             await self._channels.continue_with(channel, {SOUND_VARIABLE: sound})
 
-    async def _phone_decision(self, agent_id: str, action: str, argument: str) -> Decision:
+    async def _phone_decision(self, agent_id: str, action: str, argument: str) -> AgentTransition:
         if agent_id not in self._agent_ids:
             return Refusal(f"endpoint {agent_id!r} is not a configured agent")
         match action:

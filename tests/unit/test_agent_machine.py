@@ -21,7 +21,7 @@ from controller.agents.machine import (
     ToggleLogin,
     TogglePause,
     Unpause,
-    decide,
+    agent_transition,
 )
 
 OUT = AgentPosition()
@@ -62,11 +62,11 @@ R = QueueAction.REJOIN
 def test_every_event_in_every_position(
     position: AgentPosition, event: AgentEvent, expected: object
 ) -> None:
-    assert decide(position, event) == expected
+    assert agent_transition(position, event) == expected
 
 
 def test_an_unpause_clears_the_reason() -> None:
-    decision = decide(LUNCH, Unpause())
+    decision = agent_transition(LUNCH, Unpause())
     assert isinstance(decision, Change) and decision.position.reason == ""
 
 
@@ -74,14 +74,14 @@ def test_n_unanswered_rings_in_a_row_pause_with_reason_missed_per_queue() -> Non
     limits = {"sales": 2}
     position = AVAILABLE
     for event in (RingNoAnswer("sales"), RingNoAnswer("support"), RingNoAnswer("support")):
-        decision = decide(position, event, limits)
+        decision = agent_transition(position, event, limits)
         assert isinstance(decision, Change) and decision.actions == ()
         position = decision.position
     assert position.missed == {"sales": 1, "support": 2}  # support has no limit
-    answered = decide(position, Answered("sales"), limits)
+    answered = agent_transition(position, Answered("sales"), limits)
     assert isinstance(answered, Change) and answered.position.missed == {"support": 2}
     position = answered.position
-    first = decide(position, RingNoAnswer("sales"), limits)
+    first = agent_transition(position, RingNoAnswer("sales"), limits)
     assert isinstance(first, Change) and first.actions == ()
-    second = decide(first.position, RingNoAnswer("sales"), limits)
+    second = agent_transition(first.position, RingNoAnswer("sales"), limits)
     assert second == Change(AgentPosition(AgentStatus.PAUSED, "missed"), (P,))
