@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from testbed.render import render
 AGENT_CALLER_IP = "127.0.0.4"
 
 SIPP_BINARY = "sipp"
+STOP_GRACE_S = 5.0  # how long a stopped sipp may take to quit before it is killed
 STATS_FILE = "stats.csv"
 MESSAGES_FILE = "messages.log"
 ERRORS_FILE = "errors.log"
@@ -162,13 +163,7 @@ class Sipp:
 
     def stop(self) -> SippStats:
         """End the process (SIGTERM, then SIGKILL) and return its last counters."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_all([self])
         return self.stats()
 
     def is_running(self) -> bool:
@@ -329,5 +324,20 @@ class SippPool:
         )
 
     def close(self) -> None:
-        for sipp in self.started:
-            sipp.stop()
+        stop_all(self.started)
+
+
+def stop_all(sipps: Iterable[Sipp], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM every running sipp at once, SIGKILL what is left after ``grace_s``: a sipp with
+    calls up can take seconds to quit, and one after another twenty of them took over a minute
+    (a demo's Ctrl-C outlived its test's patience and left its processes behind)."""
+    running = [s.process for s in sipps if s.process is not None and s.process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, DEMO_PORTS, Ports, test_ports
-from testbed.sipp import Sipp, SippError
+from testbed.sipp import Sipp, SippError, stop_all
 from testbed.tone_pcap import write_tone_pcap
 
 DEMO_AGENT_PHONE_PORT = 5080
@@ -252,12 +252,9 @@ class TrafficGenerator:
     def stop(self) -> None:
         """End every sipp of this run (callers first, then the phones); idempotent."""
         self._pending.clear()
-        for caller in self._callers.values():
-            caller.stop()
+        stop_all(self._callers.values())  # callers first: the phones still answer their BYEs
         self._reap()
-        for uas in (self.agents, self.customers):
-            if uas is not None:
-                uas.stop()
+        stop_all(uas for uas in (self.agents, self.customers) if uas is not None)
 
 
 def run(generator: TrafficGenerator, duration_s: float, drain_s: float) -> TrafficCounts:

@@ -53,6 +53,22 @@ def _leftovers(state_dir: Path) -> list[str]:
     return found + [m for m in mounts if any(mark in m for mark in marks)]
 
 
+def _kill_run(demo: subprocess.Popen[str], state_dir: Path) -> None:
+    """If the demo is still running, the test has failed: SIGKILL it and every process it
+    started (it had no chance to stop them), so none outlives the test into the next ones."""
+    if demo.poll() is not None:
+        return
+    demo.kill()
+    demo.wait(10)
+    for found in _leftovers(state_dir):
+        pid = found.split(":", 1)[0]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended meanwhile
+
+
 def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
     tmp_path: Path,
 ) -> None:
@@ -63,7 +79,10 @@ def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)
-            demo.wait(60)
+            try:
+                demo.wait(60)
+            finally:
+                _kill_run(demo, state)
     assert demo.returncode == 0, output[-4000:]
     assert "=== summary ===" in output
     assert "campaign demo-outbound" in output and "[" in output  # live status with the bar
@@ -102,9 +121,7 @@ def test_ctrl_c_midway_leaves_no_process_or_mount(tmp_path: Path) -> None:
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait(10)
+        _kill_run(demo, state)
     assert demo.returncode == 130, "".join(lines) + rest
     assert "interrupted" in rest
     assert _leftovers(state) == []
