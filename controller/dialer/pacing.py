@@ -465,6 +465,32 @@ class _NormalBusy:
         self._variance += p * (1.0 - p)
 
 
+BusyRisk = _ExactBusy | _NormalBusy
+
+
+def busy_risk(free_qs: Sequence[float], demand_qs: Sequence[float], waiting: int) -> BusyRisk:
+    """``P(demand >= free agents)`` for Bernoulli free agents and demand on top of ``waiting``
+    calls, exact for small teams; ``add_call`` puts one more call in the demand."""
+    model = _ExactBusy if len(free_qs) <= EXACT_RISK_MAX_AGENTS else _NormalBusy
+    return model(free_qs, demand_qs, waiting)
+
+
+def free_probabilities(
+    snapshot: PacingInput, stats: PacingStats, horizon: float
+) -> list[float]:
+    """Per agent logged in and not dialing: the probability it is free ``horizon`` s from now.
+
+    An agent on a call is free by the horizon if talk left + wrap-up fit in it: averaged over
+    wrap-up quantiles (the convolution, coarsely) rather than subtracting the mean wrap-up.
+    """
+    talk_horizons = [horizon - wrap for wrap in stats.wrap_quantiles()] or [horizon]
+    return [
+        *([1.0] * snapshot.agents_ready),
+        *stats.talk_end_probabilities(snapshot.talk_elapsed, talk_horizons),
+        *stats.wrap_end_probabilities(snapshot.wrap_elapsed, horizon),
+    ]
+
+
 def feedback_gain(now: float, settings: PacingSettings, stats: PacingStats) -> float:
     """Multiplier of the per-call abandon bound from the hottest regulation window."""
     target = settings.abandon_target
@@ -478,6 +504,13 @@ def feedback_gain(now: float, settings: PacingSettings, stats: PacingStats) -> f
     return min(high, max(low, gain))
 
 
+def call_abandon_bound(now: float, settings: PacingSettings, stats: PacingStats) -> float:
+    """``alpha``: the abandon probability a new call may carry, the target scaled by the
+    feedback."""
+    gain = feedback_gain(now, settings, stats)
+    return min(settings.abandon_target * gain, MAX_CALL_ABANDON_PROBABILITY)
+
+
 def predictive_launches(
     snapshot: PacingInput, settings: PacingSettings, stats: PacingStats, alpha: float
 ) -> int:
@@ -486,20 +519,12 @@ def predictive_launches(
     if p <= 0.0:
         return progressive_launches(snapshot)
     horizon = stats.mean_seconds_to_connect + ABANDON_GRACE_SECONDS
-    # An agent on a call is free by the horizon if talk left + wrap-up fit in it: average over
-    # wrap-up quantiles (the convolution, coarsely) rather than subtracting the mean wrap-up.
-    talk_horizons = [horizon - wrap for wrap in stats.wrap_quantiles()] or [horizon]
-    free_qs = [
-        *([1.0] * snapshot.agents_ready),
-        *stats.talk_end_probabilities(snapshot.talk_elapsed, talk_horizons),
-        *stats.wrap_end_probabilities(snapshot.wrap_elapsed, horizon),
-    ]
+    free_qs = free_probabilities(snapshot, stats, horizon)
     connect_seconds = stats.mean_seconds_to_connect
     demand_qs = stats.in_flight_connect_probabilities(snapshot.in_flight_elapsed, connect_seconds)
     limit = min(settings.line_cap - snapshot.lines_in_use, cps_budget(snapshot, settings))
-    risk_model = _ExactBusy if len(free_qs) <= EXACT_RISK_MAX_AGENTS else _NormalBusy
     # Demand the next call would meet: waiting calls plus connects among those ahead of it.
-    risk = risk_model(free_qs, demand_qs, snapshot.calls_waiting)
+    risk = busy_risk(free_qs, demand_qs, snapshot.calls_waiting)
     launches = 0
     while launches < limit and risk.busy() <= alpha:
         risk.add_call(p)
@@ -524,8 +549,7 @@ def decide(
         wanted = progressive_launches(snapshot)
         reason = "progressive" if not fallback else f"progressive fallback: {fallback}"
     else:
-        gain = feedback_gain(snapshot.now, settings, stats)
-        alpha = min(settings.abandon_target * gain, MAX_CALL_ABANDON_PROBABILITY)
+        alpha = call_abandon_bound(snapshot.now, settings, stats)
         wanted = predictive_launches(snapshot, settings, stats, alpha)
         reason = f"predictive: p={stats.connect_rate:.3f} alpha={alpha:.4f}"
     launch = apply_caps(wanted, snapshot, settings)

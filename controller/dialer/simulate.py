@@ -19,7 +19,9 @@ The model
   few seconds.
 * A call classified human needs an agent at once: if none is connected within 2 s it is
   abandoned (the safe-harbor message holds the line ``safe_harbor_seconds``).
-* The pacer is asked every ``tick`` seconds.
+* The pacer is asked every ``tick`` seconds. Mode ``oracle`` (``dialer/oracle.py``) is the
+  bound no live dialer reaches: the world lends it every lead's outcome and ring time ahead
+  (its :class:`~controller.dialer.oracle.Foresight`), not talk times.
 
 Reported: occupancy (talk time / logged-in time) next to its limit ``aht / (aht + wrap)``,
 abandon rate over the day and in the worst 1 h window, calls, answers, live answers, AMD
@@ -33,16 +35,17 @@ import heapq
 import itertools
 import math
 import random
+from collections import deque
 from dataclasses import asdict, dataclass
 
 from controller.dialer import campaign
 from controller.dialer.campaign import CampaignMachine, MachineSettings
+from controller.dialer.oracle import Foresight, OraclePacer
 from controller.dialer.pacing import HOUR, PacingMode, PacingSettings, PacingStats
 from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
 from controller.dialer.policy import CampaignState
 
-SIMULATED_MODES = ("progressive", "predictive", "vicidial-adaptive", "erlang-free-agents")
-
+SIMULATED_MODES = ("progressive", "predictive", "vicidial-adaptive", "erlang-free-agents", "oracle")
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,11 @@ class SimulationResult:
         return asdict(self)
 
 
-def make_pacer(config: SimulationConfig) -> Pacer:
+def make_pacer(config: SimulationConfig, foresight: Foresight) -> Pacer:
+    """The pacer of ``config.mode``; only the oracle reads the world's ``foresight``."""
     settings = config.pacing_settings()
+    if config.mode == "oracle":
+        return OraclePacer(settings, foresight)
     if config.mode == "vicidial-adaptive":
         return VicidialAdaptive(settings, shift_seconds=config.hours * HOUR)
     if config.mode == "erlang-free-agents":
@@ -173,6 +179,34 @@ class _Customer:
         busy = rng.random() < config.busy_share
         return cls(answers, ring, machine, machine == amd_right, busy, rng.uniform(1.0, 5.0))
 
+    def connect_delay(self, config: SimulationConfig) -> float | None:
+        """Seconds from launch until this customer needs an agent, None if never."""
+        if self.answers and not self.classified_machine:
+            return self.ring + config.amd_seconds
+        return None
+
+
+class _Customers:
+    """The customer base in dialing order, drawn ahead on demand (for the oracle's peek) from
+    one stream, so peeking changes no draw."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self._config = config
+        self._rng = random.Random(f"{config.seed}:customers")
+        self._ahead: deque[_Customer] = deque()
+
+    def _fill(self, count: int) -> None:
+        while len(self._ahead) < count:
+            self._ahead.append(_Customer.draw(self._rng, self._config))
+
+    def next(self) -> _Customer:
+        self._fill(1)
+        return self._ahead.popleft()
+
+    def peek(self, count: int) -> list[_Customer]:
+        self._fill(count)
+        return list(itertools.islice(self._ahead, count))
+
 
 class _World:
     """A simulated Asterisk, store and customer base around the campaign machine.
@@ -190,7 +224,7 @@ class _World:
         # gets the same talk time and the k-th wrap-up the same length under every pacer, so
         # modes compared with one seed differ by their decisions, not by their luck (with a
         # shared stream a 5-agent day's talk total alone varies by about 3 %).
-        self.customers = random.Random(f"{config.seed}:customers")
+        self.customers = _Customers(config)
         self.talks = random.Random(f"{config.seed}:talks")
         self.wraps = random.Random(f"{config.seed}:wraps")
         self.length = config.hours * HOUR
@@ -200,8 +234,9 @@ class _World:
             MachineSettings(config.pacing_settings(), wrapup_seconds=config.wrap),
             PacingStats(),
             lambda: f"leg-{next(self._agent_numbers)}",
-            pacer=make_pacer(config),
+            pacer=make_pacer(config, self),
         )
+        self.connects_ahead: dict[str, float] = {}  # attempt -> when it will need an agent
         self.events: list[tuple[float, int, campaign.Event]] = []
         self.sequence = 0
         self.attempt_numbers = itertools.count(1)
@@ -213,6 +248,12 @@ class _World:
         self.talk_total = self.wait_total = 0.0
         self.answer_times: list[float] = []
         self.abandon_times: list[float] = []
+
+    def connect_times(self) -> list[float]:
+        return sorted(self.connects_ahead.values())
+
+    def upcoming(self, count: int) -> list[float | None]:
+        return [customer.connect_delay(self.config) for customer in self.customers.peek(count)]
 
     def schedule(self, at: float, event: campaign.Event) -> None:
         self.sequence += 1
@@ -233,9 +274,11 @@ class _World:
 
     def feed(self, event: campaign.Event, now: float) -> None:
         match event:
-            case campaign.CustomerAnswered(attempt_id) if attempt_id in self.humans:
-                self.live_answers += 1
-                self.answer_times.append(now)
+            case campaign.CustomerAnswered(attempt_id):
+                self.connects_ahead.pop(attempt_id, None)
+                if attempt_id in self.humans:
+                    self.live_answers += 1
+                    self.answer_times.append(now)
             case campaign.WrapupOver(agent_id):
                 self.ready_since[agent_id] = now
         for command in self.machine.handle(event, now):
@@ -285,7 +328,7 @@ class _World:
         self.calls += 1
         self.lines += 1
         self.peak_lines = max(self.peak_lines, self.lines)
-        customer = _Customer.draw(self.customers, config)
+        customer = self.customers.next()
         if customer.answers:
             self.answers += 1
             done = now + customer.ring + config.amd_seconds
@@ -297,6 +340,7 @@ class _World:
             else:
                 if not customer.machine:
                     self.humans.add(attempt_id)
+                self.connects_ahead[attempt_id] = done
                 self.schedule(done, campaign.CustomerAnswered(attempt_id))
         elif customer.busy:
             self.schedule(now + customer.busy_after, campaign.Hangup(attempt_id, 17))

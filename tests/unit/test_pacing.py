@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.dialer.oracle import OraclePacer
 from controller.dialer.pacing import (
     HOUR,
     PacingInput,
@@ -182,8 +185,23 @@ def test_settings_reject_bad_values_by_name(field: str, value: float) -> None:
         PacingSettings(**{field: value})  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class KnownLeads:
+    """The oracle's foresight as fixed values."""
+
+    connects: Sequence[float]
+    leads: Sequence[float | None]
+
+    def connect_times(self) -> Sequence[float]:
+        return self.connects
+
+    def upcoming(self, count: int) -> Sequence[float | None]:
+        return self.leads[:count]
+
+
 def pacers(rules: PacingSettings) -> list[Pacer]:
     return [
+        OraclePacer(rules, KnownLeads((3.0, 8.0), [None, 9.0, None, None, 4.0, 12.0] * 60)),
         ModelPacer(rules),
         ModelPacer(PacingSettings(mode=PacingMode.PROGRESSIVE, line_cap=rules.line_cap,
                                   cps_cap=rules.cps_cap)),
