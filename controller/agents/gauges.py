@@ -19,7 +19,7 @@ class AgentGaugeProvider:
     def __init__(self, store: Database, config: Config, window_s: float,
                  clock: Callable[[], datetime]) -> None:
         self._history = StatusLogRepository(store)
-        self._wrapup = {name: float(q.wrapup) for name, q in config.inbound.queues.items()}
+        self._wrapup = config.inbound.wrapup_seconds()
         self._reasons = sorted({*config.agents.pause_reasons.values(), MISSED_REASON, ""})
         self._window = timedelta(seconds=window_s)
         self._now = clock

@@ -203,7 +203,8 @@ class MemberEvent:
     paused_reason: str | None = None
     in_call: bool | None = None
     penalty: int | None = None
-    wrapup_s: int | None = None
+    wrapup_s: int | None = None  # the member's own wrap-up; 0: the queue's applies
+    last_call: int | None = None  # when its last call ended (Unix seconds); 0: none yet
 
 
 class QueueMemberAdded(MemberEvent):
@@ -406,6 +407,7 @@ class _Member(TypedDict):
     in_call: bool | None
     penalty: int | None
     wrapup_s: int | None
+    last_call: int | None
 
 
 def _member(h: _Headers) -> _Member:
@@ -421,6 +423,7 @@ def _member(h: _Headers) -> _Member:
         in_call=h.flag("InCall"),
         penalty=h.maybe_integer("Penalty"),
         wrapup_s=h.maybe_integer("Wrapuptime"),
+        last_call=h.maybe_integer("LastCall"),
     )
 
 

@@ -190,9 +190,8 @@ def _stats(args: argparse.Namespace) -> int:
 
     async def read(store: Database) -> list[AgentStats]:
         history = StatusLogRepository(store)
-        wrapup = {name: float(queue.wrapup) for name, queue in config.inbound.queues.items()}
         return agent_stats(await history.intervals(since), await history.handled_calls(since),
-                           wrapup, since, now)
+                           config.inbound.wrapup_seconds(), since, now)
 
     rows = [{"agent": s.agent_id, "calls": s.calls_handled,
              "aht_s": None if s.aht_s is None else round(s.aht_s, 1),

@@ -39,7 +39,7 @@ class Core:
     def __init__(self, config: Config, store: Database) -> None:
         self.config = config
         self.store = store
-        self.model = LiveModel(clock=time.time)
+        self.model = LiveModel(clock=time.time, queue_wrapup=config.inbound.wrapup_seconds())
         self.metrics = Metrics(
             SnapshotProviders(components=self.components_up), queues=config.inbound.queues
         )

@@ -363,6 +363,10 @@ class InboundConfig(Section):
     queues: dict[Name, QueueConfig] = {}
     numbers: dict[Did, NumberRoute] = {}
 
+    def wrapup_seconds(self) -> dict[str, float]:
+        """Each queue's wrap-up after a call (its ``wrapuptime`` in the rendered queues.conf)."""
+        return {name: float(queue.wrapup) for name, queue in self.queues.items()}
+
     @model_validator(mode="after")
     def _references_resolve(self) -> InboundConfig:
         problems = self._unknown_references() or self._overflow_loops()

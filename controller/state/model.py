@@ -4,11 +4,18 @@ Pure state: fed typed AMI events (``apply``) and list-action snapshots (``load_s
 sync service, with the clock injected, and no I/O. Everything else (router rules, metrics,
 ``callctl queue status``) reads it. After every reconnect the sync service rebuilds it from a
 fresh snapshot, because events missed while disconnected cannot be replayed.
+
+Wrap-up is app_queue's and no event marks it: a member is in wrap-up from its last call's end
+for its own ``Wrapuptime`` if it has one, else its queue's ``wrapuptime``, which no AMI event
+carries (the model is given the configured ones: the controller renders queues.conf from
+them). ``shared_lastcall`` (always rendered) makes a call in one queue start the wrap-up in
+every queue of the agent, as app_queue does. A snapshot's ``LastCall`` restores a wrap-up that
+began before a reconnect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -89,6 +96,7 @@ class Member:
     paused_reason: str = ""
     in_call: bool = False
     penalty: int = 0
+    wrapup_s: float = 0.0  # the member's own Wrapuptime; 0: its queue's applies
     wrapup_until: float = 0.0
     state_since: float = 0.0
 
@@ -110,9 +118,13 @@ class Member:
 class Queue:
     name: str
     strategy: str = ""
-    wrapup_s: float = 0.0
+    wrapup_s: float = 0.0  # the queue's wrapuptime, as configured
     callers: dict[str, Caller] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
+
+    def wrapup_of(self, member: Member) -> float:
+        """How long ``member`` stays in wrap-up after a call in this queue."""
+        return member.wrapup_s or self.wrapup_s
 
     def agents_by_state(self, now: float) -> dict[AgentState, int]:
         counts = dict.fromkeys(AgentState, 0)
@@ -129,8 +141,10 @@ Listener = Callable[[str, str], None]
 
 
 class LiveModel:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, queue_wrapup: Mapping[str, float] | None = None) -> None:
+        """``queue_wrapup``: each queue's configured wrap-up seconds (absent: none)."""
         self._clock = clock
+        self._queue_wrapup = dict(queue_wrapup or {})
         self.channels: dict[str, Channel] = {}
         self.queues: dict[str, Queue] = {}
         self._listeners: list[Listener] = []
@@ -147,7 +161,7 @@ class LiveModel:
 
     def queue(self, name: str) -> Queue:
         if name not in self.queues:
-            self.queues[name] = Queue(name)
+            self.queues[name] = Queue(name, wrapup_s=self._queue_wrapup.get(name, 0.0))
         return self.queues[name]
 
     # -- snapshot -------------------------------------------------------------------------
@@ -251,17 +265,23 @@ class LiveModel:
         member.paused_reason = reason if member.paused else ""
         member.in_call = _or_kept(e.in_call, member.in_call)
         member.penalty = _or_kept(e.penalty, member.penalty)
-        if e.wrapup_s:  # 0 or absent: the queue's wrap-up is not known from this event
-            queue.wrapup_s = float(e.wrapup_s)
+        member.wrapup_s = float(_or_kept(e.wrapup_s, member.wrapup_s))
+        if e.last_call:
+            member.wrapup_until = max(member.wrapup_until, e.last_call + queue.wrapup_of(member))
         return member
 
     def _on_agent_complete(self, e: AgentComplete) -> None:
-        queue = self.queue(e.queue)
-        member = queue.members.get(e.interface)
-        if member is not None:
-            member.in_call = False
-            member.wrapup_until = self._clock() + queue.wrapup_s
-            member.state_since = self._clock()
+        """The call ended: the agent's wrap-up starts in every queue it is a member of
+        (``shared_lastcall``)."""
+        now = self._clock()
+        for queue in self.queues.values():
+            member = queue.members.get(e.interface)
+            if member is None:
+                continue
+            if queue.name == e.queue:
+                member.in_call = False
+            member.wrapup_until = now + queue.wrapup_of(member)
+            member.state_since = now
             self._changed("member", queue.name)
 
 

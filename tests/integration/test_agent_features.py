@@ -9,11 +9,15 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.app import Controller
 from controller.asterisk.events import AgentCalled, AgentComplete, AgentRingNoAnswer
 from controller.config import Config
+from controller.state.model import AgentState
 from testbed.asterisk import AsteriskInstance
 from testbed.sip_ua import Phone, subscribe
 from testbed.sipp import SippPool
@@ -239,32 +243,106 @@ async def test_a_phone_subscribed_to_the_hints_is_notified_on_login_and_on_pause
                     key.transport.close()
 
 
-async def test_end_wrapup_makes_the_agent_take_the_next_call_before_the_wrapup_time(
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(api: Api) -> Series:
+    _, body = await api.request("GET", "/metrics", token=None)
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples}
+
+
+def value(series: Series, name: str, **labels: str) -> float:
+    return series.get((name, frozenset(labels.items())), 0.0)
+
+
+async def states_shown(api: Api, config_file: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """1001's state per queue as the agents API and ``callctl agent list --json`` show it."""
+    _, listing = await api.request("GET", "/api/v1/agents")
+    status, out = await asyncio.to_thread(cli, config_file, "agent", "list", "--json")
+    assert status == 0, out
+    by_api = next(a for a in listing["agents"] if a["agent_id"] == AGENT)["state"]
+    by_cli = next(a for a in json.loads(out) if a["agent_id"] == AGENT)["state"]
+    return by_api, by_cli
+
+
+async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
 ) -> None:
+    """The queue's wrapuptime (not a member's) after a live call: the model, the agents API,
+    ``agent list`` and ``callctl_agents`` show wrap-up, the per-agent series count the call;
+    ``*47`` ends it (and Asterisk offers the next call at once); after the next call the
+    wrap-up ends at its time, when Asterisk offers a waiting caller again."""
+    wrapup_s = 10
     q = unique_queue("wrapup")
+    config_file = tmp_path / "c.toml"
     config = routing(
         controller_config_file,
-        inbound_toml(queue_toml(q, members='["1001"]').replace("wrapup = 0", "wrapup = 60"),
-                     number("5000", q)),
-        tmp_path / "c.toml", asterisk,
+        inbound_toml(queue_toml(q, members='["1001"]', retry=1).replace(
+            "wrapup = 0", f"wrapup = {wrapup_s}"), number("5000", q)),
+        config_file, asterisk,
     )
     sipp.agent_phones(RING_S="1", TALK_MS="1500")  # answers, talks 1.5 s, hangs up
     api = Api(config)
+    offers = f"PJSIP/{AGENT}"
+
+    def state() -> AgentState | None:
+        found = controller.model.queues[q].members.get(offers)
+        return found.state(controller.model.now()) if found else None
+
     async with running_controller(config) as running:
         controller = running.controller
         events = watch_events(controller)
         try:
             await login(api, AGENT)
+            before = await scrape(api)
             sipp.call("5000", HOLD_MS="20000")
-            await wait_for(lambda: events.of(AgentComplete, interface=f"PJSIP/{AGENT}"), 20,
-                           "1001's first call to end")
-            second = sipp.call("5000", HOLD_MS="20000")
-            await asyncio.sleep(3)  # app_queue keeps the caller waiting: 1001 is in wrap-up
-            assert len(events.of(AgentCalled, interface=f"PJSIP/{AGENT}")) == 1
+            [(first_end, _)] = await wait_for(
+                lambda: events.of(AgentComplete, interface=offers), 20, "1001's first call to end")
+            assert state() is AgentState.WRAPUP
+            assert await states_shown(api, config_file) == ({q: "wrapup"}, {q: "wrapup"})
+            shown = await scrape(api)
+            assert value(shown, "callctl_agents", queue=q, state="wrapup") == 1
+            assert value(shown, "callctl_agents", queue=q, state="available") == 0
+
+            def counted(series: Series, name: str, **labels: str) -> float:
+                return value(series, name, agent=AGENT, **labels) - value(
+                    before, name, agent=AGENT, **labels)
+
+            after = await wait_for(
+                lambda: _when(scrape(api), lambda s: counted(
+                    s, "callctl_agent_calls_handled") == 1), 10, "the call counted")
+            assert 1 <= counted(after, "callctl_agent_seconds", activity="talking") < 10
+            assert 0 < counted(after, "callctl_agent_seconds", activity="wrapup") <= wrapup_s
+
             await dial(sipp, asterisk, "*47")
-            await wait_for(lambda: len(events.of(AgentCalled, interface=f"PJSIP/{AGENT}")) == 2,
-                           10, "the waiting caller offered to 1001 before 60 s of wrap-up")
-            second.stop()
+            await wait_for(lambda: state() is AgentState.AVAILABLE, 5, "1001 available")
+            assert time.time() - first_end < wrapup_s, "*47 ended the wrap-up, not its time"
+            assert await states_shown(api, config_file) == ({q: "available"}, {q: "available"})
+
+            sipp.call("5000", HOLD_MS="20000")
+            await wait_for(lambda: len(events.of(AgentCalled, interface=offers)) == 2, 10,
+                           "the next caller offered to 1001 at once")
+            second_end = (await wait_for(
+                lambda: events.of(AgentComplete, interface=offers)[1:], 20,
+                "1001's second call to end"))[0][0]
+            assert state() is AgentState.WRAPUP
+            waiting = sipp.call("5000", HOLD_MS="30000")
+            # when it ends, app_queue rings 1001 at once: the model leaves wrap-up for ringing
+            await wait_for(lambda: state() is not AgentState.WRAPUP, wrapup_s + 5,
+                           "the wrap-up's end")
+            assert time.time() - second_end >= wrapup_s - 0.5
+            [*_, (third_offer, _)] = await wait_for(
+                lambda: events.of(AgentCalled, interface=offers)[2:], 10,
+                "the waiting caller offered to 1001")
+            # app_queue held the caller for the same wrap-up (its clock counts whole seconds)
+            assert third_offer - second_end >= wrapup_s - 1
+            waiting.stop()
         finally:
             await logout_all(api)
+
+
+async def _when(series: Awaitable[Series], ok: Callable[[Series], bool]) -> Series | None:
+    got = await series
+    return got if ok(got) else None

@@ -68,6 +68,48 @@ def test_member_states_and_wrapup() -> None:
     assert model.queues["support"].members == {}
 
 
+def test_a_queues_configured_wrapup_shows_in_every_queue_of_the_agent() -> None:
+    clock = Clock()
+    model = LiveModel(clock, queue_wrapup={"support": 20, "sales": 5})
+    for queue in ("support", "sales", "billing"):
+        apply(model, {"Event": "QueueMemberAdded", "Queue": queue, "Interface": "PJSIP/1001",
+                     "Status": "1", "Paused": "0", "Wrapuptime": "0"})
+    apply(model, {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1001",
+                 "Uniqueid": "u1", "TalkTime": "30"})
+    states = {name: q.members["PJSIP/1001"].state(clock.now) for name, q in model.queues.items()}
+    # shared_lastcall: a call in support starts wrap-up in sales too; billing has none
+    assert states == {"support": AgentState.WRAPUP, "sales": AgentState.WRAPUP,
+                      "billing": AgentState.AVAILABLE}
+    clock.now += 6
+    assert model.queues["sales"].members["PJSIP/1001"].state(clock.now) is AgentState.AVAILABLE
+    assert model.queues["support"].agents_by_state(clock.now)[AgentState.WRAPUP] == 1
+    clock.now += 15
+    assert model.queues["support"].members["PJSIP/1001"].state(clock.now) is AgentState.AVAILABLE
+
+
+def test_a_members_own_wrapup_overrides_its_queues() -> None:
+    clock = Clock()
+    model = LiveModel(clock, queue_wrapup={"support": 20})
+    apply(model, {"Event": "QueueMemberAdded", "Queue": "support", "Interface": "PJSIP/1001",
+                 "Status": "1", "Wrapuptime": "3"})
+    apply(model, {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1001",
+                 "Uniqueid": "u1"})
+    clock.now += 4
+    assert model.queues["support"].members["PJSIP/1001"].state(clock.now) is AgentState.AVAILABLE
+
+
+def test_a_snapshot_keeps_a_wrapup_that_began_before_it() -> None:
+    clock = Clock()
+    model = LiveModel(clock, queue_wrapup={"support": 30})
+    member = parse_ami({"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1002",
+                        "Status": "1", "Paused": "0", "InCall": "0", "Wrapuptime": "0",
+                        "LastCall": str(int(clock.now) - 10)})
+    model.load_snapshot(queue_status=[member], channels=[])  # type: ignore[list-item]
+    agent = model.queues["support"].members["PJSIP/1002"]
+    assert agent.state(clock.now) is AgentState.WRAPUP
+    assert agent.state(clock.now + 21) is AgentState.AVAILABLE
+
+
 def test_snapshot_replaces_everything() -> None:
     clock = Clock()
     model = LiveModel(clock)
