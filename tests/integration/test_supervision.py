@@ -11,7 +11,7 @@ import wave
 from pathlib import Path
 
 from controller.config import load_config
-from testbed.asterisk import AsteriskInstance
+from testbed.asterisk import AGENT_PHONE_IP, AsteriskInstance
 from testbed.sipp import SippPool
 from testbed.tone_pcap import write_tone_pcap
 
@@ -91,69 +91,119 @@ async def _ended(api: Api) -> tuple[int, dict[str, list[dict[str, str]]]] | None
     return None
 
 
-async def test_a_whisper_reaches_the_agent_and_not_the_customer(
+async def test_whisper_reaches_the_agent_alone_barge_both_and_listen_neither(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
 ) -> None:
     """What a phone heard is measured by making it echo and recording what comes back from it
     (MixMonitor r(), the audio read from that channel): ChanSpy whispers through an audiohook
     that a recording of the audio sent to a channel does not see. First the agent's phone
     echoes (a customer calls in playing 400 Hz), then the customer's (the agent calls out
-    playing 1000 Hz); the supervisor whispers 1600 Hz both times."""
-    tones = {name: write_tone_pcap(tmp_path / f"{name}.pcap", hz, 30.0, ssrc=0x5EED + i)
-             for i, (name, hz) in enumerate((("customer", CALLER_HZ), ("agent", AGENT_HZ),
-                                             ("supervisor", SUPERVISOR_HZ)))}
+    playing 1000 Hz); in each call the supervisor, playing 1600 Hz, whispers, then barges (and
+    listens, in the second)."""
+    tones = tone_pcaps(tmp_path)
     config = load_config(controller_config_file)
     api = Api(config)
-    monitor = asterisk.monitor_dir
     async with running_controller(config) as running:
         try:
-            sipp.agent_phones(RING_S="1", TALK_MS="30000")  # echoes
+            sipp.agent_phones(RING_S="1", TALK_MS="40000")  # echoes
+            await login(api, AGENT)
+            await wait_for(lambda: f"PJSIP/{AGENT}" in
+                           running.controller.model.queues["support"].members, 10, "1001 in")
+            sipp.start("tone_caller", local_ip="127.0.0.2", uac=True, service="5000", calls=1,
+                       values={"PCAP": str(tones["customer"]), "HOLD_MS": "40000"})
+            agent_heard = {mode: await spied(asterisk, sipp, tones["supervisor"], mode, "agent",
+                                             "r") for mode in ("whisper", "barge")}
+            asterisk.hang_up_all()
+            await logout_all(api)
+
+            sipp.carrier(ANSWER_UPTO="1", BUSY_UPTO="1", RING_MIN_S="0", RING_MAX_S="0",
+                         TALK_MS="40000")  # echoes
+            sipp.agent_call(AGENT, asterisk.secrets.agent_passwords[AGENT], "902079460000",
+                            HOLD_MS="40000", PCAP=str(tones["agent"]))
+            customer_heard = {
+                mode: await spied(asterisk, sipp, tones["supervisor"], mode, "customer", "r")
+                for mode in ("whisper", "barge", "listen")}
+        finally:
+            await logout_all(api)
+    for mode, heard in agent_heard.items():  # the agent heard the customer and the supervisor
+        assert tone_power(heard, CALLER_HZ) > 1000, mode
+        assert tone_power(heard, SUPERVISOR_HZ) > 0.05 * tone_power(heard, CALLER_HZ), mode
+    for mode, heard in customer_heard.items():  # the customer heard the agent ...
+        assert tone_power(heard, AGENT_HZ) > 1000, mode
+    # ... and the supervisor only when barging
+    barge = customer_heard.pop("barge")
+    assert tone_power(barge, SUPERVISOR_HZ) > 0.05 * tone_power(barge, AGENT_HZ)
+    for mode, heard in customer_heard.items():
+        assert tone_power(heard, SUPERVISOR_HZ) < 0.001 * tone_power(heard, AGENT_HZ), mode
+
+
+async def test_listening_and_barging_the_supervisor_hears_both_sides(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
+) -> None:
+    """The customer calls in playing 400 Hz, the agent's phone answers playing 1000 Hz; what
+    is sent to the supervisor's phone (MixMonitor t() on its channel: ChanSpy writes the spied
+    audio to it like any frame) holds both, listening and barging."""
+    tones = tone_pcaps(tmp_path)
+    config = load_config(controller_config_file)
+    api = Api(config)
+    async with running_controller(config) as running:
+        try:
+            sipp.start("tone_agent_phone", local_ip=AGENT_PHONE_IP,
+                       port=asterisk.ports.agent_phone,
+                       values={"PCAP": str(tones["agent"]), "TALK_MS": "30000"})
             await login(api, AGENT)
             await wait_for(lambda: f"PJSIP/{AGENT}" in
                            running.controller.model.queues["support"].members, 10, "1001 in")
             sipp.start("tone_caller", local_ip="127.0.0.2", uac=True, service="5000", calls=1,
                        values={"PCAP": str(tones["customer"]), "HOLD_MS": "30000"})
-            await whisper_recorded(asterisk, sipp, tones["supervisor"], "agent", "in")
-            asterisk.hang_up_all()
-            await logout_all(api)
-
-            sipp.carrier(ANSWER_UPTO="1", BUSY_UPTO="1", RING_MIN_S="0", RING_MAX_S="0",
-                         TALK_MS="30000")  # echoes
-            sipp.agent_call(AGENT, asterisk.secrets.agent_passwords[AGENT], "902079460000",
-                            HOLD_MS="30000", PCAP=str(tones["agent"]))
-            await whisper_recorded(asterisk, sipp, tones["supervisor"], "customer", "out")
+            supervisor_heard = {
+                mode: await spied(asterisk, sipp, tones["supervisor"], mode, "supervisor", "t")
+                for mode in ("listen", "barge")}
         finally:
             await logout_all(api)
-    agent_heard = await wait_for(lambda: _samples(monitor / "in-agent-heard.wav"), 5, "a file")
-    customer_heard = await wait_for(lambda: _samples(monitor / "out-customer-heard.wav"), 5,
-                                    "a file")
-    for name in ("in-agent", "out-customer"):
-        for kind in ("all", "heard"):
-            (monitor / f"{name}-{kind}.wav").unlink(missing_ok=True)
-    # the agent heard the customer and the supervisor; the customer the agent, not the whisper
-    assert tone_power(agent_heard, CALLER_HZ) > 1000
-    assert tone_power(agent_heard, SUPERVISOR_HZ) > 0.05 * tone_power(agent_heard, CALLER_HZ)
-    assert tone_power(customer_heard, AGENT_HZ) > 1000
-    assert tone_power(customer_heard, SUPERVISOR_HZ) < 0.001 * tone_power(customer_heard,
-                                                                            AGENT_HZ)
+    for mode, heard in supervisor_heard.items():
+        assert tone_power(heard, CALLER_HZ) > 1000, mode
+        assert tone_power(heard, AGENT_HZ) > 1000, mode
 
 
-async def whisper_recorded(asterisk: AsteriskInstance, sipp: SippPool, tone: Path, side: str,
-                           name: str) -> None:
-    """Once the call is up, 1003 whispers to 1001 for 4 s while ``side``'s channel (whose
-    phone echoes) is recorded into ``NAME-SIDE-heard.wav``."""
+def tone_pcaps(folder: Path) -> dict[str, Path]:
+    """Each party's tone: the customer 400 Hz, the agent 1000 Hz, the supervisor 1600 Hz."""
+    return {name: write_tone_pcap(folder / f"{name}.pcap", hz, 40.0, ssrc=0x5EED + i)
+            for i, (name, hz) in enumerate((("customer", CALLER_HZ), ("agent", AGENT_HZ),
+                                            ("supervisor", SUPERVISOR_HZ)))}
+
+
+MODE_CODES = {"listen": "*51", "whisper": "*52", "barge": "*53"}
+
+
+async def spied(asterisk: AsteriskInstance, sipp: SippPool, tone: Path, mode: str, leg: str,
+                direction: str) -> array.array[int]:
+    """Once the call is up, 1003 (playing ``tone``) supervises 1001 in ``mode`` for 3 s while
+    ``leg`` (customer, agent or supervisor) is recorded in ``direction`` (MixMonitor ``r``:
+    what its phone sends, ``t``: what it is sent); the supervisor then hangs up. Returns the
+    recording's samples."""
     legs = await wait_for(lambda: _call_legs(asterisk), 15, "the call to be answered")
     await asyncio.sleep(1)
     supervisor = sipp.agent_call("1003", asterisk.secrets.agent_passwords["1003"],
-                                 f"*52{AGENT}", HOLD_MS="15000", PCAP=str(tone))
-    await wait_for(lambda: any(app == "ChanSpy" for app, _ in channel_apps(asterisk).values()),
-                   15, "the whisper")
+                                 f"{MODE_CODES[mode]}{AGENT}", HOLD_MS="15000", PCAP=str(tone))
+    spy = await wait_for(lambda: next((name for name, (app, _) in channel_apps(asterisk).items()
+                                       if app == "ChanSpy"), None), 15, f"the {mode}")
+    channel = spy if leg == "supervisor" else legs[leg]
+    name = f"{mode}-{leg}-{direction}"
+    monitor = asterisk.monitor_dir
     inside = asterisk.spool_dir / "monitor"  # the path as Asterisk sees it
-    asterisk.cli(f"mixmonitor start {legs[side]} {name}-{side}-all.wav,"
-                 f"r({inside}/{name}-{side}-heard.wav)")
-    await asyncio.sleep(4)
-    asterisk.cli(f"mixmonitor stop {legs[side]}")
-    supervisor.stop()
+    asterisk.cli(f"mixmonitor start {channel} {name}-all.wav,"
+                 f"{direction}({inside}/{name}.wav)")
+    await asyncio.sleep(3)
+    asterisk.cli(f"mixmonitor stop {channel}")
+    asterisk.cli(f"channel request hangup {spy}")
+    await asyncio.to_thread(supervisor.wait, 10)
+    await wait_for(lambda: spy not in channel_apps(asterisk), 5, "the supervisor gone")
+    try:
+        return await wait_for(lambda: _samples(monitor / f"{name}.wav"), 5, f"{name}.wav")
+    finally:
+        for file in (f"{name}.wav", f"{name}-all.wav"):
+            (monitor / file).unlink(missing_ok=True)
 
 
 def _call_legs(asterisk: AsteriskInstance) -> dict[str, str] | None:
