@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from controller.dialer.policy import Result
+from controller.dialer.policy import CampaignState, Result
 from controller.dialer.repository import (
     AttemptTiming,
     Campaign,
@@ -16,7 +16,6 @@ from controller.dialer.repository import (
     FinishedAttempt,
     OpenAttempt,
 )
-from controller.store.base import Row
 
 
 class AmiPort(Protocol):
@@ -65,7 +64,7 @@ class AriPort(Protocol):
 class DialerStore(Protocol):
     """The part of ``DialerRepository`` the runner uses."""
 
-    async def list_campaigns(self) -> list[Row]: ...
+    async def campaign_states(self) -> dict[str, CampaignState]: ...
 
     async def campaign(self, name: str) -> Campaign: ...
 

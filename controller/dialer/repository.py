@@ -30,6 +30,7 @@ from typing import Any
 
 from controller.dialer.leads import Lead
 from controller.dialer.policy import (
+    CampaignState,
     LeadSnapshot,
     Result,
     campaign_transition,
@@ -174,6 +175,11 @@ class DialerRepository:
             "  AND leads.state = 'done') AS done"
             " FROM campaigns c ORDER BY c.name"
         )
+
+    async def campaign_states(self) -> dict[str, CampaignState]:
+        """Each campaign's state, by name: what the runner reads every tick (no lead counts)."""
+        rows = await self._db.fetchall("SELECT name, state FROM campaigns ORDER BY name")
+        return {row["name"]: CampaignState(row["state"]) for row in rows}
 
     async def change_state(self, name: str, action: str, now: datetime) -> tuple[str, str]:
         """Apply a start/pause/resume/stop action; returns ``(old state, new state)``."""

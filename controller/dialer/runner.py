@@ -184,9 +184,8 @@ class DialerService:
     async def _tick(self) -> None:
         if self._clock() - self._last_renewal >= LEASE_RENEW_S:
             await self._keep_leases()
-        for row in await self._repo.list_campaigns():
-            machine = self.campaigns.get(row["name"]) or await self._load(row["name"])
-            state = CampaignState(row["state"])
+        for name, state in (await self._repo.campaign_states()).items():
+            machine = self.campaigns.get(name) or await self._load(name)
             if machine.state is not state:
                 log.info(
                     "campaign.state_changed",

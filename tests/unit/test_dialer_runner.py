@@ -18,14 +18,14 @@ from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AriChannel, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
-from controller.dialer.policy import longest_call
+from controller.dialer.policy import CampaignState, longest_call
 from controller.dialer.repository import ClaimedAttempt, DialerRepository
 from controller.dialer.runner import DialerService
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
 from controller.state.model import LiveModel
-from controller.store.base import Database, Row, StoreError, from_iso
+from controller.store.base import Database, StoreError, from_iso
 
 NOON_NY = datetime(2026, 6, 2, 16, 0, tzinfo=UTC).timestamp()  # 12:00 in New York
 
@@ -89,11 +89,11 @@ class FlakyRepository(DialerRepository):
         self.failures = failures
         self.listed = 0
 
-    async def list_campaigns(self) -> list[Row]:
+    async def campaign_states(self) -> dict[str, CampaignState]:
         self.listed += 1
         if self.listed <= self.failures:
             raise StoreError("database is locked")
-        return await super().list_campaigns()
+        return await super().campaign_states()
 
 
 SETTINGS = {
