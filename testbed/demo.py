@@ -19,6 +19,7 @@ demo can be tested while the suite's instance runs.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import shutil
@@ -442,10 +443,12 @@ class Demo:
             ("asterisk", self.instance.stop),
         ]
         for what, step in steps:
+            began = time.monotonic()
             try:
                 step()
             except (OSError, AsteriskError, SippError, subprocess.SubprocessError) as error:
                 print(f"demo: stopping {what} failed: {error}", file=sys.stderr)
+            say(f"{what} stopped ({time.monotonic() - began:.1f} s)")
 
     def _stop_controller(self) -> None:
         process = self.controller
@@ -488,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    # a run that does not stop can be asked where it is stuck: every thread's stack to stderr
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         demo = Demo(args)
     except TrafficError as error:

@@ -17,9 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from testbed import asterisk as testbed_asterisk
 from testbed.asterisk import REPO_DIR, ensure_root
 from testbed.demo import OUTBOUND_AGENTS
+
+# The longest the demo's cleanup may take after Ctrl-C, each step at its own bound: the callers'
+# and the phones' sipp (5 s SIGTERM grace, then 5 s for SIGKILL, each), the controller (15 s,
+# then 5 s), Prometheus (10 s, then 5 s), Asterisk (5 s `core stop now`, 10 s, 3 s, 3 s): 76 s.
+STOP_TIMEOUT_S = 90
 
 TRAFFIC = ["--rate", "12", "--patience", "30", "--agent-talk", "5", "15",
            "--customer-talk", "5", "12", "--drain", "10", "--status-interval", "10",
@@ -69,6 +76,21 @@ def _kill_run(demo: subprocess.Popen[str], state_dir: Path) -> None:
                 pass  # it ended meanwhile
 
 
+def _interrupt(demo: subprocess.Popen[str], timeout: float) -> str:
+    """Ctrl-C the demo and return the rest of its output. If it has not stopped within
+    ``timeout``, the test fails with the demo's own account: every thread's stack (the demo
+    dumps them on SIGUSR1) and the steps it finished stopping."""
+    demo.send_signal(signal.SIGINT)
+    try:
+        return demo.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        demo.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        demo.kill()
+        rest = demo.communicate(timeout=10)[0]
+        pytest.fail(f"the demo had not stopped {timeout} s after Ctrl-C:\n{rest[-8000:]}")
+
+
 def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
     tmp_path: Path,
 ) -> None:
@@ -78,9 +100,8 @@ def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
         output, _ = demo.communicate(timeout=150)
     finally:
         if demo.poll() is None:
-            demo.send_signal(signal.SIGINT)
             try:
-                demo.wait(60)
+                _interrupt(demo, STOP_TIMEOUT_S)
             finally:
                 _kill_run(demo, state)
     assert demo.returncode == 0, output[-4000:]
@@ -118,8 +139,7 @@ def test_ctrl_c_midway_leaves_no_process_or_mount(tmp_path: Path) -> None:
                 break
         assert any(line.startswith("===") for line in lines), "".join(lines)
         time.sleep(5)
-        demo.send_signal(signal.SIGINT)
-        rest, _ = demo.communicate(timeout=60)
+        rest = _interrupt(demo, STOP_TIMEOUT_S)
     finally:
         _kill_run(demo, state)
     assert demo.returncode == 130, "".join(lines) + rest
