@@ -29,7 +29,6 @@ from controller.dialer.repository import DialerRepository
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.queries import all_queries
 from controller.store import open_store
-from controller.store.base import Database
 from testbed import prometheus
 from testbed.asterisk import REPO_DIR, AsteriskInstance
 from testbed.sipp import Sipp, SippPool
@@ -139,7 +138,7 @@ async def test_prometheus_sees_live_calls_and_every_dashboard_and_alert_query_wo
             assert {k: v for k, v in scraped.items() if v} == sipp_saw
             assert phones.received_requests().count("INVITE") >= ANSWERED_CALLERS
 
-            await _check_live_wiring(query, controller.store)
+            await _check_live_wiring(query, controller)
             await _check_exposition_with_promtool(api)
             await _check_every_query(query, server)
         finally:
@@ -179,13 +178,18 @@ def _sipp_outcomes(abandoning: Sipp, answered: Sipp) -> dict[str, int]:
     return {k: v for k, v in outcomes.items() if v}
 
 
-async def _check_live_wiring(query: Query, store: Database) -> None:
+async def _check_live_wiring(query: Query, controller: Controller) -> None:
     """Every metric family of the contract is fed by the live services, not only declared."""
+    store = controller.store
     ups = {s["metric"]["component"]: float(s["value"][1]) for s in await query("callctl_up")}
     assert ups == {"ami": 1.0, "ari": 1.0, "store": 1.0}
     assert series_value(await query('callctl_queue_open{queue="support"}')) == 1.0
-    members = await query('sum(callctl_agents{queue="support"})')
-    assert series_value(members) == len(AGENTS)  # logged in, in whatever state now
+    members = await query('callctl_agents{queue="support"}')
+    # logged in, in whatever state now
+    now = controller.model.now()
+    states = {m.interface: (m.state(now), m.status)
+              for m in controller.model.queues["support"].members.values()}
+    assert sum(float(s["value"][1]) for s in members) == len(AGENTS), (members, states)
     handled = await query('callctl_queue_handle_seconds_count{queue="support"}')
     assert series_value(handled) == ANSWERED_CALLERS
     waits = await query('callctl_queue_wait_seconds_count{queue="support",outcome="answered"}')
