@@ -53,6 +53,9 @@ MATCH_MARGINS = (0.5, 0.8, 0.97, 1.15, 1.4)
 REFINE_AIMS = (0.96, 0.98, 0.995)
 # The oracle re-run around predictive's realised abandon rate, as shares of the aimed target.
 ORACLE_MARGINS = (0.9, 1.15)
+# Abandon targets of the frontier table (the target cells' occupancy against abandon rate).
+FRONTIER_TARGETS = (0.015, 0.03, 0.045, 0.06, 0.09)
+FRONTIER_MODES = ("predictive", "oracle")
 
 Cell = tuple[int, float, float]
 
@@ -219,7 +222,31 @@ def _verdict(ours: Days, peer: Days) -> str:
     return f"{'yes' if _beats(ours, peer) else 'NO '} {_pair(ours)} {margin:+.4f}±{error:.4f}"
 
 
-def run() -> Table:
+def _frontier(runs: dict[SimulationConfig, Days], configs: Sequence[SimulationConfig]) -> Table:
+    rows: list[list[object]] = []
+    for config in configs:
+        days = runs[config]
+        rows.append(
+            [config.agents, f"{config.answer_rate:.0%}", int(config.aht), config.mode,
+             f"{100 * config.abandon_target:g}%", f"{days.occupancy_share:.3f}",
+             f"{100 * days.abandon_rate:.2f}%", f"{100 * days.worst_day_abandon_rate:.2f}%",
+             f"{100 * days.worst_hour_abandon_rate:.1f}%"]
+        )
+    return Table(
+        title=f"Pacing frontier: the target cells at several abandon targets ({DAYS} days)",
+        columns=[
+            "agents", "answer", "aht", "mode", "target", "occupancy/limit", "abandon",
+            "worst day", "worst 1h",
+        ],
+        rows=rows,
+        notes=[
+            "how much occupancy each abandon rate buys: the issue-17 targets read against"
+            " predictive's curve (a live pacer) and the oracle's (knows every call's outcome)"
+        ],
+    )
+
+
+def run() -> list[Table]:
     base = _run_all(_configs())
     by_cell: dict[Cell, dict[str, Days]] = {}
     configs: dict[tuple[Cell, str], SimulationConfig] = {}
@@ -238,8 +265,15 @@ def run() -> Table:
         cell: _oracle_ladder(configs[cell, "oracle"], modes["predictive"], modes["oracle"])
         for cell, modes in by_cell.items()
     }
+    frontier = [
+        replace(configs[cell, mode], abandon_target=target)
+        for cell, _ in TARGETS
+        for mode in FRONTIER_MODES
+        for target in FRONTIER_TARGETS
+    ]
     matched = _run_all(
         [c for ladder in (*rematch.values(), *oracle_ladders.values()) for c in ladder]
+        + [c for c in frontier if c not in base]
     )
 
     def peer_result(key: tuple[Cell, str]) -> Days:
@@ -282,16 +316,17 @@ def run() -> Table:
             [agents, f"{rate:.0%}", int(aht)]
             + [_pair(modes[mode]) for mode in SIMULATED_MODES]
             + [f"{oracle_share:.3f}", f"{ours.occupancy_share / oracle_share:.3f}"]
+            + [f"{100 * ours.worst_day_abandon_rate:.2f}%"]
             + [f"{100 * ours.worst_hour_abandon_rate:.1f}%", *verdicts]
         )
-    return Table(
+    table = Table(
         title=(
             f"Pacing: occupancy/limit and abandon rate over {DAYS} simulated days"
             f" ({HOURS:g} h, wrap {WRAP:g} s)"
         ),
         columns=[
             "agents", "answer", "aht", *SIMULATED_MODES, "oracle at pred abandon",
-            "pred/oracle", "pred worst 1h",
+            "pred/oracle", "pred worst day", "pred worst 1h",
             *(f"beats {peer}" for peer in PEERS),
         ],
         rows=rows,
@@ -310,3 +345,4 @@ def run() -> Table:
             + (f" ({', '.join(narrow)})" if narrow else ""),
         ],
     )
+    return [table, _frontier(base | matched, frontier)]
