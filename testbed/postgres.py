@@ -95,6 +95,10 @@ class PostgresCluster:
             "initdb", "-D", str(self.data_dir), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
             "--locale=C.UTF-8", "--no-sync", "--no-instructions",
         )
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on this cluster's data as it was left (after ``stop_server``)."""
         options = [
             "-c listen_addresses=127.0.0.1",
             f"-p {self.port}",
@@ -108,6 +112,11 @@ class PostgresCluster:
             )
         except PostgresError as error:
             raise PostgresError(f"{error}\n--- {self.log_file} ---\n{self.log_tail()}") from None
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: every open session is cut) and keep its data: an outage
+        lasting until ``start_server``."""
+        self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
 
     def is_running(self) -> bool:
         if not (self.data_dir / "postmaster.pid").exists():
@@ -126,7 +135,7 @@ class PostgresCluster:
     def stop(self) -> None:
         """Stop the server (fast: open sessions are rolled back) and delete the cluster."""
         if self.is_running():
-            self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
+            self.stop_server()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def create_database(self, name: str, template: str = "template0") -> str:

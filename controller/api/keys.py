@@ -16,11 +16,13 @@ if TYPE_CHECKING:
     from controller.metrics.registry import Metrics
     from controller.metrics.snapshot import ComponentUp
     from controller.state.model import LiveModel
+    from controller.store.backlog import WriteBacklog
     from controller.store.base import Database
     from controller.tasks import Supervisor
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORE: web.AppKey[Database] = web.AppKey("store")
+WRITES: web.AppKey[WriteBacklog] = web.AppKey("writes")
 MODEL: web.AppKey[LiveModel] = web.AppKey("model")
 AGENTS: web.AppKey[AgentService] = web.AppKey("agents")
 AGENT_STATUS: web.AppKey[AgentStatusService] = web.AppKey("agent_status")

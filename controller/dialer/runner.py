@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from controller.asterisk.ami import AmiError
 from controller.asterisk.ari import AriError
@@ -99,6 +100,7 @@ from controller.pjsip import agent_interface, trunk_dial_string
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.state.model import LiveModel
+from controller.store.backlog import WriteBacklog
 from controller.store.base import StoreError
 from controller.tasks import TaskSet
 
@@ -136,6 +138,7 @@ class DialerService:
         model: LiveModel,
         repo: DialerStore,
         metrics: Metrics,
+        writes: WriteBacklog,
         worker: str,
         agents_of_queue: Callable[[str], tuple[str, ...]],
         recorder: Recorder | None = None,
@@ -147,6 +150,7 @@ class DialerService:
         self._repo = repo
         self._ledger = AstDbLedger(ami)
         self._metrics = metrics
+        self._writes = writes
         self._worker = worker
         self._agents_of_queue = agents_of_queue
         self._recorder = recorder
@@ -487,6 +491,23 @@ class DialerService:
         cause: int | None,
         timing: AttemptTiming | None = None,
     ) -> None:
+        """Record how an attempt ended: now, or once the store answers again (the write waits
+        in the backlog, and the attempt's AstDB record stays until it has landed)."""
+        await self._writes.write(
+            "dialer result",
+            partial(self._write_result, campaign, attempt_id, result, cause, timing),
+            campaign=campaign,
+            attempt_id=attempt_id,
+        )
+
+    async def _write_result(
+        self,
+        campaign: str,
+        attempt_id: str,
+        result: Result,
+        cause: int | None,
+        timing: AttemptTiming | None,
+    ) -> None:
         try:
             if result is Result.NOT_DIALED:
                 await self._repo.release_attempt(attempt_id, self._now_dt())
@@ -495,8 +516,9 @@ class DialerService:
                 retry = await self._repo.record_result(
                     attempt_id, result, self._now_dt(), cause, timing
                 )
-        except (StoreError, DialerStoreError) as error:
-            # left open in the store: the next reconcile settles it from its AstDB record
+        except DialerStoreError as error:
+            # settled already: by a survivor after our lease ran out, or by a reconcile from
+            # the AstDB record while this write waited for the store
             log.error(
                 "dialer.record_failed", campaign=campaign, attempt_id=attempt_id, error=str(error)
             )

@@ -20,6 +20,7 @@ from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
 from controller.state.model import LiveModel
 from controller.state.sync import AmiStateSync
+from controller.store.backlog import WriteBacklog
 from controller.store.base import Database
 from controller.tasks import Supervisor, TaskFactory
 
@@ -29,7 +30,8 @@ StasisHandler = Callable[[StasisStart], None]
 
 
 class Core:
-    """Config, store, live model, the AMI and ARI clients, metrics and the task supervisor.
+    """Config, store (with the backlog of writes it could not take yet), live model, the AMI
+    and ARI clients, metrics and the task supervisor.
 
     AMI messages are parsed here, once, and handed to the state sync (which applies them to
     the model, then to every listener); ARI ``StasisStart`` events go to the handler its
@@ -39,6 +41,7 @@ class Core:
     def __init__(self, config: Config, store: Database) -> None:
         self.config = config
         self.store = store
+        self.writes = WriteBacklog()
         self.model = LiveModel(clock=time.time, queue_wrapup=config.inbound.wrapup_seconds())
         self.metrics = Metrics(
             SnapshotProviders(components=self.components_up), queues=config.inbound.queues
@@ -51,6 +54,7 @@ class Core:
         self._stasis: dict[str, StasisHandler] = {}
         self.supervise("ami", self.ami.run)
         self.supervise("ari", self.ari.run)
+        self.supervise("store-writes", self.writes.run)
 
     def supervise(self, name: str, factory: TaskFactory) -> None:
         """Run ``factory()`` while the app runs; restart it whenever it fails."""

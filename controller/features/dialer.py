@@ -20,6 +20,7 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> DialerServi
         core.model,
         DialerRepository(core.store),
         core.metrics,
+        core.writes,
         worker=core.config.dialer.worker_id,
         agents_of_queue=lambda queue: (
             tuple(m.agent for m in inbound.queues[queue].members)

@@ -15,7 +15,8 @@ from controller.recording.recorder import Recorder
 def install(app: web.Application, core: Core, recorder: Recorder) -> InboundRouter:
     config = core.config
     router = InboundRouter(
-        config.inbound, core.ami, core.ari, core.model, core.store, core.metrics, recorder
+        config.inbound, core.ami, core.ari, core.model, core.store, core.metrics, recorder,
+        core.writes,
     )
     core.sync.add_listener(router.on_ami_event)
     core.on_stasis("inbound", router.on_stasis_start)

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
@@ -50,6 +51,7 @@ from controller.metrics.registry import Metrics
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.state.model import AgentState, LiveModel
+from controller.store.backlog import WriteBacklog
 from controller.store.base import Database
 from controller.tasks import TaskSet
 
@@ -117,9 +119,11 @@ class InboundRouter:
         store: Database,
         metrics: Metrics,
         recorder: Recorder,
+        writes: WriteBacklog,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
+        self._writes = writes  # a call's rows, written late if the store is down meanwhile
         self._ami = ami
         self._ari = ari
         self._model = model
@@ -333,7 +337,11 @@ class InboundRouter:
             call.queue = step.destination.queue
         else:
             call.outcome = "overflowed"
-        await self._calls.set_overflow(call.call_id, call.rule, call.destination, call.queue)
+        await self._writes.write(
+            "inbound overflow",
+            lambda: self._calls.set_overflow(call.call_id, call.rule, call.destination, call.queue),
+            call_id=call.call_id,
+        )
 
     # -- outcomes (AMI) -------------------------------------------------------------------
 
@@ -409,8 +417,15 @@ class InboundRouter:
             duration_s=round(now - call.arrived_at, 2),
         )
         # the Hangup can overtake the arrival row's write: save_ended writes the row either way
-        await self._calls.save_ended(call.stored(ended_at=now))
+        await self._writes.write(
+            "inbound call ended", partial(self._calls.save_ended, call.stored(ended_at=now)),
+            call_id=call.call_id,
+        )
 
     async def _store_arrival(self, call: InboundCall, adopted: bool = False) -> None:
         record = call.stored()
-        await self._calls.add_arrival(replace(record, outcome=None) if adopted else record)
+        await self._writes.write(
+            "inbound call arrived",
+            partial(self._calls.add_arrival, replace(record, outcome=None) if adopted else record),
+            call_id=call.call_id,
+        )

@@ -25,6 +25,7 @@ from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
 from controller.state.model import LiveModel
+from controller.store.backlog import WriteBacklog
 from controller.store.base import Database, StoreError, from_iso
 
 NOON_NY = datetime(2026, 6, 2, 16, 0, tzinfo=UTC).timestamp()  # 12:00 in New York
@@ -96,6 +97,19 @@ class FlakyRepository(DialerRepository):
         return await super().campaign_states()
 
 
+class DownRepository(DialerRepository):
+    """The real repository, whose result writes fail while ``down`` (the store unreachable)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.down = True
+
+    async def record_result(self, *args: Any, **kwargs: Any) -> datetime | None:
+        if self.down:
+            raise StoreError("couldn't get a connection after 5.00 sec")
+        return await super().record_result(*args, **kwargs)
+
+
 SETTINGS = {
     "trunk": "trunk", "caller_id": "Callctl <5550100>", "dialing_mode": "progressive",
     "agents": {"agent_ids": ["1001"]}, "agent_wrapup_seconds": 0,
@@ -109,11 +123,15 @@ async def running_campaign(repo: DialerRepository, phones: list[str]) -> None:
     await repo.change_state("c1", "start", now)
 
 
-def service(repo: DialerRepository, ami: FakeAmi, ari: FakeAri) -> DialerService:
+def service(
+    repo: DialerRepository, ami: FakeAmi, ari: FakeAri, writes: WriteBacklog | None = None
+) -> DialerService:
     ticks = itertools.count()
     metrics = Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True)))
     return DialerService(
-        ami, ari, LiveModel(clock=lambda: NOON_NY), repo, metrics, worker="w1",
+        ami, ari, LiveModel(clock=lambda: NOON_NY), repo, metrics,
+        WriteBacklog() if writes is None else writes,
+        worker="w1",
         agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY + next(ticks) * 0.01,
     )
 
@@ -206,6 +224,27 @@ async def test_an_open_attempt_nothing_is_known_of_gives_its_lead_back(store: Da
     assert lead is not None and (lead["state"], lead["attempts"]) == ("ready", 0)
 
 
+async def test_a_result_the_store_refuses_waits_and_lands_once_it_answers(
+    store: Database,
+) -> None:
+    _, claimed = await claimed_before_a_crash(store)
+    repo, ami, writes = DownRepository(store), FakeAmi(), WriteBacklog(retry_s=0.01)
+    record = f"{FAMILY}/{claimed.attempt_id}"
+    ami.astdb[record] = "17,,"  # ended busy while the store was down
+    await service(repo, ami, FakeAri(), writes).reconcile()
+    assert len(writes) == 1
+    assert record in ami.astdb  # kept: the only account of it until the write lands
+    replaying = asyncio.create_task(writes.run())
+    try:
+        repo.down = False
+        await until(lambda: len(writes) == 0, "the waiting result to land")
+    finally:
+        replaying.cancel()
+    status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
+    assert status["attempts"] == {"open": 0, "busy": 1}, status
+    assert record not in ami.astdb
+
+
 async def test_an_open_attempt_with_a_hangup_record_is_settled_from_it(store: Database) -> None:
     repo, claimed = await claimed_before_a_crash(store)
     ami = FakeAmi()
@@ -225,7 +264,7 @@ async def test_a_survivor_settles_a_dead_worker_s_attempts_once_their_lease_ran_
     survivor = DialerService(
         FakeAmi(), FakeAri(), LiveModel(clock=lambda: NOON_NY), repo,
         Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True))),
-        worker="w2", agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY,
+        WriteBacklog(), worker="w2", agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY,
     )
     # still within the lease after a renewal by w1: not the survivor's to settle
     await repo.renew_leases("w1", datetime.fromtimestamp(NOON_NY - 10, UTC))

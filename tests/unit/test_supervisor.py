@@ -16,6 +16,7 @@ from controller.api import keys, system
 from controller.logs import configure_logging
 from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
+from controller.store.backlog import WriteBacklog
 from controller.tasks import Backoff, Supervisor
 
 WITHIN_S = 5.0
@@ -93,6 +94,7 @@ async def test_a_task_that_raises_is_restarted_counted_and_shown_in_healthz(
     app[keys.COMPONENTS] = components_up()
     app[keys.SUPERVISOR] = supervisor
     app[keys.METRICS] = metrics
+    app[keys.WRITES] = WriteBacklog()
     app.cleanup_ctx.append(supervisor.cleanup_ctx)
     system.add_routes(app)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
