@@ -18,7 +18,13 @@ log = get_logger("faults")
 
 CRASH_ENV = "CALLCTL_CRASH_AT"
 CRASH_POINTS = frozenset(
-    {"after_claim_commit", "after_originate_sent", "after_customer_answered", "after_bridge"}
+    {
+        "after_claim_commit",
+        "after_originate_sent",
+        "after_customer_answered",
+        "after_bridge",
+        "after_callback_originate",
+    }
 )
 
 

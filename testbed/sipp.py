@@ -51,6 +51,8 @@ SCENARIO_DEFAULTS = {
     },
     "tone_agent_phone": {"PCAP": SIPP_PCAP, "TALK_MS": "30000"},
     "tone_caller": {"CALLER": "0441234567", "HOLD_MS": "5000", "PCAP": SIPP_PCAP},
+    "dtmf_caller": {"CALLER": "0441234567", "HOLD_MS": "5000", "KEYS": ""},
+    "callback_customer": {"RING_S": "1", "TALK_MS": "20000", "KEYS": ""},
     "register": {"CONTACT": "sip:1001@127.0.0.1:5060", "EXPIRES": "300"},
     # no greeting: the call is answered and waits for the BYE (testbed.greetings fills them)
     "greeting_customer": {"GREETINGS": '  <nop next="talk"/>', "TALK_MS": "20000"},
@@ -66,6 +68,36 @@ _STAMPED = re.compile(
 _SENT_INVITE = re.compile(r"message sent.*?\n\s*INVITE ", re.S)
 _RECEIVED_INVITE_OK = re.compile(r"message received.*?\n\s*SIP/2\.0 200.*^CSeq: *\d+ INVITE",
                                  re.S | re.M)
+
+
+DTMF_PCAP_DIR = "/usr/share/sip-tester"
+_DTMF_NAMES = {"#": "pound", "*": "star"}
+
+
+def key_steps(steps: str, gap_ms: int = 400) -> str:
+    """Scenario steps for ``@KEYS@``: ``"3000:1,6000:0441234567#"`` waits 3 s then presses 1,
+    waits 6 s then keys the number and ``#`` (RFC 2833 from sipp's pcaps, ``gap_ms`` apart).
+    Every wait ends early on a BYE, which goes to the scenario's ``bye`` label."""
+    lines: list[str] = []
+    marks = itertools.count()
+
+    def wait(ms: int) -> None:
+        mark = f"key{next(marks)}"
+        lines.append(f'  <recv request="BYE" timeout="{ms}" ontimeout="{mark}" next="bye"/>')
+        lines.append(f'  <label id="{mark}"/>')
+
+    for step in filter(None, steps.split(",")):
+        delay, _, keys = step.partition(":")
+        wait(int(delay))
+        for index, key in enumerate(keys):
+            if index:
+                wait(gap_ms)
+            name = _DTMF_NAMES.get(key, key)
+            if not (name in _DTMF_NAMES.values() or key.isdigit()):
+                raise ValueError(f"key_steps: no RFC 2833 capture for {key!r} in {steps!r}")
+            pcap = f"{DTMF_PCAP_DIR}/dtmf_2833_{name}.pcap"
+            lines.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+    return "\n".join(lines)
 
 
 class SippError(RuntimeError):
@@ -315,6 +347,17 @@ class SippPool:
         """Customers calling ``number``: ``calls`` calls, then sipp exits."""
         return self.start("caller", local_ip=local_ip, uac=True, service=number, calls=calls,
                           rate=rate, values=values)
+
+    def dtmf_call(self, number: str, keys: str, **values: str) -> Sipp:
+        """One customer calling ``number`` who presses ``keys`` (see ``key_steps``)."""
+        return self.start("dtmf_caller", local_ip=CARRIER_IP, uac=True, service=number,
+                          calls=1, values={"KEYS": key_steps(keys), **values})
+
+    def callback_carrier(self, keys: str, **values: str) -> Sipp:
+        """Customers called back: a UAS on the trunk's contact that answers every call and
+        presses ``keys`` (``""``: a voicemail that presses nothing)."""
+        return self.start("callback_customer", local_ip=CARRIER_IP, port=self.trunk_port,
+                          values={"KEYS": key_steps(keys), **values}, extra_args=["-rtp_echo"])
 
     def agent_call(self, agent: str, password: str, number: str, **values: str) -> Sipp:
         """Agent ``agent``'s phone dialing ``number``, answering the digest challenge."""

@@ -11,6 +11,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from controller.agents.service import AgentStatusService
     from controller.agents.supervision import SupervisionService
+    from controller.callbacks.service import CallbackService
     from controller.config import Config
     from controller.inbound.agents import AgentService
     from controller.metrics.registry import Metrics
@@ -27,6 +28,7 @@ MODEL: web.AppKey[LiveModel] = web.AppKey("model")
 AGENTS: web.AppKey[AgentService] = web.AppKey("agents")
 AGENT_STATUS: web.AppKey[AgentStatusService] = web.AppKey("agent_status")
 SUPERVISION: web.AppKey[SupervisionService] = web.AppKey("supervision")
+CALLBACKS: web.AppKey[CallbackService] = web.AppKey("callbacks")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
 # whether AMI (connected and resynced), ARI and the store answer

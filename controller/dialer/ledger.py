@@ -66,19 +66,23 @@ def parse_int(value: object) -> int | None:
 
 
 class AstDbLedger:
-    """The ledger over AMI (DBPut / DBGet / DBDel)."""
+    """The ledger over AMI (DBPut / DBGet / DBDel), in the AstDB ``family`` (the dialer's
+    attempts by default; callbacks keep their attempts in their own)."""
 
-    def __init__(self, ami: AmiPort) -> None:
+    def __init__(self, ami: AmiPort, family: str = FAMILY) -> None:
         self._ami = ami
+        self._family = family
 
     async def put(self, attempt_id: str, record: LedgerRecord) -> None:
-        await self._ami.action("DBPut", Family=FAMILY, Key=attempt_id, Val=record.render())
+        await self._ami.action("DBPut", Family=self._family, Key=attempt_id, Val=record.render())
 
     async def read(self, attempt_id: str) -> LedgerRecord | None:
         """The attempt's record, None when there is none; raises ``AmiError`` when AMI cannot
         tell (disconnected, no answer): "no record" must never be guessed, it releases a lead."""
         try:
-            answer = await self._ami.action("DBGet", as_list=None, Family=FAMILY, Key=attempt_id)
+            answer = await self._ami.action(
+                "DBGet", as_list=None, Family=self._family, Key=attempt_id
+            )
         except (AmiDisconnected, AmiTimeout):
             raise
         except AmiError:  # "Database entry not found"
@@ -90,4 +94,4 @@ class AstDbLedger:
         return None
 
     async def delete(self, attempt_id: str) -> None:
-        await self._ami.action("DBDel", Family=FAMILY, Key=attempt_id)
+        await self._ami.action("DBDel", Family=self._family, Key=attempt_id)

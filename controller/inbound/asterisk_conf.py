@@ -34,6 +34,8 @@ from controller.inbound.destinations import (
 from controller.inbound.hours import hours_of_day
 
 FALLBACK_HORIZON_DAYS = 365
+CALLBACK_OFFER_CONTEXT = "callctl-callback-offer"  # dialplans/callbacks.conf
+CALLBACK_WAIT_CONTEXT = "callctl-callback-wait"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 GENERAL = {
@@ -67,7 +69,21 @@ def queue_options(queue: QueueConfig) -> dict[str, str]:
     }
     if queue.hold_audio == "music":
         options["musicclass"] = queue.music_class
+    if queue.callback is not None:
+        # the offer is the periodic announcement; a caller's 1 leaves to the booking dialog
+        options["context"] = CALLBACK_OFFER_CONTEXT
+        options["periodic-announce"] = queue.callback.offer_sound
+        options["periodic-announce-startdelay"] = str(queue.callback.offer_after)
+        options["periodic-announce-frequency"] = str(queue.callback.offer_every)
     return options
+
+
+def callback_wait_steps(name: str) -> list[str]:
+    """The placeholder's queue side (``Local/<queue>@callctl-callback-wait``): it joins at
+    ``CALLCTL_CALLBACK_POSITION`` (the caller's place), rings rather than answers, and has no
+    timeout, so its Stasis side is answered exactly when an agent takes it."""
+    queue_args = [name, "r", "", "", "", "", "", "", "${CALLCTL_CALLBACK_POSITION}"]
+    return [f"Set(CALLCTL_QUEUE={name})", f"Queue({','.join(queue_args)})", "Hangup()"]
 
 
 def queue_app_options(queue: QueueConfig) -> str:
@@ -199,6 +215,10 @@ def render_inbound_dialplan(inbound: InboundConfig, ari_app: str, now: datetime)
     lines += ["", "[callctl-queue-exit]"]
     for name, queue in sorted(inbound.queues.items()):
         lines += _extension(name, _goto(queue.fallback_destination, inbound.external_trunk))
+    lines += ["", f"[{CALLBACK_WAIT_CONTEXT}]"]
+    for name, queue in sorted(inbound.queues.items()):
+        if queue.callback is not None:
+            lines += _extension(name, callback_wait_steps(name))
     return "\n".join(lines) + "\n"
 
 

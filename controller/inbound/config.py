@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from controller.callbacks.config import CallbackConfig
 from controller.inbound.destinations import (
     AnyDestination,
     Destination,
@@ -319,6 +320,9 @@ class QueueConfig(Section):
     fallback_destination: Destination | None = Field(
         default=None, description="static overflow; default: apologise and hang up"
     )
+    callback: CallbackConfig | None = Field(
+        default=None, description="offer waiting callers a callback that keeps their place"
+    )
 
     @field_validator("members")
     @classmethod
@@ -402,6 +406,20 @@ class InboundConfig(Section):
         for loc, destination in self._destinations():
             if isinstance(destination, QueueDestination) and destination.queue not in self.queues:
                 problems.append((loc, f"queue '{destination.queue}' is not defined"))
+        for name, queue in self.queues.items():
+            callback = queue.callback
+            if callback is None:
+                continue
+            if callback.schedule is not None and callback.schedule not in self.schedules:
+                loc = ("queues", name, "callback", "schedule")
+                problems.append((loc, f"schedule '{callback.schedule}' is not defined"))
+            for index, region in enumerate(callback.regions):
+                if region not in phonenumbers.SUPPORTED_REGIONS:
+                    loc = ("queues", name, "callback", "regions", index)
+                    problems.append((loc, f"unknown region '{region}' (use an ISO 3166 code)"))
+            if not (callback.regions or self.default_region):
+                loc = ("queues", name, "callback", "regions")
+                problems.append((loc, "give the regions callbacks may call (or default_region)"))
         for did, route in self.numbers.items():
             if route.queue not in self.queues:
                 message = f"queue '{route.queue}' is not defined"
@@ -436,6 +454,12 @@ class InboundConfig(Section):
             if found:
                 return [found]
         return []
+
+    def callback_regions(self, queue: str) -> tuple[str, ...]:
+        """The regions a callback of ``queue`` may call (its own, else the default region)."""
+        callback = self.queues[queue].callback
+        own = callback.regions if callback else ()
+        return own or ((self.default_region,) if self.default_region else ())
 
     def queues_of_agent(self, agent_id: str) -> tuple[tuple[str, int], ...]:
         """``(queue, penalty)`` for every queue the agent may serve, in config order."""

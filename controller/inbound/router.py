@@ -40,6 +40,7 @@ from controller.asterisk.events import (
     QueueCallerJoin,
     StasisStart,
 )
+from controller.callbacks.service import is_placeholder
 from controller.inbound.asterisk_conf import dialplan_location
 from controller.inbound.config import InboundConfig
 from controller.inbound.destinations import AnyDestination, QueueDestination
@@ -202,6 +203,11 @@ class InboundRouter:
                 await self._ari.hangup(call.call_id, "unallocated")
                 log.info("call.rejected", call_id=call.call_id, did=call.did, reason=reason)
 
+    def arrival_of(self, call_id: str) -> float | None:
+        """When a call we know arrived (its first arrival, before any queue or overflow)."""
+        call = self.calls.get(call_id)
+        return call.arrived_at if call is not None else None
+
     def _route_queue(self, did: str) -> str | None:
         route = self._config.numbers.get(did)
         return route.queue if route else None
@@ -294,6 +300,8 @@ class InboundRouter:
             snapshot = self.snapshot_of(name)
             queue_cfg = self._config.queues[name]
             for caller in snapshot.callers:
+                if is_placeholder(caller.call_id):  # a callback's: it waits, no rule moves it
+                    continue
                 call = self._adopt(caller.call_id, name)
                 if call is None or call.moving:
                     continue

@@ -20,6 +20,7 @@ from typing import TypeVar
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -27,6 +28,7 @@ from prometheus_client import (
 )
 
 from controller.asterisk.events import REJECT_REASONS, RejectReason, Source
+from controller.callbacks.machine import OUTCOMES as CALLBACK_OUTCOMES
 from controller.logs import get_logger
 from controller.metrics.collectors import ScrapeSnapshot, SnapshotCollector
 from controller.metrics.snapshot import (
@@ -137,6 +139,16 @@ class Metrics:
             "Seconds spent handling one Asterisk event (AMI or ARI) in the controller.",
             buckets=EVENT_PROCESSING_BUCKETS, registry=reg,
         )
+        self._callbacks = Counter(
+            "callctl_callbacks_total",
+            "Queue callbacks that ended, by outcome (answered, unreached, expired, cancelled).",
+            ["queue", "outcome"], registry=reg,
+        )
+        self._callbacks_pending = Gauge(
+            "callctl_callbacks_pending",
+            "Queue callbacks booked and not ended yet (waiting, queued, dialing, retrying).",
+            ["queue"], registry=reg,
+        )
         for result in RECORDING_RESULTS:
             self._recordings.labels(result)
         for source in ("ami", "ari"):
@@ -180,6 +192,18 @@ class Metrics:
         """One inbound call left ``queue`` with ``outcome`` after waiting ``wait_s``."""
         self._queue_calls.labels(queue, outcome).inc()
         self._queue_wait.labels(queue, outcome).observe(wait_s)
+
+    def declare_callback_queue(self, queue: str) -> None:
+        """Create the callback series of a queue that offers callbacks at 0 (idempotent)."""
+        for outcome in CALLBACK_OUTCOMES:
+            self._callbacks.labels(queue, outcome.value)
+        self._callbacks_pending.labels(queue)
+
+    def callback_finished(self, queue: str, outcome: str) -> None:
+        self._callbacks.labels(queue, outcome).inc()
+
+    def callbacks_pending(self, queue: str, count: int) -> None:
+        self._callbacks_pending.labels(queue).set(count)
 
     def handle_time(self, queue: str, seconds: float) -> None:
         """An answered call of ``queue`` ended its wrap-up: talk + wrap-up seconds."""

@@ -222,11 +222,11 @@ def test_the_image_entrypoint_renders_and_asterisk_starts_from_it(
     instance.start(entrypoint=[str(ENTRYPOINT)])
 
     # the store and every file come from the entrypoint's render
-    assert len(rendered_files(instance)) == 20
+    assert len(rendered_files(instance)) == 21
     assert "Response: Success" in ami_login(instance, instance.secrets.ami_secret)
     assert "1001" in instance.cli("pjsip show endpoints")
     log = instance.console_log.read_text()
-    assert "20 files written" in log, log[-2000:]
+    assert "21 files written" in log, log[-2000:]
     # exec: the entrypoint's process became Asterisk (the one the instance watches)
     process = instance._process
     assert process is not None and instance.pid() == process.pid

@@ -263,7 +263,7 @@ def test_queue_render_conf_is_the_same_command(
     assert main(["--config", str(config_file), "queue", "render-conf", "--out",
                  str(tmp_path / "asterisk")]) == 0
     assert (tmp_path / "asterisk" / "pjsip.conf").exists()
-    assert "20 files written" in capsys.readouterr().out
+    assert "21 files written" in capsys.readouterr().out
 
 
 def test_the_compose_stack_renders_from_its_example_and_shares_one_store() -> None:

@@ -1,0 +1,30 @@
+"""Callbacks: the callback service (Stasis entries ``callback``, ``callback-agent`` and
+``callback-customer``, its ticker and restart reconciliation) and ``/api/v1/callbacks``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from controller.api import callbacks, keys
+from controller.callbacks.service import CallbackService
+from controller.features.core import Core
+from controller.inbound.router import InboundRouter
+
+
+def install(app: web.Application, core: Core, router: InboundRouter) -> CallbackService:
+    inbound = core.config.inbound
+    service = CallbackService(
+        inbound, core.ami, core.ari, core.model, core.store, core.metrics, router.arrival_of
+    )
+    for name, queue in inbound.queues.items():
+        if queue.callback is not None:
+            core.metrics.declare_callback_queue(name)
+    core.sync.add_listener(service.on_ami_event)
+    core.sync.add_resync_hook(service.reconcile)
+    core.on_stasis("callback", service.on_booking_stasis)
+    core.on_stasis("callback-agent", service.on_agent_stasis)
+    core.on_stasis("callback-customer", service.on_customer_stasis)
+    core.supervise("callbacks", service.run)
+    app[keys.CALLBACKS] = service
+    callbacks.add_routes(app)
+    return service

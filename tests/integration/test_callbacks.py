@@ -1,0 +1,188 @@
+"""Queue callbacks on the real Asterisk: book with DTMF 1, keep the place, call back once.
+
+The caller (sipp, RFC 2833 digits from sipp's pcaps) waits in a queue with no agent, presses 1
+and hangs up; the callback's placeholder waits in the queue; when an agent logs in, its phone
+rings first, then the carrier (a sipp UAS that answers and presses 1, or a "voicemail" that
+presses nothing) sees the callback's INVITE and the two are bridged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.app import Controller
+from controller.config import Config
+from controller.faults import CRASH_ENV
+from testbed.asterisk import AsteriskInstance
+from testbed.sipp import Sipp, SippPool
+
+from .harness import Api, ControllerProcess, running_controller, wait_for, with_sections
+from .test_dialer import carrier_calls, invites_by_number, store_rows
+from .test_inbound import inbound_toml, login, logout_all, number, unique_queue
+
+CALLER = "0441234567"  # a Zurich number: valid in region CH
+CALLBACK_NUMBER = "+41441234567"
+PRESS_ONE = "2500:1"  # the customer's Read("press 1") starts after the ~1.5 s announcement
+
+
+def callback_queue(name: str, **options: Any) -> str:
+    settings = {"offer_after": 1, "offer_every": 5, "regions": '["CH"]', "retries": 1,
+                "retry_gap": 1, "ring_timeout": 15, **options}
+    return (
+        f'[inbound.queues.{name}]\nmembers = ["1001"]\nwrapup = 0\n'
+        f"[inbound.queues.{name}.callback]\n"
+        + "".join(f"{key} = {value}\n" for key, value in settings.items())
+    )
+
+
+def setup(base: Path, target: Path, asterisk: AsteriskInstance, queue_text: str,
+          queue: str) -> Config:
+    config = with_sections(base, inbound_toml(queue_text, number("5000", queue)), target)
+    asterisk.install_inbound(config.inbound)
+    return config
+
+
+async def callbacks_of(controller: Controller, queue: str) -> list[Any]:
+    return list(await controller.store.fetchall(
+        "SELECT * FROM callbacks WHERE queue = :q ORDER BY booked_at", {"q": queue}
+    ))
+
+
+async def book(sipp: SippPool, keys: str = "2000:1", **values: str) -> None:
+    """A caller who presses 1 after two seconds in the queue, then hangs up."""
+    caller = sipp.dtmf_call("5000", keys, CALLER=values.pop("CALLER", CALLER),
+                            HOLD_MS=values.pop("HOLD_MS", "2500"), **values)
+    stats = await asyncio.to_thread(caller.wait, 60)
+    assert stats.successful == 1, caller.output()
+
+
+@pytest.mark.timeout(120)
+async def test_a_booked_callback_reaches_the_agent_first_then_one_invite_and_a_bridge(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    q = unique_queue("cb")
+    config = setup(controller_config_file, tmp_path / "c.toml", asterisk, callback_queue(q), q)
+    agent_phone = sipp.agent_phones(RING_S="1", TALK_MS="60000")
+    carrier = sipp.callback_carrier(PRESS_ONE, RING_S="1")
+    api = Api(config)
+    async with running_controller(config) as running:
+        controller = running.controller
+        try:
+            # the same number books twice: one callback
+            await book(sipp)
+            await book(sipp)
+            [queued] = await wait_for(
+                lambda: _in_state(controller, q, "queued"), 10, "the callback to be queued"
+            )
+            assert queued["phone"] == CALLBACK_NUMBER
+            assert len(await callbacks_of(controller, q)) == 1
+            assert carrier_calls(carrier) == []
+            await login(api, "1001", q)
+            await wait_for(lambda: _in_state(controller, q, "answered"), 40,
+                           "the callback to be answered")
+            bridge = await wait_for(lambda: _bridge(controller), 10, "the bridge")
+            [row] = await callbacks_of(controller, q)
+        finally:
+            await logout_all(api)
+    assert len(bridge["channels"]) == 2
+    seen = invites_by_number(carrier_calls(carrier))
+    assert list(seen) == [CALLBACK_NUMBER] and len(seen[CALLBACK_NUMBER]) == 1
+    [agent_rang] = invites_received(agent_phone)
+    assert agent_rang < seen[CALLBACK_NUMBER][0].first  # the agent's phone rang first
+    assert (row["state"], row["attempts"]) == ("answered", 1)
+
+
+@pytest.mark.timeout(120)
+async def test_a_voicemail_that_never_presses_one_is_retried_then_unreached(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    q = unique_queue("cbvm")
+    config = setup(controller_config_file, tmp_path / "c.toml", asterisk, callback_queue(q), q)
+    sipp.agent_phones(RING_S="1", TALK_MS="60000")
+    carrier = sipp.callback_carrier("", RING_S="1")  # answers, presses nothing
+    api = Api(config)
+    async with running_controller(config) as running:
+        controller = running.controller
+        try:
+            await book(sipp)  # no agent yet: the caller waits, so it is offered the callback
+            await login(api, "1001", q)
+            [row] = await wait_for(lambda: _in_state(controller, q, "unreached"), 60,
+                                   "the callback to be unreached")
+        finally:
+            await logout_all(api)
+    assert row["attempts"] == 2  # one attempt and one retry, never answered
+    seen = invites_by_number(carrier_calls(carrier))
+    assert len(seen[CALLBACK_NUMBER]) == 2
+
+
+@pytest.mark.timeout(150)
+async def test_a_controller_killed_while_dialing_still_sends_one_invite(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    q = unique_queue("cbcrash")
+    config_file = tmp_path / "c.toml"
+    config = setup(controller_config_file, config_file, asterisk, callback_queue(q), q)
+    sipp.agent_phones(RING_S="1", TALK_MS="60000")
+    carrier = sipp.callback_carrier(PRESS_ONE, RING_S="5")  # rings through the restart
+    log_file = tmp_path / "controller.log"
+    crashing = ControllerProcess(config_file, log_file,
+                                 env={CRASH_ENV: "after_callback_originate"})
+    restarted = ControllerProcess(config_file, log_file)
+    api = Api(config)
+    try:
+        crashing.start()
+        await wait_for(api.healthy, 20, "the controller to be healthy")
+        await book(sipp)
+        await login(api, "1001", q)
+        await wait_for(crashing.exited, 30, "the controller to crash while dialing")
+        restarted.start()
+        await wait_for(api.healthy, 20, "the restarted controller to be healthy")
+        await wait_for(
+            lambda: _stored_state(config, q, "answered"), 40, "the callback to be answered"
+        )
+        await logout_all(api)
+    finally:
+        crashing.stop()
+        restarted.stop()
+    events = [json.loads(line) for line in log_file.read_text().splitlines()
+              if line.startswith("{")]
+    assert [e["point"] for e in events if e["event"] == "faults.crashing"] == [
+        "after_callback_originate"
+    ]
+    assert [e for e in events if e["event"] == "callback.attempt_adopted"]
+    seen = invites_by_number(carrier_calls(carrier))
+    assert list(seen) == [CALLBACK_NUMBER] and len(seen[CALLBACK_NUMBER]) == 1
+
+
+_RECEIVED_INVITE = re.compile(
+    r"^-+ (\d{4}-\d\d-\d\d\s+[\d:.]+)\s*\n[^\n]*message received[^\n]*\n\s*INVITE ", re.M
+)
+
+
+def invites_received(sipp: Sipp) -> list[datetime]:
+    """When each INVITE reached a UAS, from its message trace."""
+    return [
+        datetime.fromisoformat(" ".join(stamp.split()))
+        for stamp in _RECEIVED_INVITE.findall(sipp.messages())
+    ]
+
+
+async def _in_state(controller: Controller, queue: str, state: str) -> list[Any]:
+    return [row for row in await callbacks_of(controller, queue) if row["state"] == state]
+
+
+async def _stored_state(config: Config, queue: str, state: str) -> bool:
+    rows = await store_rows(config, "SELECT state FROM callbacks WHERE queue = :q", {"q": queue})
+    return [row["state"] for row in rows] == [state]
+
+
+async def _bridge(controller: Controller) -> Any:
+    bridges = await controller.ari.request("GET", "/bridges")
+    return next((b for b in bridges if b["id"].startswith("cbb-") and b["channels"]), None)

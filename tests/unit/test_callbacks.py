@@ -1,0 +1,181 @@
+"""Callbacks: the machine's transitions, the number check, the config's errors, the rendered
+Asterisk side and the repository (one pending callback per queue and number) on both stores."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from controller.callbacks.config import CallbackConfig
+from controller.callbacks.machine import (
+    AgentAnswered,
+    AttemptEnded,
+    Callback,
+    Cancel,
+    Dial,
+    Finished,
+    HangUpAttempt,
+    NotDialed,
+    PlaceholderGone,
+    PlaceInQueue,
+    State,
+    Tick,
+    Withdraw,
+    step,
+)
+from controller.callbacks.number import callback_number
+from controller.callbacks.repository import CallbackRepository
+from controller.inbound.asterisk_conf import queue_options, render_inbound_dialplan
+from controller.store.base import Database
+
+from .test_inbound_config import config_with, problems_of
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+POLICY = CallbackConfig(retries=1, retry_gap=60, expire_after=3600)
+
+
+def booked(**changes: Any) -> Callback:
+    return replace(
+        Callback("abc", "support", "+41441234567", arrived_at=T0, booked_at=T0), **changes
+    )
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+# ---- the machine ---------------------------------------------------------------------------
+
+
+def test_booked_is_queued_when_open_then_dialed_once_when_an_agent_answers() -> None:
+    queued = step(booked(), Tick(at(1), open=True), POLICY)
+    assert queued.callback.state is State.QUEUED and queued.commands == (PlaceInQueue(),)
+    assert queued.callback.placeholder_id == "cbw-abc-1"
+    dialing = step(queued.callback, AgentAnswered(at(5), agent="1001"), POLICY)
+    assert dialing.callback.state is State.DIALING and dialing.callback.attempts == 1
+    assert dialing.commands == (Dial("cb-abc-1"),)
+    assert dialing.callback.placeholder_id == "cbw-abc-1"  # the one the agent took
+    again = step(dialing.callback, AgentAnswered(at(6), agent="1002"), POLICY)
+    assert not again.changed and again.commands == ()  # never a second dial for one attempt
+    answered = step(dialing.callback, AttemptEnded(at(9), reached=True), POLICY)
+    assert answered.callback.state is State.ANSWERED
+    assert answered.commands == (Finished(State.ANSWERED),)
+
+
+def test_unreached_attempts_retry_after_the_gap_then_end_unreached() -> None:
+    dialing = step(booked(state=State.QUEUED), AgentAnswered(at(1), agent="1001"), POLICY).callback
+    retry = step(dialing, AttemptEnded(at(10), reached=False), POLICY)
+    assert retry.callback.state is State.RETRY and retry.callback.not_before == at(70)
+    assert retry.commands == (Withdraw("cbw-abc-1"),)
+    assert not step(retry.callback, Tick(at(69), open=True), POLICY).changed
+    queued = step(retry.callback, Tick(at(70), open=True), POLICY).callback
+    assert queued.placeholder_id == "cbw-abc-2"
+    second = step(queued, AgentAnswered(at(80), agent="1001"), POLICY).callback
+    assert second.attempt_id == "cb-abc-2"
+    unreached = step(second, AttemptEnded(at(90), reached=False), POLICY)
+    assert unreached.callback.state is State.UNREACHED
+    assert unreached.commands == (Withdraw("cbw-abc-2"), Finished(State.UNREACHED))
+
+
+def test_closed_schedule_holds_or_expires_the_callback() -> None:
+    assert not step(booked(), Tick(at(1), open=False), POLICY).changed
+    carried = step(booked(state=State.QUEUED), Tick(at(1), open=False), POLICY)
+    assert carried.callback.state is State.BOOKED and carried.commands == (Withdraw("cbw-abc-1"),)
+    expiring = CallbackConfig(when_closed="expire")
+    expired = step(booked(state=State.QUEUED), Tick(at(1), open=False), expiring)
+    assert expired.callback.state is State.EXPIRED
+    late = step(booked(), Tick(at(3600), open=True), POLICY)
+    assert late.callback.state is State.EXPIRED and late.commands == (Finished(State.EXPIRED),)
+
+
+def test_a_dialing_callback_is_never_expired_by_a_tick_and_cancel_hangs_up_both_legs() -> None:
+    dialing = booked(state=State.DIALING, attempts=1)
+    assert not step(dialing, Tick(at(7200), open=False), POLICY).changed
+    cancelled = step(dialing, Cancel(at(2)), POLICY)
+    assert cancelled.callback.state is State.CANCELLED
+    assert cancelled.commands == (
+        HangUpAttempt("cb-abc-1"), Withdraw("cbw-abc-1"), Finished(State.CANCELLED)
+    )
+    assert not step(cancelled.callback, Tick(at(3), open=True), POLICY).changed
+
+
+def test_restart_events_give_back_an_undialed_attempt_and_requeue_a_lost_placeholder() -> None:
+    not_dialed = step(booked(state=State.DIALING, attempts=1), NotDialed(at(1)), POLICY)
+    assert (not_dialed.callback.state, not_dialed.callback.attempts) == (State.BOOKED, 0)
+    gone = step(booked(state=State.QUEUED), PlaceholderGone(at(1)), POLICY)
+    assert gone.callback.state is State.BOOKED and gone.commands == ()
+
+
+# ---- the number ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "regions", "expected"),
+    [
+        ("0441234567", ["CH"], "+41441234567"),
+        ("+41441234567", ["CH"], "+41441234567"),
+        ("+41441234567", ["GB"], None),  # valid, but not a region we may call
+        ("12", ["CH"], None),
+        ("anonymous", ["CH"], None),
+        ("", ["CH"], None),
+        ("02079460000", ["CH", "GB"], "+442079460000"),
+    ],
+)
+def test_callback_number(raw: str, regions: list[str], expected: str | None) -> None:
+    assert callback_number(raw, regions) == expected
+
+
+# ---- config and the Asterisk side ----------------------------------------------------------
+
+
+def test_config_errors_name_the_key() -> None:
+    queue = {"members": ["1001"], "callback": {"schedule": "nope", "regions": ["XX"]}}
+    assert problems_of({"queues": {"q": queue}}) == [
+        ("inbound.queues.q.callback.schedule", "schedule 'nope' is not defined"),
+        ("inbound.queues.q.callback.regions[0]", "unknown region 'XX' (use an ISO 3166 code)"),
+    ]
+    assert problems_of({"queues": {"q": {"callback": {}}}}) == [
+        ("inbound.queues.q.callback.regions",
+         "give the regions callbacks may call (or default_region)"),
+    ]
+    [(where, _)] = problems_of({"queues": {"q": {"callback": {"retry_gap": 0, "regions": ["CH"]}}}})
+    assert where == "inbound.queues.q.callback.retry_gap"
+
+
+def test_a_callback_queue_offers_by_periodic_announcement_and_renders_its_placeholder() -> None:
+    config = config_with({
+        "queues": {"q": {"callback": {"regions": ["CH"], "offer_after": 20, "offer_every": 45}},
+                   "plain": {}},
+    })
+    options = queue_options(config.inbound.queues["q"])
+    assert options["context"] == "callctl-callback-offer"
+    assert options["periodic-announce-startdelay"] == "20"
+    assert options["periodic-announce-frequency"] == "45"
+    assert "context" not in queue_options(config.inbound.queues["plain"])
+    dialplan = render_inbound_dialplan(config.inbound, "callctl", T0)
+    wait = dialplan.split("[callctl-callback-wait]")[1]
+    assert "exten => q,1,Set(CALLCTL_QUEUE=q)" in wait
+    assert "Queue(q,r,,,,,,,${CALLCTL_CALLBACK_POSITION})" in wait
+    assert "plain" not in wait
+
+
+# ---- the repository ------------------------------------------------------------------------
+
+
+async def test_one_pending_callback_per_queue_and_number(store: Database) -> None:
+    repo = CallbackRepository(store)
+    first = await repo.book(booked(), "call-1")
+    second = await repo.book(booked(callback_id="def", booked_at=at(5)), "call-2")
+    other_queue = await repo.book(booked(callback_id="ghi", queue="sales"), "call-3")
+    assert (first.new, second.new, other_queue.new) == (True, False, True)
+    assert second.callback.callback_id == "abc"
+    await repo.save(booked(state=State.ANSWERED, attempts=1), at(60))
+    again = await repo.book(booked(callback_id="jkl", booked_at=at(90)), "call-4")
+    assert again.new  # the first one ended: the number may book again
+    assert sorted(c.callback_id for c in await repo.pending()) == ["ghi", "jkl"]
+    stored = await repo.get("abc")
+    assert stored is not None and (stored.state, stored.attempts) == (State.ANSWERED, 1)
+    assert [c.callback_id for c in await repo.listing([State.ANSWERED])] == ["abc"]
