@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from controller.agents.config import MISSED_REASON
 from controller.agents.repository import StatusLogRepository
-from controller.agents.stats import agent_stats
 from controller.config import Config
 from controller.metrics.snapshot import AgentGauges
 from controller.store.base import Database
@@ -27,8 +26,7 @@ class AgentGaugeProvider:
     async def __call__(self) -> list[AgentGauges]:
         now = self._now()
         since = now - self._window
-        stats = agent_stats(await self._history.intervals(since),
-                            await self._history.handled_calls(since), self._wrapup, since, now)
+        stats = await self._history.stats(self._wrapup, since, now)
         return [AgentGauges(
             agent=s.agent_id, calls_handled=s.calls_handled,
             seconds_by_activity={"logged_in": s.logged_in_s, "talking": s.talk_s,

@@ -1,12 +1,13 @@
-"""The agents' status history (``agent_status_log``) and the calls they handled, as the stats
-read them."""
+"""The agents' status history (``agent_status_log``), their early wrap-up ends
+(``agent_wrapup_ends``) and the calls they handled, as the stats read them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from controller.agents.machine import AgentStatus
-from controller.agents.stats import HandledCall, StatusInterval
+from controller.agents.stats import AgentStats, HandledCall, StatusInterval, agent_stats
 from controller.store.base import Database, from_iso, from_iso_or_none, to_iso
 
 
@@ -47,3 +48,21 @@ class StatusLogRepository:
             {"since": to_iso(since)})
         return [HandledCall(row["agent_id"], row["queue"] or "", from_iso(row["answered_at"]),
                             from_iso_or_none(row["ended_at"])) for row in rows]
+
+    async def record_wrapup_end(self, agent_id: str, now: datetime) -> None:
+        """The agent ended its wrap-up at ``now`` (``*47``)."""
+        await self._db.execute(
+            "INSERT INTO agent_wrapup_ends (agent_id, ended_at) VALUES (:id, :now)"
+            " ON CONFLICT (agent_id, ended_at) DO NOTHING", {"id": agent_id, "now": to_iso(now)})
+
+    async def wrapup_ends(self, since: datetime) -> list[tuple[str, datetime]]:
+        rows = await self._db.fetchall(
+            "SELECT agent_id, ended_at FROM agent_wrapup_ends WHERE ended_at >= :since",
+            {"since": to_iso(since)})
+        return [(row["agent_id"], from_iso(row["ended_at"])) for row in rows]
+
+    async def stats(self, wrapup_s: Mapping[str, float], since: datetime,
+                    now: datetime) -> list[AgentStats]:
+        """``agent_stats`` over ``[since, now]`` from the store."""
+        return agent_stats(await self.intervals(since), await self.handled_calls(since),
+                           wrapup_s, since, now, await self.wrapup_ends(since))

@@ -146,6 +146,8 @@ class AgentStatusService:
             after = decision.position
             for action in decision.actions:
                 await self._carry_out(agent_id, action, after.reason, queues)
+            if QueueAction.REJOIN in decision.actions:  # the stats cut the wrap-up here
+                await self._history.record_wrapup_end(agent_id, self._now())
             self._missed[agent_id] = after.missed
             if after.status is not before.status or after.reason != before.reason:
                 await self._history.record(agent_id, after.status, after.reason, self._now())

@@ -2,17 +2,19 @@
 in and paused by reason, occupancy. Pure: sums intervals clipped to a window.
 
 Status intervals come from ``agent_status_log`` (one row per status the agent was in), calls
-from ``inbound_calls`` (answered by the agent: talk = answered to ended). Wrap-up is the
-queue's configured ``wrapup`` after each handled call (app_queue enforces it; no event marks
-its end), clipped to the window. AHT is (talk + wrap-up) / calls handled; occupancy is
+from ``inbound_calls`` (answered by the agent: talk = answered to ended). Wrap-up follows each
+handled call for the queue's configured ``wrapup`` (app_queue enforces it; no event marks its
+end) unless the agent ended it first: ``*47`` (``agent_wrapup_ends``) or its next call; it is
+clipped to the window. AHT is (talk + wrap-up) / calls handled; occupancy is
 (talk + wrap-up) / time logged in and not paused (None without such time). Hold time is in
 the talk time: app_queue reports no hold apart from it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,8 +64,10 @@ def _overlap(start: datetime, end: datetime | None, since: datetime, now: dateti
 def agent_stats(
     intervals: Iterable[StatusInterval], calls: Iterable[HandledCall],
     wrapup_s: Mapping[str, float], since: datetime, now: datetime,
+    wrapup_ends: Iterable[tuple[str, datetime]] = (),
 ) -> list[AgentStats]:
-    """Every agent that was logged in or handled a call in ``[since, now]``, by id."""
+    """Every agent that was logged in or handled a call in ``[since, now]``, by id;
+    ``wrapup_ends`` are (agent, when) it ended a wrap-up early."""
     logged_in: defaultdict[str, float] = defaultdict(float)
     paused: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
     for interval in intervals:
@@ -76,17 +80,31 @@ def agent_stats(
     handled: defaultdict[str, int] = defaultdict(int)
     talk: defaultdict[str, float] = defaultdict(float)
     wrapup: defaultdict[str, float] = defaultdict(float)
+    calls = [call for call in calls if since <= call.answered_at <= now]
+    # what ends an agent's wrap-up before its time: *47, or the agent's next call
+    cuts: defaultdict[str, list[datetime]] = defaultdict(list)
+    for agent_id, at in wrapup_ends:
+        cuts[agent_id].append(at)
     for call in calls:
-        if not since <= call.answered_at <= now:
-            continue
+        cuts[call.agent_id].append(call.answered_at)
+    for times in cuts.values():
+        times.sort()
+    for call in calls:
         handled[call.agent_id] += 1
         talk[call.agent_id] += _overlap(call.answered_at, call.ended_at, since, now)
         if call.ended_at is not None and (wrap := wrapup_s.get(call.queue, 0.0)):
-            wrapup[call.agent_id] += _overlap(
-                call.ended_at, call.ended_at + _seconds(wrap), since, now)
+            end = min(call.ended_at + _seconds(wrap),
+                      _first_from(cuts[call.agent_id], call.ended_at) or now)
+            wrapup[call.agent_id] += _overlap(call.ended_at, end, since, now)
     agents = sorted(set(logged_in) | set(handled))
     return [AgentStats(agent, handled[agent], talk[agent], wrapup[agent], logged_in[agent],
                        dict(paused[agent])) for agent in agents]
+
+
+def _first_from(times: Sequence[datetime], moment: datetime) -> datetime | None:
+    """The first of the sorted ``times`` at or after ``moment``."""
+    index = bisect_left(times, moment)
+    return times[index] if index < len(times) else None
 
 
 def _seconds(value: float) -> timedelta:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from controller.agents.repository import StatusLogRepository
-from controller.agents.stats import AgentStats, agent_stats
+from controller.agents.stats import AgentStats
 from controller.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -189,9 +189,8 @@ def _stats(args: argparse.Namespace) -> int:
     since = args.since or now - timedelta(days=1)
 
     async def read(store: Database) -> list[AgentStats]:
-        history = StatusLogRepository(store)
-        return agent_stats(await history.intervals(since), await history.handled_calls(since),
-                           config.inbound.wrapup_seconds(), since, now)
+        return await StatusLogRepository(store).stats(config.inbound.wrapup_seconds(), since,
+                                                      now)
 
     rows = [{"agent": s.agent_id, "calls": s.calls_handled,
              "aht_s": None if s.aht_s is None else round(s.aht_s, 1),

@@ -15,7 +15,14 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.app import Controller
-from controller.asterisk.events import AgentCalled, AgentComplete, AgentRingNoAnswer
+from controller.asterisk.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentRingNoAnswer,
+    QueueMemberAdded,
+    QueueMemberPause,
+    QueueMemberRemoved,
+)
 from controller.config import Config
 from controller.state.model import AgentState
 from testbed.asterisk import AsteriskInstance
@@ -69,17 +76,26 @@ async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
     api = Api(controller_config)
     async with running_controller(controller_config) as running:
         controller = running.controller
+        events = watch_events(controller)
         await wait_for(lambda: "support" in controller.model.queues, 10, "queues in the model")
         assert member(controller) is None
 
         await dial(sipp, asterisk, "*45")
         await wait_for(lambda: member(controller) is not None, 5, "1001 a member of support")
+        assert {e.queue for _, e in events.of(QueueMemberAdded, interface=f"PJSIP/{AGENT}")} \
+            == {"support"}
+        status, out = await asyncio.to_thread(cli, controller_config_file, "agent", "list",
+                                              "--json")
+        listed = next(a for a in json.loads(out) if a["agent_id"] == AGENT)
+        assert (listed["logged_in"], listed["queues"]) == (True, ["support"])
         assert hint_state(asterisk, "*45") == "InUse"
         assert hint_state(asterisk, "*46") == "Idle"
 
         await dial(sipp, asterisk, "*462")
         await wait_for(lambda: getattr(member(controller), "paused", False), 5, "1001 paused")
         assert getattr(member(controller), "paused_reason", "") == "break"
+        [(_, pause)] = events.of(QueueMemberPause, interface=f"PJSIP/{AGENT}")
+        assert (pause.paused, pause.paused_reason) == (True, "break")
         _, listing = await api.request("GET", "/api/v1/agents")
         stored = next(a for a in listing["agents"] if a["agent_id"] == AGENT)
         assert (stored["paused"], stored["pause_reason"]) == (True, "break")
@@ -92,6 +108,8 @@ async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
         await dial(sipp, asterisk, "*46")
         await wait_for(lambda: not getattr(member(controller), "paused", True), 5,
                        "1001 unpaused")
+        assert [(e.paused, e.paused_reason) for _, e in events.of(
+            QueueMemberPause, interface=f"PJSIP/{AGENT}")][1:] == [(False, "")]
         _, listing = await api.request("GET", "/api/v1/agents")
         stored = next(a for a in listing["agents"] if a["agent_id"] == AGENT)
         assert (stored["paused"], stored["pause_reason"]) == (False, "")
@@ -103,6 +121,8 @@ async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
 
         await dial(sipp, asterisk, "*45")
         await wait_for(lambda: member(controller) is None, 5, "1001 no longer a member")
+        assert [e.queue for _, e in events.of(QueueMemberRemoved, interface=f"PJSIP/{AGENT}")] \
+            == ["support"]
         assert hint_state(asterisk, "*45") == "Idle"
     # the history the phone made: logged in, paused for a break (a feature call's length)
     status, out = await asyncio.to_thread(cli, controller_config_file, "agent", "stats",
@@ -272,8 +292,8 @@ async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
 ) -> None:
     """The queue's wrapuptime (not a member's) after a live call: the model, the agents API,
     ``agent list`` and ``callctl_agents`` show wrap-up, the per-agent series count the call;
-    ``*47`` ends it (and Asterisk offers the next call at once); after the next call the
-    wrap-up ends at its time, when Asterisk offers a waiting caller again."""
+    ``*47`` ends it, shown and counted (and Asterisk offers the next call at once); after the
+    next call the wrap-up ends at its time, when Asterisk offers a waiting caller again."""
     wrapup_s = 10
     q = unique_queue("wrapup")
     config_file = tmp_path / "c.toml"
@@ -312,32 +332,38 @@ async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
 
             after = await wait_for(
                 lambda: _when(scrape(api), lambda s: counted(
-                    s, "callctl_agent_calls_handled") == 1), 10, "the call counted")
+                    s, "callctl_agent_calls_handled") == 1 and counted(
+                    s, "callctl_agent_seconds", activity="wrapup") > 0), 10,
+                "the call and its wrap-up counted (once its end is stored)")
             assert 1 <= counted(after, "callctl_agent_seconds", activity="talking") < 10
-            assert 0 < counted(after, "callctl_agent_seconds", activity="wrapup") <= wrapup_s
+            assert counted(after, "callctl_agent_seconds", activity="wrapup") <= wrapup_s
 
             await dial(sipp, asterisk, "*47")
             await wait_for(lambda: state() is AgentState.AVAILABLE, 5, "1001 available")
             assert time.time() - first_end < wrapup_s, "*47 ended the wrap-up, not its time"
             assert await states_shown(api, config_file) == ({q: "available"}, {q: "available"})
 
+            cut = counted(await scrape(api), "callctl_agent_seconds", activity="wrapup")
             sipp.call("5000", HOLD_MS="20000")
             await wait_for(lambda: len(events.of(AgentCalled, interface=offers)) == 2, 10,
                            "the next caller offered to 1001 at once")
+            # *47 ended the first call's counted wrap-up too: it no longer grows
+            assert counted(await scrape(api), "callctl_agent_seconds", activity="wrapup") == cut
             second_end = (await wait_for(
                 lambda: events.of(AgentComplete, interface=offers)[1:], 20,
                 "1001's second call to end"))[0][0]
             assert state() is AgentState.WRAPUP
             waiting = sipp.call("5000", HOLD_MS="30000")
-            # when it ends, app_queue rings 1001 at once: the model leaves wrap-up for ringing
+            # the model's wrap-up lasts the queue's, from the call's end ...
+            wrapup_until = controller.model.queues[q].members[offers].wrapup_until
+            assert abs(wrapup_until - second_end - wrapup_s) < 0.5
             await wait_for(lambda: state() is not AgentState.WRAPUP, wrapup_s + 5,
                            "the wrap-up's end")
-            assert time.time() - second_end >= wrapup_s - 0.5
             [*_, (third_offer, _)] = await wait_for(
                 lambda: events.of(AgentCalled, interface=offers)[2:], 10,
                 "the waiting caller offered to 1001")
-            # app_queue held the caller for the same wrap-up (its clock counts whole seconds)
-            assert third_offer - second_end >= wrapup_s - 1
+            # ... as long as app_queue held the caller (its clock counts whole seconds)
+            assert third_offer - second_end > wrapup_s - 1.5
             waiting.stop()
         finally:
             await logout_all(api)

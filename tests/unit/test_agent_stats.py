@@ -45,6 +45,25 @@ def test_time_is_summed_inside_the_window_and_aht_and_occupancy_follow() -> None
     assert stats.occupancy == pytest.approx(720 / 3600)
 
 
+def test_a_wrapup_ends_early_at_star47_or_at_the_agents_next_call() -> None:
+    calls = [HandledCall("1001", "support", at(10), at(14)),
+             HandledCall("1001", "support", at(14.5), at(16)),  # 30 s after the first ended
+             HandledCall("1002", "support", at(10), at(14))]
+    ends = [("1001", at(16.25)), ("1002", at(0))]  # 1002's *47 before its call: no cut
+    stats = agent_stats([], calls, {"support": 60.0}, since=T0, now=at(100), wrapup_ends=ends)
+    by_agent = {s.agent_id: s for s in stats}
+    assert by_agent["1001"].wrapup_s == 30 + 15
+    assert by_agent["1002"].wrapup_s == 60
+
+
+async def test_the_early_wrapup_ends_are_stored_and_read_back(store: Database) -> None:
+    history = StatusLogRepository(store)
+    await history.record("1001", AgentStatus.AVAILABLE, "", at(0))
+    await history.record_wrapup_end("1001", at(5))
+    assert await history.wrapup_ends(at(1)) == [("1001", at(5))]
+    assert await history.wrapup_ends(at(6)) == []
+
+
 def test_an_agent_without_working_time_has_no_occupancy_or_aht() -> None:
     [stats] = agent_stats([StatusInterval("1003", AgentStatus.PAUSED, "", at(0), at(10))], [],
                           {}, since=T0, now=at(10))

@@ -12,6 +12,7 @@ import pytest
 from controller.agents.config import AgentsConfig
 from controller.agents.dialplan import SOUND_VARIABLE, login_device, paused_device
 from controller.agents.machine import AgentStatus, LogIn, Refusal, Unpause
+from controller.agents.repository import StatusLogRepository
 from controller.agents.service import (
     SOUND_LOGGED_IN,
     SOUND_LOGGED_OUT,
@@ -102,6 +103,7 @@ async def feature(
 
 async def test_phone_codes_change_the_status_and_confirm_with_a_sound(
     parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
+    store: Database,
 ) -> None:
     service, memberships, devices, channels = parts
     await feature(service, channels, "c1", "login_toggle", "", "1001")
@@ -118,6 +120,8 @@ async def test_phone_codes_change_the_status_and_confirm_with_a_sound(
                                  ("unpause", "1001", ""), ("rejoin", "1001"),
                                  ("logout", "1001")]
     assert devices.states == {login_device("1001"): False, paused_device("1001"): False}
+    # *47 is kept: the stats end that wrap-up there
+    assert await StatusLogRepository(store).wrapup_ends(NOW) == [("1001", NOW)]
 
 
 async def test_the_keys_follow_and_a_refusal_changes_nothing(
