@@ -1,6 +1,6 @@
 """Agent accounts from ``[agents]``: 40 agents of a range render into phones that register with
 their generated passwords (a wrong one is refused with 401), and a reload with one agent
-removed leaves a call in progress up.
+removed leaves the calls in progress up, the removed agent's own included.
 
 The instance runs on the slot's second ports (``demo_test_ports``, as test_site's do) without
 the suite's static agent contact, so the phones register for real.
@@ -66,19 +66,21 @@ async def test_forty_agents_register_with_their_passwords_and_a_wrong_one_gets_4
     assert re.search(r'callerid +: "Seat 2007" <2007>', instance.cli("pjsip show endpoint 2007"))
 
 
-async def test_a_reload_with_one_agent_removed_keeps_a_call_in_progress(
+async def test_a_reload_with_one_agent_removed_keeps_the_calls_in_progress(
     range_instance: AgentRangeInstance, tmp_path: Path,
 ) -> None:
+    """The removed agent's own call and a remaining agent's both stay up to their end."""
     instance = range_instance
     secrets = instance.secrets
+    removed, kept = str(LAST), str(FIRST)
     pool = SippPool(tmp_path / "sipp", instance.ports.sip, None, instance.ports.trunk)
     try:
         pool.carrier(ANSWER_UPTO="1", BUSY_UPTO="1", RING_MIN_S="0", RING_MAX_S="0",
                      TALK_MS="30000")
-        call = pool.agent_call("2001", secrets.agent_passwords["2001"], "902079460000",
-                               HOLD_MS="6000")
-        await wait_for(lambda: "Up" in instance.cli("core show channels concise"), 10,
-                       "the agent's call to be answered")
+        calls = [pool.agent_call(agent, secrets.agent_passwords[agent], "902079460000",
+                                 HOLD_MS="6000") for agent in (removed, kept)]
+        await wait_for(lambda: instance.cli("core show channels concise").count("!Up!") == 4,
+                       10, "both agents' calls to be answered")
         site_file = instance.site_file()
         data = tomllib.loads(site_file.read_text())
         data["agents"]["range"][0]["last"] = LAST - 1
@@ -87,13 +89,14 @@ async def test_a_reload_with_one_agent_removed_keeps_a_call_in_progress(
         assert sorted(result.written) == ["callctl-agents.conf", "pjsip.conf"]
         for command in ("module reload res_pjsip.so", "dialplan reload"):
             instance.cli(command)
-        assert "Unable to find object" in instance.cli(f"pjsip show endpoint {LAST}")
-        assert "2001" in instance.cli("pjsip show endpoint 2001")
+        assert "Unable to find object" in instance.cli(f"pjsip show endpoint {removed}")
+        assert kept in instance.cli(f"pjsip show endpoint {kept}")
         channels = instance.cli("core show channels concise")
-        assert "PJSIP/2001-" in channels and "PJSIP/trunk-" in channels, channels
-        stats = await asyncio.to_thread(call.wait, 20)
+        assert f"PJSIP/{removed}-" in channels and f"PJSIP/{kept}-" in channels, channels
+        stats = [await asyncio.to_thread(call.wait, 20) for call in calls]
     finally:
         pool.close()
-    # the call lasted its 6 s and ended with the phone's own BYE, answered 200
-    assert (stats.successful, stats.failed) == (1, 0), call.output()
-    assert "BYE" not in call.received_requests()
+    # each call lasted its 6 s and ended with the phone's own BYE, answered 200
+    for call, counts in zip(calls, stats, strict=True):
+        assert (counts.successful, counts.failed) == (1, 0), call.output()
+        assert "BYE" not in call.received_requests()
