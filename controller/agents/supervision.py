@@ -145,13 +145,20 @@ class SupervisionService:
         self, supervisor: str, agent_id: str, mode: SupervisionMode
     ) -> str | None:
         """Ring the supervisor's phone into the feature code (CLI and API); the refusal
-        when the supervisor may not, else None (the session's checks run again on answer)."""
+        when the supervisor may not (audited like the phone's), else None (the session's
+        checks run again on answer)."""
+        session_id = f"supervise-{secrets.token_hex(6)}"  # the supervisor's channel, if rung
         why = refusal(self._config, supervisor, agent_id)
         if why is not None:
+            now = self._now()
+            await self._sessions.record(SupervisionSession(
+                session_id, supervisor, agent_id, mode, "", why, now, now))
+            log.info("supervision.refused", session_id=session_id, supervisor=supervisor,
+                     agent_id=agent_id, why=why)
             return why
         code = getattr(self._config.feature_codes, mode.value)
         await self._originator.originate(
-            agent_interface(supervisor), f"supervise-{secrets.token_hex(6)}",
+            agent_interface(supervisor), session_id,
             context=AGENTS_CONTEXT, exten=f"{code}{agent_id}", priority=1,
             caller_id=f'"{mode.value} {agent_id}" <{agent_id}>')
         log.info("supervision.ringing", supervisor=supervisor, agent_id=agent_id,

@@ -1,6 +1,8 @@
 """Supervision on the real Asterisk: a supervisor of another team is refused (API 403, and on
 the phone), the agent's team supervisor is rung by ``callctl supervise whisper`` into ChanSpy on
-the agent's exact channel, and every attempt is audited with its start and end."""
+the agent's exact channel, and every attempt is audited with its start and end. What each mode
+lets whom hear is measured on tones (whisper: the agent alone hears the supervisor; barge: all
+three hear each other; listen: the supervisor hears both sides, no one hears it)."""
 
 from __future__ import annotations
 
@@ -75,18 +77,21 @@ async def test_only_the_team_supervisor_whispers_and_every_session_is_audited(
         finally:
             await logout_all(api)
     sessions = body["sessions"]
+    # refused by the API, refused on the phone, the whisper
     assert [(s["supervisor"], s["agent_id"], s["refused"] is None) for s in sessions] == [
-        ("1005", AGENT, False), ("1003", AGENT, True)]
-    assert "not a supervisor" in sessions[0]["refused"]
-    assert sessions[1]["mode"] == "whisper" and sessions[1]["spied_channel"] == agent_channel
-    assert sessions[1]["ended_at"] > sessions[1]["started_at"]
+        ("1005", AGENT, False), ("1005", AGENT, False), ("1003", AGENT, True)]
+    assert all("not a supervisor" in s["refused"] for s in sessions[:2])
+    assert [s["mode"] for s in sessions[:2]] == ["whisper", "listen"]
+    whisper = sessions[2]
+    assert whisper["mode"] == "whisper" and whisper["spied_channel"] == agent_channel
+    assert whisper["ended_at"] > whisper["started_at"]
     customer.stop()
 
 
 async def _ended(api: Api) -> tuple[int, dict[str, list[dict[str, str]]]] | None:
     status, body = await api.request("GET", "/api/v1/supervision")
     sessions = body["sessions"]
-    if len(sessions) == 2 and sessions[1]["ended_at"]:
+    if len(sessions) == 3 and sessions[2]["ended_at"]:
         return status, body
     return None
 

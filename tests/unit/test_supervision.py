@@ -4,11 +4,13 @@ and the audit rows (on each store backend)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from controller.agents.config import AgentsConfig
 from controller.agents.supervision import (
     SupervisionMode,
     SupervisionRepository,
+    SupervisionService,
     SupervisionSession,
     agent_call_channel,
     refusal,
@@ -50,3 +52,33 @@ async def test_sessions_and_refusals_are_audited_with_start_and_end(store: Datab
         ("c1", SupervisionMode.BARGE, None, T0 + timedelta(seconds=42)),
         ("c2", SupervisionMode.LISTEN, "not a supervisor", T0)]
     assert await sessions.sessions(T0 + timedelta(seconds=1)) == []
+
+
+class FakeOriginator:
+    def __init__(self) -> None:
+        self.rung: list[tuple[str, str, str | None]] = []
+
+    async def originate(self, channel: str, channel_id: str, **where: Any) -> None:
+        self.rung.append((channel, channel_id, where.get("exten")))
+
+
+class NoChannels:
+    async def continue_with(self, channel_id: str, variables: dict[str, str]) -> None:
+        raise AssertionError("no feature channel in these tests")
+
+
+async def test_a_refusal_from_the_cli_or_api_is_audited_and_rings_no_one(
+    store: Database,
+) -> None:
+    originator = FakeOriginator()
+    service = SupervisionService(CONFIG, store, NoChannels(), originator, lambda: (),
+                                 clock=lambda: T0)
+    why = await service.ring_supervisor("1005", "1001", SupervisionMode.WHISPER)
+    assert why == "1005 is not a supervisor of agent 1001's team" and originator.rung == []
+    assert await service.ring_supervisor("1003", "1001", SupervisionMode.BARGE) is None
+    [(channel, session_id, exten)] = originator.rung
+    assert (channel, exten) == ("PJSIP/1003", "*531001")
+    [refused] = await service.sessions(T0)
+    assert (refused.supervisor, refused.mode, refused.refused, refused.ended_at) == (
+        "1005", SupervisionMode.WHISPER, why, T0)
+    assert refused.session_id.startswith("supervise-") and refused.session_id != session_id
