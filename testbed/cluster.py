@@ -26,7 +26,6 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from testbed.asterisk import (
     DEMO_PORTS,
@@ -39,6 +38,7 @@ from testbed.asterisk import (
 from testbed.controller_config import write_controller_config
 from testbed.kamailio import KamailioInstance
 from testbed.postgres import PostgresCluster, session_cluster
+from testbed.signals import interrupt_on_ctrl_c_and_sigterm
 
 NODES = 2
 HEALTH_TIMEOUT = 30.0
@@ -131,10 +131,6 @@ class Cluster:
 
 # ---- make cluster ----------------------------------------------------------------------------
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT
     while time.monotonic() < deadline:
@@ -215,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root (Asterisk's chroot, Kamailio on port 5060)")
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_ctrl_c_and_sigterm()
     run_demo(args.var)
     return 0
 

@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import tomli_w
@@ -46,6 +45,7 @@ from controller.metrics.service_level import service_level_ratio
 from testbed import prometheus
 from testbed.asterisk import REPO_DIR, AsteriskError, AsteriskInstance, demo_test_ports
 from testbed.controller_config import write_controller_config
+from testbed.signals import interrupt_on_ctrl_c_and_sigterm
 from testbed.sipp import SippError
 from testbed.traffic import (
     SippPorts,
@@ -221,10 +221,6 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 # ---- the run ----------------------------------------------------------------------------
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 class Demo:
     """The processes of one demo run; ``close`` stops whatever was started."""
@@ -490,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_ctrl_c_and_sigterm()
     # a run that does not stop can be asked where it is stuck: every thread's stack to stderr
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:

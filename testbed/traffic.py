@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, DEMO_PORTS, Ports, test_ports
+from testbed.signals import interrupt_on_ctrl_c_and_sigterm
 from testbed.sipp import Sipp, SippError, stop_all
 from testbed.tone_pcap import write_tone_pcap
 
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupt_on_ctrl_c_and_sigterm()
     try:
         profile = profile_from(args)
         generator = TrafficGenerator(instance_ports(args.slot), args.work_dir, profile,
