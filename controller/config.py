@@ -108,6 +108,14 @@ class DialerConfig(Section):
         min_length=1,
         description="names this controller's claims on leads; unique per dialing host",
     )
+    agents: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "the agents this worker seats in its campaigns (of each campaign's own); empty:"
+            " all of them. With several workers on one store, give each its own agents: a"
+            " worker cannot see another's legs, so two seating one agent offer it two calls"
+        ),
+    )
 
 
 class LoggingConfig(Section):

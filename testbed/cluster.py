@@ -67,11 +67,13 @@ class ClusterNode:
 class Cluster:
     """Kamailio on ``127.0.0.1:proxy_port`` and one node per entry of ``node_ports``, whose
     controller's API is the same entry of ``api_ports`` (default: the port after the node's
-    ARI port, inside its slot's band like the node's own ports)."""
+    ARI port, inside its slot's band like the node's own ports). ``dialer_agents``, one entry
+    per node, are the agents each node's dialer worker seats (default: every campaign agent)."""
 
     def __init__(
         self, name: str, state_dir: Path, *, proxy_port: int, node_ports: Sequence[Ports],
         api_ports: Sequence[int] = (), store_url: str | None = None,
+        dialer_agents: Sequence[Sequence[str]] = (),
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.proxy_port = proxy_port
@@ -90,7 +92,9 @@ class Cluster:
             config_file = node_dir / "controller.toml"
             write_controller_config(asterisk, config_file, http_port=api_ports[number - 1],
                                     store_path=node_dir / "callctl.db", store_url=store_url,
-                                    worker_id=worker_id)
+                                    worker_id=worker_id,
+                                    dialer_agents=dialer_agents[number - 1] if dialer_agents
+                                    else ())
             self.nodes.append(ClusterNode(asterisk, config_file, worker_id))
         self.kamailio = KamailioInstance(self.nodes[0].controller_config,
                                          self.state_dir / "kamailio")

@@ -142,6 +142,7 @@ class DialerService:
         worker: str,
         agents_of_queue: Callable[[str], tuple[str, ...]],
         recorder: Recorder | None = None,
+        seated_agents: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ami = ami
@@ -153,6 +154,7 @@ class DialerService:
         self._writes = writes
         self._worker = worker
         self._agents_of_queue = agents_of_queue
+        self._seated_agents = frozenset(seated_agents)  # empty: every agent of a campaign
         self._recorder = recorder
         self._clock = clock
         self.campaigns: dict[str, CampaignMachine] = {}
@@ -226,8 +228,13 @@ class DialerService:
         return machine
 
     def _campaign_agents(self, name: str) -> tuple[str, ...]:
+        """The campaign's agents this worker seats (``dialer.agents``: the others are
+        another worker's)."""
         group = self._settings[name].agents
-        return group.agent_ids or self._agents_of_queue(group.queue or "")
+        agents = group.agent_ids or self._agents_of_queue(group.queue or "")
+        if not self._seated_agents:
+            return agents
+        return tuple(agent for agent in agents if agent in self._seated_agents)
 
     # -- feeding the machine, carrying out its commands -----------------------------------
 

@@ -28,6 +28,7 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> DialerServi
             else ()
         ),
         recorder=recorder,
+        seated_agents=core.config.dialer.agents,
     )
 
     core.sync.add_listener(dialer.on_ami_event)

@@ -4,7 +4,9 @@ Agents register at the proxy with their generated passwords; the carrier's calls
 on either node and are answered by a registered agent; a node killed with SIGKILL loses only
 the calls it held, new calls reach the other node within seconds (measured and printed), and
 the agents stay registered; nobody unauthenticated, and not the carrier either, gets a call
-out of any node.
+out of any node. The nodes' controllers share one PostgreSQL store; the last test runs a
+campaign on both (one dialer worker each, two agents each) and kills one controller with
+SIGKILL mid-campaign.
 """
 
 from __future__ import annotations
@@ -14,21 +16,39 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from controller.config import Config, load_config
+from controller.store.base import to_iso
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, AsteriskInstance, node_test_ports
 from testbed.asterisk import test_slot as slot_of_session
 from testbed.cluster import Cluster
 from testbed.kamailio import test_port as proxy_test_port
+from testbed.postgres import PostgresCluster
 from testbed.sipp import AGENT_CALLER_IP, Sipp, SippPool
+
+from .harness import Api, ControllerProcess, wait_for
+from .test_dialer import (
+    acli,
+    campaign_toml,
+    carrier_calls,
+    invites_by_number,
+    overlapping,
+    phone,
+    setup_campaign,
+    store_rows,
+    zone_at_local_hour,
+)
 
 STRANGER_IP = "127.0.0.9"
 NUMBER = "5000"  # the demo's always-open number, queue support
 QUEUE = "support"
 AGENTS = ("1001", "1002")
+# the campaign's agents, each seated by one node's dialer worker (dialer.agents)
+DIALER_AGENTS = (("1001", "1002"), ("1003", "1004"))
 OUTSIDE = "900442079460000"  # what an agent dials to reach +44 20 7946 0000
 FAILOVER_LIMIT_S = 5.0
 _RUNNING: list[Cluster] = []
@@ -41,11 +61,15 @@ def _leave_nothing_running() -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: PostgresCluster
+) -> Iterator[Cluster]:
     slot = slot_of_session()
     site = Cluster(f"cluster{slot}", tmp_path_factory.mktemp("cluster"),
                    proxy_port=proxy_test_port(slot),
-                   node_ports=[node_test_ports(slot, 1), node_test_ports(slot, 2)])
+                   node_ports=[node_test_ports(slot, 1), node_test_ports(slot, 2)],
+                   store_url=postgres_cluster.create_database("cluster"),
+                   dialer_agents=DIALER_AGENTS)
     _RUNNING.append(site)
     site.start()
     try:
@@ -90,9 +114,9 @@ def register(pool: SippPool, site: Cluster, agent: str, password: str) -> Sipp:
     return sipp
 
 
-def register_agents(pool: SippPool, site: Cluster) -> None:
+def register_agents(pool: SippPool, site: Cluster, agents: tuple[str, ...] = AGENTS) -> None:
     passwords = site.nodes[0].asterisk.secrets.agent_passwords
-    for agent in AGENTS:
+    for agent in agents:
         assert register(pool, site, agent, passwords[agent]).received_statuses() == [401, 200]
 
 
@@ -231,3 +255,133 @@ def test_agent_calls_out_through_the_proxy(site: Cluster, pool: SippPool) -> Non
 
     assert 200 in call.received_statuses(), call.received_statuses()
     assert sum("INVITE" in carrier.received_requests() for carrier in carriers) == 1
+
+
+LEADS = 12
+# every customer answers (talks 1.5 s) or is busy: no call rings out its 15 s
+CUSTOMERS = {"ANSWER_UPTO": "0.7", "BUSY_UPTO": "1", "RING_MIN_S": "1", "RING_MAX_S": "1",
+             "TALK_MS": "1500"}
+CARRY_ON_LIMIT_S = 10.0
+
+
+@pytest.mark.timeout(240)
+async def test_a_controller_killed_mid_campaign_loses_no_lead_and_dials_none_twice(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """Two controllers on one store run one campaign, each seating its own two agents. The
+    first is killed with SIGKILL: the second goes on dialing at once; 30 s later its lease
+    check settles the dead one's open attempts as ``lost``, and their leads are dialed again
+    once the dead worker's calls have surely ended. The carriers are the witness."""
+    register_agents(pool, site, tuple(a for group in DIALER_AGENTS for a in group))
+    pool.agent_phones(RING_S="0", TALK_MS="600000")  # nailed-up agent legs stay up
+    carriers = [pool.start("customer", local_ip=CARRIER_IP, port=node.asterisk.ports.trunk,
+                           values=CUSTOMERS, extra_args=["-rtp_echo"]) for node in site.nodes]
+    files = [node.controller_config for node in site.nodes]
+    config = load_config(files[0])
+    doomed, survivor = (ControllerProcess(file, tmp_path / f"controller{n}.log")
+                        for n, file in enumerate(files, 1))
+    workers = [node.worker_id for node in site.nodes]
+    name = "scaleout"
+    numbers = [phone(7000 + i) for i in range(LEADS)]
+    zone = zone_at_local_hour(12)
+    campaign = {"c": name}
+    await setup_campaign(
+        files[0], name, "phone,timezone\n" + "".join(f"{n},{zone}\n" for n in numbers),
+        campaign_toml(agents=tuple(a for group in DIALER_AGENTS for a in group), line_cap=4),
+        tmp_path,
+    )
+    try:
+        for process, file in ((doomed, files[0]), (survivor, files[1])):
+            process.start()
+            await wait_for(Api(load_config(file)).healthy, 30, f"the controller of {file}")
+        await acli(files[0], "campaign", "start", name)
+        # both workers are dialing, and the first has a call up: it dies with calls to settle
+        await wait_for(lambda: _workers_dialed(config, name, workers), 60,
+                       "both workers to dial", every=0.5)
+        await wait_for(lambda: _count(config, "SELECT COUNT(*) AS n FROM attempts WHERE"
+                                      " campaign = :c AND state = 'dialing' AND worker = :w",
+                                      {**campaign, "w": workers[0]}, 1),
+                       60, "the first worker to have a call up", every=0.1)
+        doomed.kill()
+        killed_at = datetime.now(UTC)
+        killed = time.monotonic()
+        open_at_kill = {row["attempt_id"] for row in await store_rows(
+            config, "SELECT attempt_id FROM attempts WHERE campaign = :c AND state = 'dialing'"
+            " AND worker = :w", {**campaign, "w": workers[0]})}
+        await wait_for(lambda: _dialed_since(config, name, workers[1], killed_at),
+                       CARRY_ON_LIMIT_S + 5, "the survivor to dial again", every=0.2)
+        carried_on_s = time.monotonic() - killed
+        await wait_for(
+            lambda: _count(config, "SELECT COUNT(*) AS n FROM leads WHERE campaign = :c"
+                           " AND state = 'done'", campaign, LEADS),
+            150, "every lead to be done", every=1.0,
+        )
+        await wait_for(
+            lambda: _count(config, "SELECT COUNT(*) AS n FROM attempts WHERE campaign = :c"
+                           " AND state = 'dialing'", campaign, 0, exactly=True),
+            30, "no attempt left open",
+        )
+        await acli(files[1], "campaign", "stop", name)
+    finally:
+        doomed.kill()
+        survivor.stop()
+
+    attempts = await store_rows(
+        config, "SELECT * FROM attempts WHERE campaign = :c ORDER BY phone, started_at", campaign)
+    leads = {row["phone"]: row for row in await store_rows(
+        config, "SELECT * FROM leads WHERE campaign = :c", campaign)}
+    seen = invites_by_number([call for carrier in carriers for call in carrier_calls(carrier)])
+    result_of = {a["attempt_id"]: a["result"] for a in attempts}
+    lost = [a for a in attempts if a["result"] == "lost"]
+    dialed = [a for a in attempts if a["result"] not in ("not_dialed", "lost")]
+    print(f"\nkilled {workers[0]}: the survivor dialed again {carried_on_s:.2f} s later; "
+          f"{len(attempts)} attempts ({len(lost)} lost: {len(open_at_kill)} open at the kill), "
+          f"{sum(len(d) for d in seen.values())} dialogs at the carriers, "
+          f"by worker {_by_worker(attempts)}")
+
+    assert carried_on_s < CARRY_ON_LIMIT_S
+    # no lead lost, none dialed twice at once
+    assert sorted(leads) == sorted(numbers)
+    assert all(lead["state"] == "done" for lead in leads.values())
+    assert overlapping(seen) == [], "two calls to one number at the same time"
+    # the dead worker's open attempts, and only they, are settled as lost
+    assert {a["attempt_id"] for a in lost} == open_at_kill
+    assert all(result_of[attempt] == "lost" for attempt in open_at_kill)
+    # the store adds up to what the carriers saw: a lost attempt is one the carrier may or
+    # may not have seen (the kill may have come between its claim and its originate)
+    for number in numbers:
+        known = [a for a in dialed if a["phone"] == number]
+        maybe = [a for a in lost if a["phone"] == number]
+        calls = len(seen.get(number, []))
+        assert len(known) <= calls <= len(known) + len(maybe), (number, known, maybe, calls)
+        assert leads[number]["attempts"] == len(known) + len(maybe)
+
+
+async def _workers_dialed(config: Config, campaign: str, workers: list[str]) -> bool:
+    rows = await store_rows(
+        config,
+        "SELECT DISTINCT worker FROM attempts WHERE campaign = :c", {"c": campaign})
+    return {row["worker"] for row in rows} >= set(workers)
+
+
+async def _dialed_since(config: Config, campaign: str, worker: str, since: datetime) -> bool:
+    rows = await store_rows(
+        config,
+        "SELECT COUNT(*) AS n FROM attempts WHERE campaign = :c AND worker = :w"
+        " AND started_at > :since", {"c": campaign, "w": worker, "since": to_iso(since)})
+    return int(rows[0]["n"]) > 0
+
+
+async def _count(
+    config: Config, sql: str, params: dict[str, str], wanted: int, exactly: bool = False
+) -> bool:
+    rows = await store_rows(config, sql, params)
+    count = int(rows[0]["n"])
+    return count == wanted if exactly else count >= wanted
+
+
+def _by_worker(attempts: list[dict[str, object]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for attempt in attempts:
+        counts[str(attempt["worker"])] = counts.get(str(attempt["worker"]), 0) + 1
+    return counts

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AriChannel, Hangup, StasisStart
 from controller.dialer.leads import Lead
@@ -124,7 +126,8 @@ async def running_campaign(repo: DialerRepository, phones: list[str]) -> None:
 
 
 def service(
-    repo: DialerRepository, ami: FakeAmi, ari: FakeAri, writes: WriteBacklog | None = None
+    repo: DialerRepository, ami: FakeAmi, ari: FakeAri, writes: WriteBacklog | None = None,
+    seated_agents: tuple[str, ...] = (),
 ) -> DialerService:
     ticks = itertools.count()
     metrics = Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True)))
@@ -133,6 +136,7 @@ def service(
         WriteBacklog() if writes is None else writes,
         worker="w1",
         agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY + next(ticks) * 0.01,
+        seated_agents=seated_agents,
     )
 
 
@@ -160,6 +164,19 @@ async def test_a_store_error_in_the_tick_does_not_end_the_dialer(store: Database
         assert repo.listed >= 3 and not loop.done()
     finally:
         loop.cancel()
+
+
+@pytest.mark.parametrize(("seated", "called"), [((), ["1001"]), (("1001", "1002"), ["1001"]),
+                                                (("1002",), [])])
+async def test_a_worker_seats_only_the_campaign_agents_it_is_given(
+    store: Database, seated: tuple[str, ...], called: list[str]
+) -> None:
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"])  # its one agent: 1001
+    dialer = service(repo, FakeAmi(), FakeAri(), seated_agents=seated)
+    await dialer.reconcile()
+    await dialer._tick()
+    assert dialer.campaigns["c1"].agent_ids == tuple(called)
 
 
 async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Database) -> None:
