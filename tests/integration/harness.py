@@ -40,6 +40,24 @@ async def wait_for(
         await asyncio.sleep(every)
 
 
+async def wait_while_progressing(
+    count: Callable[[], Awaitable[int]], wanted: int, stalled_s: float, what: str,
+    every: float = 1.0,
+) -> None:
+    """Poll ``count`` until it reaches ``wanted``; fail naming ``what`` if it stays put for
+    ``stalled_s``. For work whose length is the machine's speed (a campaign of hundreds of
+    calls): a stuck run fails as fast as a fixed deadline would catch it, a slow one does not
+    fail for being slow (the test's own timeout still bounds it)."""
+    last, moved_at = -1, time.monotonic()
+    while (now_count := await count()) < wanted:
+        if now_count != last:
+            last, moved_at = now_count, time.monotonic()
+        elif time.monotonic() - moved_at > stalled_s:
+            raise AssertionError(
+                f"{what}: stuck at {now_count} of {wanted} for {stalled_s} s")
+        await asyncio.sleep(every)
+
+
 class Api:
     """A small client of the controller's HTTP API."""
 

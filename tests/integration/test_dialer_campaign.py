@@ -22,7 +22,7 @@ from controller.config import Config, load_config
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
 
-from .harness import Api, ControllerProcess, wait_for
+from .harness import Api, ControllerProcess, wait_for, wait_while_progressing
 from .test_dialer import (
     QUICK_CUSTOMERS,
     acli,
@@ -62,7 +62,7 @@ def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-@pytest.mark.timeout(330)
+@pytest.mark.timeout(420)
 async def test_a_200_lead_campaign_survives_a_controller_kill_and_adds_up(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:
@@ -99,10 +99,10 @@ async def test_a_200_lead_campaign_survives_a_controller_kill_and_adds_up(
         await asyncio.sleep(3)  # calls in progress go on without the controller
         controller.start()
         await wait_for(api.healthy, 20, "the restarted controller to be healthy")
-        await wait_for(
-            lambda: _at_least(done_leads(config), LEADS), 200, "every dialable lead to be done",
-            every=1.0,
-        )
+        # about two leads are done a second on an idle machine, fewer on a loaded one: 45 s
+        # without one is a stuck dialer (the longest attempt is a 15 s ring)
+        await wait_while_progressing(lambda: done_leads(config), LEADS, 45,
+                                     "every dialable lead to be done")
         await wait_for(lambda: _no_open_attempts(config), 30, "no attempt left open")
         await acli(config_file, "campaign", "stop", "big")  # its agents are free for the next
     finally:
