@@ -102,8 +102,9 @@ async def test_feature_codes_log_in_pause_with_a_reason_unpause_and_log_out(
         queue_log = (asterisk.host_path(asterisk.log_dir) / "queue_log").read_text()
         assert f"|support|{AGENT}|PAUSE|break" in queue_log, queue_log[-800:]
         assert hint_state(asterisk, "*46") == "InUse"
-        status, metrics = await api.request("GET", "/metrics", token=None)
-        assert 'callctl_agents_paused{queue="support",reason="break"} 1.0' in metrics.decode()
+        paused = await scrape(api)
+        assert value(paused, "callctl_agents_paused", queue="support", reason="break") == 1
+        assert value(paused, "callctl_agents", queue="support", state="paused") == 1
 
         await dial(sipp, asterisk, "*46")
         await wait_for(lambda: not getattr(member(controller), "paused", True), 5,
