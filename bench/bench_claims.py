@@ -3,9 +3,10 @@ PostgreSQL.
 
 Each worker is its own process with its own store connection(s), as separate dialing hosts
 would be; they start together and call ``DialerRepository.claim`` for batches of
-``BATCH`` leads until the campaign has none left. The claim is today's portable one (select
-due leads, a conditional ``UPDATE ... WHERE state = 'ready'`` per lead, an attempt row each,
-one transaction per batch), not a ``FOR UPDATE SKIP LOCKED`` lease. PostgreSQL runs in a
+``BATCH`` leads until the campaign has none left. The claim selects due leads, then takes each
+with a conditional ``UPDATE ... WHERE state = 'ready'`` (on PostgreSQL through a ``FOR UPDATE
+SKIP LOCKED`` select: a lead another worker's claim holds is passed over, not waited for), an
+attempt row each, one transaction per batch. PostgreSQL runs in a
 private cluster (``var/postgres-bench-PID``) with the server's default durability (fsync,
 synchronous commit); SQLite is WAL with ``synchronous=NORMAL``, as the store opens it.
 """
@@ -128,7 +129,7 @@ def run() -> Table:
         notes=[
             "claims/s counts leads claimed (each with its attempt row committed) per second of"
             " the slowest worker; 'claimed twice' must stay 0.",
-            "portable claim: a conditional UPDATE per lead; PostgreSQL workers wait on each"
-            " other's row locks (FOR UPDATE SKIP LOCKED would skip them).",
+            "claim: a conditional UPDATE per lead; on PostgreSQL through FOR UPDATE SKIP LOCKED"
+            " (a lead another worker's claim holds is passed over, not waited for).",
         ],
     )

@@ -292,10 +292,10 @@ class DialerRepository:
                         attempt = await self._claim_one(conn, campaign, row, token, worker, now)
                         if attempt is not None:
                             claimed.append(attempt)
-                        # a lead another worker won is gone from the next scan (PostgreSQL's
-                        # READ COMMITTED sees that worker's commit), so scanning again is
-                        # progress, not a loop
-                        progressed = True
+                            progressed = True
+                        # else another worker's claim holds it or took it: passed over, not
+                        # waited for; scanning again only after progress, so a lead held
+                        # until the other claim commits is not tried in a loop meanwhile
                     elif permission.not_before is not None:
                         await conn.execute(
                             "UPDATE leads SET next_attempt_at = :at"
@@ -310,13 +310,16 @@ class DialerRepository:
     async def _claim_one(
         self, conn: Connection, campaign: str, row: Row, token: str, worker: str, now: datetime
     ) -> ClaimedAttempt | None:
+        # the lead is locked as it is taken (PostgreSQL: FOR UPDATE SKIP LOCKED), so a lead
+        # another worker's claim holds is passed over at once instead of waited for
         won = await conn.execute(
             "UPDATE leads SET state = 'dialing', claim_token = :token, attempts = attempts + 1"
-            " WHERE campaign = :c AND phone = :p AND state = 'ready'",
+            " WHERE campaign = :c AND phone IN (SELECT phone FROM leads WHERE campaign = :c"
+            f" AND phone = :p AND state = 'ready'{conn.skip_locked})",
             {"token": token, "c": campaign, "p": row["phone"]},
         )
         if not won:
-            return None  # another worker took it between our read and our write
+            return None  # another worker holds it, or took it between our read and our write
         attempt = ClaimedAttempt(
             attempt_id=str(uuid.uuid4()),
             campaign=campaign,

@@ -22,6 +22,12 @@ Params = Mapping[str, Any] | None
 
 
 class Connection(Protocol):
+    # What ends a SELECT in a transaction to lock the rows it returns and pass over rows
+    # another transaction has locked, so concurrent claimers split rows instead of queueing
+    # for them: " FOR UPDATE SKIP LOCKED" on PostgreSQL; "" on SQLite, where a transaction
+    # holds the database's one write lock from its start (BEGIN IMMEDIATE).
+    skip_locked: str
+
     async def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement; return the number of rows changed."""
 

@@ -13,7 +13,9 @@ The repositories' SQL is shared with SQLite; what differs lives here:
   programming errors (bad SQL) stay psycopg errors: they are bugs.
 - Transactions are READ COMMITTED: a conditional ``UPDATE ... WHERE state = 'ready'`` waits
   for a concurrent writer of the row and then re-checks its condition, so the dialer's claim
-  (row count 1 means the lead is ours) is as safe as under SQLite's single writer.
+  (row count 1 means the lead is ours) is as safe as under SQLite's single writer. It selects
+  the lead to take with ``skip_locked`` (``FOR UPDATE SKIP LOCKED``): a lead another worker's
+  claim holds until its commit is passed over, not waited for.
 - Migrations run on one connection under a transaction-scoped advisory lock, so controllers
   starting together on one database apply each migration once.
 """
@@ -81,6 +83,8 @@ def _store_errors(sql: str) -> Iterator[None]:
 class _Conn:
     """One pooled connection, speaking the store's parameter style."""
 
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
     def __init__(self, raw: _Raw) -> None:
         self.raw = raw
 
@@ -121,6 +125,7 @@ class _Conn:
 
 
 class PostgresDatabase:
+    skip_locked = _Conn.skip_locked
     def __init__(self, pool: AsyncConnectionPool[_Raw], url: PostgresUrl) -> None:
         self._pool = pool
         self.url = url

@@ -50,6 +50,8 @@ def _store_errors(sql: str) -> Iterator[None]:
 
 
 class _Conn:
+    skip_locked = ""  # a transaction holds the one write lock: nothing else can hold a row
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
@@ -81,6 +83,7 @@ class _Conn:
 
 
 class SqliteDatabase:
+    skip_locked = _Conn.skip_locked
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self._conn = _Conn(db)

@@ -303,6 +303,29 @@ async def test_two_workers_on_separate_connections_never_share_a_lead(
     assert len(await repo.open_attempts("demo")) == 60
 
 
+async def test_a_claim_passes_over_leads_another_worker_holds_instead_of_waiting(
+    repo: DialerRepository, store_url: str
+) -> None:
+    """PostgreSQL: a claim's scan locks its leads FOR UPDATE SKIP LOCKED. Another worker's
+    claim in flight holds its leads (here, a transaction holding the first four); this claim
+    takes the next ones at once. Without SKIP LOCKED it would wait on the first held lead."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite locks the whole store per transaction: no row is held alone")
+    phones = [f"+1212555{n:04d}" for n in range(200, 210)]
+    await add_leads(repo, *[(phone, "America/New_York") for phone in phones])
+    holder = await open_store(store_url)
+    try:
+        async with holder.transaction() as conn:
+            held = {row["phone"] for row in await conn.fetchall(
+                "SELECT phone FROM leads WHERE campaign = 'demo'"
+                " ORDER BY next_attempt_at, phone LIMIT 4 FOR UPDATE")}
+            claimed = await asyncio.wait_for(repo.claim("demo", 3, "w1", NOON_NY), 5)
+    finally:
+        await holder.close()
+    assert held == set(phones[:4])
+    assert [attempt.phone for attempt in claimed] == phones[4:7]
+
+
 async def test_pacing_history_survives_a_restart_as_it_was_learned(
     repo: DialerRepository,
 ) -> None:
