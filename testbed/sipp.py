@@ -23,6 +23,7 @@ from pathlib import Path
 
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, test_slot
 from testbed.render import render
+from testbed.tone_pcap import DtmfStream, write_dtmf_pcap
 
 # Agent phones placing calls: not AGENT_PHONE_IP, whose port belongs to the answering UAS.
 AGENT_CALLER_IP = "127.0.0.4"
@@ -70,32 +71,22 @@ _RECEIVED_INVITE_OK = re.compile(r"message received.*?\n\s*SIP/2\.0 200.*^CSeq: 
                                  re.S | re.M)
 
 
-DTMF_PCAP_DIR = "/usr/share/sip-tester"
-_DTMF_NAMES = {"#": "pound", "*": "star"}
-
-
-def key_steps(steps: str, gap_ms: int = 400) -> str:
+def key_steps(steps: str, pcap_dir: Path) -> str:
     """Scenario steps for ``@KEYS@``: ``"3000:1,6000:0441234567#"`` waits 3 s then presses 1,
-    waits 6 s then keys the number and ``#`` (RFC 2833 from sipp's pcaps, ``gap_ms`` apart).
-    Every wait ends early on a BYE, which goes to the scenario's ``bye`` label."""
+    waits 6 s then keys the number and ``#`` (RFC 2833, one capture per run of keys written
+    into ``pcap_dir``). Every wait ends early on a BYE, which goes to the scenario's ``bye``."""
     lines: list[str] = []
-    marks = itertools.count()
-
-    def wait(ms: int) -> None:
-        mark = f"key{next(marks)}"
-        lines.append(f'  <recv request="BYE" timeout="{ms}" ontimeout="{mark}" next="bye"/>')
-        lines.append(f'  <label id="{mark}"/>')
-
-    for step in filter(None, steps.split(",")):
+    pcap_dir.mkdir(parents=True, exist_ok=True)
+    stream = DtmfStream()
+    for index, step in enumerate(filter(None, steps.split(","))):
         delay, _, keys = step.partition(":")
-        wait(int(delay))
-        for index, key in enumerate(keys):
-            if index:
-                wait(gap_ms)
-            name = _DTMF_NAMES.get(key, key)
-            if not (name in _DTMF_NAMES.values() or key.isdigit()):
-                raise ValueError(f"key_steps: no RFC 2833 capture for {key!r} in {steps!r}")
-            pcap = f"{DTMF_PCAP_DIR}/dtmf_2833_{name}.pcap"
+        mark = f"key{index}"
+        lines.append(
+            f'  <recv request="BYE" timeout="{int(delay)}" ontimeout="{mark}" next="bye"/>'
+        )
+        lines.append(f'  <label id="{mark}"/>')
+        if keys:
+            pcap = write_dtmf_pcap(pcap_dir / f"keys-{index}.pcap", keys, stream)
             lines.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
     return "\n".join(lines)
 
@@ -351,13 +342,17 @@ class SippPool:
     def dtmf_call(self, number: str, keys: str, **values: str) -> Sipp:
         """One customer calling ``number`` who presses ``keys`` (see ``key_steps``)."""
         return self.start("dtmf_caller", local_ip=CARRIER_IP, uac=True, service=number,
-                          calls=1, values={"KEYS": key_steps(keys), **values})
+                          calls=1, values={"KEYS": key_steps(keys, self._keys_dir()), **values})
 
     def callback_carrier(self, keys: str, **values: str) -> Sipp:
         """Customers called back: a UAS on the trunk's contact that answers every call and
         presses ``keys`` (``""``: a voicemail that presses nothing)."""
         return self.start("callback_customer", local_ip=CARRIER_IP, port=self.trunk_port,
-                          values={"KEYS": key_steps(keys), **values}, extra_args=["-rtp_echo"])
+                          values={"KEYS": key_steps(keys, self._keys_dir()), **values},
+                          extra_args=["-rtp_echo"])
+
+    def _keys_dir(self) -> Path:
+        return self.work_dir / f"keys-{len(self.started):03d}"
 
     def agent_call(self, agent: str, password: str, number: str, **values: str) -> Sipp:
         """Agent ``agent``'s phone dialing ``number``, answering the digest challenge."""

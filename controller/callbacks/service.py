@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
@@ -97,6 +97,14 @@ def _announcement(attempt_id: str) -> str:
     return f"cba-{attempt_id}"
 
 
+class Callers(Protocol):
+    """What the service asks of the inbound router about the calls that book callbacks."""
+
+    def arrival_of(self, call_id: str) -> float | None: ...
+
+    def left_for_callback(self, call_id: str) -> None: ...
+
+
 @dataclass
 class _Bridged:
     callback_id: str
@@ -114,7 +122,7 @@ class CallbackService:
         model: LiveModel,
         store: Database,
         metrics: Metrics,
-        arrival_of: Callable[[str], float | None],
+        callers: Callers,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -124,7 +132,7 @@ class CallbackService:
         self._repo = CallbackRepository(store)
         self._ledger = AstDbLedger(ami, LEDGER_FAMILY)
         self._metrics = metrics
-        self._arrival_of = arrival_of
+        self._callers = callers
         self._clock = clock
         self.callbacks: dict[str, Callback] = {}  # the pending ones, by id
         self._bridged: dict[str, _Bridged] = {}  # by either channel id
@@ -222,6 +230,7 @@ class CallbackService:
             if number is None:
                 await self._refuse(channel.id, queue, digits, settings.callback.entry_attempts)
             elif step_name == "entered":
+                log.info("callback.number_entered", call_id=channel.id, queue=queue)
                 await self._continue(channel.id, "callctl-callback-confirm")
             else:
                 await self._book(channel.id, queue, number)
@@ -253,7 +262,7 @@ class CallbackService:
             await self._continue(channel_id, "callctl-callback-goodbye")
             return
         now = self._now()
-        arrived = self._arrival_of(channel_id)
+        arrived = self._callers.arrival_of(channel_id)
         callback = Callback(
             callback_id=uuid.uuid4().hex[:12],
             queue=queue,
@@ -262,6 +271,7 @@ class CallbackService:
             booked_at=now,
         )
         booking = await self._repo.book(callback, channel_id)
+        self._callers.left_for_callback(channel_id)
         callback = booking.callback
         log.info(
             "callback.booked" if booking.new else "callback.already_booked",
@@ -291,7 +301,7 @@ class CallbackService:
             arrived = (
                 other.arrived_at.timestamp()
                 if other is not None
-                else self._arrival_of(caller.uniqueid) or caller.joined_at
+                else self._callers.arrival_of(caller.uniqueid) or caller.joined_at
             )
             if arrived < callback.arrived_at.timestamp():
                 ahead += 1
@@ -567,9 +577,15 @@ class CallbackService:
             log.info("callback.announcement_over", attempt_id=attempt_id, error=str(error))
 
     async def _variable(self, channel_id: str, name: str) -> str:
-        answer = await self._ari.request(
-            "GET", f"/channels/{channel_id}/variable", {"variable": name}
-        )
+        """A channel variable's value, ``""`` when it is not set."""
+        try:
+            answer = await self._ari.request(
+                "GET", f"/channels/{channel_id}/variable", {"variable": name}
+            )
+        except AriError as error:
+            if "variable was not found" in str(error):
+                return ""
+            raise
         return str((answer or {}).get("value", ""))
 
     async def _continue(self, channel_id: str, context: str) -> None:

@@ -14,11 +14,8 @@ from controller.inbound.router import InboundRouter
 def install(app: web.Application, core: Core, router: InboundRouter) -> CallbackService:
     inbound = core.config.inbound
     service = CallbackService(
-        inbound, core.ami, core.ari, core.model, core.store, core.metrics, router.arrival_of
+        inbound, core.ami, core.ari, core.model, core.store, core.metrics, router
     )
-    for name, queue in inbound.queues.items():
-        if queue.callback is not None:
-            core.metrics.declare_callback_queue(name)
     core.sync.add_listener(service.on_ami_event)
     core.sync.add_resync_hook(service.reconcile)
     core.on_stasis("callback", service.on_booking_stasis)

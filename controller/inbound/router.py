@@ -208,6 +208,16 @@ class InboundRouter:
         call = self.calls.get(call_id)
         return call.arrived_at if call is not None else None
 
+    def left_for_callback(self, call_id: str) -> None:
+        """The caller booked a callback: its call ends ``callback``, not abandoned (the callback
+        itself is counted by the callback service)."""
+        call = self.calls.get(call_id)
+        if call is None or call.outcome is not None:
+            return
+        call.outcome = "callback"
+        if call.queue:
+            self._metrics.call_outcome(call.queue, "callback", self._waited(call, call.queue))
+
     def _route_queue(self, did: str) -> str | None:
         route = self._config.numbers.get(did)
         return route.queue if route else None

@@ -176,11 +176,15 @@ class Metrics:
             self._providers = replace(self._providers, agents=agents)
 
     def declare_queue(self, queue: str) -> None:
-        """Create the queue's counter and histogram series at 0 (idempotent)."""
+        """Create the queue's counter, histogram and callback series at 0 (idempotent); every
+        queue's, with or without callbacks, so the dashboard shows zeros rather than gaps."""
         for outcome in QUEUE_OUTCOMES:
             self._queue_calls.labels(queue, outcome)
             self._queue_wait.labels(queue, outcome)
         self._queue_handle.labels(queue)
+        for callback_outcome in CALLBACK_OUTCOMES:
+            self._callbacks.labels(queue, callback_outcome.value)
+        self._callbacks_pending.labels(queue)
 
     def declare_campaign(self, campaign: str) -> None:
         """Create the campaign's counter and histogram series at 0 (idempotent)."""
@@ -192,12 +196,6 @@ class Metrics:
         """One inbound call left ``queue`` with ``outcome`` after waiting ``wait_s``."""
         self._queue_calls.labels(queue, outcome).inc()
         self._queue_wait.labels(queue, outcome).observe(wait_s)
-
-    def declare_callback_queue(self, queue: str) -> None:
-        """Create the callback series of a queue that offers callbacks at 0 (idempotent)."""
-        for outcome in CALLBACK_OUTCOMES:
-            self._callbacks.labels(queue, outcome.value)
-        self._callbacks_pending.labels(queue)
 
     def callback_finished(self, queue: str, outcome: str) -> None:
         self._callbacks.labels(queue, outcome).inc()

@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from controller.state.model import AgentState
 
-QueueOutcome = Literal["answered", "abandoned", "overflowed", "after_hours", "failed"]
+QueueOutcome = Literal["answered", "abandoned", "overflowed", "after_hours", "failed", "callback"]
 DialerResult = Literal[
     "human", "machine", "busy", "no_answer", "failed", "abandoned", "not_dialed", "lost"
 ]
