@@ -3,26 +3,12 @@ too) and cancelling a pending one."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from controller.api.auth import json_error, require_token
 from controller.api.keys import CALLBACKS
-from controller.callbacks.machine import Callback, State
-
-
-def callback_json(callback: Callback) -> dict[str, Any]:
-    return {
-        "callback_id": callback.callback_id,
-        "queue": callback.queue,
-        "phone": callback.phone,
-        "state": callback.state.value,
-        "attempts": callback.attempts,
-        "arrived_at": callback.arrived_at.isoformat(),
-        "booked_at": callback.booked_at.isoformat(),
-        "not_before": callback.not_before.isoformat() if callback.not_before else None,
-    }
+from controller.callbacks.machine import State
+from controller.callbacks.repository import describe
 
 
 @require_token
@@ -34,7 +20,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
         known = ", ".join(s.value for s in State)
         return json_error(400, f"state: unknown state in '{raw}' (one of {known})")
     listing = await request.app[CALLBACKS].repository.listing(states)
-    return web.json_response({"callbacks": [callback_json(c) for c in listing]})
+    return web.json_response({"callbacks": [describe(c) for c in listing]})
 
 
 @require_token
@@ -43,7 +29,7 @@ async def cancel_callback(request: web.Request) -> web.Response:
     cancelled = await request.app[CALLBACKS].cancel(callback_id)
     if cancelled is None:
         return json_error(404, f"no pending callback '{callback_id}'")
-    return web.json_response(callback_json(cancelled))
+    return web.json_response(describe(cancelled))
 
 
 def add_routes(app: web.Application) -> None:

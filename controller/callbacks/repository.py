@@ -27,6 +27,20 @@ class Booking:
     new: bool
 
 
+def describe(callback: Callback) -> dict[str, Any]:
+    """A callback as the API and the CLI show it."""
+    return {
+        "callback_id": callback.callback_id,
+        "queue": callback.queue,
+        "phone": callback.phone,
+        "state": callback.state.value,
+        "attempts": callback.attempts,
+        "arrived_at": callback.arrived_at.isoformat(),
+        "booked_at": callback.booked_at.isoformat(),
+        "not_before": callback.not_before.isoformat() if callback.not_before else None,
+    }
+
+
 def _row(callback: Callback, now: datetime, call_id: str = "") -> dict[str, Any]:
     return {
         "id": callback.callback_id,

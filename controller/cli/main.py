@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from controller.cli import (
     agent,
+    callback,
     campaign,
     check_config,
     dnc,
@@ -28,8 +29,8 @@ from controller.config import ConfigError
 from controller.logs import configure_logging
 from controller.store.base import StoreError
 
-GROUPS = (serve, check_config, render_conf, agent, supervise, queue, campaign, dnc, recording,
-          simulate)
+GROUPS = (serve, check_config, render_conf, agent, supervise, queue, callback, campaign, dnc,
+          recording, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,11 @@ Asterisk side and the repository (one pending callback per queue and number) on 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,10 +31,13 @@ from controller.callbacks.machine import (
 )
 from controller.callbacks.number import callback_number
 from controller.callbacks.repository import CallbackRepository
+from controller.cli.main import main
 from controller.inbound.asterisk_conf import queue_options, render_inbound_dialplan
+from controller.store import open_store
 from controller.store.base import Database
 
 from .test_inbound_config import config_with, problems_of
+from .test_recording_support import write_config
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = CallbackConfig(retries=1, retry_gap=60, expire_after=3600)
@@ -179,3 +185,39 @@ async def test_one_pending_callback_per_queue_and_number(store: Database) -> Non
     stored = await repo.get("abc")
     assert stored is not None and (stored.state, stored.attempts) == (State.ANSWERED, 1)
     assert [c.callback_id for c in await repo.listing([State.ANSWERED])] == ["abc"]
+
+
+# ---- the CLI -------------------------------------------------------------------------------
+
+
+def test_cli_lists_callbacks_as_a_table_and_json_and_refuses_bad_input(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, store_url=store_url)
+
+    async def seed() -> None:
+        db = await open_store(store_url)
+        try:
+            repo = CallbackRepository(db)
+            await repo.book(booked(), "call-1")
+            await repo.book(booked(callback_id="def", queue="sales", booked_at=at(5)), "call-2")
+            await repo.save(booked(callback_id="def", queue="sales", state=State.UNREACHED,
+                                   attempts=2, booked_at=at(5)), at(60))
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    assert main(["--config", str(config), "callback", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(c["callback_id"], c["state"]) for c in listed] == [("def", "unreached"),
+                                                               ("abc", "booked")]
+    assert main(["--config", str(config), "callback", "list", "--state", "booked"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["callback_id", "queue", "phone", "state"]
+    assert [line.split()[0] for line in table[1:]] == ["abc"]
+    with pytest.raises(SystemExit) as bad_state:
+        main(["--config", str(config), "callback", "list", "--state", "dialled"])
+    assert bad_state.value.code == 2
+    assert "unknown state in 'dialled'" in capsys.readouterr().err
+    assert main(["--config", str(config), "callback", "cancel", "../x"]) == 2
+    assert "is not a callback id" in capsys.readouterr().err
