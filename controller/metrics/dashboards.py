@@ -192,6 +192,15 @@ INBOUND = Dashboard(
             description="Talk + wrap-up seconds per answered call."),
         Panel("Callers waiting over time", "timeseries",
               (Target(f"callctl_queue_callers{Q}", "{{queue}}"),), width=12),
+        Panel("Callbacks pending", "stat",
+              (Target(f"callctl_callbacks_pending{Q}", "{{queue}}"),), width=6,
+              description="Callbacks booked and not ended: waiting for the schedule, holding "
+                          "the caller's place in the queue, dialing or waiting to retry."),
+        Panel("Callbacks by outcome", "timeseries", (Target(
+            f"sum by (outcome) (increase(callctl_callbacks_total{Q}[{RATE}]))",
+            "{{outcome}}"),), stacked=True, width=18,
+            description="answered: reached and bridged to an agent; unreached: every attempt "
+                        "unanswered or not confirmed with 1 (a voicemail); expired; cancelled."),
     ),
 )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,12 @@ import pytest
 from controller.app import Controller
 from controller.config import Config
 from controller.faults import CRASH_ENV
+from controller.inbound.config import WEEKDAYS
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import Sipp, SippPool
 
 from .harness import Api, ControllerProcess, running_controller, wait_for, with_sections
-from .test_dialer import carrier_calls, invites_by_number, store_rows
+from .test_dialer import acli, carrier_calls, invites_by_number, store_rows
 from .test_inbound import inbound_toml, login, logout_all, number, unique_queue
 
 CALLER = "0441234567"  # a Zurich number: valid in region CH
@@ -89,9 +90,13 @@ async def test_a_booked_callback_reaches_the_agent_first_then_one_invite_and_a_b
                            "the callback to be answered")
             bridge = await wait_for(lambda: _bridge(controller), 10, "the bridge")
             [row] = await callbacks_of(controller, q)
+            callers = await controller.store.fetchall(
+                "SELECT outcome FROM inbound_calls WHERE queue = :q", {"q": q}
+            )
         finally:
             await logout_all(api)
     assert len(bridge["channels"]) == 2
+    assert [c["outcome"] for c in callers] == ["callback", "callback"]  # not abandoned
     seen = invites_by_number(carrier_calls(carrier))
     assert list(seen) == [CALLBACK_NUMBER] and len(seen[CALLBACK_NUMBER]) == 1
     [agent_rang] = invites_received(agent_phone)
@@ -186,3 +191,88 @@ async def _stored_state(config: Config, queue: str, state: str) -> bool:
 async def _bridge(controller: Controller) -> Any:
     bridges = await controller.ari.request("GET", "/bridges")
     return next((b for b in bridges if b["id"].startswith("cbb-") and b["channels"]), None)
+
+
+@pytest.mark.timeout(120)
+async def test_an_invalid_caller_id_keys_a_number_in_and_a_bad_entry_is_refused(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    q = unique_queue("cbkey")
+    config_file = tmp_path / "c.toml"
+    config = setup(controller_config_file, config_file, asterisk, callback_queue(q), q)
+    async with running_controller(config) as running:
+        controller = running.controller
+        # 1 accepts; "12#" during the entry prompt is refused; the number keyed after the
+        # refusal prompt (5 s of keys) is read back (about 9 s) and confirmed with 1 during
+        # "if this is correct press 1" (each wait starts as the keys before it start)
+        await book(sipp, "2000:1,2000:12#,4000:0441234567#,17000:1", CALLER="12",
+                   HOLD_MS="4000")
+        [row] = await wait_for(lambda: _in_state(controller, q, "queued"), 10,
+                               "the keyed callback to be queued")
+        rows = await callbacks_of(controller, q)
+        await wait_for(lambda: controller.model.queues[q].callers, 5, "the placeholder")
+        # cancelled from the CLI: the placeholder leaves the queue, the outcome is counted
+        cancelled = json.loads(await acli(
+            config_file, "callback", "cancel", row["callback_id"], "--json"
+        ))
+        await wait_for(lambda: not controller.model.queues[q].callers, 5,
+                       "the placeholder to leave the queue")
+        listed = json.loads(await acli(config_file, "callback", "list", "--json"))
+        exposition = (await controller.metrics.render()).decode()
+    assert row["phone"] == CALLBACK_NUMBER
+    assert len(rows) == 1  # the refused entry was never stored
+    assert cancelled["state"] == "cancelled"
+    assert [(c["callback_id"], c["state"]) for c in listed if c["queue"] == q] == [
+        (row["callback_id"], "cancelled")
+    ]
+    assert f'callctl_callbacks_total{{outcome="cancelled",queue="{q}"}} 1.0' in exposition
+    assert f'callctl_callbacks_pending{{queue="{q}"}} 0.0' in exposition
+
+
+def opening_soon(min_wait_s: float = 12) -> tuple[str, datetime]:
+    """A schedule (UTC) closed now that opens at the next whole minute at least ``min_wait_s``
+    away (hours have minutes), and that moment."""
+    now = datetime.now(UTC)
+    opens = (now + timedelta(seconds=min_wait_s + 60)).replace(second=0, microsecond=0)
+    if opens.date() != now.date():  # past midnight: the schedule's hours cannot say it
+        pytest.skip("the opening would be tomorrow")
+    minute = opens.hour * 60 + opens.minute
+    day = WEEKDAYS[opens.weekday()]
+    start = f"{minute // 60:02d}:{minute % 60:02d}"
+    schedule = (
+        '[inbound.schedules.soon]\ntimezone = "UTC"\nafter_hours = "announcement:beep"\n'
+        f'[inbound.schedules.soon.hours]\n{day} = ["{start}-24:00"]\n'
+    )
+    return schedule, opens
+
+
+@pytest.mark.timeout(150)
+async def test_a_callback_booked_while_closed_is_not_dialed_until_the_schedule_opens(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    q = unique_queue("cbhours")
+    schedule, opens = opening_soon()
+    config = with_sections(
+        controller_config_file,
+        inbound_toml(callback_queue(q, schedule='"soon"'), number("5000", q), schedule),
+        tmp_path / "c.toml",
+    )
+    asterisk.install_inbound(config.inbound)
+    sipp.agent_phones(RING_S="1", TALK_MS="60000")
+    carrier = sipp.callback_carrier(PRESS_ONE, RING_S="1")
+    api = Api(config)
+    async with running_controller(config) as running:
+        controller = running.controller
+        try:
+            await book(sipp)  # the number has no schedule: the caller queues while closed
+            await login(api, "1001", q)  # a free agent, but the callback's schedule is closed
+            await asyncio.sleep(max(0.0, (opens - datetime.now(UTC)).total_seconds() - 1))
+            before_opening = [row["state"] for row in await callbacks_of(controller, q)]
+            invites_before = carrier_calls(carrier)
+            await wait_for(lambda: _in_state(controller, q, "answered"), 40,
+                           "the callback to be answered after the opening")
+        finally:
+            await logout_all(api)
+    assert before_opening == ["booked"] and invites_before == []
+    [call] = carrier_calls(carrier)
+    assert call.first.replace(tzinfo=UTC) >= opens
