@@ -21,12 +21,16 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
+
+from controller.config import load_config
 from testbed.asterisk import (
     DEMO_PORTS,
     REPO_DIR,
@@ -120,6 +124,18 @@ class Cluster:
         for node in self.nodes:
             node.asterisk.stop()
 
+    def share_dialer_agents(self) -> list[tuple[str, ...]]:
+        """Give each node's dialer worker its own share of the site's agents (round robin) in
+        its controller config (``dialer.agents``): a worker cannot see another's agent legs,
+        so two seating one agent in a campaign would offer it two calls. Returns the shares."""
+        agents = list(load_config(self.nodes[0].controller_config).agent_accounts)
+        shares = [tuple(agents[n::len(self.nodes)]) for n in range(len(self.nodes))]
+        for node, share in zip(self.nodes, shares, strict=True):
+            data = tomllib.loads(node.controller_config.read_text())
+            data["dialer"] = {**data.get("dialer", {}), "agents": list(share)}
+            node.controller_config.write_text(tomli_w.dumps(data))
+        return shares
+
     def wait_nodes_active(self, timeout: float = 10.0) -> None:
         """Until the proxy's probes have found every node up."""
         deadline = time.monotonic() + timeout
@@ -158,6 +174,7 @@ def run_demo(var: Path) -> None:
         cluster = Cluster("cluster", var / "cluster", proxy_port=PROXY_PORT,
                           node_ports=CLUSTER_DEMO_PORTS, store_url=store_url,
                           api_ports=API_PORTS)
+        shares = cluster.share_dialer_agents()
         cluster.start()
         callctl = Path(sys.executable).with_name("callctl")
         for node, port in zip(cluster.nodes, API_PORTS, strict=True):
@@ -168,7 +185,7 @@ def run_demo(var: Path) -> None:
                 start_new_session=True))
             _wait_healthy(port, controllers[-1])
         cluster.wait_nodes_active()
-        _print_site(cluster, database)
+        _print_site(cluster, database, shares)
         while all(process.poll() is None for process in controllers):
             time.sleep(1)
         print("a controller exited: stopping the cluster", file=sys.stderr)
@@ -192,13 +209,18 @@ def run_demo(var: Path) -> None:
         database.stop()
 
 
-def _print_site(cluster: Cluster, database: PostgresCluster) -> None:
+def _print_site(
+    cluster: Cluster, database: PostgresCluster, shares: Sequence[Sequence[str]]
+) -> None:
     node = cluster.nodes[0].asterisk
     proxy = f"{cluster.proxy[0]}:{cluster.proxy[1]}"
     print(f"SIP (phones and carrier): {proxy} (Kamailio)")
-    for number, (member, port) in enumerate(zip(cluster.nodes, API_PORTS, strict=True), 1):
+    for number, (member, port, share) in enumerate(
+        zip(cluster.nodes, API_PORTS, shares, strict=True), 1
+    ):
         print(f"node {number}: Asterisk SIP {member.sip} (from the proxy only), "
-              f"controller API http://127.0.0.1:{port} (worker {member.worker_id})")
+              f"controller API http://127.0.0.1:{port} (worker {member.worker_id}, "
+              f"seats campaign agents {', '.join(share)})")
     print(f"store: PostgreSQL on 127.0.0.1:{database.port}")
     print(f"API token: {node.secrets.api_token}")
     print(f"agent accounts (register at {proxy}, realm of the proxy):")
