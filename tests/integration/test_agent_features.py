@@ -291,8 +291,9 @@ async def states_shown(api: Api, config_file: Path) -> tuple[dict[str, str], dic
 async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
 ) -> None:
-    """The queue's wrapuptime (not a member's) after a live call: the model, the agents API,
-    ``agent list`` and ``callctl_agents`` show wrap-up, the per-agent series count the call;
+    """The queue's wrapuptime (not a member's) after a live call: the model (also rebuilt after
+    a reconnect), the agents API, ``agent list`` and ``callctl_agents`` show wrap-up, the
+    per-agent series count the call;
     ``*47`` ends it, shown and counted (and Asterisk offers the next call at once); after the
     next call the wrap-up ends at its time, when Asterisk offers a waiting caller again."""
     wrapup_s = 10
@@ -326,6 +327,12 @@ async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
             shown = await scrape(api)
             assert value(shown, "callctl_agents", queue=q, state="wrapup") == 1
             assert value(shown, "callctl_agents", queue=q, state="available") == 0
+            # a reconnect rebuilds the model from QueueStatus: its LastCall keeps the wrap-up
+            connects = controller.ami.connects
+            controller.ami.force_reconnect()
+            await wait_for(lambda: controller.ami.connects > connects and controller.sync.synced,
+                           5, "the resync after a reconnect")
+            assert state() is AgentState.WRAPUP
 
             def counted(series: Series, name: str, **labels: str) -> float:
                 return value(series, name, agent=AGENT, **labels) - value(
