@@ -170,7 +170,7 @@ async def test_a_rendered_site_boots_and_serves_calls_from_its_folder_alone(
                        str(instance.config_dir))
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
     files = rendered_files(instance)
-    assert len(files) == 20 and "pjsip.conf" in files and "manager.conf" in files
+    assert len(files) == 21 and "pjsip.conf" in files and "callbacks.conf" in files
     assert {name: m.group(0) for name, text in files.items()
             if (m := PLACEHOLDER.search(text))} == {}
     secrets = instance.secrets
