@@ -57,7 +57,7 @@ from controller.callbacks.machine import (
 )
 from controller.callbacks.number import callback_number
 from controller.callbacks.repository import CallbackRepository
-from controller.dialer.ledger import CONNECTED, AstDbLedger
+from controller.dialer.ledger import AstDbLedger
 from controller.faults import crash_point
 from controller.inbound.config import InboundConfig
 from controller.inbound.hours import is_open
@@ -85,6 +85,11 @@ def queue_side(placeholder_id: str) -> str:
 def is_placeholder(channel_id: str) -> bool:
     """Whether a channel waiting in a queue is a callback's placeholder, not a caller."""
     return channel_id.startswith(QUEUE_SIDE_PREFIX)
+
+
+def _dialing(callback: Callback, attempt_id: str) -> bool:
+    """Whether ``attempt_id`` is the callback's attempt being dialed now."""
+    return callback.state is State.DIALING and callback.attempt_id == attempt_id
 
 
 def _bridge(attempt_id: str) -> str:
@@ -157,6 +162,8 @@ class CallbackService:
             return callback
         after = transition.callback
         await self._repo.save(after, self._now())
+        if isinstance(event, AttemptEnded):  # stored: the attempt's AstDB record is done with
+            self._spawn(self._forget_attempt(callback.attempt_id))
         if after.state in PENDING:
             self.callbacks[after.callback_id] = after
         else:
@@ -185,14 +192,17 @@ class CallbackService:
                     self._metrics.callback_finished(after.queue, outcome.value)
         return after
 
-    async def _feed(self, callback_id: str, make: Callable[[Callback], Event | None]) -> None:
+    async def _feed(
+        self, callback_id: str, make: Callable[[Callback], Event | None]
+    ) -> Callback | None:
+        """Feed the event ``make`` returns for the pending callback (None: nothing to feed);
+        the callback after it, None when it was not pending."""
         async with self._lock:
             callback = self.callbacks.get(callback_id)
             if callback is None:
-                return
+                return None
             event = make(callback)
-            if event is not None:
-                await self._apply(callback, event)
+            return callback if event is None else await self._apply(callback, event)
 
     def _count_pending(self, queue: str) -> None:
         count = sum(1 for c in self.callbacks.values() if c.queue == queue)
@@ -428,23 +438,30 @@ class CallbackService:
             log.warning("callback.unknown_customer", channel=attempt_id)
             await self._hang_up(attempt_id)
             return
+        # Reached (answered, and pressed 1 if required) is stored first, so a hangup during
+        # the bridging cannot count this attempt as unanswered and dial again.
+        after = await self._feed(callback_id, lambda c: (
+            AttemptEnded(self._now(), reached=True) if _dialing(c, attempt_id) else None
+        ))
+        if after is None or after.state is not State.ANSWERED:
+            log.info("callback.reached_too_late", callback_id=callback_id, attempt_id=attempt_id)
+            await self._hang_up(attempt_id)
+            return
         bridge_id = _bridge(attempt_id)
+        bridged = _Bridged(callback_id, callback.placeholder_id, attempt_id, bridge_id)
+        self._bridged[attempt_id] = self._bridged[callback.placeholder_id] = bridged
         try:
-            await self._ledger.put(attempt_id, CONNECTED)
             await self._stop_announcement(attempt_id)
             await self._ari.request(
                 "POST", f"/bridges/{bridge_id}/addChannel", {"channel": attempt_id}
             )
-        except (AriError, AmiError) as error:
+        except AriError as error:  # one side hung up meanwhile: its Hangup ends the other
             log.warning("callback.bridge_failed", callback_id=callback_id, error=str(error))
             await self._hang_up(attempt_id)
             return
-        bridged = _Bridged(callback_id, callback.placeholder_id, attempt_id, bridge_id)
-        self._bridged[attempt_id] = self._bridged[callback.placeholder_id] = bridged
         log.info(
             "callback.bridged", callback_id=callback_id, attempt_id=attempt_id, queue=callback.queue
         )
-        await self._feed(callback_id, lambda c: AttemptEnded(self._now(), reached=True))
 
     # -- AMI: hangups ---------------------------------------------------------------------
 
@@ -461,13 +478,11 @@ class CallbackService:
             self._spawn(self._end_bridge(bridged, other))
             return
         for callback in list(self.callbacks.values()):
-            if callback.state is State.DIALING and channel_id == callback.attempt_id:
+            if _dialing(callback, channel_id):
                 self._spawn(self._drop_bridge(_bridge(channel_id)))
-                self._spawn(
-                    self._feed(
-                        callback.callback_id, lambda c: AttemptEnded(self._now(), reached=False)
-                    )
-                )
+                self._spawn(self._feed(callback.callback_id, lambda c: (
+                    AttemptEnded(self._now(), reached=False) if _dialing(c, channel_id) else None
+                )))
             elif channel_id == callback.placeholder_id:
                 if callback.state is State.QUEUED:
                     self._spawn(
@@ -557,7 +572,9 @@ class CallbackService:
             seen=record.seen,
             cause=record.cause,
         )
-        return AttemptEnded(now, reached=record.seen == "human")
+        # a reached customer is stored answered before anything else: a record means the
+        # customer never reached Stasis (no answer, busy, or a voicemail that pressed nothing)
+        return AttemptEnded(now, reached=False)
 
     async def cancel(self, callback_id: str) -> Callback | None:
         """Cancel a pending callback; None when there is no such pending callback."""
@@ -566,6 +583,12 @@ class CallbackService:
             if callback is None:
                 return None
             return await self._apply(callback, Cancel(self._now()))
+
+    async def _forget_attempt(self, attempt_id: str) -> None:
+        try:
+            await self._ledger.delete(attempt_id)
+        except AmiError as error:  # a stale record only: its callback has its state
+            log.info("callback.ledger_delete_failed", attempt_id=attempt_id, error=str(error))
 
     # -- small ARI helpers ----------------------------------------------------------------
 
