@@ -98,8 +98,15 @@ def test_ports(slot: int) -> Ports:
     return _slot_ports(slot, 0, 30000)
 
 
+def demo_test_name(slot: int) -> str:
+    """The demo's instance when the suite runs it: one per slot, like the suite's own
+    (``test``, ``test1``, ...), since an instance's name is its config and run directory and
+    starting one stops whatever ran under that name."""
+    return f"demo-test{slot or ''}"
+
+
 def demo_test_ports(slot: int) -> Ports:
-    """The demo's instance when the suite runs it (``demo-test``), beside the suite's own."""
+    """The ports of ``demo_test_name(slot)``, beside the suite's own instance."""
     return _slot_ports(slot, 50, 30500)
 
 

@@ -10,7 +10,7 @@ Prometheus (and the ``curl`` that asks), and writes them to ``summary.json``.
 
 Everything started here is stopped in ``finally``, also on Ctrl-C or SIGTERM (a second Ctrl-C
 during cleanup is ignored so cleanup can finish). ``--slot N`` runs a separate instance
-(``demo-test``) on ports of test slot N that the suite's own instance leaves free, so the
+(``demo-testN``) on ports of test slot N that the suite's own instance leaves free, so the
 demo can be tested while the suite's instance runs.
 
     python -m testbed.demo --help
@@ -43,7 +43,13 @@ import tomli_w
 from controller.config import Config, load_config
 from controller.metrics.service_level import service_level_ratio
 from testbed import prometheus
-from testbed.asterisk import REPO_DIR, AsteriskError, AsteriskInstance, demo_test_ports
+from testbed.asterisk import (
+    REPO_DIR,
+    AsteriskError,
+    AsteriskInstance,
+    demo_test_name,
+    demo_test_ports,
+)
 from testbed.controller_config import write_controller_config
 from testbed.signals import interrupt_on_ctrl_c_and_sigterm
 from testbed.sipp import SippError
@@ -234,7 +240,7 @@ class Demo:
             self.instance = AsteriskInstance("demo", VAR_DIR / "asterisk",
                                              instance_ports(None), fresh=True)
         else:
-            self.instance = AsteriskInstance("demo-test", self.run_dir / "asterisk",
+            self.instance = AsteriskInstance(demo_test_name(self.slot), self.run_dir / "asterisk",
                                              demo_test_ports(self.slot), fresh=True)
         self.config_file = self.run_dir / "controller.toml"
         self.controller: subprocess.Popen[bytes] | None = None
@@ -477,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between live status prints (default 15)")
     parser.add_argument("--leads", type=int, default=300, help="campaign leads (default 300)")
     parser.add_argument("--slot", type=int, choices=range(8), metavar="N",
-                        help="run instance demo-test beside test slot N's instance (tests)")
+                        help="run instance demo-testN beside test slot N's instance (tests)")
     parser.add_argument("--state-dir", type=Path, default=VAR_DIR / "demo",
                         help="store, logs, Prometheus data, sipp traces (default var/demo)")
     add_profile_options(parser)

@@ -1,6 +1,6 @@
 """`make demo` on the real stack, as a subprocess: a short full run, and Ctrl-C midway.
 
-The demo runs instance ``demo-test`` on this session's slot ports (``--slot``), so it does not
+The demo runs instance ``demo-testN`` on this session's slot ports (``--slot``), so it does not
 collide with the demo instance or with the suite's own test instance. Afterwards no asterisk,
 sipp, prometheus or controller of the run may remain: every one of them carries the instance
 name or the run's state directory in its command line.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from testbed import asterisk as testbed_asterisk
-from testbed.asterisk import REPO_DIR, ensure_root
+from testbed.asterisk import REPO_DIR, demo_test_name, ensure_root
 from testbed.demo import OUTBOUND_AGENTS
 
 # The longest the demo's cleanup may take after Ctrl-C, each step at its own bound: the callers'
@@ -51,7 +51,7 @@ def _demo(state_dir: Path, duration: int, *, sigint_ignored: bool = False
 
 def _leftovers(state_dir: Path) -> list[str]:
     """Processes and mounts of this demo run that are still there."""
-    marks = (str(state_dir), "callctl-demo-test")
+    marks = (str(state_dir), f"callctl-{demo_test_name(testbed_asterisk.test_slot())}/")
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.asterisk import DEMO_PORTS, demo_test_ports
+from testbed.asterisk import DEMO_PORTS, demo_test_name, demo_test_ports
 from testbed.asterisk import test_ports as suite_ports  # not collected as a test
 from testbed.asterisk import test_slot as session_slot
 from testbed.demo import Row, leads_csv, progress_bar, render_table, store_figures
@@ -106,6 +106,10 @@ def test_no_two_asterisk_instances_of_the_testbed_share_a_port() -> None:
         if p.agent_phone is not None:
             taken.append(p.agent_phone)
     assert len(taken) == len(set(taken))
+    # nor a name: starting an instance stops whatever ran under its name (two slots' demo tests
+    # once stopped each other's Asterisk)
+    names = [demo_test_name(slot) for slot in range(8)]
+    assert len(set(names)) == 8 and "demo" not in names
 
 
 def test_sipp_pool_skips_ports_another_process_holds(tmp_path: Path) -> None:
