@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from controller.callbacks.service import CallbackService
     from controller.config import Config
     from controller.inbound.agents import AgentService
+    from controller.inbound.overrides import ScheduleOverrides
     from controller.metrics.registry import Metrics
     from controller.metrics.snapshot import ComponentUp
     from controller.state.model import LiveModel
@@ -29,6 +30,7 @@ AGENTS: web.AppKey[AgentService] = web.AppKey("agents")
 AGENT_STATUS: web.AppKey[AgentStatusService] = web.AppKey("agent_status")
 SUPERVISION: web.AppKey[SupervisionService] = web.AppKey("supervision")
 CALLBACKS: web.AppKey[CallbackService] = web.AppKey("callbacks")
+SCHEDULE_OVERRIDES: web.AppKey[ScheduleOverrides] = web.AppKey("schedule_overrides")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
 # whether AMI (connected and resynced), ARI and the store answer

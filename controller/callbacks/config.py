@@ -33,6 +33,9 @@ class CallbackConfig(BaseModel):
     require_key: bool = Field(
         default=True, description="the customer presses 1 before the bridge (not a voicemail)"
     )
+    key_timeout: int = Field(
+        default=5, ge=1, le=60, description="seconds the customer has to press 1 (require_key)"
+    )
     retries: int = Field(default=2, ge=0, description="more attempts after an unanswered one")
     retry_gap: int = Field(default=300, ge=1, description="seconds between attempts")
     ring_timeout: int = Field(default=30, ge=5, description="seconds the customer's phone rings")

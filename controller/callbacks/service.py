@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -60,7 +60,7 @@ from controller.callbacks.repository import CallbackRepository
 from controller.dialer.ledger import AstDbLedger
 from controller.faults import crash_point
 from controller.inbound.config import InboundConfig
-from controller.inbound.hours import is_open
+from controller.inbound.hours import Override, is_open
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
 from controller.pjsip import trunk_dial_string
@@ -129,8 +129,11 @@ class CallbackService:
         metrics: Metrics,
         callers: Callers,
         clock: Callable[[], float] = time.time,
+        overrides: Mapping[str, Override] | None = None,
     ) -> None:
         self._config = config
+        self._overrides: Mapping[str, Override] = overrides if overrides is not None else {}
+        self.ticks = 0  # ticker rounds done over the pending callbacks (tests wait on it)
         self._ami = ami
         self._ari = ari
         self._model = model
@@ -389,6 +392,7 @@ class CallbackService:
             "CALLCTL_CALLBACK_ATTEMPT": attempt_id,
             "CALLCTL_CALLBACK_SOUND": settings.announce_sound,
             "CALLCTL_CALLBACK_REQUIRE_KEY": "1" if settings.require_key else "0",
+            "CALLCTL_CALLBACK_KEY_TIMEOUT": str(settings.key_timeout),
             "CHANNEL(hangup_handler_push)": "callctl-callback-end\\,s\\,1",
         }
         try:
@@ -507,12 +511,12 @@ class CallbackService:
     def _tick_of(self, callback: Callback) -> Tick:
         settings = self._config.queues[callback.queue].callback
         now = self._now()
-        schedule = (
-            self._config.schedules.get(settings.schedule)
-            if settings and (settings.schedule)
-            else None
+        name = settings.schedule if settings else None
+        schedule = self._config.schedules.get(name) if name else None
+        return Tick(
+            now,
+            open=schedule is None or is_open(schedule, now, self._overrides.get(name or "")),
         )
-        return Tick(now, open=schedule is None or is_open(schedule, now))
 
     async def run(self) -> None:
         """The ticker: place, carry, expire and retry pending callbacks."""
@@ -525,6 +529,7 @@ class CallbackService:
                     await self._feed(callback_id, self._tick_of)
                 except StoreError as error:
                     log.warning("callback.tick_failed", callback_id=callback_id, error=str(error))
+            self.ticks += 1
 
     async def reconcile(self) -> None:
         """Settle the stored pending callbacks against Asterisk (after every AMI resync)."""

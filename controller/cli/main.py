@@ -20,6 +20,7 @@ from controller.cli import (
     queue,
     recording,
     render_conf,
+    schedule,
     serve,
     simulate,
     supervise,
@@ -29,8 +30,8 @@ from controller.config import ConfigError
 from controller.logs import configure_logging
 from controller.store.base import StoreError
 
-GROUPS = (serve, check_config, render_conf, agent, supervise, queue, callback, campaign, dnc,
-          recording, simulate)
+GROUPS = (serve, check_config, render_conf, agent, supervise, queue, schedule, callback, campaign,
+          dnc, recording, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

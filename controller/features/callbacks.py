@@ -14,7 +14,8 @@ from controller.inbound.router import InboundRouter
 def install(app: web.Application, core: Core, router: InboundRouter) -> CallbackService:
     inbound = core.config.inbound
     service = CallbackService(
-        inbound, core.ami, core.ari, core.model, core.store, core.metrics, router
+        inbound, core.ami, core.ari, core.model, core.store, core.metrics, router,
+        overrides=app[keys.SCHEDULE_OVERRIDES].current,
     )
     core.sync.add_listener(service.on_ami_event)
     core.sync.add_resync_hook(service.reconcile)

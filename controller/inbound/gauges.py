@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from controller.inbound.config import InboundConfig
 from controller.inbound.estimate import average_handle_time, estimate_wait
-from controller.inbound.hours import is_open
+from controller.inbound.hours import Override, is_open
 from controller.inbound.repository import InboundCallRepository, QueueWaits
 from controller.inbound.router import InboundRouter
 from controller.metrics.service_level import service_level_ratio
@@ -25,8 +26,10 @@ class QueueGaugeProvider:
         router: InboundRouter,
         store: Database,
         window_s: float,
+        overrides: Mapping[str, Override] | None = None,
     ) -> None:
         self._config = config
+        self._overrides: Mapping[str, Override] = overrides if overrides is not None else {}
         self._model = model
         self._router = router
         self._calls = InboundCallRepository(store)
@@ -35,7 +38,9 @@ class QueueGaugeProvider:
     def _open(self, queue: str, at: datetime) -> bool:
         routes = [r for r in self._config.numbers.values() if r.queue == queue]
         return any(
-            r.schedule is None or is_open(self._config.schedules[r.schedule], at) for r in routes
+            r.schedule is None
+            or is_open(self._config.schedules[r.schedule], at, self._overrides.get(r.schedule))
+            for r in routes
         )
 
     async def __call__(self) -> list[QueueGauges]:

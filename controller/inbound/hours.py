@@ -1,6 +1,7 @@
 """Open or closed at an instant: weekly hours, holidays and special days in the schedule's zone.
 
-Precedence: a special opening day's hours beat a holiday, a holiday beats the weekly hours.
+Precedence: a supervisor's override (``Override``, see ``overrides.py``) beats everything, a
+special opening day's hours beat a holiday, a holiday beats the weekly hours.
 Everything is decided on the local wall clock of the schedule's IANA zone (zoneinfo), so a
 09:00-17:00 day is 09:00-17:00 on both sides of a DST change. On the short spring-forward day
 a range starting in the skipped hour opens at the first real instant after it.
@@ -10,10 +11,18 @@ Pure: the instant is passed in, nothing is read.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
 from controller.inbound.config import MINUTES_PER_DAY, Schedule, TimeRange
 
 NEXT_CHANGE_HORIZON_DAYS = 400
+
+
+class Override(StrEnum):
+    """A supervisor's "open now" or "closed now" for a schedule, until it is lifted."""
+
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 def _require_aware(at: datetime) -> None:
@@ -38,9 +47,11 @@ def hours_of_day(schedule: Schedule, day: date) -> tuple[TimeRange, ...]:
     return schedule.hours.of_weekday(day.weekday())
 
 
-def is_open(schedule: Schedule, at: datetime) -> bool:
-    """Whether calls are taken at instant ``at`` (timezone-aware)."""
+def is_open(schedule: Schedule, at: datetime, override: Override | None = None) -> bool:
+    """Whether calls are taken at instant ``at`` (timezone-aware); an override decides alone."""
     _require_aware(at)
+    if override is not None:
+        return override is Override.OPEN
     local = at.astimezone(schedule.zone)
     minute = local.hour * 60 + local.minute
     return any(r.start <= minute < r.end for r in hours_of_day(schedule, local.date()))

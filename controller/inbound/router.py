@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -44,6 +44,7 @@ from controller.callbacks.service import is_placeholder
 from controller.inbound.asterisk_conf import dialplan_location
 from controller.inbound.config import InboundConfig
 from controller.inbound.destinations import AnyDestination, QueueDestination
+from controller.inbound.hours import Override
 from controller.inbound.repository import InboundCallRecord, InboundCallRepository
 from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate, route_call
 from controller.inbound.snapshot import AgentSnapshot, QueueSnapshot, WaitingCaller
@@ -122,8 +123,10 @@ class InboundRouter:
         recorder: Recorder,
         writes: WriteBacklog,
         clock: Callable[[], float] = time.time,
+        overrides: Mapping[str, Override] | None = None,
     ) -> None:
         self._config = config
+        self._overrides: Mapping[str, Override] = overrides if overrides is not None else {}
         self._writes = writes  # a call's rows, written late if the store is down meanwhile
         self._ami = ami
         self._ari = ari
@@ -156,7 +159,9 @@ class InboundRouter:
         )
         self.calls[call.call_id] = call
         moment = datetime.fromtimestamp(now, UTC)
-        decision = route_call(self._config, did, call.caller, moment, self.snapshot_of)
+        decision = route_call(
+            self._config, did, call.caller, moment, self.snapshot_of, self._overrides
+        )
         try:
             await self._carry_out(call, decision)
         except AriError as error:

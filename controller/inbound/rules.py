@@ -10,7 +10,7 @@ Pure: the clock and the queue snapshots are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -28,7 +28,7 @@ from controller.inbound.config import (
 )
 from controller.inbound.destinations import AnyDestination, QueueDestination
 from controller.inbound.estimate import average_handle_time, estimate_wait
-from controller.inbound.hours import is_open
+from controller.inbound.hours import Override, is_open
 from controller.inbound.snapshot import QueueSnapshot, WaitingCaller
 
 SnapshotOf = Callable[[str], QueueSnapshot]
@@ -187,8 +187,10 @@ def route_call(
     caller_id: str,
     now: datetime,
     snapshot_of: SnapshotOf,
+    overrides: Mapping[str, Override] | None = None,
 ) -> RouteDecision:
-    """Decide where a new call to ``did`` from ``caller_id`` goes."""
+    """Decide where a new call to ``did`` from ``caller_id`` goes; ``overrides``: the schedules
+    a supervisor opened or closed now."""
     route = inbound.numbers.get(did) or inbound.numbers.get(
         normalize_number(did, inbound.default_region)
     )
@@ -196,7 +198,7 @@ def route_call(
         return Reject(f"number {did} is not configured")
     if route.schedule is not None:
         schedule = inbound.schedules[route.schedule]
-        if not is_open(schedule, now):
+        if not is_open(schedule, now, (overrides or {}).get(route.schedule)):
             target = schedule.after_hours
             if isinstance(target, QueueDestination):
                 return admit(inbound, target.queue, caller_id, now, snapshot_of, after_hours=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 from controller.app import Controller
 from controller.config import Config
 from controller.faults import CRASH_ENV
-from controller.inbound.config import WEEKDAYS
+from controller.state.model import AgentState
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import Sipp, SippPool
 
@@ -109,7 +109,8 @@ async def test_a_voicemail_that_never_presses_one_is_retried_then_unreached(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:
     q = unique_queue("cbvm")
-    config = setup(controller_config_file, tmp_path / "c.toml", asterisk, callback_queue(q), q)
+    config = setup(controller_config_file, tmp_path / "c.toml", asterisk,
+                   callback_queue(q, key_timeout=2), q)
     sipp.agent_phones(RING_S="1", TALK_MS="60000")
     carrier = sipp.callback_carrier("", RING_S="1")  # answers, presses nothing
     api = Api(config)
@@ -229,33 +230,38 @@ async def test_an_invalid_caller_id_keys_a_number_in_and_a_bad_entry_is_refused(
     assert f'callctl_callbacks_pending{{queue="{q}"}} 0.0' in exposition
 
 
-def opening_soon(min_wait_s: float = 12) -> tuple[str, datetime]:
-    """A schedule (UTC) closed now that opens at the next whole minute at least ``min_wait_s``
-    away (hours have minutes), and that moment."""
-    now = datetime.now(UTC)
-    opens = (now + timedelta(seconds=min_wait_s + 60)).replace(second=0, microsecond=0)
-    if opens.date() != now.date():  # past midnight: the schedule's hours cannot say it
-        pytest.skip("the opening would be tomorrow")
-    minute = opens.hour * 60 + opens.minute
-    day = WEEKDAYS[opens.weekday()]
-    start = f"{minute // 60:02d}:{minute % 60:02d}"
-    schedule = (
-        '[inbound.schedules.soon]\ntimezone = "UTC"\nafter_hours = "announcement:beep"\n'
-        f'[inbound.schedules.soon.hours]\n{day} = ["{start}-24:00"]\n'
+def closed_schedule(name: str) -> str:
+    """A schedule with no hours: closed until a supervisor opens it (``schedule override``)."""
+    return (
+        f'[inbound.schedules.{name}]\ntimezone = "UTC"\nafter_hours = "announcement:beep"\n'
     )
-    return schedule, opens
 
 
-@pytest.mark.timeout(150)
+async def ticks_of(controller: Controller, rounds: int) -> None:
+    """Until the callback ticker has gone over the pending callbacks ``rounds`` more times."""
+    target = controller.callbacks.ticks + rounds
+    await wait_for(lambda: controller.callbacks.ticks >= target, 10, f"{rounds} callback ticks")
+
+
+def _agents_available(controller: Controller, queue: str) -> bool:
+    model_queue = controller.model.queues.get(queue)
+    now = controller.model.now()
+    by_state = model_queue.agents_by_state(now) if model_queue else {}
+    return by_state.get(AgentState.AVAILABLE, 0) >= 1
+
+
+@pytest.mark.timeout(90)
 async def test_a_callback_booked_while_closed_is_not_dialed_until_the_schedule_opens(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:
     q = unique_queue("cbhours")
-    schedule, opens = opening_soon()
+    hours = f"{q}-hours"
+    config_file = tmp_path / "c.toml"
     config = with_sections(
         controller_config_file,
-        inbound_toml(callback_queue(q, schedule='"soon"'), number("5000", q), schedule),
-        tmp_path / "c.toml",
+        inbound_toml(callback_queue(q, schedule=f'"{hours}"'), number("5000", q),
+                     closed_schedule(hours)),
+        config_file,
     )
     asterisk.install_inbound(config.inbound)
     sipp.agent_phones(RING_S="1", TALK_MS="60000")
@@ -266,13 +272,23 @@ async def test_a_callback_booked_while_closed_is_not_dialed_until_the_schedule_o
         try:
             await book(sipp)  # the number has no schedule: the caller queues while closed
             await login(api, "1001", q)  # a free agent, but the callback's schedule is closed
-            await asyncio.sleep(max(0.0, (opens - datetime.now(UTC)).total_seconds() - 1))
+            await wait_for(lambda: _agents_available(controller, q), 10, "the agent available")
+            await ticks_of(controller, 2)  # the ticker saw it closed with the agent free
             before_opening = [row["state"] for row in await callbacks_of(controller, q)]
+            placeholders_before = dict(controller.model.queues[q].callers)
             invites_before = carrier_calls(carrier)
+            # a supervisor opens the schedule now, as on a day the hours did not foresee
+            opened = datetime.now(UTC)
+            listed = json.loads(await acli(config_file, "schedule", "override", hours, "open",
+                                           "--json"))
             await wait_for(lambda: _in_state(controller, q, "answered"), 40,
                            "the callback to be answered after the opening")
+            lifted = json.loads(await acli(config_file, "schedule", "override", hours, "auto",
+                                           "--json"))
         finally:
             await logout_all(api)
-    assert before_opening == ["booked"] and invites_before == []
+    assert before_opening == ["booked"] and invites_before == [] and placeholders_before == {}
+    assert (listed["open"], listed["hours_open"], listed["override"]) == (True, False, "open")
+    assert (lifted["open"], lifted["override"]) == (False, "auto")
     [call] = carrier_calls(carrier)
-    assert call.first.replace(tzinfo=UTC) >= opens
+    assert call.first.replace(tzinfo=UTC) >= opened

@@ -10,7 +10,7 @@ import pytest
 
 from controller.inbound.config import HolidayFile, Schedule
 from controller.inbound.holidays import parse_ics
-from controller.inbound.hours import is_open, next_change
+from controller.inbound.hours import Override, is_open, next_change
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = {day: ["09:00-12:00", "14:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -142,3 +142,10 @@ def test_next_change_across_dst_is_the_local_opening() -> None:
     # Friday 28 March 18:00 (UTC+1) to Monday 31 March 09:00 (UTC+2)
     change = next_change(office(), paris(2025, 3, 28, 18, 0))
     assert change == datetime(2025, 3, 31, 7, 0, tzinfo=UTC)
+
+
+def test_an_override_decides_whatever_the_hours_say() -> None:
+    monday_ten, saturday = paris(2025, 3, 3, 10, 0), paris(2025, 3, 8, 10, 0)
+    assert not is_open(office(), monday_ten, Override.CLOSED)
+    assert is_open(office(), saturday, Override.OPEN)
+    assert is_open(office(), monday_ten, None) and not is_open(office(), saturday, None)

@@ -13,6 +13,7 @@ from controller.inbound.destinations import (
     QueueDestination,
     VoicemailDestination,
 )
+from controller.inbound.hours import Override
 from controller.inbound.rules import (
     Divert,
     Enqueue,
@@ -239,3 +240,14 @@ def test_route_without_schedule_is_always_open_and_matches_national_did() -> Non
     late = NOW.replace(hour=3)
     decision = route_call(CHAIN, "02079460002", "+441", late, snapshots(sales=STAFFED))
     assert decision == Enqueue("sales", 0)
+
+
+def test_a_supervisors_override_beats_the_hours_both_ways() -> None:
+    # shop has no hours (always closed): opened now, the call goes to the number's queue
+    opened = route_call(CHAIN, "+442079460001", "+441", NOW, snapshots(sales=STAFFED),
+                        {"shop": Override.OPEN})
+    assert opened == Enqueue("sales", 0)
+    # office is open at NOW: closed now, the call goes where after-hours calls go
+    closed = route_call(CHAIN, "+442079460000", "+441", NOW, snapshots(support=STAFFED),
+                        {"office": Override.CLOSED})
+    assert closed == Enqueue("support", 0, (), after_hours=True)
