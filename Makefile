@@ -20,6 +20,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST_PACKAGES := debootstrap sip-tester prometheus sox espeak-ng python3-venv sqlite3 iproute2 postgresql systemd \
     kamailio kamailio-postgres-modules
+# Test sessions side by side (pytest-xdist), one module at a time each; worker K uses test slot
+# CALLCTL_TEST_SLOT+K, its own instances and ports. TEST_WORKERS=0 runs the suite in-process.
+TEST_WORKERS ?= 2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup host-packages venv asterisk-root run test demo cluster bench asterisk-start \
@@ -57,7 +60,7 @@ run: setup
 test: setup
 	$(VENV)/bin/ruff check controller testbed tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Ctrl-C stops every process of the demo (the script's own cleanup).
 demo: setup

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 
 from controller.store import open_store
 from controller.store.base import Database
-from testbed.asterisk import test_slot
+from testbed.asterisk import SLOT_ENV, test_slot
 from testbed.postgres import TEST_SETTINGS, PostgresCluster, session_cluster, test_port
 
 BACKENDS = ("sqlite", "postgresql")
@@ -38,6 +39,12 @@ def _leave_no_cluster_running() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist worker gwK runs in slot base+K (base: CALLCTL_TEST_SLOT), so two workers'
+    # Asterisk instances, sipp peers, clusters and demo instances never share a port or a name.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None:
+        os.environ[SLOT_ENV] = str(test_slot() + int(worker.removeprefix("gw")))
+        test_slot()  # refuses a slot past the last one, naming the variable
     config.addinivalue_line(
         "markers", "postgresql: runs on the session's PostgreSQL cluster (-m 'not postgresql')"
     )
