@@ -15,6 +15,7 @@ from controller.agents.stats import AgentStats
 from controller.cli.common import (
     EXIT_USAGE,
     CliError,
+    add_domain,
     add_json_flag,
     api_request,
     config_of,
@@ -30,12 +31,10 @@ from controller.store.base import Database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "agent",
-        help="agent login, logout, pause, unpause, list",
+    agent_sub = add_domain(
+        sub, "agent", help="agent login, logout, pause, unpause, list",
         description="Manage agents (needs a running controller).",
     )
-    agent_sub = parser.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
 
     login = agent_sub.add_parser(
         "login",

@@ -13,11 +13,12 @@ from controller.callbacks.repository import CallbackRepository, describe
 from controller.cli.common import (
     EXIT_USAGE,
     CliError,
+    add_domain,
     add_json_flag,
     api_request,
     config_of,
     print_json,
-    print_table,
+    print_rows,
     run,
     with_store,
 )
@@ -34,12 +35,10 @@ def _states(text: str) -> list[State]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "callback",
-        help="queue callbacks: list, cancel",
+    commands = add_domain(
+        sub, "callback", help="queue callbacks: list, cancel",
         description="Queue callbacks (callers who pressed 1 to be called back).",
     )
-    commands = parser.add_subparsers(dest="callback_command", metavar="ACTION", required=True)
     listing = commands.add_parser(
         "list", help="list callbacks, newest first", description="List callbacks, newest first."
     )
@@ -64,10 +63,7 @@ def _list(args: argparse.Namespace) -> int:
         with_store(args, lambda db: CallbackRepository(db).listing(args.state, args.limit))
     )
     rows = [describe(callback) for callback in listing]
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(rows, LIST_COLUMNS)
+    print_rows(args, rows, LIST_COLUMNS)
     return 0
 
 

@@ -49,12 +49,11 @@ _ACTION_HELP = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "campaign",
+    actions = common.add_domain(
+        sub, "campaign",
         help="outbound campaigns: create, import leads, start/stop, status, export",
         description="Manage outbound campaigns stored in the controller's store.",
     )
-    actions = parser.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
 
     create = actions.add_parser(
         "create",
@@ -241,10 +240,7 @@ def _print_status(report: dict[str, Any]) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     rows = in_dialer_store(args, lambda repo: repo.list_campaigns())
-    if args.json:
-        common.print_json(rows)
-    else:
-        common.print_table(rows, ("name", "state", "leads", "done", "updated_at"))
+    common.print_rows(args, rows, ("name", "state", "leads", "done", "updated_at"))
     return 0
 
 

@@ -37,6 +37,15 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def add_domain(
+    sub: argparse._SubParsersAction, name: str, *, help: str, description: str,
+    metavar: str = "ACTION",
+) -> argparse._SubParsersAction:
+    """``callctl NAME``, a domain whose actions are its subcommands (one of them required)."""
+    parser = sub.add_parser(name, help=help, description=description)
+    return parser.add_subparsers(dest=f"{name}_command", metavar=metavar, required=True)
+
+
 def config_of(args: argparse.Namespace) -> Config:
     return load_config(args.config)
 
@@ -66,6 +75,15 @@ async def with_store(
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def print_rows(args: argparse.Namespace, rows: Sequence[dict[str, Any]],
+               columns: Sequence[str]) -> None:
+    """A read's rows: JSON with ``--json``, else the table of ``columns``."""
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, columns)
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -21,11 +21,10 @@ from controller.dialer.repository import GLOBAL_DNC, DialerRepository
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "dnc", help="do-not-call lists: add, remove, import, list",
+    actions = common.add_domain(
+        sub, "dnc", help="do-not-call lists: add, remove, import, list",
         description="Manage the global do-not-call list, or a campaign's with --campaign.",
     )
-    actions = parser.add_subparsers(dest="dnc_command", metavar="ACTION", required=True)
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
         cmd = actions.add_parser(name, help=text, description=text.capitalize() + ".")
@@ -127,10 +126,7 @@ def _list(args: argparse.Namespace) -> int:
         return await repo.list_dnc(_scope(args))
 
     rows = in_dialer_store(args, body)
-    if args.json:
-        common.print_json(rows)
-    else:
-        common.print_table(rows, ("phone", "added_at", "source"))
+    common.print_rows(args, rows, ("phone", "added_at", "source"))
     return 0
 
 

@@ -7,6 +7,7 @@ import time
 
 from controller.cli import render_conf
 from controller.cli.common import (
+    add_domain,
     add_json_flag,
     api_request,
     config_of,
@@ -17,8 +18,10 @@ from controller.cli.common import (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("queue", help="queue status", description="Inspect inbound queues.")
-    queue_sub = parser.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    queue_sub = add_domain(
+        sub, "queue", help="queue status",
+        description="Inspect inbound queues.",
+    )
     status = queue_sub.add_parser("status", help="callers waiting, agents by state, today's calls")
     status.add_argument("--watch", action="store_true", help="refresh every second until Ctrl-C")
     add_json_flag(status)

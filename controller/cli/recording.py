@@ -16,11 +16,12 @@ from typing import Any
 
 from controller.cli.common import (
     CliError,
+    add_domain,
     add_json_flag,
     api_request,
     config_of,
     print_json,
-    print_table,
+    print_rows,
     run,
     with_store,
 )
@@ -48,12 +49,10 @@ LIST_COLUMNS = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "recording",
-        help="call recordings: list, get, purge, pause/resume",
+    commands = add_domain(
+        sub, "recording", help="call recordings: list, get, purge, pause/resume",
         description="Call recordings, named by call id.",
     )
-    commands = parser.add_subparsers(dest="recording_command", metavar="ACTION", required=True)
 
     listing = commands.add_parser(
         "list",
@@ -125,10 +124,7 @@ def _list(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
     rows = run(with_store(args, lambda db: RecordingRepository(db).list_complete(where)))
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(rows, LIST_COLUMNS)
+    print_rows(args, rows, LIST_COLUMNS)
     return 0
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 
 from controller.cli.common import (
+    add_domain,
     add_json_flag,
     api_request,
     config_of,
     print_json,
-    print_table,
+    print_rows,
     run,
 )
 
@@ -20,12 +21,10 @@ LIST_COLUMNS = ("schedule", "open", "hours_open", "override", "override_set_at")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "schedule",
-        help="schedules: list, override",
+    commands = add_domain(
+        sub, "schedule", help="schedules: list, override",
         description="Opening schedules: whether each is open now; open or close one now.",
     )
-    commands = parser.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
     listing = commands.add_parser(
         "list", help="each schedule: open now, by its hours, its override",
         description="List the schedules: open now, open by its hours, the override in force.",
@@ -44,10 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     rows = run(api_request(config_of(args), "GET", "/api/v1/schedules"))["schedules"]
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(rows, LIST_COLUMNS)
+    print_rows(args, rows, LIST_COLUMNS)
     return 0
 
 

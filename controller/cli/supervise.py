@@ -8,6 +8,7 @@ import argparse
 
 from controller.agents.supervision import SupervisionMode
 from controller.cli.common import (
+    add_domain,
     add_json_flag,
     api_request,
     config_of,
@@ -18,11 +19,12 @@ from controller.cli.common import (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "supervise", help="listen to, whisper to or barge in on an agent's call; the audit log",
+    modes = add_domain(
+        sub, "supervise",
+        help="listen to, whisper to or barge in on an agent's call; the audit log",
         description="Needs a running controller. The supervisor's phone rings; on answer it "
-        "joins the agent's call (only a supervisor of the agent's team may).")
-    modes = parser.add_subparsers(dest="supervise_command", metavar="MODE", required=True)
+        "joins the agent's call (only a supervisor of the agent's team may).", metavar="MODE",
+    )
     for mode in SupervisionMode:
         start = modes.add_parser(mode.value, help=f"{mode.value}: ring the supervisor's phone")
         start.add_argument("--supervisor", required=True, metavar="ID")
