@@ -8,7 +8,7 @@ import signal
 from aiohttp import web
 
 from controller.config import Config
-from controller.features import agents, callbacks, dialer, inbound, recording, system
+from controller.features import agents, callbacks, dialer, inbound, nodes, recording, system
 from controller.features.core import Core
 from controller.logs import get_logger
 from controller.store import open_store
@@ -33,6 +33,7 @@ class Controller:
         self.router = inbound.install(self.app, core, self.recorder)
         self.dialer = dialer.install(self.app, core, self.recorder)
         self.callbacks = callbacks.install(self.app, core, self.router)
+        self.nodes = nodes.install(core, self.router)
 
 
 class RunningController:

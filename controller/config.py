@@ -118,6 +118,26 @@ class DialerConfig(Section):
     )
 
 
+class NodeConfig(Section):
+    """This controller's Asterisk node, as the store knows it (its inbound calls, its lease)."""
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="names this node in the store; unique per node; default dialer.worker_id",
+    )
+    lost_after: Seconds = Field(
+        default=5.0,
+        description="an AMI connection down this long loses the node: its open calls end"
+        " node_lost",
+    )
+    lease: Seconds = Field(
+        default=10.0,
+        description="how long this controller's claim on its node's calls outlives its last"
+        " renewal (every lease / 5 s); after that a controller of another node settles them",
+    )
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -129,6 +149,7 @@ class Config(Section):
     store: StoreConfig = StoreConfig()
     logging: LoggingConfig = LoggingConfig()
     dialer: DialerConfig = DialerConfig()
+    node: NodeConfig = NodeConfig()
     inbound: InboundConfig = InboundConfig()
     recording: RecordingConfig = RecordingConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -144,6 +165,11 @@ class Config(Section):
                                  loc=loc, input=None)
                 for loc, message in problems])
         return self
+
+    @property
+    def node_name(self) -> str:
+        """The name of this controller's node in the store."""
+        return self.node.name or self.dialer.worker_id
 
     @cached_property
     def agent_accounts(self) -> dict[str, AgentAccount]:

@@ -18,7 +18,7 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> InboundRout
     overrides = ScheduleOverrides(core.store, config.inbound.schedules)
     router = InboundRouter(
         config.inbound, core.ami, core.ari, core.model, core.store, core.metrics, recorder,
-        core.writes, overrides=overrides.current,
+        core.writes, config.node_name, overrides=overrides.current,
     )
     core.sync.add_listener(router.on_ami_event)
     core.on_stasis("inbound", router.on_stasis_start)

@@ -18,7 +18,7 @@ from datetime import datetime
 from itertools import groupby
 
 from controller.pjsip import agent_interface
-from controller.store.base import Database, from_iso, to_iso
+from controller.store.base import Database, from_iso, from_iso_or_none, to_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,18 @@ class InboundCallRecord:
     rule: str | None = None
     destination: str | None = None
     reason: str | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCall:
+    """A stored call with no end yet, as a controller that never saw it can settle it."""
+
+    call_id: str
+    node: str
+    queue: str | None
+    arrived_at: datetime
+    queued_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -69,6 +81,7 @@ def _params(call: InboundCallRecord) -> dict[str, str | None]:
         "rule": call.rule,
         "dest": call.destination,
         "reason": call.reason,
+        "node": call.node,
     }
 
 
@@ -81,8 +94,9 @@ class InboundCallRepository:
         overtook its arrival) is kept as it is."""
         await self._db.execute(
             "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
-            " outcome, rule, destination, reason) VALUES (:id, :channel, :did, :caller, :queue,"
-            " :arrived, :outcome, :rule, :dest, :reason) ON CONFLICT (call_id) DO NOTHING",
+            " outcome, rule, destination, reason, node) VALUES (:id, :channel, :did, :caller,"
+            " :queue, :arrived, :outcome, :rule, :dest, :reason, :node)"
+            " ON CONFLICT (call_id) DO NOTHING",
             _params(call),
         )
 
@@ -101,14 +115,55 @@ class InboundCallRepository:
         """Write a call's final row, whether or not its arrival row was written yet."""
         await self._db.execute(
             "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
-            " queued_at, answered_at, ended_at, outcome, agent_id, rule, destination, reason)"
-            " VALUES (:id, :channel, :did, :caller, :queue, :arrived, :queued, :answered,"
-            " :ended, :outcome, :agent, :rule, :dest, :reason) ON CONFLICT (call_id) DO UPDATE"
+            " queued_at, answered_at, ended_at, outcome, agent_id, rule, destination, reason,"
+            " node) VALUES (:id, :channel, :did, :caller, :queue, :arrived, :queued, :answered,"
+            " :ended, :outcome, :agent, :rule, :dest, :reason, :node)"
+            " ON CONFLICT (call_id) DO UPDATE"
             " SET queue = :queue, queued_at = :queued, answered_at = :answered,"
             " ended_at = :ended, outcome = :outcome, agent_id = :agent, rule = :rule,"
             " destination = :dest, reason = :reason",
             _params(call),
         )
+
+    async def open_calls(self, node: str) -> list[OpenCall]:
+        """The calls of ``node`` with no end stored."""
+        return await self._open_calls(
+            "SELECT call_id, node, queue, arrived_at, queued_at FROM inbound_calls"
+            " WHERE node = :node AND ended_at IS NULL ORDER BY arrived_at",
+            {"node": node},
+        )
+
+    async def open_calls_of_lapsed_nodes(self, own: str, now: datetime) -> list[OpenCall]:
+        """The open calls of other nodes whose controller's lease ran out before ``now``:
+        that controller is gone, and only the store says what it had open."""
+        return await self._open_calls(
+            "SELECT c.call_id, c.node, c.queue, c.arrived_at, c.queued_at FROM inbound_calls c"
+            " JOIN node_leases l ON l.node = c.node WHERE c.ended_at IS NULL"
+            " AND c.node != :own AND l.lease_until < :now ORDER BY c.arrived_at",
+            {"own": own, "now": to_iso(now)},
+        )
+
+    async def _open_calls(self, sql: str, params: dict[str, str]) -> list[OpenCall]:
+        return [
+            OpenCall(
+                call_id=row["call_id"],
+                node=row["node"],
+                queue=row["queue"],
+                arrived_at=from_iso(row["arrived_at"]),
+                queued_at=from_iso_or_none(row["queued_at"]),
+            )
+            for row in await self._db.fetchall(sql, params)
+        ]
+
+    async def end_lost(self, call_id: str, reason: str, now: datetime) -> bool:
+        """End an open call ``node_lost``; False if it had ended already (settled by another
+        controller, or its own wrote its end first)."""
+        changed = await self._db.execute(
+            "UPDATE inbound_calls SET outcome = 'node_lost', reason = :reason, ended_at = :now"
+            " WHERE call_id = :id AND ended_at IS NULL",
+            {"id": call_id, "reason": reason, "now": to_iso(now)},
+        )
+        return changed > 0
 
     async def outcome_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
         """Per queue, per outcome: how many calls that arrived since ``arrived_since``."""

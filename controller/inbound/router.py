@@ -11,7 +11,8 @@ Flow (see the dialplan in ``dialplans/inbound.conf``):
    fires, the caller is moved with an AMI Redirect (it stays in the dialplan, so it keeps hearing
    ringback or music on hold).
 3. AMI queue events and the caller's Hangup give the outcome; each call gets exactly one final
-   outcome row in the store: answered, abandoned, overflowed, after_hours or failed.
+   outcome row in the store: answered, abandoned, overflowed, after_hours, failed, callback,
+   or node_lost when its node was lost with the call open (``controller/nodes``).
 
 Callers who entered a queue without us (controller down, static fallback) are adopted from the
 live model when we see them, so they are watched and recorded too.
@@ -22,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.ari import AriClient, AriError
@@ -84,6 +86,7 @@ class InboundCall:
     destination: str | None = None
     reason: str | None = None
     moving: bool = False
+    node: str | None = None
 
     def stored(self, ended_at: float | None = None) -> InboundCallRecord:
         """The call as the store keeps it."""
@@ -102,6 +105,7 @@ class InboundCall:
             rule=self.rule,
             destination=self.destination,
             reason=self.reason,
+            node=self.node,
         )
 
 
@@ -122,6 +126,7 @@ class InboundRouter:
         metrics: Metrics,
         recorder: Recorder,
         writes: WriteBacklog,
+        node: str,
         clock: Callable[[], float] = time.time,
         overrides: Mapping[str, Override] | None = None,
     ) -> None:
@@ -135,7 +140,11 @@ class InboundRouter:
         self._metrics = metrics
         self._recorder = recorder
         self._clock = clock
+        self._node = node  # every call's row names it
         self.calls: dict[str, InboundCall] = {}
+        # calls ended with their lost node, which the model still lists until the next resync:
+        # never adopted again
+        self._lost_with_node: set[str] = set()
         self._watch = {name: _QueueWatch() for name in config.queues}
         self._tasks = TaskSet("inbound")
         self.routing_latency_s: deque[float] = deque(maxlen=10_000)
@@ -156,6 +165,7 @@ class InboundRouter:
             did=did,
             caller=channel.caller_number,
             arrived_at=now,
+            node=self._node,
         )
         self.calls[call.call_id] = call
         moment = datetime.fromtimestamp(now, UTC)
@@ -328,7 +338,7 @@ class InboundRouter:
     def _adopt(self, call_id: str, queue_name: str) -> InboundCall | None:
         """The call record of a waiting caller; created for callers we did not route."""
         call = self.calls.get(call_id)
-        if call is not None:
+        if call is not None or call_id in self._lost_with_node:
             return call
         caller = self._model.queues[queue_name].callers.get(call_id)
         if caller is None:
@@ -342,6 +352,7 @@ class InboundRouter:
             queue=queue_name,
             queue_joined_at=caller.joined_at,
             queued_at=caller.joined_at,
+            node=self._node,
         )
         self.calls[call_id] = call
         self._tasks.spawn(self._store_arrival(call, adopted=True))
@@ -442,6 +453,54 @@ class InboundRouter:
         # the Hangup can overtake the arrival row's write: save_ended writes the row either way
         await self._writes.write(
             "inbound call ended", partial(self._calls.save_ended, call.stored(ended_at=now)),
+            call_id=call.call_id,
+        )
+
+    # -- the node lost (controller/nodes) ------------------------------------------------
+
+    def end_with_node(self, reason: str, live: Collection[str] = ()) -> set[str]:
+        """The node is lost with the calls on it: every open call whose channel is not in
+        ``live`` ends now, ``node_lost`` unless it had an outcome already (answered, diverted:
+        that stays, its end is the loss). Returns the ids of the calls ended."""
+        return self._end_gone(live, partial(self._end_lost, reason=reason))
+
+    def end_missed_hangups(self, live: Collection[str]) -> set[str]:
+        """The connection is back to the same Asterisk: calls whose channels are not in
+        ``live`` hung up while nobody listened, and end as their Hangup would have ended them."""
+        self._lost_with_node.clear()  # the model was just rebuilt: it lists none of them
+        return self._end_gone(live, self._finish)
+
+    def _end_gone(
+        self, live: Collection[str], end: Callable[[InboundCall, float], Coroutine[Any, Any, None]]
+    ) -> set[str]:
+        now = self._clock()
+        gone = {call_id for call_id in self.calls if call_id not in live}
+        for call_id in gone:
+            self._tasks.spawn(end(self.calls[call_id], now))
+        return gone
+
+    async def _end_lost(self, call: InboundCall, now: float, reason: str) -> None:
+        if self.calls.pop(call.call_id, None) is None:
+            return
+        self._lost_with_node.add(call.call_id)
+        call.reason = reason
+        if call.outcome is None:
+            call.outcome = "node_lost"
+            if call.queue:
+                self._metrics.call_outcome(call.queue, "node_lost", self._waited(call, call.queue))
+        log.warning(
+            "call.node_lost",
+            call_id=call.call_id,
+            node=self._node,
+            outcome=call.outcome,
+            queue=call.queue,
+            agent_id=call.agent_id,
+            reason=reason,
+            duration_s=round(now - call.arrived_at, 2),
+        )
+        await self._writes.write(
+            "inbound call lost with its node",
+            partial(self._calls.save_ended, call.stored(ended_at=now)),
             call_id=call.call_id,
         )
 

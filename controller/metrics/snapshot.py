@@ -13,7 +13,9 @@ from typing import Literal, get_args
 
 from controller.state.model import AgentState
 
-QueueOutcome = Literal["answered", "abandoned", "overflowed", "after_hours", "failed", "callback"]
+QueueOutcome = Literal[
+    "answered", "abandoned", "overflowed", "after_hours", "failed", "callback", "node_lost"
+]
 DialerResult = Literal[
     "human", "machine", "busy", "no_answer", "failed", "abandoned", "not_dialed", "lost"
 ]

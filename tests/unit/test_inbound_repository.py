@@ -12,9 +12,11 @@ from controller.inbound.repository import (
     InboundCallRecord,
     InboundCallRepository,
     LoggedInMembership,
+    OpenCall,
     QueueMembership,
     StoredAgent,
 )
+from controller.nodes.repository import NodeLeaseRepository
 from controller.store.base import Database, to_iso
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -57,7 +59,7 @@ async def test_a_call_is_written_at_arrival_and_completed_at_its_end(db: Databas
         "queue": "sales", "arrived_at": to_iso(NOON), "queued_at": to_iso(seconds(1)),
         "answered_at": to_iso(seconds(9)), "ended_at": to_iso(seconds(60)),
         "outcome": "answered", "agent_id": "1001", "rule": "support.overflow[0]",
-        "destination": "queue:sales", "reason": None,
+        "destination": "queue:sales", "reason": None, "node": None,
     }
 
 
@@ -69,6 +71,44 @@ async def test_an_arrival_written_after_the_end_keeps_the_final_row(db: Database
     row = await db.fetchone("SELECT outcome, ended_at FROM inbound_calls WHERE call_id = 'c1'")
     assert row is not None
     assert (row["outcome"], row["ended_at"]) == ("abandoned", to_iso(seconds(5)))
+
+
+async def test_a_nodes_open_calls_are_ended_lost_once(db: Database) -> None:
+    calls = InboundCallRepository(db)
+    await calls.add_arrival(call("waiting", node="n1"))
+    await calls.save_ended(call("queued", node="n1", arrived_at=seconds(1), queued_at=seconds(1)))
+    await calls.save_ended(call("done", node="n1", ended_at=seconds(5), outcome="abandoned"))
+    await calls.add_arrival(call("other", node="n2"))
+    await calls.add_arrival(call("nodeless"))
+
+    assert await calls.open_calls("n1") == [
+        OpenCall("waiting", "n1", "support", NOON, None),
+        OpenCall("queued", "n1", "support", seconds(1), seconds(1)),
+    ]
+    assert await calls.end_lost("waiting", "AMI down for 5.0 s", seconds(9)) is True
+    assert await calls.end_lost("waiting", "again", seconds(10)) is False  # ended already
+    assert await calls.end_lost("done", "AMI down", seconds(9)) is False
+    row = await db.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'waiting'")
+    assert row is not None
+    assert (row["outcome"], row["reason"], row["ended_at"], row["node"]) == (
+        "node_lost", "AMI down for 5.0 s", to_iso(seconds(9)), "n1")
+    assert [c.call_id for c in await calls.open_calls("n1")] == ["queued"]
+
+
+async def test_open_calls_of_nodes_whose_lease_ran_out(db: Database) -> None:
+    calls, leases = InboundCallRepository(db), NodeLeaseRepository(db)
+    for n, node in enumerate(("n1", "n2", "n3")):
+        await calls.add_arrival(call(f"on-{node}", node=node, arrived_at=seconds(n)))
+    await calls.add_arrival(call("no-lease", node="n4"))  # a node that never held a lease
+    await leases.renew("n1", seconds(10))
+    await leases.renew("n2", seconds(10))
+    await leases.renew("n3", seconds(30))
+    await leases.renew("n2", seconds(40))  # renewed: alive
+
+    lapsed = await calls.open_calls_of_lapsed_nodes("n1", seconds(20))
+    assert lapsed == []  # n1 is the asker; n2 renewed; n3 not due yet
+    lapsed = await calls.open_calls_of_lapsed_nodes("n2", seconds(31))
+    assert [(c.call_id, c.node) for c in lapsed] == [("on-n1", "n1"), ("on-n3", "n3")]
 
 
 async def test_outcomes_and_waits_since_a_moment(db: Database) -> None:

@@ -1,0 +1,1 @@
+"""Losing a node: when this controller's Asterisk is gone, or another node's controller is."""
