@@ -285,6 +285,14 @@ class DBGetResponse:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChanSpyStart:
+    """``spyer_channel`` (running ChanSpy) started spying on the channel ``spyee_uniqueid``."""
+
+    spyer_channel: str
+    spyee_uniqueid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnhandledAmi:
     """An AMI event no service reads (``ami_name``: its Event header)."""
 
@@ -297,7 +305,7 @@ AmiEvent = (
     | QueueCallerAbandon | AgentCalled | AgentConnect | AgentComplete | AgentRingNoAnswer
     | AgentDump | QueueMemberAdded | QueueMemberStatus | QueueMemberPause | QueueMember
     | QueueMemberRemoved | QueueParams | QueueEntry | OriginateResponse | DBGetResponse
-    | UnhandledAmi
+    | ChanSpyStart | UnhandledAmi
 )
 
 
@@ -505,6 +513,9 @@ _AMI_PARSERS: dict[str, Callable[[_Headers], AmiEvent]] = {
         reason=h.maybe_integer("Reason"),
         channel=h.get("Channel"),
         uniqueid=h.get("Uniqueid"),
+    ),
+    "ChanSpyStart": lambda h: ChanSpyStart(
+        spyer_channel=h.text("SpyerChannel"), spyee_uniqueid=h.text("SpyeeUniqueid")
     ),
     "DBGetResponse": lambda h: DBGetResponse(
         family=h.text("Family"), key=h.text("Key"), value=h.get("Val")

@@ -1,16 +1,21 @@
 """A queue's callback offer (``[inbound.queues.NAME.callback]``).
 
-The offer is app_queue's periodic announcement (first after ``offer_after`` seconds, then every
-``offer_every``); DTMF 1 leaves the queue into the booking dialog. Sounds are Asterisk sound
-names (core sounds by default). A number is the caller id when it is a valid number of one of
-``regions`` (default: ``inbound.default_region``), otherwise the caller keys one in.
+The offer (``offer_sound``) comes first after ``offer_after`` seconds of waiting, then every
+``offer_every``; DTMF 1 leaves the queue into the booking dialog. Without ``offer_wait_above`` it
+is app_queue's periodic announcement (it goes on with the controller down). With it, the
+controller offers only while the caller's estimated remaining wait is above that many seconds
+(so a caller about to be answered is not asked), whispering the sound to the caller where it
+waits (``controller.callbacks.offers``); ``offer_after = 0`` then offers on the estimate alone.
+Sounds are Asterisk sound names (core sounds by default). A number is the caller id when it is
+a valid number of one of ``regions`` (default: ``inbound.default_region``), otherwise the caller
+keys one in.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Sound = Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]+$")]
 Region = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -19,8 +24,12 @@ Region = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 class CallbackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    offer_after: int = Field(default=30, ge=1, description="seconds of waiting before the offer")
+    offer_after: int = Field(default=30, ge=0, description="seconds of waiting before the offer")
     offer_every: int = Field(default=60, ge=1, description="seconds between offers")
+    offer_wait_above: int | None = Field(
+        default=None, ge=1,
+        description="offer only while the estimated remaining wait is above this (seconds)",
+    )
     offer_sound: Sound = "vm-tocallnum"  # "press 1 to call this number"
     always_ask_number: bool = False
     regions: tuple[Region, ...] = ()
@@ -41,3 +50,10 @@ class CallbackConfig(BaseModel):
     ring_timeout: int = Field(default=30, ge=5, description="seconds the customer's phone rings")
     caller_id: str = Field(default="", description="caller id the customer sees (default: none)")
     announce_sound: Sound = "queue-thankyou"  # the customer hears it on answering
+
+    @model_validator(mode="after")
+    def _offer_needs_a_start(self) -> CallbackConfig:
+        if self.offer_after == 0 and self.offer_wait_above is None:
+            # app_queue's periodic announcement cannot start at once
+            raise ValueError("offer_after = 0 needs offer_wait_above (an offer on the estimate)")
+        return self

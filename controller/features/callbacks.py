@@ -1,11 +1,13 @@
 """Callbacks: the callback service (Stasis entries ``callback``, ``callback-agent`` and
-``callback-customer``, its ticker and restart reconciliation) and ``/api/v1/callbacks``."""
+``callback-customer``, its ticker and restart reconciliation), the offers on the estimated wait
+and ``/api/v1/callbacks``."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from controller.api import callbacks, keys
+from controller.callbacks.offers import CallbackOffers
 from controller.callbacks.service import CallbackService
 from controller.features.core import Core
 from controller.inbound.router import InboundRouter
@@ -23,6 +25,10 @@ def install(app: web.Application, core: Core, router: InboundRouter) -> Callback
     core.on_stasis("callback-agent", service.on_agent_stasis)
     core.on_stasis("callback-customer", service.on_customer_stasis)
     core.supervise("callbacks", service.run)
+    offers = CallbackOffers(inbound, core.ami, core.model, core.metrics, router.snapshot_of)
+    if offers.queues:  # queues that offer on the estimated wait
+        core.sync.add_listener(offers.on_ami_event)
+        core.supervise("callback-offers", offers.run)
     app[keys.CALLBACKS] = service
     callbacks.add_routes(app)
     return service

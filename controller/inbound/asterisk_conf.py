@@ -70,11 +70,13 @@ def queue_options(queue: QueueConfig) -> dict[str, str]:
     if queue.hold_audio == "music":
         options["musicclass"] = queue.music_class
     if queue.callback is not None:
-        # the offer is the periodic announcement; a caller's 1 leaves to the booking dialog
+        # a caller's 1 leaves to the booking dialog, whenever pressed
         options["context"] = CALLBACK_OFFER_CONTEXT
-        options["periodic-announce"] = queue.callback.offer_sound
-        options["periodic-announce-startdelay"] = str(queue.callback.offer_after)
-        options["periodic-announce-frequency"] = str(queue.callback.offer_every)
+        if queue.callback.offer_wait_above is None:
+            # the offer is the periodic announcement (else the controller's, on the estimate)
+            options["periodic-announce"] = queue.callback.offer_sound
+            options["periodic-announce-startdelay"] = str(queue.callback.offer_after)
+            options["periodic-announce-frequency"] = str(queue.callback.offer_every)
     return options
 
 

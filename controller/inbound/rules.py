@@ -82,6 +82,20 @@ class Reject:
 RouteDecision = Enqueue | Divert | Reject
 
 
+def estimated_wait(
+    queue_cfg: QueueConfig, snapshot: QueueSnapshot, caller: WaitingCaller, now: datetime
+) -> float | None:
+    """``caller``'s remaining wait by ``estimate_wait``, with the queue's recent handle times
+    (its ``default_handle_time`` while none are known); ``None``: nobody is serving."""
+    return estimate_wait(
+        caller.position,
+        snapshot.agents,
+        now,
+        average_handle_time(snapshot.recent_handle_times, queue_cfg.default_handle_time),
+        queue_cfg.wrapup,
+    )
+
+
 def _fires(
     rule: OverflowRule,
     queue_cfg: QueueConfig,
@@ -106,13 +120,7 @@ def _fires(
         idle = (now - since).total_seconds()
         return f"no agent available for {idle:.0f}s" if idle >= rule.seconds else None
     if isinstance(rule, EstimatedWaitRule):
-        estimate = estimate_wait(
-            caller.position,
-            snapshot.agents,
-            now,
-            average_handle_time(snapshot.recent_handle_times, queue_cfg.default_handle_time),
-            queue_cfg.wrapup,
-        )
+        estimate = estimated_wait(queue_cfg, snapshot, caller, now)
         if estimate is None:
             return "no agent serving: wait is unbounded"
         if estimate > rule.seconds:

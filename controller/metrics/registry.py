@@ -149,6 +149,12 @@ class Metrics:
             "Queue callbacks booked and not ended yet (waiting, queued, dialing, retrying).",
             ["queue"], registry=reg,
         )
+        self._callback_offers = Counter(
+            "callctl_callback_offers_total",
+            "Callback offers the controller played to waiting callers (offer_wait_above queues;"
+            " app_queue's periodic offers are not counted).",
+            ["queue"], registry=reg,
+        )
         for result in RECORDING_RESULTS:
             self._recordings.labels(result)
         for source in ("ami", "ari"):
@@ -185,6 +191,7 @@ class Metrics:
         for callback_outcome in CALLBACK_OUTCOMES:
             self._callbacks.labels(queue, callback_outcome.value)
         self._callbacks_pending.labels(queue)
+        self._callback_offers.labels(queue)
 
     def declare_campaign(self, campaign: str) -> None:
         """Create the campaign's counter and histogram series at 0 (idempotent)."""
@@ -199,6 +206,9 @@ class Metrics:
 
     def callback_finished(self, queue: str, outcome: str) -> None:
         self._callbacks.labels(queue, outcome).inc()
+
+    def callback_offered(self, queue: str) -> None:
+        self._callback_offers.labels(queue).inc()
 
     def callbacks_pending(self, queue: str, count: int) -> None:
         self._callbacks_pending.labels(queue).set(count)
