@@ -3,19 +3,33 @@
 A booking is one INSERT: the partial unique index ``callbacks_one_pending`` refuses a second
 pending callback of one number in one queue, on SQLite and PostgreSQL alike, so two bookings
 racing (two nodes, two calls) still make one callback.
+
+An ended callback keeps when it ended (``ended_at``): the queue's service level counts it from
+the caller's first arrival to then (``waits``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from controller.callbacks.machine import PENDING, Callback, State
+from controller.inbound.repository import QueueWaits
 from controller.store.base import ConstraintViolation, Database, Row, from_iso, to_iso
 
-_PENDING_SQL = "(" + ", ".join(f"'{state.value}'" for state in sorted(PENDING)) + ")"
+
+def _states_sql(states: Iterable[State]) -> str:
+    """An SQL list of states, for ``state IN ...`` (the values are the enum's own)."""
+    return "(" + ", ".join(f"'{state.value}'" for state in states) + ")"
+
+
+_PENDING_SQL = _states_sql(sorted(PENDING))
+# Callbacks that did not serve their caller: counted like a caller who abandoned the queue, or
+# offering callbacks would raise the service level by hiding the callers never reached.
+# A cancelled one is left out, like a short abandon: somebody chose to end it.
+NOT_SERVED = (State.UNREACHED, State.EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +68,7 @@ def _row(callback: Callback, now: datetime, call_id: str = "") -> dict[str, Any]
         "not_before": to_iso(callback.not_before) if callback.not_before else None,
         "agent_id": callback.agent,
         "updated_at": to_iso(now),
+        "ended_at": None if callback.state in PENDING else to_iso(now),
     }
 
 
@@ -96,8 +111,8 @@ class CallbackRepository:
         """Store the callback's new state (the machine's transition)."""
         await self._db.execute(
             "UPDATE callbacks SET state = :state, attempts = :attempts, not_before ="
-            " :not_before, agent_id = :agent_id, updated_at = :updated_at"
-            " WHERE callback_id = :id",
+            " :not_before, agent_id = :agent_id, updated_at = :updated_at,"
+            " ended_at = :ended_at WHERE callback_id = :id",
             _row(callback, now),
         )
 
@@ -124,12 +139,29 @@ class CallbackRepository:
         """Callbacks newest first, optionally only those in ``states``."""
         where = ""
         if states:
-            where = " WHERE state IN (" + ", ".join(f"'{s.value}'" for s in states) + ")"
+            where = f" WHERE state IN {_states_sql(states)}"
         rows = await self._db.fetchall(
             f"SELECT * FROM callbacks{where} ORDER BY booked_at DESC LIMIT :limit",
             {"limit": limit},
         )
         return [_callback(row) for row in rows]
+
+    async def waits(self, ended_since: datetime) -> dict[str, QueueWaits]:
+        """Per queue: the waits of the callbacks ended since ``ended_since``, each from its
+        caller's first arrival to its end; answered ones as answered, the ones that did not
+        serve their caller (``NOT_SERVED``) as abandoned."""
+        rows = await self._db.fetchall(
+            "SELECT queue, state, arrived_at, ended_at FROM callbacks WHERE ended_at >= :since"
+            f" AND state IN {_states_sql((State.ANSWERED, *NOT_SERVED))}",
+            {"since": to_iso(ended_since)},
+        )
+        waits: dict[str, QueueWaits] = {}
+        for row in rows:
+            queue = waits.setdefault(row["queue"], QueueWaits())
+            waited = (from_iso(row["ended_at"]) - from_iso(row["arrived_at"])).total_seconds()
+            answered = row["state"] == State.ANSWERED.value
+            (queue.answered if answered else queue.abandoned).append(waited)
+        return waits
 
     async def on_dnc(self, phone: str) -> bool:
         """Whether the number is on the global do-not-call list (the dialer's ``dnc``)."""

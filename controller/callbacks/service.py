@@ -164,7 +164,8 @@ class CallbackService:
         if not transition.changed:
             return callback
         after = transition.callback
-        await self._repo.save(after, self._now())
+        now = self._now()
+        await self._repo.save(after, now)
         if isinstance(event, AttemptEnded):  # stored: the attempt's AstDB record is done with
             self._spawn(self._forget_attempt(callback.attempt_id))
         if after.state in PENDING:
@@ -192,7 +193,8 @@ class CallbackService:
                 case HangUpAttempt(attempt_id=attempt_id):
                     await self._hang_up(attempt_id)
                 case Finished(outcome=outcome):
-                    self._metrics.callback_finished(after.queue, outcome.value)
+                    waited = (now - after.arrived_at).total_seconds()
+                    self._metrics.callback_finished(after.queue, outcome.value, waited)
         return after
 
     async def _feed(

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from controller.inbound.config import InboundConfig
 from controller.inbound.estimate import average_handle_time, estimate_wait
 from controller.inbound.hours import Override, is_open
-from controller.inbound.repository import InboundCallRepository, QueueWaits
+from controller.inbound.repository import QueueWaits
 from controller.inbound.router import InboundRouter
+from controller.inbound.waits import service_level_waits
 from controller.metrics.service_level import service_level_ratio
 from controller.metrics.snapshot import QueueGauges
 from controller.state.model import AgentState, LiveModel
@@ -32,7 +33,7 @@ class QueueGaugeProvider:
         self._overrides: Mapping[str, Override] = overrides if overrides is not None else {}
         self._model = model
         self._router = router
-        self._calls = InboundCallRepository(store)
+        self._store = store
         self._window_s = window_s
 
     def _open(self, queue: str, at: datetime) -> bool:
@@ -46,7 +47,7 @@ class QueueGaugeProvider:
     async def __call__(self) -> list[QueueGauges]:
         now = self._model.now()
         moment = datetime.fromtimestamp(now, UTC)
-        waits = await self._calls.waits(ended_since=moment - timedelta(seconds=self._window_s))
+        waits = await service_level_waits(self._store, moment - timedelta(seconds=self._window_s))
         gauges = []
         for name, queue_cfg in self._config.queues.items():
             queue = self._model.queues.get(name)

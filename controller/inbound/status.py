@@ -1,8 +1,8 @@
 """What ``callctl queue status`` and the wallboard show: live model plus today's outcomes.
 
 Service level today uses the same definition as the ``service_level_ratio`` gauge (answered
-within the queue's ``service_level`` seconds, short abandons not counted), over the calls that
-arrived since midnight UTC.
+within the queue's ``service_level`` seconds, short abandons not counted, callbacks from the
+caller's first arrival), over the calls and callbacks that ended since midnight UTC.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from controller.inbound.config import InboundConfig
 from controller.inbound.repository import InboundCallRepository, QueueWaits
+from controller.inbound.waits import service_level_waits
 from controller.metrics.service_level import service_level_ratio
 from controller.state.model import LiveModel
 from controller.store.base import Database
@@ -24,7 +25,7 @@ async def queue_status(
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     calls = InboundCallRepository(store)
     today = await calls.outcome_counts(arrived_since=midnight)
-    waits = await calls.waits(ended_since=midnight)
+    waits = await service_level_waits(store, midnight)
     result = []
     for name in sorted(set(model.queues) | set(today)):
         queue = model.queues.get(name)

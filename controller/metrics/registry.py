@@ -96,7 +96,8 @@ class Metrics:
         )
         self._queue_wait = Histogram(
             "callctl_queue_wait_seconds",
-            "Seconds from joining the queue to the outcome (answer, abandon, overflow...).",
+            "Seconds from joining the queue to the outcome (answer, abandon, overflow...);"
+            " an answered callback counts as answered, from its caller's first arrival.",
             ["queue", "outcome"], buckets=QUEUE_WAIT_BUCKETS, registry=reg,
         )
         self._queue_handle = Histogram(
@@ -204,8 +205,13 @@ class Metrics:
         self._queue_calls.labels(queue, outcome).inc()
         self._queue_wait.labels(queue, outcome).observe(wait_s)
 
-    def callback_finished(self, queue: str, outcome: str) -> None:
+    def callback_finished(self, queue: str, outcome: str, waited_s: float) -> None:
+        """A callback of ``queue`` ended with ``outcome``, ``waited_s`` after its caller first
+        arrived; an answered one is the caller's answer: its wait counts with the queue's
+        answered waits (its call was counted ``callback`` when it booked)."""
         self._callbacks.labels(queue, outcome).inc()
+        if outcome == "answered":
+            self._queue_wait.labels(queue, "answered").observe(waited_s)
 
     def callback_offered(self, queue: str) -> None:
         self._callback_offers.labels(queue).inc()

@@ -25,6 +25,7 @@ from testbed.asterisk import AsteriskInstance
 from testbed.sipp import Sipp, SippPool
 
 from .harness import Api, ControllerProcess, running_controller, wait_for, with_sections
+from .test_agent_features import scrape, value
 from .test_dialer import acli, carrier_calls, invites_by_number, store_rows
 from .test_inbound import inbound_toml, login, logout_all, number, unique_queue
 
@@ -33,11 +34,12 @@ CALLBACK_NUMBER = "+41441234567"
 PRESS_ONE = "2500:1"  # the customer's Read("press 1") starts after the ~1.5 s announcement
 
 
-def callback_queue(name: str, **options: Any) -> str:
+def callback_queue(name: str, service_level: int = 20, **options: Any) -> str:
     settings = {"offer_after": 1, "offer_every": 5, "regions": '["CH"]', "retries": 1,
                 "retry_gap": 1, "ring_timeout": 15, **options}
     return (
         f'[inbound.queues.{name}]\nmembers = ["1001"]\nwrapup = 0\n'
+        f"service_level = {service_level}\n"
         f"[inbound.queues.{name}.callback]\n"
         + "".join(f"{key} = {value}\n" for key, value in settings.items())
     )
@@ -69,7 +71,9 @@ async def test_a_booked_callback_reaches_the_agent_first_then_one_invite_and_a_b
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:
     q = unique_queue("cb")
-    config = setup(controller_config_file, tmp_path / "c.toml", asterisk, callback_queue(q), q)
+    # a 1 s answer target: the callback, answered seconds after the caller arrived, misses it
+    config = setup(controller_config_file, tmp_path / "c.toml", asterisk,
+                   callback_queue(q, service_level=1), q)
     agent_phone = sipp.agent_phones(RING_S="1", TALK_MS="60000")
     carrier = sipp.callback_carrier(PRESS_ONE, RING_S="1")
     api = Api(config)
@@ -91,12 +95,30 @@ async def test_a_booked_callback_reaches_the_agent_first_then_one_invite_and_a_b
             bridge = await wait_for(lambda: _bridge(controller), 10, "the bridge")
             [row] = await callbacks_of(controller, q)
             callers = await controller.store.fetchall(
-                "SELECT outcome FROM inbound_calls WHERE queue = :q", {"q": q}
+                "SELECT outcome, arrived_at FROM inbound_calls WHERE queue = :q"
+                " ORDER BY arrived_at", {"q": q}
             )
+            series = await scrape(api)
+            _, status = await api.request("GET", "/api/v1/queues")
         finally:
             await logout_all(api)
     assert len(bridge["channels"]) == 2
     assert [c["outcome"] for c in callers] == ["callback", "callback"]  # not abandoned
+    # the callback's answer counts for the queue, from the first caller's arrival: its wait
+    # in the answered waits, and in the service level (no inbound call was answered or
+    # abandoned: without the callback, today's service level would be None, the gauge 1.0)
+    assert row["arrived_at"] == callers[0]["arrived_at"]
+    waited = (datetime.fromisoformat(row["ended_at"])
+              - datetime.fromisoformat(row["arrived_at"])).total_seconds()
+    assert value(series, "callctl_queue_wait_seconds_count", queue=q, outcome="answered") == 1
+    assert value(series, "callctl_queue_wait_seconds_sum", queue=q, outcome="answered") == (
+        pytest.approx(waited)
+    )
+    assert waited > 1
+    assert ("callctl_queue_service_level_ratio", frozenset({("queue", q)})) in series
+    assert value(series, "callctl_queue_service_level_ratio", queue=q) == 0.0
+    [today] = [queue for queue in status["queues"] if queue["queue"] == q]
+    assert today["service_level_today"] == 0.0
     seen = invites_by_number(carrier_calls(carrier))
     assert list(seen) == [CALLBACK_NUMBER] and len(seen[CALLBACK_NUMBER]) == 1
     [agent_rang] = invites_received(agent_phone)

@@ -33,8 +33,9 @@ from controller.callbacks.number import callback_number
 from controller.callbacks.repository import CallbackRepository
 from controller.cli.main import main
 from controller.inbound.asterisk_conf import queue_options, render_inbound_dialplan
+from controller.inbound.waits import service_level_waits
 from controller.store import open_store
-from controller.store.base import Database
+from controller.store.base import Database, to_iso
 
 from .test_inbound_config import config_with, problems_of
 from .test_recording_support import write_config
@@ -185,6 +186,38 @@ async def test_one_pending_callback_per_queue_and_number(store: Database) -> Non
     stored = await repo.get("abc")
     assert stored is not None and (stored.state, stored.attempts) == (State.ANSWERED, 1)
     assert [c.callback_id for c in await repo.listing([State.ANSWERED])] == ["abc"]
+
+
+async def test_ended_callbacks_count_in_the_service_level_from_the_first_arrival(
+    store: Database,
+) -> None:
+    repo = CallbackRepository(store)
+    arrived = T0 - timedelta(seconds=40)  # the caller waited 40 s before booking at T0
+    ends = {"answered": (State.ANSWERED, 95), "unreached": (State.UNREACHED, 400),
+            "expired": (State.EXPIRED, 3600), "cancelled": (State.CANCELLED, 30),
+            "pending": (State.RETRY, 70), "old": (State.ANSWERED, -7200)}
+    for number, (callback_id, (state, ended)) in enumerate(ends.items()):
+        callback = booked(callback_id=callback_id, phone=f"+4144123456{number}",
+                          arrived_at=arrived - timedelta(hours=3) * (callback_id == "old"))
+        await repo.book(callback, f"call-{callback_id}")
+        await repo.save(replace(callback, state=state, attempts=1), at(ended))
+    # an inbound call of the queue, answered after 12 s, beside the callbacks
+    await store.execute(
+        "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at, queued_at,"
+        " answered_at, ended_at, outcome) VALUES ('c1', 'PJSIP/x', '+15550100', '+15550199',"
+        " 'support', :t0, :t0, :answered, :ended, 'answered')",
+        {"t0": to_iso(T0), "answered": to_iso(at(12)), "ended": to_iso(at(60))},
+    )
+    waits = await repo.waits(ended_since=T0)
+    assert waits["support"].answered == [135.0]  # the old one ended before the window
+    assert sorted(waits["support"].abandoned) == [440.0, 3640.0]  # cancelled: not counted
+    stored = await repo.get("answered")
+    assert stored is not None and stored.state is State.ANSWERED
+    row = await store.fetchone("SELECT ended_at FROM callbacks WHERE callback_id = 'pending'")
+    assert row is not None and row["ended_at"] is None
+    merged = await service_level_waits(store, ended_since=T0)
+    assert sorted(merged["support"].answered) == [12.0, 135.0]
+    assert sorted(merged["support"].abandoned) == [440.0, 3640.0]
 
 
 # ---- the CLI -------------------------------------------------------------------------------

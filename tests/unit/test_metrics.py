@@ -125,14 +125,20 @@ async def test_events_increment_counters_and_histograms() -> None:
     metrics = build_metrics()
     await feed_events(metrics)
     metrics.call_outcome("sales", "answered", 25.0)
+    metrics.callback_finished("sales", "answered", 400.0)  # from the caller's first arrival
+    metrics.callback_finished("sales", "unreached", 900.0)  # not an answer: no answered wait
     families = await scrape(metrics)
     calls = families["callctl_queue_calls"][1]
     assert value(calls, "callctl_queue_calls_total", queue="sales", outcome="answered") == 2
     assert value(calls, "callctl_queue_calls_total", queue="sales", outcome="abandoned") == 1
     wait = families["callctl_queue_wait_seconds"][1]
     answered = {"queue": "sales", "outcome": "answered"}
-    assert value(wait, "callctl_queue_wait_seconds_sum", **answered) == 37.0
+    assert value(wait, "callctl_queue_wait_seconds_sum", **answered) == 437.0
+    assert value(wait, "callctl_queue_wait_seconds_count", **answered) == 3
     assert value(wait, "callctl_queue_wait_seconds_bucket", le="15.0", **answered) == 1
+    assert value(wait, "callctl_queue_wait_seconds_bucket", le="300.0", **answered) == 2
+    callbacks = families["callctl_callbacks"][1]
+    assert value(callbacks, "callctl_callbacks_total", queue="sales", outcome="unreached") == 1
     bytes_total = families["callctl_recording_bytes"][1]
     assert value(bytes_total, "callctl_recording_bytes_total") == 160_044
     recordings = families["callctl_recordings"][1]
