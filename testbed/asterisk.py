@@ -147,7 +147,7 @@ class AsteriskInstance:
     def __init__(
         self, name: str, state_dir: Path, ports: Ports, *, ari_app: str = "callctl",
         fresh: bool = False, sip_address: str = "127.0.0.1", secrets_file: Path | None = None,
-        proxy: dict[str, Any] | None = None,
+        proxy: dict[str, Any] | None = None, more_agents: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.state_dir = state_dir.resolve()
@@ -160,6 +160,8 @@ class AsteriskInstance:
         self.secrets_file = (secrets_file or self.state_dir / "secrets.json").resolve()
         self.sip_address = sip_address
         self.proxy = proxy  # [site.proxy]: a node of a cluster behind Kamailio
+        # agents the site has beyond the example's five (a campaign of 2 x 4 agents)
+        self.more_agents = tuple(more_agents)
         if self.host:
             base = self.state_dir / "asterisk"
             self.etc_dir, self.run_dir, self.spool_dir, self.db_dir, self.log_dir = (
@@ -223,6 +225,8 @@ class AsteriskInstance:
         }
         if self.proxy is not None:
             data["site"]["proxy"] = self.proxy
+        data["agents"] = {**data["agents"], **{
+            agent: {"name": f"Agent {agent}", "team": "sales"} for agent in self.more_agents}}
         return data
 
     def prepare_directories(self) -> None:

@@ -72,12 +72,13 @@ class Cluster:
     """Kamailio on ``127.0.0.1:proxy_port`` and one node per entry of ``node_ports``, whose
     controller's API is the same entry of ``api_ports`` (default: the port after the node's
     ARI port, inside its slot's band like the node's own ports). ``dialer_agents``, one entry
-    per node, are the agents each node's dialer worker seats (default: every campaign agent)."""
+    per node, are the agents each node's dialer worker seats (default: every campaign agent);
+    ``more_agents`` are agents the site has beyond the example config's."""
 
     def __init__(
         self, name: str, state_dir: Path, *, proxy_port: int, node_ports: Sequence[Ports],
         api_ports: Sequence[int] = (), store_url: str | None = None,
-        dialer_agents: Sequence[Sequence[str]] = (),
+        dialer_agents: Sequence[Sequence[str]] = (), more_agents: Sequence[str] = (),
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.proxy_port = proxy_port
@@ -91,7 +92,8 @@ class Cluster:
         for number, (address, ports) in enumerate(zip(addresses, node_ports, strict=True), 1):
             node_dir = self.state_dir / f"node{number}"
             asterisk = AsteriskInstance(f"{name}-node{number}", node_dir, ports, fresh=True,
-                                        sip_address=address, secrets_file=secrets, proxy=proxy)
+                                        sip_address=address, secrets_file=secrets, proxy=proxy,
+                                        more_agents=more_agents)
             worker_id = f"{name}-node{number}"
             config_file = node_dir / "controller.toml"
             write_controller_config(asterisk, config_file, http_port=api_ports[number - 1],

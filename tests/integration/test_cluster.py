@@ -15,7 +15,8 @@ import atexit
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,16 +61,18 @@ def _leave_nothing_running() -> None:
         cluster.stop()
 
 
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: PostgresCluster
+@contextmanager
+def running_cluster(
+    name: str, state_dir: Path, postgres_cluster: PostgresCluster, *,
+    dialer_agents: Sequence[Sequence[str]], more_agents: Sequence[str] = (),
 ) -> Iterator[Cluster]:
+    """This slot's site named ``name`` on a database of its own, stopped on the way out."""
     slot = slot_of_session()
-    site = Cluster(f"cluster{slot}", tmp_path_factory.mktemp("cluster"),
+    site = Cluster(f"{name}{slot}", state_dir,
                    proxy_port=proxy_test_port(slot),
                    node_ports=[node_test_ports(slot, 1), node_test_ports(slot, 2)],
-                   store_url=postgres_cluster.create_database("cluster"),
-                   dialer_agents=DIALER_AGENTS)
+                   store_url=postgres_cluster.create_database(name),
+                   dialer_agents=dialer_agents, more_agents=more_agents)
     _RUNNING.append(site)
     site.start()
     try:
@@ -77,6 +80,15 @@ def cluster(
     finally:
         site.stop()
         _RUNNING.remove(site)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: PostgresCluster
+) -> Iterator[Cluster]:
+    with running_cluster("cluster", tmp_path_factory.mktemp("cluster"), postgres_cluster,
+                         dialer_agents=DIALER_AGENTS) as site:
+        yield site
 
 
 @pytest.fixture
@@ -92,10 +104,11 @@ def site(cluster: Cluster) -> Cluster:
     return cluster
 
 
-@pytest.fixture
-def pool(site: Cluster, tmp_path: Path) -> Iterator[SippPool]:
+@contextmanager
+def sipp_pool(site: Cluster, work_dir: Path) -> Iterator[SippPool]:
+    """sipp peers calling through the proxy; every call hung up and every one stopped after."""
     phones = site.nodes[0].asterisk.ports.agent_phone
-    peers = SippPool(tmp_path / "sipp", site.proxy_port, phones, site.nodes[0].asterisk.ports.trunk)
+    peers = SippPool(work_dir, site.proxy_port, phones, site.nodes[0].asterisk.ports.trunk)
     try:
         yield peers
     finally:
@@ -103,6 +116,12 @@ def pool(site: Cluster, tmp_path: Path) -> Iterator[SippPool]:
             if node.asterisk.is_running():
                 node.asterisk.hang_up_all()
         peers.close()
+
+
+@pytest.fixture
+def pool(site: Cluster, tmp_path: Path) -> Iterator[SippPool]:
+    with sipp_pool(site, tmp_path / "sipp") as peers:
+        yield peers
 
 
 def register(pool: SippPool, site: Cluster, agent: str, password: str) -> Sipp:

@@ -216,6 +216,26 @@ async def test_a_claimed_lead_is_not_claimed_twice(repo: DialerRepository) -> No
     assert await repo.claim("demo", 5, "w3", NOON_NY) == []
 
 
+async def test_a_lead_claimed_and_settled_since_the_claim_read_it_is_passed_over(
+    repo: DialerRepository, store: Database
+) -> None:
+    """On PostgreSQL a claim reads the due leads, then takes them one by one; meanwhile
+    another worker may claim one, dial it and record a busy (back to ``ready``, due again in
+    10 minutes). Taken on the old read, it would be dialed at once, inside its retry delay."""
+    await add_leads(repo, ("+12125550101", "America/New_York"))
+    read = await store.fetchone(
+        "SELECT phone, name, timezone, custom_json, attempts, next_attempt_at,"
+        " last_abandoned_at FROM leads WHERE campaign = 'demo'", {})
+    assert read is not None
+    [other] = await repo.claim("demo", 1, "w2", NOON_NY)
+    await repo.record_result(other.attempt_id, Result.BUSY, NOON_NY, cause=17)
+    async with store.transaction() as conn:
+        assert await repo._claim_one(conn, "demo", read, "w1:token", "w1", NOON_NY) is None
+    assert await repo.open_attempts("demo") == []
+    [retry] = await repo.claim("demo", 1, "w1", NOON_NY + timedelta(minutes=10))
+    assert retry.attempt_no == 2
+
+
 async def test_result_schedules_retry_until_attempts_run_out(repo: DialerRepository) -> None:
     await add_leads(repo, ("+12125550101", "America/New_York"))
     now = NOON_NY
