@@ -10,7 +10,8 @@ from controller.inbound.status import queue_status
 
 async def list_queues(request: web.Request) -> web.Response:
     app = request.app
-    queues = await queue_status(app[MODEL], app[STORE], app[CONFIG].inbound)
+    config = app[CONFIG]
+    queues = await queue_status(app[MODEL], app[STORE], config.inbound, config.node_name)
     return web.json_response({"queues": queues})
 
 

@@ -1,5 +1,6 @@
 """Inbound: the router (Stasis entry ``inbound``, its ticker), the queues' gauges, the
-schedule overrides, ``/api/v1/queues`` and ``/api/v1/schedules``."""
+schedule overrides, this node's queue views for the site, ``/api/v1/queues`` and
+``/api/v1/schedules``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from controller.features.core import Core
 from controller.inbound.gauges import QueueGaugeProvider
 from controller.inbound.overrides import ScheduleOverrides
 from controller.inbound.router import InboundRouter
+from controller.nodes.queue_views import NodeQueueViewRepository, QueueViewPublisher
 from controller.recording.recorder import Recorder
 
 
@@ -24,6 +26,9 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> InboundRout
     core.on_stasis("inbound", router.on_stasis_start)
     core.supervise("inbound", router.run)
     core.supervise("schedule-overrides", overrides.run)
+    publisher = QueueViewPublisher(config.node_name, list(config.inbound.queues), core.model,
+                                   core.sync, NodeQueueViewRepository(core.store))
+    core.supervise("queue-views", publisher.run)
     core.metrics.provide(
         queues=QueueGaugeProvider(
             config.inbound, core.model, router, core.store,

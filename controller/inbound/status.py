@@ -1,5 +1,8 @@
-"""What ``callctl queue status`` and the wallboard show: live model plus today's outcomes.
+"""What ``callctl queue status`` and the wallboard show: the site's live queues plus today's
+outcomes.
 
+The live part is this node's model merged with the other nodes' fresh views from the store
+(``controller.inbound.site_queues``): callers on any node, each agent's busiest state.
 Service level today uses the same definition as the ``service_level_ratio`` gauge (answered
 within the queue's ``service_level`` seconds, short abandons not counted, callbacks from the
 caller's first arrival), over the calls and callbacks that ended since midnight UTC.
@@ -12,23 +15,30 @@ from typing import Any
 
 from controller.inbound.config import InboundConfig
 from controller.inbound.repository import InboundCallRepository, QueueWaits
+from controller.inbound.site_queues import merge_views, view_of
 from controller.inbound.waits import service_level_waits
 from controller.metrics.service_level import service_level_ratio
+from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.state.model import LiveModel
 from controller.store.base import Database
 
 
 async def queue_status(
-    model: LiveModel, store: Database, inbound: InboundConfig
+    model: LiveModel, store: Database, inbound: InboundConfig, node: str
 ) -> list[dict[str, Any]]:
     now = model.now()
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    moment = datetime.fromtimestamp(now, UTC)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     calls = InboundCallRepository(store)
     today = await calls.outcome_counts(arrived_since=midnight)
     waits = await service_level_waits(store, midnight)
+    elsewhere = await NodeQueueViewRepository(store).fresh(node, moment)
     result = []
-    for name in sorted(set(model.queues) | set(today)):
+    for name in sorted(set(model.queues) | set(today) | set(elsewhere)):
         queue = model.queues.get(name)
+        views = [view_of(queue, now)] if queue else []
+        views += elsewhere.get(name, [])
+        site = merge_views(views)
         outcomes = today.get(name, {})
         answered = outcomes.get("answered", 0)
         abandoned = outcomes.get("abandoned", 0)
@@ -47,11 +57,12 @@ async def queue_status(
         result.append(
             {
                 "queue": name,
-                "callers": len(queue.callers) if queue else 0,
-                "longest_wait_s": round(queue.oldest_wait(now), 1) if queue else 0.0,
-                "agents": {s.value: n for s, n in queue.agents_by_state(now).items()}
-                if queue
+                "callers": site.callers,
+                "longest_wait_s": round(site.longest_wait(now), 1),
+                "agents": {s.value: n for s, n in site.agents_by_state().items()}
+                if views
                 else {},
+                "nodes": len(views),  # the nodes whose live view of the queue is counted
                 "today": outcomes,
                 "answered_ratio_today": round(answered / (answered + abandoned), 3)
                 if answered + abandoned
