@@ -15,7 +15,9 @@ Interface for the live runner
 * Feed :class:`PacingStats` as outcomes arrive: ``record_attempt`` when an attempt's fate is
   known (it needed an agent, or it ended without: no answer, busy, machine hung up),
   ``record_talk`` / ``record_wrap`` when an agent's call or wrap-up ends, ``record_live_answer``
-  for every live (human) answer with ``abandoned`` = no agent within 2 s of the greeting.
+  for every live (human) answer with ``abandoned`` = no agent within 2 s of the greeting;
+  with several workers on one campaign, for the other workers' live answers too
+  (:class:`AnswersFromStore`): the abandon rate the regulators judge is the campaign's.
 * ``decide(input, settings, stats)`` returns a :class:`PacingDecision`: launch count, the
   dial level it amounts to, and a reason string for the log.
 
@@ -383,6 +385,55 @@ class PacingStats:
     def window_totals(self, now: float) -> dict[float, tuple[int, int]]:
         """(live answers, abandons) per window, keyed by its length in hours."""
         return {hours: window.totals(now) for hours, window in self._windows.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAnswer:
+    """One live-answered call of a campaign as the store has it: when it ended, by which
+    worker, and whether it was abandoned."""
+
+    attempt_id: str
+    worker: str
+    ended: float
+    abandoned: bool
+
+
+class AnswersFromStore:
+    """Feeds a worker's abandon windows the live answers it did not see itself, each once: the
+    campaign's history when the worker starts following it (every worker's, before a restart
+    too) and from then on the other workers' answers. The regulators judge the campaign, so
+    every worker's feedback must count every worker's abandons; its own it records as they
+    happen, the rest is read from the store.
+
+    Each read starts ``overlap`` seconds before the newest answer counted (``since``) and skips
+    the ones counted already: a result committed a moment after a later one (another worker's
+    transaction still open while this worker read) is then still counted, and only once.
+    """
+
+    def __init__(self, stats: PacingStats, start: float, overlap: float = 30.0) -> None:
+        self._stats = stats
+        self._overlap = overlap
+        self._newest = start
+        self._counted: dict[str, float] = {}  # attempt id -> ended, within the overlap
+
+    @property
+    def since(self) -> float:
+        """Where the next read of the store starts."""
+        return self._newest - self._overlap
+
+    def take(self, answers: Sequence[LiveAnswer]) -> int:
+        """Record the answers not counted yet into the windows; returns how many were new."""
+        new = 0
+        for answer in answers:
+            if answer.attempt_id in self._counted:
+                continue
+            self._counted[answer.attempt_id] = answer.ended
+            self._newest = max(self._newest, answer.ended)
+            self._stats.record_live_answer(answer.ended, abandoned=answer.abandoned)
+            new += 1
+        since = self.since
+        self._counted = {key: ended for key, ended in self._counted.items() if ended >= since}
+        return new
 
 
 def apply_caps(wanted: int, snapshot: PacingInput, settings: PacingSettings) -> int:

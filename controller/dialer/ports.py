@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from controller.dialer.pacing import LiveAnswer
 from controller.dialer.policy import CampaignState, Result
 from controller.dialer.repository import (
     AttemptTiming,
@@ -68,7 +69,9 @@ class DialerStore(Protocol):
 
     async def campaign(self, name: str) -> Campaign: ...
 
-    async def live_answers(self, campaign: str, now: datetime) -> list[tuple[datetime, bool]]: ...
+    async def live_answers(
+        self, campaign: str, since: datetime, *, other_than: str | None = None
+    ) -> list[LiveAnswer]: ...
 
     async def pacing_history(self, campaign: str, limit: int) -> list[FinishedAttempt]: ...
 

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from controller.dialer.leads import Lead
+from controller.dialer.pacing import LiveAnswer
 from controller.dialer.policy import (
     CampaignState,
     LeadSnapshot,
@@ -537,15 +538,22 @@ class DialerRepository:
         return {name: count.ratio or 0.0 for name, count in counts.items()}
 
     async def live_answers(
-        self, campaign: str, now: datetime, days: int = 30
-    ) -> list[tuple[datetime, bool]]:
-        """``(ended, abandoned)`` of the live-answered attempts of the last ``days``."""
+        self, campaign: str, since: datetime, *, other_than: str | None = None
+    ) -> list[LiveAnswer]:
+        """The campaign's live-answered attempts that ended at ``since`` or later, oldest first;
+        ``other_than``: only those of the other workers."""
+        others = " AND worker != :me" if other_than is not None else ""
         rows = await self._db.fetchall(
-            "SELECT ended_at, result FROM attempts WHERE campaign = :c"
-            " AND result IN ('human', 'abandoned') AND ended_at >= :since ORDER BY ended_at",
-            {"c": campaign, "since": to_iso(now - timedelta(days=days))},
+            "SELECT attempt_id, worker, ended_at, result FROM attempts WHERE campaign = :c"
+            f" AND result IN ('human', 'abandoned') AND ended_at >= :since{others}"
+            " ORDER BY ended_at",
+            {"c": campaign, "since": to_iso(since), "me": other_than},
         )
-        return [(datetime.fromisoformat(r["ended_at"]), r["result"] == "abandoned") for r in rows]
+        return [
+            LiveAnswer(r["attempt_id"], r["worker"], from_iso(r["ended_at"]).timestamp(),
+                       r["result"] == "abandoned")
+            for r in rows
+        ]
 
     async def pacing_history(self, campaign: str, limit: int) -> list[FinishedAttempt]:
         """The campaign's last ``limit`` finished attempts, oldest first: what the pacing

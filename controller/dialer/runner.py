@@ -82,7 +82,7 @@ from controller.dialer.campaign import (
     pacing_stats,
 )
 from controller.dialer.ledger import ANSWERED, CONNECTED, AstDbLedger, settled_result
-from controller.dialer.pacing import PacingStats
+from controller.dialer.pacing import AnswersFromStore, PacingStats
 from controller.dialer.policy import CampaignState, Result
 from controller.dialer.ports import AmiPort, AriPort, DialerStore
 from controller.dialer.repository import (
@@ -112,6 +112,8 @@ TICK_S = 0.5
 ORIGINATE_SETTLE_S = 5.0
 TICK_ERRORS = (StoreError, DialerStoreError, AmiError, AriError)
 LEASE_RENEW_S = 5.0  # several renewals fit in one ATTEMPT_LEASE
+# How often the other workers' live answers are read into a running campaign's abandon windows.
+ANSWERS_READ_S = 2.0
 
 
 def replay_history(
@@ -163,6 +165,8 @@ class DialerService:
         self._reconciled = asyncio.Event()
         self._settling: set[str] = set()  # unknown attempts looked at again shortly
         self._last_renewal = -math.inf
+        self._answers: dict[str, AnswersFromStore] = {}  # per campaign followed
+        self._last_answers_read = -math.inf
 
     @property
     def _agent_channel_prefix(self) -> str:
@@ -190,8 +194,11 @@ class DialerService:
     async def _tick(self) -> None:
         if self._clock() - self._last_renewal >= LEASE_RENEW_S:
             await self._keep_leases()
+        read_answers = self._clock() - self._last_answers_read >= ANSWERS_READ_S
         for name, state in (await self._repo.campaign_states()).items():
             machine = self.campaigns.get(name) or await self._load(name)
+            if read_answers and state is CampaignState.RUNNING:
+                await self._count_other_workers(name)
             if machine.state is not state:
                 log.info(
                     "campaign.state_changed",
@@ -204,15 +211,21 @@ class DialerService:
             if agents != machine.agent_ids:
                 await self._feed(machine, AgentsAssigned(agents))
             await self._feed(machine, Tick())
+        if read_answers:
+            self._last_answers_read = self._clock()
 
     async def _load(self, name: str) -> CampaignMachine:
         """Start following a campaign; its history is seeded from the store, so the 24 h and
-        30 day abandon limits still count what happened before a restart, and predictive
-        pacing resumes at once instead of running progressive until it has learned again."""
+        30 day abandon limits still count what happened before a restart (and on the other
+        workers), and predictive pacing resumes at once instead of running progressive until it
+        has learned again."""
         campaign = await self._repo.campaign(name)
         stats = pacing_stats(campaign.settings)
-        for ended, abandoned in await self._repo.live_answers(name, self._now_dt()):
-            stats.record_live_answer(ended.timestamp(), abandoned=abandoned)
+        now = self._now_dt()
+        answers = AnswersFromStore(stats, now.timestamp())
+        longest = timedelta(hours=max(stats.window_hours))
+        answers.take(await self._repo.live_answers(name, now - longest))
+        self._answers[name] = answers
         history = await self._repo.pacing_history(name, stats.sample_size)
         replay_history(stats, history, campaign.settings.agent_wrapup_seconds)
         machine = CampaignMachine(
@@ -226,6 +239,15 @@ class DialerService:
         self._settings[name] = campaign.settings
         self._metrics.declare_campaign(name)
         return machine
+
+    async def _count_other_workers(self, name: str) -> None:
+        """Count the other workers' live answers of the campaign since the last read into its
+        abandon windows: the abandon rate the regulators judge is the campaign's."""
+        answers = self._answers[name]
+        taken = answers.take(await self._repo.live_answers(
+            name, datetime.fromtimestamp(answers.since, UTC), other_than=self._worker))
+        if taken:
+            log.debug("dialer.other_workers_answers", campaign=name, answers=taken)
 
     def _campaign_agents(self, name: str) -> tuple[str, ...]:
         """The campaign's agents this worker seats (``dialer.agents``: the others are

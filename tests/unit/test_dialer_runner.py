@@ -20,9 +20,9 @@ from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AriChannel, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
-from controller.dialer.policy import CampaignState, longest_call
+from controller.dialer.policy import CampaignState, Result, longest_call
 from controller.dialer.repository import ClaimedAttempt, DialerRepository
-from controller.dialer.runner import DialerService
+from controller.dialer.runner import ANSWERS_READ_S, DialerService
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
 from controller.metrics.snapshot import ComponentUp
@@ -301,3 +301,35 @@ async def test_a_survivor_settles_a_dead_worker_s_attempts_once_their_lease_ran_
     assert lead is not None and (lead["state"], lead["attempts"]) == ("ready", 1)
     settings = parse_campaign_settings(SETTINGS)
     assert from_iso(lead["next_attempt_at"]) == claim_time + longest_call(settings)
+
+
+async def test_a_worker_s_abandon_windows_count_every_worker_s_live_answers(
+    store: Database,
+) -> None:
+    """The abandon rate the regulators judge is the campaign's: a worker's feedback reads the
+    other workers' live answers from the store, each once, beside its own (which it records as
+    they happen, so the store's copy of them is not counted again)."""
+    repo = DialerRepository(store)
+    await running_campaign(repo, [f"+1212555010{n}" for n in range(4)])
+    clock = [NOON_NY]
+    dialer = DialerService(
+        FakeAmi(), FakeAri(), LiveModel(clock=lambda: NOON_NY), repo,
+        Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True))),
+        WriteBacklog(), worker="w1", agents_of_queue=lambda _queue: (), clock=lambda: clock[0],
+    )
+    await dialer.reconcile()
+    await dialer._tick()
+    windows = dialer.campaigns["c1"].stats.window_totals
+    assert windows(clock[0]) == {1.0: (0, 0), 24.0: (0, 0), 720.0: (0, 0)}
+    ended = datetime.fromtimestamp(NOON_NY + 1, UTC)
+    theirs = await repo.claim("c1", 3, "w2", ended)
+    [mine] = await repo.claim("c1", 1, "w1", ended)
+    for attempt, result in zip([*theirs, mine], [Result.HUMAN, Result.ABANDONED, Result.BUSY,
+                                                 Result.ABANDONED], strict=True):
+        await repo.record_result(attempt.attempt_id, result, ended)
+    for _ in range(3):  # read again and again: each answer counted once
+        clock[0] += ANSWERS_READ_S
+        await dialer._tick()
+    # w2's human and abandoned call; not its busy one, nor w1's own abandon (its machine
+    # counted that one when it played the safe-harbor message)
+    assert windows(clock[0]) == {1.0: (2, 1), 24.0: (2, 1), 720.0: (2, 1)}

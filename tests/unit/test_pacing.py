@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from controller.dialer.oracle import OraclePacer
 from controller.dialer.pacing import (
     HOUR,
+    AnswersFromStore,
+    LiveAnswer,
     PacingInput,
     PacingMode,
     PacingSettings,
@@ -139,6 +141,27 @@ def test_abandon_windows_slide() -> None:
     stats.record_live_answer(2 * HOUR, abandoned=False)
     totals = stats.window_totals(2 * HOUR)
     assert totals == {1.0: (1, 0), 24.0: (2, 1), 720.0: (2, 1)}
+
+
+def test_answers_from_the_store_count_once_each_however_often_they_are_read() -> None:
+    stats = PacingStats(window_hours=(1.0,))
+    answers = AnswersFromStore(stats, start=100.0, overlap=30.0)
+    first = [LiveAnswer("a1", "w2", 90.0, False), LiveAnswer("a2", "w2", 110.0, True)]
+    assert answers.take(first) == 2
+    assert answers.since == 80.0  # the newest counted, less the overlap
+    # the next read reaches back over both, and brings a third
+    assert answers.take([*first, LiveAnswer("a3", "w2", 112.0, False)]) == 1
+    assert stats.window_totals(120.0) == {1.0: (3, 1)}
+
+
+def test_an_answer_committed_after_a_later_one_is_still_counted() -> None:
+    stats = PacingStats(window_hours=(1.0,))
+    answers = AnswersFromStore(stats, start=0.0, overlap=30.0)
+    answers.take([LiveAnswer("later", "w2", 200.0, False)])
+    # "earlier" ended first but its worker committed it after the read above
+    assert answers.take([LiveAnswer("earlier", "w3", 190.0, True),
+                         LiveAnswer("later", "w2", 200.0, False)]) == 1
+    assert stats.window_totals(200.0) == {1.0: (2, 1)}
 
 
 def test_campaign_windows_replace_the_defaults() -> None:
