@@ -227,6 +227,9 @@ class AsteriskInstance:
             data["site"]["proxy"] = self.proxy
         data["agents"] = {**data["agents"], **{
             agent: {"name": f"Agent {agent}", "team": "sales"} for agent in self.more_agents}}
+        # the instance's own name in its uniqueids and its controller's store rows: two
+        # instances on one store (a cluster's nodes) never share a channel id
+        data["node"] = {**data.get("node", {}), "name": self.name}
         return data
 
     def prepare_directories(self) -> None:

@@ -52,15 +52,21 @@ def agent_ids(config: Config) -> tuple[str, ...]:
     return tuple(config.agent_accounts)
 
 
+SYSTEM_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
 def _section(name: str, options: Iterable[tuple[str, str]], template: str = "") -> list[str]:
     return [f"[{name}]{template}", *(f"{key} = {value}" for key, value in options), ""]
 
 
-def render_asterisk_conf(site: SiteConfig) -> str:
+def render_asterisk_conf(site: SiteConfig, node: str) -> str:
+    """``node`` is the node's name (``Config.node_name``): Asterisk prefixes every uniqueid with
+    it, so the channels of two nodes on one store never share an id (a uniqueid alone is the
+    start second and a counter, the same on two nodes started together)."""
     paths = site.asterisk
     options = [("verbose", "0"), ("debug", "0"), ("documentation_language", "en_US"),
                # calls must keep working when the controller is gone: never refuse on load
-               ("maxload", "0")]
+               ("maxload", "0"), ("systemname", node)]
     # without run_user Asterisk stays root: in a chroot (the testbed's, the sid-root unit)
     # dropping privileges leaves it unable to read its own files
     options += [(key, value) for key, value in
@@ -271,6 +277,10 @@ def site_problems(config: Config) -> list[Problem]:
                                        "username/password if the carrier wants them)"))
     elif site.trunk.transport == "tls" and site.sip.tls is None:
         problems.append(("site.trunk.transport", "'tls' needs a [site.sip.tls] section"))
+    if not SYSTEM_NAME.fullmatch(config.node_name):
+        key = "node.name" if config.node.name else "dialer.worker_id"
+        problems.append((key, "names the node in Asterisk's uniqueids (systemname): letters,"
+                              f" digits, '.', '_' and '-' only, got {config.node_name!r}"))
     if _ip_or_none(config.ami.host) is None:
         problems.append(("ami.host", "Asterisk binds AMI to it: must be an IP address, got "
                                      f"{config.ami.host!r}"))
@@ -317,7 +327,7 @@ def render_site(
         raise SiteProblems(problems)
     files = dict(static_files)
     files |= {
-        "asterisk.conf": render_asterisk_conf(site),
+        "asterisk.conf": render_asterisk_conf(site, config.node_name),
         "http.conf": render_http_conf(site),
         "manager.conf": render_manager_conf(config),
         "ari.conf": render_ari_conf(config),

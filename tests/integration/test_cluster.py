@@ -11,19 +11,22 @@ SIGKILL mid-campaign.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.config import Config, load_config
-from controller.store.base import to_iso
+from controller.store.base import from_iso, to_iso
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, AsteriskInstance, node_test_ports
 from testbed.asterisk import test_slot as slot_of_session
 from testbed.cluster import Cluster
@@ -176,45 +179,165 @@ def test_carrier_calls_reach_queues_on_both_nodes_answered_by_agents(
     assert all(records > 0 for records in per_node), per_node
 
 
-def test_killed_node_loses_only_its_calls_and_new_calls_reach_the_other(
-    site: Cluster, pool: SippPool
+@pytest.mark.timeout(180)
+async def test_killed_node_loses_only_its_calls_and_new_calls_reach_the_other(
+    site: Cluster, pool: SippPool, tmp_path: Path
 ) -> None:
+    """Both controllers run; node 2's queue has no agent, so the callers it gets wait there.
+    Node 2 is killed with SIGKILL while they wait and new callers arrive: those reach node 1
+    within seconds and are answered by agents; node 2's controller, its AMI gone
+    ``node.lost_after``, ends the waiting callers' rows ``node_lost``. Every call the carrier
+    placed is in the store once, answered or node_lost, adding up to what the carrier and the
+    agents' phones saw."""
     register_agents(pool, site)
     phones = pool.agent_phones(RING_S="0", TALK_MS="1500")
     doomed = site.nodes[1].asterisk
-    caller = pool.call(NUMBER, calls=24, rate=4, HOLD_MS="1000")
-    time.sleep(2.0)  # calls are arriving on both nodes
+    configs = [load_config(node.controller_config) for node in site.nodes]
+    async with controllers_running(site, tmp_path):
+        since = datetime.now(UTC)
+        waiting = waiting_callers(site, pool)
+        try:
+            await wait_for(lambda: _count(configs[0], ARRIVED, {"since": to_iso(since)},
+                                          WAITING_CALLS), 20, "the first callers' rows")
+            pid = doomed.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed_at = datetime.now(UTC)
+            killed_monotonic = time.monotonic()
+            arriving = pool.call(NUMBER, calls=16, rate=4, HOLD_MS=PATIENCE_MS)
+            marked_down_s = None
+            while time.monotonic() - killed_monotonic < 10:
+                if site.kamailio.dispatcher().get(site.nodes[1].sip, "").startswith("I"):
+                    marked_down_s = time.monotonic() - killed_monotonic
+                    break
+                await asyncio.sleep(0.05)
+            arriving.wait(timeout=90)
+            rows = await settled_rows(configs[0], since)
+            agents_answered = phones.answered_calls()
+            lost_counted = await queue_calls_counted(configs[1], "node_lost")
+        finally:
+            waiting.stop()  # node 2's callers: their proxy gives up on them much later
 
-    pid = doomed.pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    killed_at = datetime.now()
-    killed_monotonic = time.monotonic()
-    marked_down_s = None
-    while time.monotonic() - killed_monotonic < 10:
-        if site.kamailio.dispatcher().get(site.nodes[1].sip, "").startswith("I"):
-            marked_down_s = time.monotonic() - killed_monotonic
-            break
-        time.sleep(0.05)
-    caller.wait(timeout=60)
-
-    setups = caller.call_setups()
-    after_kill = {key: (sent, answered) for key, (sent, answered) in setups.items()
-                  if sent >= killed_at}
-    waits = sorted((answered - sent).total_seconds()
-                   for sent, answered in after_kill.values() if answered is not None)
+    setups = [setup for caller in (waiting, arriving) for setup in caller.call_setups().values()]
+    waits = sorted((answered - sent).total_seconds() for sent, answered in arriving.call_setups(
+                   ).values() if answered is not None)
+    lost = [row for row in rows if row["outcome"] == "node_lost"]
+    answered_rows = [row for row in rows if row["outcome"] == "answered"]
+    settled_s = [(from_iso(row["ended_at"]) - killed_at).total_seconds() for row in lost]
     print(f"\nnode 2 killed: marked down by the proxy after {marked_down_s} s; "
-          f"{len(after_kill)} calls placed after the kill, {len(waits)} answered; "
-          f"setup times {[round(wait, 2) for wait in waits]} s")
-    assert len(after_kill) >= 10
-    assert len(waits) == len(after_kill), "a call placed after the kill was not answered"
+          f"{len(arriving.call_setups())} calls placed after the kill, {len(waits)} answered; "
+          f"setup times {[round(wait, 2) for wait in waits]} s; {len(lost)} callers waiting "
+          f"on node 2 stored node_lost {[round(s, 2) for s in sorted(settled_s)]} s after "
+          f"the kill; the carrier placed {len(setups)} calls, agents answered {agents_answered}")
+    assert len(waits) == len(arriving.call_setups()) >= 10, "a new call was not answered"
     assert waits[-1] < FAILOVER_LIMIT_S
     assert marked_down_s is not None and marked_down_s < FAILOVER_LIMIT_S
+    # every call the carrier placed is stored once: answered, or lost with its node
+    assert {row["outcome"] for row in rows} == {"answered", "node_lost"}, rows
+    assert len(rows) == len(setups)
+    assert len(answered_rows) == agents_answered
+    assert {row["node"] for row in lost} == {site.nodes[1].worker_id}
+    assert all(row["queued_at"] is not None and row["answered_at"] is None for row in lost)
+    assert min(settled_s) > 0  # ended by the loss, not before
+    assert lost_counted == len(lost)
     assert set(AGENTS) <= set(site.kamailio.registered())
     # and they keep answering: a new caller is put through to one of them
-    answered = phones.answered_calls()
     assert pool.call(NUMBER, HOLD_MS="4000").wait(timeout=20).successful == 1
-    assert phones.answered_calls() == answered + 1
+    assert phones.answered_calls() == agents_answered + 1
+
+
+@pytest.mark.timeout(180)
+async def test_a_node_lost_with_its_controller_has_its_callers_settled_by_a_survivor(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """Node 2's controller is killed with SIGKILL, then node 2: nobody follows its waiting
+    callers any more. Once that controller's lease (``node.lease``) has run out, node 1's
+    controller ends their rows ``node_lost`` and counts them."""
+    register_agents(pool, site)
+    pool.agent_phones(RING_S="0", TALK_MS="1500")
+    configs = [load_config(node.controller_config) for node in site.nodes]
+    async with controllers_running(site, tmp_path) as (_, doomed_controller):
+        since = datetime.now(UTC)
+        waiting = waiting_callers(site, pool)
+        try:
+            await wait_for(lambda: _count(configs[0], ARRIVED, {"since": to_iso(since)},
+                                          WAITING_CALLS), 20, "the callers' rows")
+            doomed_controller.kill()
+            pid = site.nodes[1].asterisk.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed_at = datetime.now(UTC)
+            rows = await settled_rows(configs[0], since)
+            lost_counted = await queue_calls_counted(configs[0], "node_lost")
+        finally:
+            waiting.stop()
+
+    lost = [row for row in rows if row["outcome"] == "node_lost"]
+    settled_s = [(from_iso(row["ended_at"]) - killed_at).total_seconds() for row in lost]
+    print(f"\nnode 2 and its controller killed: {len(lost)} waiting callers stored node_lost "
+          f"by node 1's controller {[round(s, 2) for s in sorted(settled_s)]} s later "
+          f"(lease {configs[1].node.lease} s)")
+    assert {row["node"] for row in lost} == {site.nodes[1].worker_id}
+    assert {row["node"] for row in rows if row["outcome"] == "answered"} == {
+        site.nodes[0].worker_id}
+    assert all("lease" in row["reason"] for row in lost)
+    assert lost_counted == len(lost)
+
+
+WAITING_CALLS = 6
+# a caller waits this long for an agent (the queue answers at once, with music): longer than
+# the two agents of node 1 take to answer all the calls of a test (a call, then wrap-up)
+PATIENCE_MS = "45000"
+ARRIVED = "SELECT COUNT(*) AS n FROM inbound_calls WHERE arrived_at >= :since"
+SETTLE_LIMIT_S = 30.0
+
+
+@asynccontextmanager
+async def controllers_running(
+    site: Cluster, tmp_path: Path
+) -> AsyncIterator[tuple[ControllerProcess, ...]]:
+    """A controller per node, healthy; stopped (or killed) after."""
+    processes = tuple(ControllerProcess(node.controller_config, tmp_path / f"controller{n}.log")
+                      for n, node in enumerate(site.nodes, 1))
+    try:
+        for process in processes:
+            process.start()
+            await wait_for(Api(load_config(process.config_file)).healthy, 30,
+                           f"the controller of {process.config_file}")
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def waiting_callers(site: Cluster, pool: SippPool) -> Sipp:
+    """Node 2's queue loses its agents, then six callers: those that reach node 2 wait
+    there (the proxy alternates between the nodes); node 1's are answered."""
+    for agent in AGENTS:
+        site.nodes[1].asterisk.cli(f"queue remove member PJSIP/{agent} from {QUEUE}")
+    return pool.call(NUMBER, calls=WAITING_CALLS, rate=2, HOLD_MS=PATIENCE_MS)
+
+
+async def settled_rows(config: Config, since: datetime) -> list[dict[str, Any]]:
+    """The rows of the calls arrived since ``since``, once none is open."""
+    params = {"since": to_iso(since)}
+    await wait_for(lambda: _count(config, ARRIVED + " AND ended_at IS NULL", params, 0,
+                                  exactly=True), SETTLE_LIMIT_S, "every call's row to end")
+    return await store_rows(
+        config, "SELECT * FROM inbound_calls WHERE arrived_at >= :since ORDER BY arrived_at",
+        params)
+
+
+async def queue_calls_counted(config: Config, outcome: str) -> float:
+    """``callctl_queue_calls_total{queue=support, outcome}`` at the controller of ``config``."""
+    status, body = await Api(config).request("GET", "/metrics", token=None)
+    assert status == 200
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == "callctl_queue_calls_total" and sample.labels == {
+                    "queue": QUEUE, "outcome": outcome}:
+                return float(sample.value)
+    return 0.0
 
 
 def test_a_node_refusing_with_a_5xx_passes_the_call_to_the_other(

@@ -53,6 +53,10 @@ def test_the_example_renders_every_file_without_a_placeholder(tmp_path: Path) ->
     assert "bind = 127.0.0.1:5060" in files["pjsip.conf"]
     assert "contact = sip:127.0.0.2:5070" in files["pjsip.conf"]
     assert "rtpstart = 10000" in files["rtp.conf"]
+    # the node's name prefixes its uniqueids: two nodes on one store never share a call id
+    assert "systemname = demo" in files["asterisk.conf"]
+    named = render_files(load_site(site_file(tmp_path, node={"name": "pbx-2"})))
+    assert "systemname = pbx-2" in named["asterisk.conf"]
 
 
 def test_both_sides_take_their_secrets_from_one_store(tmp_path: Path) -> None:
@@ -161,6 +165,8 @@ def test_diff_masks_secrets_unless_asked(
     ({"ari": {"url": "https://127.0.0.1:8089"}}, "ari.url"),
     ({"ami": {"host": "pbx.example.com"}}, "ami.host"),
     ({"site_trunk": {"transport": "tls"}}, "site.trunk.transport"),
+    ({"node": {"name": "pbx two"}}, "node.name"),
+    ({"dialer": {"worker_id": "pbx/2"}}, "dialer.worker_id"),
 ])
 def test_a_bad_or_missing_setting_is_refused_with_its_key_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], sections_: dict[str, Any], key: str
