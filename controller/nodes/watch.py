@@ -44,15 +44,10 @@ class NodeWatch:
         self._declared = False  # NodeLost said for the current outage
         self._started: str | None = None  # the Asterisk's start time at the last resync
 
-    @property
-    def lost(self) -> bool:
-        """The node is lost now (and not back since)."""
-        return self._declared
-
-    def connection_lost(self, now: float) -> Verdict:
+    def connection_lost(self, now: float) -> None:
+        """The connection is down (seen again and again while it stays down)."""
         if self._down_since is None:
             self._down_since = now
-        return None
 
     def tick(self, now: float) -> Verdict:
         down_since = self._down_since
