@@ -67,6 +67,7 @@ def install(app: web.Application, core: Core) -> AgentService:
         lambda: [c.latest.channel for c in model.channels.values() if c.state == "Up"],
         lambda: datetime.fromtimestamp(model.now(), UTC))
     core.sync.add_resync_hook(service.reconcile)
+    core.supervise("agents-follow-store", lambda: service.run(lambda: core.sync.synced))
     core.sync.add_resync_hook(status.show_all)
     core.sync.add_listener(service.on_ami_event)
     core.sync.add_listener(status.on_ami_event)

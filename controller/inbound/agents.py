@@ -4,15 +4,29 @@ Dynamic queue members live in Asterisk (app_queue keeps them in astdb with
 ``persistentmembers``) and the intent lives in the store. After every AMI (re)connect,
 ``reconcile`` makes Asterisk match the store: an agent logged in while Asterisk restarted
 without its astdb is added back; a member someone added behind our back (Asterisk CLI, a feature
-code) is adopted into the store, because the agent is evidently working.
+code) is adopted into the store, because the agent is evidently working. In between,
+``follow_store`` applies what other controllers changed in the store to this node's members
+(``controller.agents.membership``): with several nodes, an agent's login, pause and logout
+through any of them holds on all.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.agents.membership import (
+    FOLLOW_S,
+    AddMember,
+    MemberChange,
+    NodeMember,
+    RemoveMember,
+    SetPause,
+    member_changes,
+    outdated_by_store,
+)
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.events import AmiEvent, QueueMemberAdded
 from controller.inbound.repository import AgentRepository, QueueMembership
@@ -41,6 +55,7 @@ class AgentService:
         self._agents = AgentRepository(store)
         self._model = model
         self._default_queues = default_queues
+        self._versions_followed: dict[str, str] = {}
         self._tasks = TaskSet("agents")
 
     async def login(
@@ -142,13 +157,73 @@ class AgentService:
                         Paused="true",
                         Reason=item.pause_reason or None,
                     )
+        versions = await self._agents.versions()
         for queue in self._model.queues.values():
             for member in list(queue.members.values()):
                 agent_id = agent_of_interface(member.interface)
-                if agent_id is not None and (agent_id, queue.name) not in wanted:
+                if agent_id is None or (agent_id, queue.name) in wanted:
+                    continue
+                if outdated_by_store(member.login_time, versions.get(agent_id)):
+                    # logged out (through another node, say) after Asterisk added it
+                    await self._carry_out(agent_id, RemoveMember(queue.name))
+                    log.info("agent.member_removed", agent_id=agent_id, queue=queue.name)
+                else:
                     await self._adopt(
                         agent_id, queue.name, member.penalty, member.paused, member.paused_reason
                     )
+        self._versions_followed = await self._agents.versions()
+
+    async def run(self, in_sync: Callable[[], bool]) -> None:
+        """Follow the store while the model is in sync with this node (after ``reconcile``)."""
+        while True:
+            await asyncio.sleep(FOLLOW_S)
+            if in_sync():
+                await self.follow_store()
+
+    async def follow_store(self) -> None:
+        """Make this node's members of each agent whose stored position changed since the last
+        look match it (another controller logged it in, paused or logged it out)."""
+        versions = await self._agents.versions()
+        changed = [a for a, v in versions.items() if self._versions_followed.get(a) != v]
+        if not changed:
+            return
+        stored = await self._agents.logged_in_memberships()
+        for agent_id in changed:
+            own = [m for m in stored if m.agent_id == agent_id]
+            position = await self._agents.agent(agent_id)
+            interface = agent_interface(agent_id)
+            on_node = {q.name: NodeMember(m.paused, m.paused_reason)
+                       for q in self._model.queues.values()
+                       if (m := q.members.get(interface)) is not None}
+            changes = member_changes(
+                [m.membership for m in own], bool(position and position.paused),
+                position.pause_reason if position else "", on_node, self._model.queues)
+            try:
+                for change in changes:
+                    await self._carry_out(agent_id, change)
+            except AmiError as error:  # the next look tries again
+                log.warning("agent.follow_failed", agent_id=agent_id, error=str(error))
+                continue
+            self._versions_followed[agent_id] = versions[agent_id]
+            if changes:
+                log.info("agent.followed", agent_id=agent_id,
+                         changes=[type(c).__name__ + ":" + c.queue for c in changes])
+
+    async def _carry_out(self, agent_id: str, change: MemberChange) -> None:
+        interface = agent_interface(agent_id)
+        match change:
+            case AddMember(queue=queue, penalty=penalty):
+                await self._queue_add(agent_id, QueueMembership(queue, penalty))
+            case RemoveMember(queue=queue):
+                try:
+                    await self._ami.action("QueueRemove", Queue=queue, Interface=interface)
+                except AmiError as error:
+                    if "not" not in str(error).lower():  # "not in queue" is already the goal
+                        raise
+            case SetPause(queue=queue, paused=paused, reason=reason):
+                await self._ami.action("QueuePause", Interface=interface, Queue=queue,
+                                       Paused="true" if paused else "false",
+                                       Reason=reason or None)
 
     def on_ami_event(self, event: AmiEvent) -> None:
         """A member that appears after the resync (added at the Asterisk CLI, or during our

@@ -294,6 +294,11 @@ class AgentRepository:
                 {"id": agent_id, "q": membership.queue, "p": membership.penalty},
             )
 
+    async def versions(self) -> dict[str, str]:
+        """Every stored agent's version: when its position last changed (``updated_at``)."""
+        rows = await self._db.fetchall("SELECT agent_id, updated_at FROM agents")
+        return {row["agent_id"]: row["updated_at"] for row in rows}
+
     async def agents(self) -> list[StoredAgent]:
         """Every stored agent, by id."""
         return await self._select_agents("", {})
