@@ -56,6 +56,7 @@ def install(app: web.Application, core: Core) -> AgentService:
         core.store,
         core.model,
         lambda agent_id: [QueueMembership(q, p) for q, p in config.queues_of_agent(agent_id)],
+        config.node_name,
     )
     channels = AriFeatureChannels(core.ari)
     model = core.model

@@ -30,7 +30,9 @@ from controller.agents.membership import (
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.events import AmiEvent, QueueMemberAdded
 from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.inbound.site_queues import merge_views, view_of
 from controller.logs import get_logger
+from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.pjsip import agent_interface, agent_of_interface
 from controller.state.model import LiveModel
 from controller.store.base import Database
@@ -50,9 +52,12 @@ class AgentService:
         store: Database,
         model: LiveModel,
         default_queues: Callable[[str], Sequence[QueueMembership]],
+        node: str,
     ) -> None:
         self._ami = ami
         self._agents = AgentRepository(store)
+        self._node = node
+        self._views = NodeQueueViewRepository(store)
         self._model = model
         self._default_queues = default_queues
         self._versions_followed: dict[str, str] = {}
@@ -132,11 +137,15 @@ class AgentService:
             }
             for agent in await self._agents.agents()
         }
-        for queue in self._model.queues.values():
-            for member in queue.members.values():
-                agent_id = agent_of_interface(member.interface)
+        # each agent's state in each queue, site-wide: the busiest any node sees
+        elsewhere = await self._views.fresh(self._node, self._now())
+        local = {name: [view_of(queue, now)] for name, queue in self._model.queues.items()}
+        for name in sorted(local.keys() | elsewhere.keys()):
+            site = merge_views([*local.get(name, []), *elsewhere.get(name, [])])
+            for interface, state in site.agents.items():
+                agent_id = agent_of_interface(interface)
                 if agent_id in agents:
-                    agents[agent_id]["state"][queue.name] = member.state(now).value
+                    agents[agent_id]["state"][name] = state.value
         return list(agents.values())
 
     async def reconcile(self) -> None:

@@ -1,11 +1,16 @@
 """The site's view of a queue: nodes' views merged (callers summed, each agent's busiest state),
-stored by each node and read back fresh only, on both stores, and the queue status built on it."""
+stored by each node and read back fresh only, on both stores, and the queue status and the
+agents list built on it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+from controller.asterisk.ami import AmiClient
 from controller.asterisk.events import QueueCallerJoin, QueueMemberAdded
+from controller.inbound.agents import AgentService
+from controller.inbound.repository import AgentRepository, QueueMembership
 from controller.inbound.site_queues import NodeQueueView, merge_views, view_of
 from controller.inbound.status import queue_status
 from controller.nodes.queue_views import FRESH_S, NodeQueueViewRepository
@@ -80,3 +85,20 @@ async def test_queue_status_counts_the_callers_and_agents_of_every_node(store: D
     assert (support["agents"]["on_call"], support["agents"]["available"]) == (1, 0)
     [alone] = await queue_status(model, store, config.inbound, "node2")  # its own row skipped
     assert (alone["callers"], alone["nodes"], alone["agents"]["available"]) == (1, 1, 1)
+
+
+async def test_the_agents_list_shows_each_agents_state_in_each_queue_site_wide(
+    store: Database
+) -> None:
+    now = T0.timestamp()
+    model = _model(now)  # 1001 available here
+    await AgentRepository(store).log_in("1001", [QueueMembership("support")], T0)
+    await NodeQueueViewRepository(store).publish(
+        "node2", {"support": NodeQueueView(0, None, {"PJSIP/1001": ON_CALL}),
+                  "sales": NodeQueueView(0, None, {"PJSIP/1001": AgentState.RINGING})}, T0)
+    agents = AgentService(cast(AmiClient, None), store, model, lambda _: [], "node1")
+    [agent] = await agents.list_agents()
+    assert agent["state"] == {"support": "on_call", "sales": "ringing"}
+    [alone] = await AgentService(cast(AmiClient, None), store, model, lambda _: [],
+                                 "node2").list_agents()
+    assert alone["state"] == {"support": "available"}  # node2's own rows are not read
