@@ -7,7 +7,7 @@ from aiohttp import web
 
 from controller.api.auth import json_error, require_token
 from controller.api.keys import CALLBACKS
-from controller.callbacks.machine import State
+from controller.callbacks.machine import PENDING, State
 from controller.callbacks.repository import describe
 
 
@@ -26,8 +26,14 @@ async def list_callbacks(request: web.Request) -> web.Response:
 @require_token
 async def cancel_callback(request: web.Request) -> web.Response:
     callback_id = request.match_info["callback_id"]
-    cancelled = await request.app[CALLBACKS].cancel(callback_id)
+    service = request.app[CALLBACKS]
+    cancelled = await service.cancel(callback_id)
     if cancelled is None:
+        stored = await service.repository.get(callback_id)
+        if stored is not None and stored.state in PENDING:  # only its owner may end it
+            return json_error(
+                409, f"callback '{callback_id}' is another controller's: cancel it there"
+            )
         return json_error(404, f"no pending callback '{callback_id}'")
     return web.json_response(describe(cancelled))
 

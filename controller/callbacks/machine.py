@@ -8,6 +8,7 @@ committed attempt behind it (the attempt id is the customer channel's id, as for
     dialing --(customer reached: answered and pressed 1)--> answered
     dialing --(not reached)--> retry --(gap over)--> queued ...  or, out of attempts, unreached
     queued --(schedule closes)--> booked (carried) or expired;  any pending --> cancelled
+    queued/dialing --(taken over from a controller that is gone)--> booked / retry or unreached
 
 "Offered" is not a state of ours: the offer is app_queue's announcement to a waiting caller,
 before any callback exists. A callback exists only once it is committed.
@@ -104,7 +105,15 @@ class Cancel:
     now: datetime
 
 
-Event = Tick | AgentAnswered | PlaceholderGone | AttemptEnded | NotDialed | Cancel
+@dataclass(frozen=True, slots=True)
+class TakenOver:
+    """This controller took the callback over from another whose lease on it ran out: what
+    that one had in its Asterisk (a placeholder, an attempt) is out of reach here."""
+
+    now: datetime
+
+
+Event = Tick | AgentAnswered | PlaceholderGone | AttemptEnded | NotDialed | Cancel | TakenOver
 
 # -- commands -------------------------------------------------------------------------------
 
@@ -148,6 +157,11 @@ class Transition:
     callback: Callback
     commands: tuple[Command, ...] = ()
     changed: bool = True
+
+
+# Beyond the ring timeout and the time to press 1: what the customer's attempt of a controller
+# that is gone may still take (its announcement, the dialplan's steps) before it surely ended.
+LOST_ATTEMPT_MARGIN = timedelta(seconds=60)
 
 
 def _stay(callback: Callback) -> Transition:
@@ -215,6 +229,17 @@ def step(callback: Callback, event: Event, policy: CallbackConfig) -> Transition
                 callback, state=State.RETRY, not_before=now + timedelta(seconds=policy.retry_gap)
             )
             return Transition(retry, (Withdraw(callback.placeholder_id),))
+        case TakenOver() if state is State.QUEUED:  # our next tick places our own placeholder
+            return Transition(replace(callback, state=State.BOOKED))
+        case TakenOver(now=now) if state is State.DIALING:
+            # the attempt may have gone out and may still ring: it is spent (as the dialer's
+            # lost attempts), and the next waits until it has surely ended, so the customer
+            # is never dialed twice at once
+            if callback.attempts > policy.retries:
+                return _end(callback, State.UNREACHED)
+            attempt_over = timedelta(seconds=policy.ring_timeout + policy.key_timeout)
+            gap = max(timedelta(seconds=policy.retry_gap), attempt_over + LOST_ATTEMPT_MARGIN)
+            return Transition(replace(callback, state=State.RETRY, not_before=now + gap))
         case NotDialed() if state is State.DIALING:
             return Transition(
                 replace(callback, state=State.BOOKED, attempts=callback.attempts - 1),

@@ -6,13 +6,21 @@ racing (two nodes, two calls) still make one callback.
 
 An ended callback keeps when it ended (``ended_at``): the queue's service level counts it from
 the caller's first arrival to then (``waits``).
+
+Several controllers on one store: each pending callback has one owner (``owner``, the
+controller's ``node.name``), the only one that places its placeholder or dials it. The
+booking controller owns it; it renews its leases (``renew``) while it lives, and every write of
+a callback's state is conditional on still owning it (``save``), so a controller that lost one
+(its lease ran out, another took it) changes nothing of it. A callback whose lease ran out is
+taken over by whichever controller claims it first (``take_over``; on PostgreSQL a row another
+claim holds is passed over, ``FOR UPDATE SKIP LOCKED``, as the dialer's lead claims).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from controller.callbacks.machine import PENDING, Callback, State
@@ -30,6 +38,20 @@ _PENDING_SQL = _states_sql(sorted(PENDING))
 # offering callbacks would raise the service level by hiding the callers never reached.
 # A cancelled one is left out, like a short abandon: somebody chose to end it.
 NOT_SERVED = (State.UNREACHED, State.EXPIRED)
+# How long a controller's pending callbacks stay its own without a renewal: after that another
+# controller may take them over. Several renewals (``LEASE_RENEW_EVERY``) fit in one lease.
+CALLBACK_LEASE = timedelta(seconds=30)
+LEASE_RENEW_EVERY = timedelta(seconds=5)
+_LAPSED = "(lease_until IS NULL OR lease_until < :now)"
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """A pending callback this controller now owns, and who owned it before (``""``: nobody,
+    a row from before owners; this controller's own name: its lease ran out unclaimed)."""
+
+    callback: Callback
+    previous_owner: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +77,10 @@ def describe(callback: Callback) -> dict[str, Any]:
     }
 
 
-def _row(callback: Callback, now: datetime, call_id: str = "") -> dict[str, Any]:
+def _row(callback: Callback, now: datetime, owner: str, call_id: str = "") -> dict[str, Any]:
     return {
+        "owner": owner,
+        "lease_until": to_iso(now + CALLBACK_LEASE),
         "id": callback.callback_id,
         "queue": callback.queue,
         "phone": callback.phone,
@@ -90,31 +114,77 @@ class CallbackRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def book(self, callback: Callback, call_id: str) -> Booking:
-        """Commit ``callback``, unless its number already has a pending one in its queue."""
+    async def book(self, callback: Callback, call_id: str, owner: str) -> Booking:
+        """Commit ``callback``, owned by ``owner``, unless its number already has a pending one
+        in its queue."""
         try:
             await self._db.execute(
                 "INSERT INTO callbacks (callback_id, queue, phone, call_id, arrived_at,"
-                " booked_at, state, attempts, not_before, agent_id, updated_at) VALUES (:id,"
-                " :queue, :phone, :call_id, :arrived_at, :booked_at, :state, :attempts,"
-                " :not_before, :agent_id, :updated_at)",
-                _row(callback, callback.booked_at, call_id),
+                " booked_at, state, attempts, not_before, agent_id, updated_at, owner,"
+                " lease_until) VALUES (:id, :queue, :phone, :call_id, :arrived_at, :booked_at,"
+                " :state, :attempts, :not_before, :agent_id, :updated_at, :owner, :lease_until)",
+                _row(callback, callback.booked_at, owner, call_id),
             )
         except ConstraintViolation:
             existing = await self.pending_of(callback.queue, callback.phone)
             if existing is None:  # it ended between our insert and this read: book again
-                return await self.book(callback, call_id)
+                return await self.book(callback, call_id, owner)
             return Booking(existing, new=False)
         return Booking(callback, new=True)
 
-    async def save(self, callback: Callback, now: datetime) -> None:
-        """Store the callback's new state (the machine's transition)."""
-        await self._db.execute(
+    async def save(self, callback: Callback, now: datetime, owner: str) -> bool:
+        """Store the callback's new state (the machine's transition) and renew its lease, if
+        ``owner`` still owns it; False when it does not (another controller took it over)."""
+        changed = await self._db.execute(
             "UPDATE callbacks SET state = :state, attempts = :attempts, not_before ="
             " :not_before, agent_id = :agent_id, updated_at = :updated_at,"
-            " ended_at = :ended_at WHERE callback_id = :id",
-            _row(callback, now),
+            " ended_at = :ended_at, lease_until = :lease_until"
+            " WHERE callback_id = :id AND owner = :owner",
+            _row(callback, now, owner),
         )
+        return changed > 0
+
+    async def renew(self, owner: str, now: datetime) -> set[str]:
+        """Extend the leases of ``owner``'s pending callbacks (it is alive); their ids, which
+        leave out any another controller took over meanwhile."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE callbacks SET lease_until = :until WHERE owner = :owner"
+                f" AND state IN {_PENDING_SQL}",
+                {"until": to_iso(now + CALLBACK_LEASE), "owner": owner},
+            )
+            rows = await conn.fetchall(
+                "SELECT callback_id FROM callbacks WHERE owner = :owner"
+                f" AND state IN {_PENDING_SQL}",
+                {"owner": owner},
+            )
+        return {row["callback_id"] for row in rows}
+
+    async def take_over(self, owner: str, now: datetime) -> list[Takeover]:
+        """Claim for ``owner`` the pending callbacks whose lease has run out, callers who
+        arrived first first; each goes to one claimer only."""
+        taken = []
+        async with self._db.transaction() as conn:
+            rows = await conn.fetchall(
+                f"SELECT * FROM callbacks WHERE state IN {_PENDING_SQL} AND {_LAPSED}"
+                " ORDER BY arrived_at",
+                {"now": to_iso(now)},
+            )
+            for row in rows:
+                # locked as it is taken (PostgreSQL: SKIP LOCKED): one another claim holds is
+                # passed over. Owner and lapse are checked again: a row another claim took, or
+                # its owner wrote (a write renews), since our read is not taken on a stale read
+                won = await conn.execute(
+                    "UPDATE callbacks SET owner = :owner, lease_until = :until"
+                    " WHERE callback_id IN (SELECT callback_id FROM callbacks"
+                    " WHERE callback_id = :id AND owner = :previous"
+                    f" AND state IN {_PENDING_SQL} AND {_LAPSED}{conn.skip_locked})",
+                    {"owner": owner, "until": to_iso(now + CALLBACK_LEASE), "now": to_iso(now),
+                     "id": row["callback_id"], "previous": row["owner"]},
+                )
+                if won:
+                    taken.append(Takeover(_callback(row), previous_owner=row["owner"]))
+        return taken
 
     async def pending_of(self, queue: str, phone: str) -> Callback | None:
         row = await self._db.fetchone(
@@ -129,9 +199,12 @@ class CallbackRepository:
         )
         return _callback(row) if row else None
 
-    async def pending(self) -> list[Callback]:
+    async def owned(self, owner: str) -> list[Callback]:
+        """``owner``'s pending callbacks, callers who arrived first first."""
         rows = await self._db.fetchall(
-            f"SELECT * FROM callbacks WHERE state IN {_PENDING_SQL} ORDER BY arrived_at"
+            f"SELECT * FROM callbacks WHERE owner = :owner AND state IN {_PENDING_SQL}"
+            " ORDER BY arrived_at",
+            {"owner": owner},
         )
         return [_callback(row) for row in rows]
 

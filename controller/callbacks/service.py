@@ -19,6 +19,13 @@ Flow (dialplan in ``dialplans/callbacks.conf``, per-queue parts rendered by
 4. After a restart the pending callbacks are settled against Asterisk: a live attempt is
    adopted, an ended one is read from the AstDB ledger, one that left no trace was never dialed
    (and is dialed later, once). So a crash never dials a callback twice.
+5. Several controllers on one store: a pending callback is its owner's alone (the booking
+   controller, its ``node.name``); only the owner places it and dials it. The ticker renews
+   the leases of its callbacks and takes over those of a controller that is gone (its leases
+   ran out: ``CallbackRepository.take_over``); a callback it finds it no longer owns (its lease
+   ran out while it could not renew, and another took it) it forgets, hanging up what it had
+   of it in its Asterisk. A restarted controller hangs up any placeholder of a callback it does
+   not own, so one callback never has two placeholders for long, nor two attempts at once.
 
 Every transition comes from the pure machine (``machine.step``); this service stores the new
 state first, then carries out the machine's commands.
@@ -51,12 +58,13 @@ from controller.callbacks.machine import (
     PlaceholderGone,
     PlaceInQueue,
     State,
+    TakenOver,
     Tick,
     Withdraw,
     step,
 )
 from controller.callbacks.number import callback_number
-from controller.callbacks.repository import CallbackRepository
+from controller.callbacks.repository import LEASE_RENEW_EVERY, CallbackRepository
 from controller.dialer.ledger import AstDbLedger
 from controller.faults import crash_point
 from controller.inbound.config import InboundConfig
@@ -128,10 +136,12 @@ class CallbackService:
         store: Database,
         metrics: Metrics,
         callers: Callers,
+        owner: str,
         clock: Callable[[], float] = time.time,
         overrides: Mapping[str, Override] | None = None,
     ) -> None:
         self._config = config
+        self._owner = owner  # this controller's name on the callbacks it owns
         self._overrides: Mapping[str, Override] = overrides if overrides is not None else {}
         self.ticks = 0  # ticker rounds done over the pending callbacks (tests wait on it)
         self._ami = ami
@@ -146,6 +156,7 @@ class CallbackService:
         self._bridged: dict[str, _Bridged] = {}  # by either channel id
         self._lock = asyncio.Lock()
         self._loaded = asyncio.Event()
+        self._renewed_at: datetime | None = None  # the last renewal of our leases
         self._tasks = TaskSet("callbacks")
 
     def _now(self) -> datetime:
@@ -165,7 +176,9 @@ class CallbackService:
             return callback
         after = transition.callback
         now = self._now()
-        await self._repo.save(after, now)
+        if not await self._repo.save(after, now, self._owner):
+            await self._lose(callback)
+            return callback
         if isinstance(event, AttemptEnded):  # stored: the attempt's AstDB record is done with
             self._spawn(self._forget_attempt(callback.attempt_id))
         if after.state in PENDING:
@@ -208,6 +221,17 @@ class CallbackService:
                 return None
             event = make(callback)
             return callback if event is None else await self._apply(callback, event)
+
+    async def _lose(self, callback: Callback) -> None:
+        """Another controller took ``callback`` over: forget it, and hang up what this one has
+        of it in its Asterisk (the new owner places and dials its own)."""
+        log.warning("callback.lost", callback_id=callback.callback_id, state=callback.state.value)
+        self.callbacks.pop(callback.callback_id, None)
+        self._count_pending(callback.queue)
+        if callback.state is State.DIALING:
+            await self._hang_up(callback.attempt_id)
+        if callback.state in (State.QUEUED, State.DIALING):
+            await self._hang_up(callback.placeholder_id)
 
     def _count_pending(self, queue: str) -> None:
         count = sum(1 for c in self.callbacks.values() if c.queue == queue)
@@ -285,7 +309,7 @@ class CallbackService:
             arrived_at=datetime.fromtimestamp(arrived, UTC) if arrived else now,
             booked_at=now,
         )
-        booking = await self._repo.book(callback, channel_id)
+        booking = await self._repo.book(callback, channel_id, self._owner)
         self._callers.left_for_callback(channel_id)
         callback = booking.callback
         log.info(
@@ -521,11 +545,19 @@ class CallbackService:
         )
 
     async def run(self) -> None:
-        """The ticker: place, carry, expire and retry pending callbacks."""
+        """The ticker: keep our leases, take over lapsed callbacks, then place, carry, expire
+        and retry our pending callbacks."""
         while True:
             await asyncio.sleep(TICK_S)
             if not (self._loaded.is_set() and self._ami.connected and self._ari.connected):
                 continue
+            now = self._now()
+            if self._renewed_at is None or now - self._renewed_at >= LEASE_RENEW_EVERY:
+                try:
+                    async with self._lock:
+                        await self._keep_leases(now)
+                except StoreError as error:  # the leases last several renewals: next time
+                    log.warning("callback.lease_renewal_failed", error=str(error))
             for callback_id in list(self.callbacks):
                 try:
                     await self._feed(callback_id, self._tick_of)
@@ -533,11 +565,37 @@ class CallbackService:
                     log.warning("callback.tick_failed", callback_id=callback_id, error=str(error))
             self.ticks += 1
 
+    async def _keep_leases(self, now: datetime) -> None:
+        """Renew our leases, forget the callbacks another controller took over, and take over
+        the callbacks whose owner's lease ran out (the lock held)."""
+        owned = await self._repo.renew(self._owner, now)
+        self._renewed_at = now
+        for callback in [c for c in self.callbacks.values() if c.callback_id not in owned]:
+            await self._lose(callback)
+        for takeover in await self._repo.take_over(self._owner, now):
+            callback = takeover.callback
+            log.info(
+                "callback.taken_over",
+                callback_id=callback.callback_id,
+                queue=callback.queue,
+                state=callback.state.value,
+                previous_owner=takeover.previous_owner,
+            )
+            self.callbacks[callback.callback_id] = callback
+            self._count_pending(callback.queue)
+            # ours before (a lease of ours ran out unclaimed) or nobody's (a row from before
+            # owners): what there is of it is in our Asterisk; another's is out of reach
+            mine = takeover.previous_owner in (self._owner, "")
+            event = await self._settle(callback) if mine else TakenOver(now)
+            if event is not None:
+                await self._apply(callback, event)
+
     async def reconcile(self) -> None:
-        """Settle the stored pending callbacks against Asterisk (after every AMI resync)."""
+        """Settle our stored pending callbacks against Asterisk (after every AMI resync) and
+        hang up the placeholders of callbacks we do not own."""
         try:
             async with self._lock:
-                stored = {c.callback_id: c for c in await self._repo.pending()}
+                stored = {c.callback_id: c for c in await self._repo.owned(self._owner)}
                 for callback_id, callback in stored.items():
                     callback = self.callbacks.get(callback_id, callback)
                     self.callbacks[callback_id] = callback
@@ -546,10 +604,27 @@ class CallbackService:
                         await self._apply(callback, event)
                 for queue in {c.queue for c in stored.values()}:
                     self._count_pending(queue)
+                await self._keep_leases(self._now())  # before the strays: nobody's are ours
+                await self._hang_up_strays()
         except (StoreError, AmiError) as error:  # the next resync tries again
             log.warning("callback.reconcile_failed", error=str(error))
         finally:
             self._loaded.set()
+
+    async def _hang_up_strays(self) -> None:
+        """Hang up the placeholders in our Asterisk of callbacks pending with another owner:
+        left by a run of ours that died before that controller took them over. (One of an
+        answered callback may be its agent talking to the customer: it is left alone.)"""
+        for channel_id in list(self._model.channels):
+            if not channel_id.startswith(PLACEHOLDER_PREFIX):
+                continue
+            callback_id = channel_id.removeprefix(PLACEHOLDER_PREFIX).rpartition("-")[0]
+            if callback_id in self.callbacks:
+                continue
+            stored = await self._repo.get(callback_id)
+            if stored is not None and stored.state in PENDING:
+                log.info("callback.stray_placeholder", channel=channel_id, callback_id=callback_id)
+                await self._hang_up(channel_id)
 
     async def _settle(self, callback: Callback) -> Event | None:
         live = self._model.channels

@@ -17,7 +17,7 @@ def install(app: web.Application, core: Core, router: InboundRouter) -> Callback
     inbound = core.config.inbound
     service = CallbackService(
         inbound, core.ami, core.ari, core.model, core.store, core.metrics, router,
-        overrides=app[keys.SCHEDULE_OVERRIDES].current,
+        owner=core.config.node_name, overrides=app[keys.SCHEDULE_OVERRIDES].current,
     )
     core.sync.add_listener(service.on_ami_event)
     core.sync.add_resync_hook(service.reconcile)

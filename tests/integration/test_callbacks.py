@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.app import Controller
+from controller.callbacks.machine import Callback, State
+from controller.callbacks.repository import CALLBACK_LEASE, CallbackRepository
 from controller.config import Config
 from controller.faults import CRASH_ENV
 from controller.state.model import AgentState
@@ -148,6 +151,46 @@ async def test_a_voicemail_that_never_presses_one_is_retried_then_unreached(
     assert row["attempts"] == 2  # one attempt and one retry, never answered
     seen = invites_by_number(carrier_calls(carrier))
     assert len(seen[CALLBACK_NUMBER]) == 2
+
+
+@pytest.mark.timeout(120)
+async def test_a_callback_of_a_controller_that_is_gone_is_taken_over_and_called_once(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    """Two callbacks another controller booked on the store: one whose owner's lease ran out
+    (it is gone), one whose owner's lease holds. This controller takes the first over, places
+    it and calls it once; the second stays its owner's, never placed here nor dialed."""
+    q = unique_queue("cbtake")
+    config = setup(controller_config_file, tmp_path / "c.toml", asterisk, callback_queue(q), q)
+    sipp.agent_phones(RING_S="1", TALK_MS="60000")
+    carrier = sipp.callback_carrier(PRESS_ONE, RING_S="1")
+    api = Api(config)
+    now = datetime.now(UTC)
+    lapsed = Callback(uuid.uuid4().hex[:12], q, CALLBACK_NUMBER, arrived_at=now - timedelta(
+        seconds=90), booked_at=now - CALLBACK_LEASE - timedelta(seconds=30), state=State.QUEUED)
+    held = Callback(uuid.uuid4().hex[:12], q, "+41441234568", arrived_at=now, booked_at=now)
+    async with running_controller(config) as running:
+        controller = running.controller
+        repo = CallbackRepository(controller.store)
+        await repo.book(lapsed, "call-of-the-gone", "node-gone")
+        await repo.book(held, "call-of-the-other", "node-other")
+        try:
+            await login(api, "1001", q)
+            await wait_for(lambda: _in_state(controller, q, "answered"), 40,
+                           "the callback taken over to be answered")
+            rows = {row["callback_id"]: row for row in await callbacks_of(controller, q)}
+            placeholders = list(controller.model.queues[q].callers)
+        finally:
+            await logout_all(api)
+    assert (rows[lapsed.callback_id]["owner"], rows[lapsed.callback_id]["attempts"]) == (
+        config.node_name, 1
+    )
+    assert (rows[held.callback_id]["owner"], rows[held.callback_id]["state"]) == (
+        "node-other", "booked"
+    )
+    assert placeholders == []  # none for the callback another controller holds
+    seen = invites_by_number(carrier_calls(carrier))
+    assert list(seen) == [CALLBACK_NUMBER] and len(seen[CALLBACK_NUMBER]) == 1
 
 
 @pytest.mark.timeout(150)

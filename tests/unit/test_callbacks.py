@@ -25,6 +25,7 @@ from controller.callbacks.machine import (
     PlaceholderGone,
     PlaceInQueue,
     State,
+    TakenOver,
     Tick,
     Withdraw,
     step,
@@ -116,6 +117,27 @@ def test_restart_events_give_back_an_undialed_attempt_and_requeue_a_lost_placeho
     assert gone.callback.state is State.BOOKED and gone.commands == ()
 
 
+def test_a_callback_taken_over_is_placed_anew_and_a_lost_attempt_is_spent_and_waited_out() -> None:
+    # its placeholder is in the other controller's Asterisk: nothing of ours to hang up
+    queued = step(booked(state=State.QUEUED), TakenOver(at(1)), POLICY)
+    assert queued.callback.state is State.BOOKED and queued.commands == ()
+    assert step(queued.callback, Tick(at(2), open=True), POLICY).commands == (PlaceInQueue(),)
+    # the attempt may still ring there: the next one waits for its ring timeout (30 s), the
+    # time to press 1 (5 s) and the margin (60 s), longer than the retry gap (60 s)
+    retry = step(booked(state=State.DIALING, attempts=1), TakenOver(at(100)), POLICY)
+    assert (retry.callback.state, retry.callback.attempts) == (State.RETRY, 1)
+    assert retry.callback.not_before == at(195) and retry.commands == ()
+    assert step(retry.callback, Tick(at(195), open=True), POLICY).callback.attempt_id == "cb-abc-1"
+    long_gap = step(booked(state=State.DIALING, attempts=1), TakenOver(at(100)),
+                    POLICY.model_copy(update={"retry_gap": 600}))
+    assert long_gap.callback.not_before == at(700)
+    spent = step(booked(state=State.DIALING, attempts=2), TakenOver(at(100)), POLICY)
+    assert spent.callback.state is State.UNREACHED
+    assert spent.commands == (Finished(State.UNREACHED),)
+    for waiting in (State.BOOKED, State.RETRY):  # no channel anywhere: it just goes on
+        assert not step(booked(state=waiting), TakenOver(at(1)), POLICY).changed
+
+
 # ---- the number ----------------------------------------------------------------------------
 
 
@@ -174,15 +196,15 @@ def test_a_callback_queue_offers_by_periodic_announcement_and_renders_its_placeh
 
 async def test_one_pending_callback_per_queue_and_number(store: Database) -> None:
     repo = CallbackRepository(store)
-    first = await repo.book(booked(), "call-1")
-    second = await repo.book(booked(callback_id="def", booked_at=at(5)), "call-2")
-    other_queue = await repo.book(booked(callback_id="ghi", queue="sales"), "call-3")
+    first = await repo.book(booked(), "call-1", "node-a")
+    second = await repo.book(booked(callback_id="def", booked_at=at(5)), "call-2", "node-b")
+    other_queue = await repo.book(booked(callback_id="ghi", queue="sales"), "call-3", "node-a")
     assert (first.new, second.new, other_queue.new) == (True, False, True)
     assert second.callback.callback_id == "abc"
-    await repo.save(booked(state=State.ANSWERED, attempts=1), at(60))
-    again = await repo.book(booked(callback_id="jkl", booked_at=at(90)), "call-4")
+    assert await repo.save(booked(state=State.ANSWERED, attempts=1), at(60), "node-a")
+    again = await repo.book(booked(callback_id="jkl", booked_at=at(90)), "call-4", "node-a")
     assert again.new  # the first one ended: the number may book again
-    assert sorted(c.callback_id for c in await repo.pending()) == ["ghi", "jkl"]
+    assert [c.callback_id for c in await repo.owned("node-a")] == ["ghi", "jkl"]
     stored = await repo.get("abc")
     assert stored is not None and (stored.state, stored.attempts) == (State.ANSWERED, 1)
     assert [c.callback_id for c in await repo.listing([State.ANSWERED])] == ["abc"]
@@ -199,8 +221,8 @@ async def test_ended_callbacks_count_in_the_service_level_from_the_first_arrival
     for number, (callback_id, (state, ended)) in enumerate(ends.items()):
         callback = booked(callback_id=callback_id, phone=f"+4144123456{number}",
                           arrived_at=arrived - timedelta(hours=3) * (callback_id == "old"))
-        await repo.book(callback, f"call-{callback_id}")
-        await repo.save(replace(callback, state=state, attempts=1), at(ended))
+        await repo.book(callback, f"call-{callback_id}", "node-a")
+        await repo.save(replace(callback, state=state, attempts=1), at(ended), "node-a")
     # an inbound call of the queue, answered after 12 s, beside the callbacks
     await store.execute(
         "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at, queued_at,"
@@ -220,6 +242,77 @@ async def test_ended_callbacks_count_in_the_service_level_from_the_first_arrival
     assert sorted(merged["support"].abandoned) == [440.0, 3640.0]
 
 
+async def test_a_pending_callback_has_one_owner_and_a_survivor_takes_over_a_lapsed_one(
+    store: Database,
+) -> None:
+    repo = CallbackRepository(store)
+    await repo.book(booked(), "call-1", "node-a")  # leased until T0 + 30 s
+    await repo.book(booked(callback_id="def", phone="+41441234568"), "call-2", "node-b")
+    await repo.book(booked(callback_id="old", phone="+41441234569"), "call-3", "node-a")
+    # a row from before owners: nobody's, no lease
+    await store.execute("UPDATE callbacks SET owner = '', lease_until = NULL"
+                        " WHERE callback_id = 'old'")
+    [nobodys] = await repo.take_over("node-b", at(10))  # the others' leases hold
+    assert (nobodys.callback.callback_id, nobodys.previous_owner) == ("old", "")
+    assert await repo.renew("node-a", at(20)) == {"abc"}  # until at(50)
+    assert await repo.renew("node-b", at(20)) == {"def", "old"}
+    assert await repo.take_over("node-b", at(45)) == []
+    assert await repo.save(booked(state=State.QUEUED), at(46), "node-a")  # renews: at(76)
+    assert await repo.renew("node-b", at(46)) == {"def", "old"}
+    assert await repo.take_over("node-b", at(60)) == []
+    # node-a is gone: no renewal after at(46); node-b renews its own, then takes node-a's
+    assert await repo.renew("node-b", at(70)) == {"def", "old"}
+    [taken] = await repo.take_over("node-b", at(80))
+    assert (taken.callback.callback_id, taken.previous_owner) == ("abc", "node-a")
+    assert taken.callback.state is State.QUEUED  # as node-a left it
+    assert sorted(c.callback_id for c in await repo.owned("node-b")) == ["abc", "def", "old"]
+    # node-a back: its writes of the callback change nothing, and it learns it lost it
+    assert not await repo.save(booked(state=State.DIALING, attempts=1), at(81), "node-a")
+    assert await repo.renew("node-a", at(81)) == set()
+    stored = await repo.get("abc")
+    assert stored is not None and stored.state is State.QUEUED
+    assert await repo.save(booked(state=State.BOOKED), at(82), "node-b")
+    # an ended callback is nobody's to take over, however old its lease
+    assert await repo.save(booked(callback_id="def", phone="+41441234568",
+                                  state=State.CANCELLED), at(83), "node-b")
+    lapsed = await repo.take_over("node-a", at(9999))
+    assert sorted(t.callback.callback_id for t in lapsed) == ["abc", "old"]
+
+
+async def test_controllers_taking_over_at_once_take_each_callback_once(
+    store: Database, store_url: str
+) -> None:
+    repo = CallbackRepository(store)
+    for n in range(40):
+        await repo.book(booked(callback_id=f"cb{n:02d}", phone=f"+414412345{n:02d}",
+                               arrived_at=at(n)), f"call-{n}", "gone")
+    others = [await open_store(store_url) for _ in range(2)]
+    taken: list[tuple[str, str]] = []
+    try:
+        controllers = [("node-a", repo), *[(f"node-{n}", CallbackRepository(db))
+                                           for n, db in zip("bc", others, strict=True)]]
+        # rounds of six claims at once until one takes nothing: a claim passes over the rows
+        # another claim in flight holds (PostgreSQL: SKIP LOCKED), so one round may leave some
+        while rounds := [
+            (name, takeover.callback.callback_id)
+            for name, takeovers in zip(
+                [name for name, _ in controllers] * 2,
+                await asyncio.gather(*[r.take_over(name, at(60)) for name, r in controllers * 2]),
+                strict=True,
+            )
+            for takeover in takeovers
+        ]:
+            taken += rounds
+    finally:
+        for db in others:
+            await db.close()
+    ids = [callback_id for _, callback_id in taken]
+    assert len(ids) == len(set(ids)) == 40
+    for name, _ in controllers:
+        owned = {c.callback_id for c in await repo.owned(name)}
+        assert owned == {callback_id for owner, callback_id in taken if owner == name}
+
+
 # ---- the CLI -------------------------------------------------------------------------------
 
 
@@ -232,10 +325,11 @@ def test_cli_lists_callbacks_as_a_table_and_json_and_refuses_bad_input(
         db = await open_store(store_url)
         try:
             repo = CallbackRepository(db)
-            await repo.book(booked(), "call-1")
-            await repo.book(booked(callback_id="def", queue="sales", booked_at=at(5)), "call-2")
+            await repo.book(booked(), "call-1", "node-a")
+            await repo.book(booked(callback_id="def", queue="sales", booked_at=at(5)), "call-2",
+                            "node-a")
             await repo.save(booked(callback_id="def", queue="sales", state=State.UNREACHED,
-                                   attempts=2, booked_at=at(5)), at(60))
+                                   attempts=2, booked_at=at(5)), at(60), "node-a")
         finally:
             await db.close()
 
