@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import itertools
 import os
 import signal
 import time
@@ -56,6 +57,9 @@ DIALER_AGENTS = (("1001", "1002"), ("1003", "1004"))
 OUTSIDE = "900442079460000"  # what an agent dials to reach +44 20 7946 0000
 FAILOVER_LIMIT_S = 5.0
 _RUNNING: list[Cluster] = []
+# the sites of one session, numbered: a module that imports the ``cluster`` fixture
+# (test_cluster_site) starts a site of its own, which needs a database of its own
+_SITES = itertools.count(1)
 
 
 @atexit.register
@@ -74,7 +78,7 @@ def running_cluster(
     site = Cluster(f"{name}{slot}", state_dir,
                    proxy_port=proxy_test_port(slot),
                    node_ports=[node_test_ports(slot, 1), node_test_ports(slot, 2)],
-                   store_url=postgres_cluster.create_database(name),
+                   store_url=postgres_cluster.create_database(f"{name}{next(_SITES)}"),
                    dialer_agents=dialer_agents, more_agents=more_agents)
     _RUNNING.append(site)
     site.start()
