@@ -26,7 +26,7 @@ from controller.dialer.repository import AttemptTiming, DialerRepository, Dialer
 from controller.dialer.runner import replay_history
 from controller.dialer.settings import CampaignSettings
 from controller.store import open_store
-from controller.store.base import Database
+from controller.store.base import Database, from_iso
 
 NEW_YORK = ZoneInfo("America/New_York")
 SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
@@ -234,6 +234,24 @@ async def test_a_lead_claimed_and_settled_since_the_claim_read_it_is_passed_over
     assert await repo.open_attempts("demo") == []
     [retry] = await repo.claim("demo", 1, "w1", NOON_NY + timedelta(minutes=10))
     assert retry.attempt_no == 2
+
+
+async def test_a_lead_settled_since_the_claim_read_it_is_not_parked_on_the_old_read(
+    repo: DialerRepository, store: Database
+) -> None:
+    """The same race for a lead the claim found outside calling hours: parking it until the
+    opening on the old read would undo the retry delay another worker's result set since."""
+    await add_leads(repo, ("+12125550101", "America/New_York"))
+    read = await store.fetchone(
+        "SELECT phone, attempts, next_attempt_at FROM leads WHERE campaign = 'demo'", {})
+    assert read is not None
+    [other] = await repo.claim("demo", 1, "w2", NOON_NY)
+    retry = await repo.record_result(other.attempt_id, Result.MACHINE, NOON_NY)
+    async with store.transaction() as conn:
+        await repo._park(conn, "demo", read, NOON_NY + timedelta(minutes=5))
+    lead = await store.fetchone("SELECT next_attempt_at FROM leads WHERE campaign = 'demo'", {})
+    assert lead is not None and retry is not None
+    assert from_iso(lead["next_attempt_at"]) == retry
 
 
 async def test_result_schedules_retry_until_attempts_run_out(repo: DialerRepository) -> None:
