@@ -4,14 +4,15 @@ Written against the ``Database`` port with portable SQL. The runner's three need
 for crash safety and for several workers:
 
 1. ``claim`` picks due leads, asks ``policy.may_dial`` about each, and in ONE transaction moves
-   the allowed ones to ``dialing`` (a conditional ``UPDATE ... WHERE state = 'ready'`` whose row
-   count tells a worker whether it won the lead) and writes their attempt rows, so every
-   originate has a committed attempt before it goes out. Leads refused only for now (calling
-   hours, retry delay, re-call gap) are parked at their earliest time so the next tick skips them.
-   The same SQL holds on both stores: SQLite has one writer at a time; on PostgreSQL (READ
-   COMMITTED) the conditional UPDATE waits for a concurrent claimer's commit and re-checks, so
-   no lead is claimed twice, but claimers queue on each other's row locks (``bench claims``),
-   which leases with ``FOR UPDATE SKIP LOCKED`` would avoid.
+   the allowed ones to ``dialing`` (a conditional ``UPDATE`` on the lead as it was read, still
+   ``ready`` with the same attempts and due time, whose row count tells a worker whether it won
+   the lead) and writes their attempt rows, so every originate has a committed attempt before it
+   goes out. Leads refused only for now (calling hours, retry delay, re-call gap) are parked at
+   their earliest time, on the same condition, so the next tick skips them. The same SQL holds
+   on both stores: SQLite has one writer at a time; on PostgreSQL (READ COMMITTED) a lead
+   another claim holds is passed over (``FOR UPDATE SKIP LOCKED``) and one another worker
+   claimed and settled since the read fails the condition, so no lead is claimed twice and
+   none on a stale read.
 2. ``record_result`` closes an attempt and schedules the lead's retry (or finishes it).
 3. ``open_attempts`` lists attempts still ``dialing`` for restart reconciliation.
 
