@@ -111,8 +111,17 @@ class KamailioInstance:
         """The users with a registered contact (usrloc)."""
         return re.findall(r"AoR:\s*(\S+)", self.kamcmd("ul.dump"))
 
-    def log_tail(self, characters: int = 3000) -> str:
+    def agent_calls(self, agent: str) -> int:
+        """How many dialogs of ``agent`` (ringing or up, either way) the proxy counts: an offer
+        to an agent who has one is refused (kamailio.cfg's ONE_CALL)."""
+        return int(self.kamcmd("dlg.profile_get_size", "agent_calls", agent).strip())
+
+    def log_text(self) -> str:
+        """Everything Kamailio logged (its xlog lines say what the routes decided)."""
         try:
-            return self.log.read_text(errors="replace")[-characters:]
+            return self.log.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_tail(self, characters: int = 3000) -> str:
+        return self.log_text()[-characters:]

@@ -54,8 +54,11 @@ QUEUE = "support"
 AGENTS = ("1001", "1002")
 # the campaign's agents, each seated by one node's dialer worker (dialer.agents)
 DIALER_AGENTS = (("1001", "1002"), ("1003", "1004"))
+ALL_AGENTS = tuple(agent for share in DIALER_AGENTS for agent in share)
+AGENT_FREE_LIMIT_S = 80.0
 OUTSIDE = "900442079460000"  # what an agent dials to reach +44 20 7946 0000
 FAILOVER_LIMIT_S = 5.0
+BUSY_1001 = "agent 1001 busy"  # the proxy's log line for an offer it refused
 _RUNNING: list[Cluster] = []
 # the sites of one session, numbered: a module that imports the ``cluster`` fixture
 # (test_cluster_site) starts a site of its own, which needs a database of its own
@@ -108,6 +111,13 @@ def site(cluster: Cluster) -> Cluster:
     for node in cluster.nodes:
         for agent in AGENTS:
             node.asterisk.cli(f"queue add member PJSIP/{agent} to {QUEUE}")
+    # and no agent busy at the proxy: a call its agent answered as the node was killed gets no
+    # ACK, and counts until the proxy's dialog gives up waiting for one (60 s, then 10 s)
+    deadline = time.monotonic() + AGENT_FREE_LIMIT_S
+    while any(cluster.kamailio.agent_calls(agent) for agent in ALL_AGENTS):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"agents still busy at the proxy after {AGENT_FREE_LIMIT_S} s")
+        time.sleep(0.5)
     return cluster
 
 
@@ -172,15 +182,55 @@ def test_carrier_calls_reach_queues_on_both_nodes_answered_by_agents(
     phones = pool.agent_phones(RING_S="0", TALK_MS="1500")
     before = [cdr_count(node.asterisk) for node in site.nodes]
 
-    caller = pool.call(NUMBER, calls=6, rate=2, HOLD_MS="5000")
-    stats = caller.wait(timeout=40)
+    # two agents for six callers: each agent takes one call at a time (site-wide), so a
+    # caller may wait for a queue retry; the callers wait long enough (the agent hangs up)
+    caller = pool.call(NUMBER, calls=6, rate=2, HOLD_MS="30000")
+    stats = caller.wait(timeout=60)
 
     assert stats.successful == 6, caller.received_statuses()
     assert phones.answered_calls() == 6
+    assert overlapping(invites_by_number(carrier_calls(phones))) == []
     per_node = [cdr_count(node.asterisk) - count
                 for node, count in zip(site.nodes, before, strict=True)]
     print(f"\ncdr records per node for 6 calls: {per_node}")
     assert all(records > 0 for records in per_node), per_node
+
+
+async def test_an_agent_of_a_queue_on_both_nodes_is_offered_one_call_at_a_time(
+    site: Cluster, pool: SippPool
+) -> None:
+    """1001 alone in the queue on both nodes, one caller on each at nearly the same time: each
+    node's app_queue sees 1001 free and rings it. The proxy lets one offer through and refuses
+    the other with 486 (1001 has a call); that node's caller waits and is offered 1001 at its
+    queue's next retry after the first call ended. The phone is the witness: never two
+    dialogs of 1001 at once."""
+    for node in site.nodes:
+        node.asterisk.cli(f"queue remove member PJSIP/1002 from {QUEUE}")
+    register_agents(pool, site, ("1001",))
+    phones = pool.agent_phones(RING_S="1", TALK_MS="3000")
+    before = [cdr_count(node.asterisk) for node in site.nodes]
+    refused_before = site.kamailio.log_text().count(BUSY_1001)
+
+    # round robin at the proxy: the two callers, 0.1 s apart, go to different nodes
+    caller = pool.call(NUMBER, calls=2, rate=10, HOLD_MS="30000")
+    stats = caller.wait(timeout=40)
+
+    offers = invites_by_number(carrier_calls(phones))  # any answering sipp's dialogs
+    refusals = site.kamailio.log_text().count(BUSY_1001) - refused_before
+    per_node = [cdr_count(node.asterisk) - count
+                for node, count in zip(site.nodes, before, strict=True)]
+    dialogs = offers.get("1001", [])
+    gaps = [round((b.first - a.last).total_seconds(), 2) for a, b in itertools.pairwise(dialogs)]
+    print(f"\n{len(dialogs)} offers to 1001, each begun this many s after the one before "
+          f"ended: {gaps}; {refusals} offers refused with 486 at the proxy; "
+          f"cdr records per node {per_node}")
+    assert all(records > 0 for records in per_node), per_node  # a caller on each node
+    assert overlapping(offers) == [], "1001 was offered two calls at once"
+    assert len(dialogs) == 2 and phones.answered_calls() == 2
+    assert stats.successful == 2, caller.received_statuses()
+    assert refusals >= 1
+    # and each of 1001's dialogs left the proxy's count when it ended
+    await wait_for(lambda: site.kamailio.agent_calls("1001") == 0, 2, "1001's calls counted out")
 
 
 @pytest.mark.timeout(180)
@@ -418,7 +468,7 @@ async def test_a_controller_killed_mid_campaign_loses_no_lead_and_dials_none_twi
     first is killed with SIGKILL: the second goes on dialing at once; 30 s later its lease
     check settles the dead one's open attempts as ``lost``, and their leads are dialed again
     once the dead worker's calls have surely ended. The carriers are the witness."""
-    register_agents(pool, site, tuple(a for group in DIALER_AGENTS for a in group))
+    register_agents(pool, site, ALL_AGENTS)
     pool.agent_phones(RING_S="0", TALK_MS="600000")  # nailed-up agent legs stay up
     carriers = [pool.start("customer", local_ip=CARRIER_IP, port=node.asterisk.ports.trunk,
                            values=CUSTOMERS, extra_args=["-rtp_echo"]) for node in site.nodes]
@@ -433,7 +483,7 @@ async def test_a_controller_killed_mid_campaign_loses_no_lead_and_dials_none_twi
     campaign = {"c": name}
     await setup_campaign(
         files[0], name, "phone,timezone\n" + "".join(f"{n},{zone}\n" for n in numbers),
-        campaign_toml(agents=tuple(a for group in DIALER_AGENTS for a in group), line_cap=4),
+        campaign_toml(agents=ALL_AGENTS, line_cap=4),
         tmp_path,
     )
     try:
