@@ -20,7 +20,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
         known = ", ".join(s.value for s in State)
         return json_error(400, f"state: unknown state in '{raw}' (one of {known})")
     listing = await request.app[CALLBACKS].repository.listing(states)
-    return web.json_response({"callbacks": [describe(c) for c in listing]})
+    return web.json_response({"callbacks": [describe(c.callback, c.owner) for c in listing]})
 
 
 @require_token
@@ -35,7 +35,7 @@ async def cancel_callback(request: web.Request) -> web.Response:
                 409, f"callback '{callback_id}' is another controller's: cancel it there"
             )
         return json_error(404, f"no pending callback '{callback_id}'")
-    return web.json_response(describe(cancelled))
+    return web.json_response(describe(cancelled, service.owner))
 
 
 def add_routes(app: web.Application) -> None:

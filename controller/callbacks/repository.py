@@ -63,13 +63,22 @@ class Booking:
     new: bool
 
 
-def describe(callback: Callback) -> dict[str, Any]:
-    """A callback as the API and the CLI show it."""
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A callback as listed, with the controller that holds it (pending) or held it last."""
+
+    callback: Callback
+    owner: str
+
+
+def describe(callback: Callback, owner: str) -> dict[str, Any]:
+    """A callback as the API and the CLI show it, ``owner`` the controller holding it."""
     return {
         "callback_id": callback.callback_id,
         "queue": callback.queue,
         "phone": callback.phone,
         "state": callback.state.value,
+        "owner": owner,
         "attempts": callback.attempts,
         "arrived_at": callback.arrived_at.isoformat(),
         "booked_at": callback.booked_at.isoformat(),
@@ -208,7 +217,7 @@ class CallbackRepository:
         )
         return [_callback(row) for row in rows]
 
-    async def listing(self, states: Sequence[State] = (), limit: int = 200) -> list[Callback]:
+    async def listing(self, states: Sequence[State] = (), limit: int = 200) -> list[Listed]:
         """Callbacks newest first, optionally only those in ``states``."""
         where = ""
         if states:
@@ -217,7 +226,7 @@ class CallbackRepository:
             f"SELECT * FROM callbacks{where} ORDER BY booked_at DESC LIMIT :limit",
             {"limit": limit},
         )
-        return [_callback(row) for row in rows]
+        return [Listed(_callback(row), row["owner"]) for row in rows]
 
     async def waits(self, ended_since: datetime) -> dict[str, QueueWaits]:
         """Per queue: the waits of the callbacks ended since ``ended_since``, each from its

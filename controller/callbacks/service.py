@@ -706,5 +706,10 @@ class CallbackService:
             log.info("callback.hangup_failed", channel=channel_id, error=str(error))
 
     @property
+    def owner(self) -> str:
+        """This controller's name on the callbacks it owns."""
+        return self._owner
+
+    @property
     def repository(self) -> CallbackRepository:
         return self._repo

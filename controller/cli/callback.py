@@ -23,7 +23,9 @@ from controller.cli.common import (
     with_store,
 )
 
-LIST_COLUMNS = ("callback_id", "queue", "phone", "state", "attempts", "booked_at", "not_before")
+LIST_COLUMNS = (
+    "callback_id", "queue", "phone", "state", "attempts", "booked_at", "not_before", "owner"
+)
 
 
 def _states(text: str) -> list[State]:
@@ -62,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
     listing = run(
         with_store(args, lambda db: CallbackRepository(db).listing(args.state, args.limit))
     )
-    rows = [describe(callback) for callback in listing]
+    rows = [describe(listed.callback, listed.owner) for listed in listing]
     print_rows(args, rows, LIST_COLUMNS)
     return 0
 

@@ -180,6 +180,11 @@ async def test_a_callback_of_a_controller_that_is_gone_is_taken_over_and_called_
                            "the callback taken over to be answered")
             rows = {row["callback_id"]: row for row in await callbacks_of(controller, q)}
             placeholders = list(controller.model.queues[q].callers)
+            # only its owner may cancel the other's: this controller refuses, naming why
+            refused, refusal = await api.request(
+                "POST", f"/api/v1/callbacks/{held.callback_id}/cancel"
+            )
+            _, listed = await api.request("GET", "/api/v1/callbacks")
         finally:
             await logout_all(api)
     assert (rows[lapsed.callback_id]["owner"], rows[lapsed.callback_id]["attempts"]) == (
@@ -189,6 +194,10 @@ async def test_a_callback_of_a_controller_that_is_gone_is_taken_over_and_called_
         "node-other", "booked"
     )
     assert placeholders == []  # none for the callback another controller holds
+    assert refused == 409 and "another controller's" in refusal["error"]
+    assert {(c["callback_id"], c["owner"]) for c in listed["callbacks"]} == {
+        (lapsed.callback_id, config.node_name), (held.callback_id, "node-other")
+    }
     seen = invites_by_number(carrier_calls(carrier))
     assert list(seen) == [CALLBACK_NUMBER] and len(seen[CALLBACK_NUMBER]) == 1
 

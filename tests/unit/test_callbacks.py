@@ -207,7 +207,9 @@ async def test_one_pending_callback_per_queue_and_number(store: Database) -> Non
     assert [c.callback_id for c in await repo.owned("node-a")] == ["ghi", "jkl"]
     stored = await repo.get("abc")
     assert stored is not None and (stored.state, stored.attempts) == (State.ANSWERED, 1)
-    assert [c.callback_id for c in await repo.listing([State.ANSWERED])] == ["abc"]
+    assert [(c.callback.callback_id, c.owner) for c in await repo.listing([State.ANSWERED])] == [
+        ("abc", "node-a")
+    ]
 
 
 async def test_ended_callbacks_count_in_the_service_level_from_the_first_arrival(
@@ -336,8 +338,9 @@ def test_cli_lists_callbacks_as_a_table_and_json_and_refuses_bad_input(
     asyncio.run(seed())
     assert main(["--config", str(config), "callback", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [(c["callback_id"], c["state"]) for c in listed] == [("def", "unreached"),
-                                                               ("abc", "booked")]
+    assert [(c["callback_id"], c["state"], c["owner"]) for c in listed] == [
+        ("def", "unreached", "node-a"), ("abc", "booked", "node-a")
+    ]
     assert main(["--config", str(config), "callback", "list", "--state", "booked"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:4] == ["callback_id", "queue", "phone", "state"]
