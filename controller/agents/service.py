@@ -16,7 +16,7 @@ dialplan which sound confirms it, and sends the channel back.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -41,7 +41,13 @@ from controller.agents.machine import (
 )
 from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiError
-from controller.asterisk.events import AgentConnect, AgentRingNoAnswer, AmiEvent, StasisStart
+from controller.asterisk.events import (
+    AgentConnect,
+    AgentRingNoAnswer,
+    AmiEvent,
+    HangupRequest,
+    StasisStart,
+)
 from controller.inbound.agents import AgentError
 from controller.inbound.repository import AgentRepository, QueueMembership, StoredAgent
 from controller.logs import get_logger
@@ -51,6 +57,10 @@ from controller.tasks import TaskSet
 
 log = get_logger("agents.status")
 
+USER_BUSY = 17  # Q.850 cause of a 486 Busy Here
+# busy channels kept until their offer's AgentRingNoAnswer comes (right after); a channel
+# busy outside a queue has none, so only the latest are kept
+BUSY_OFFERS_KEPT = 64
 SOUND_LOGGED_IN = "agent-loginok"
 SOUND_LOGGED_OUT = "agent-loggedoff"
 SOUND_PAUSED = "activated"
@@ -117,6 +127,7 @@ class AgentStatusService:
         self._devices = devices
         self._channels = channels
         self._missed: dict[str, Mapping[str, int]] = {}
+        self._busy_offers: deque[str] = deque(maxlen=BUSY_OFFERS_KEPT)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks = TaskSet("agents.status")
 
@@ -225,8 +236,21 @@ class AgentStatusService:
 
     # ---- queue events -------------------------------------------------------------------
     def on_ami_event(self, event: AmiEvent) -> None:
-        """Unanswered and answered rings feed the auto-pause count."""
+        """Unanswered and answered rings feed the auto-pause count. An offer answered busy is
+        not a missed ring: behind the site's proxy that is an agent on a call of another node
+        (the proxy's 486). app_queue reports it as an AgentRingNoAnswer like any other (its
+        DialEnd says NOANSWER); the offer's channel asked to hang up with cause 17 just
+        before, and that tells them apart."""
         if not self._config.auto_pause:
+            return
+        if isinstance(event, HangupRequest):
+            if event.cause == USER_BUSY:
+                self._busy_offers.append(event.uniqueid)
+            return
+        if isinstance(event, AgentRingNoAnswer) and event.dest_uniqueid in self._busy_offers:
+            self._busy_offers.remove(event.dest_uniqueid)
+            log.info("agent.offer_busy", interface=event.interface, queue=event.queue,
+                     uniqueid=event.uniqueid)
             return
         if isinstance(event, AgentRingNoAnswer | AgentConnect):
             agent_id = agent_of_interface(event.interface)

@@ -99,6 +99,14 @@ class Hangup(ChannelEvent):
     cause_txt: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangupRequest(ChannelEvent):
+    """Something asked for the channel's hangup, with ``cause``: for a dialed channel, the
+    far end's refusal (17: busy) comes as this before app_queue ends the offer."""
+
+    cause: int | None = None
+
+
 class MixMonitorStart(ChannelEvent):
     """MixMonitor began recording the channel."""
 
@@ -301,7 +309,7 @@ class UnhandledAmi:
 
 
 AmiEvent = (
-    Newchannel | Newstate | Newexten | Hangup | MixMonitorStart | MixMonitorStop
+    Newchannel | Newstate | Newexten | Hangup | HangupRequest | MixMonitorStart | MixMonitorStop
     | MixMonitorMute | CallctlAmd | CoreShowChannel | QueueCallerJoin | QueueCallerLeave
     | QueueCallerAbandon | AgentCalled | AgentConnect | AgentComplete | AgentRingNoAnswer
     | AgentDump | QueueMemberAdded | QueueMemberStatus | QueueMemberPause | QueueMember
@@ -461,6 +469,7 @@ _AMI_PARSERS: dict[str, Callable[[_Headers], AmiEvent]] = {
     "Hangup": lambda h: Hangup(
         **_channel(h), cause=h.integer("Cause"), cause_txt=h.get("Cause-txt")
     ),
+    "HangupRequest": lambda h: HangupRequest(**_channel(h), cause=h.maybe_integer("Cause")),
     "MixMonitorStart": lambda h: MixMonitorStart(**_channel(h)),
     "MixMonitorStop": lambda h: MixMonitorStop(**_channel(h)),
     "MixMonitorMute": lambda h: MixMonitorMute(

@@ -17,8 +17,8 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.agents.service import USER_BUSY
+from controller.asterisk.events import AgentRingNoAnswer, AmiEvent, HangupRequest, parse_ami
 from controller.config import Config, load_config
 from controller.store.base import from_iso, to_iso
+from testbed.ami_listener import ami_listener
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, AsteriskInstance, node_test_ports
 from testbed.asterisk import test_slot as slot_of_session
 from testbed.cluster import Cluster
@@ -203,17 +206,30 @@ async def test_an_agent_of_a_queue_on_both_nodes_is_offered_one_call_at_a_time(
     node's app_queue sees 1001 free and rings it. The proxy lets one offer through and refuses
     the other with 486 (1001 has a call); that node's caller waits and is offered 1001 at its
     queue's next retry after the first call ended. The phone is the witness: never two
-    dialogs of 1001 at once."""
+    dialogs of 1001 at once. Each node's AMI shows how app_queue took the refusal: the offer's
+    channel asks to hang up busy, then app_queue reports an AgentRingNoAnswer, which the
+    auto-pause must not count."""
     for node in site.nodes:
         node.asterisk.cli(f"queue remove member PJSIP/1002 from {QUEUE}")
     register_agents(pool, site, ("1001",))
     phones = pool.agent_phones(RING_S="1", TALK_MS="3000")
     before = [cdr_count(node.asterisk) for node in site.nodes]
     refused_before = site.kamailio.log_text().count(BUSY_1001)
+    seen: list[list[AmiEvent]] = [[] for _ in site.nodes]
 
-    # round robin at the proxy: the two callers, 0.1 s apart, go to different nodes
-    caller = pool.call(NUMBER, calls=2, rate=10, HOLD_MS="30000")
-    stats = caller.wait(timeout=40)
+    def keep(events: list[AmiEvent]) -> Callable[[Mapping[str, str]], None]:
+        def on_event(headers: Mapping[str, str]) -> None:
+            if headers.get("Event") in ("HangupRequest", "AgentRingNoAnswer"):
+                events.append(parse_ami(headers))
+        return on_event
+
+    async with AsyncExitStack() as listeners:
+        for node, events in zip(site.nodes, seen, strict=True):
+            await listeners.enter_async_context(
+                ami_listener(load_config(node.controller_config).ami, keep(events)))
+        # round robin at the proxy: the two callers, 0.1 s apart, go to different nodes
+        caller = pool.call(NUMBER, calls=2, rate=10, HOLD_MS="30000")
+        stats = await asyncio.to_thread(caller.wait, 40)
 
     offers = invites_by_number(carrier_calls(phones))  # any answering sipp's dialogs
     refusals = site.kamailio.log_text().count(BUSY_1001) - refused_before
@@ -231,6 +247,18 @@ async def test_an_agent_of_a_queue_on_both_nodes_is_offered_one_call_at_a_time(
     assert refusals >= 1
     # and each of 1001's dialogs left the proxy's count when it ended
     await wait_for(lambda: site.kamailio.agent_calls("1001") == 0, 2, "1001's calls counted out")
+    # each refused offer's channel asked to hang up busy (cause 17) before app_queue sent its
+    # AgentRingNoAnswer: what keeps the auto-pause from counting it as a missed ring
+    unanswered = 0
+    for events in seen:
+        busy: set[str] = set()
+        for event in events:
+            if isinstance(event, HangupRequest) and event.cause == USER_BUSY:
+                busy.add(event.uniqueid)
+            elif isinstance(event, AgentRingNoAnswer) and event.interface == "PJSIP/1001":
+                unanswered += 1
+                assert event.dest_uniqueid in busy, "an AgentRingNoAnswer not known busy"
+    assert unanswered == refusals
 
 
 @pytest.mark.timeout(180)

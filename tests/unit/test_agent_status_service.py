@@ -22,7 +22,13 @@ from controller.agents.service import (
     SOUND_WRAPUP_ENDED,
     AgentStatusService,
 )
-from controller.asterisk.events import AgentConnect, AgentRingNoAnswer, AriChannel, StasisStart
+from controller.asterisk.events import (
+    AgentConnect,
+    AgentRingNoAnswer,
+    AriChannel,
+    HangupRequest,
+    StasisStart,
+)
 from controller.inbound.repository import AgentRepository, QueueMembership
 from controller.store.base import Database
 
@@ -143,9 +149,10 @@ async def test_queue_events_count_unanswered_rings_and_pause_with_missed(
     service, memberships, _, _ = parts
     await service.apply("1001", LogIn())
 
-    def event(kind: type[AgentRingNoAnswer | AgentConnect]) -> AgentRingNoAnswer | AgentConnect:
+    def event(kind: type[AgentRingNoAnswer | AgentConnect], offer: str = "1.2"
+              ) -> AgentRingNoAnswer | AgentConnect:
         return kind(channel="PJSIP/trunk-1", uniqueid="1.1", linkedid="1.1", state_desc="Up",
-                    queue="support", interface="PJSIP/1001")
+                    queue="support", interface="PJSIP/1001", dest_uniqueid=offer)
 
     async def counted(rings: int) -> bool:
         return sum((await service.position("1001")).missed.values()) == rings
@@ -158,6 +165,20 @@ async def test_queue_events_count_unanswered_rings_and_pause_with_missed(
     service.on_ami_event(event(AgentRingNoAnswer))
     await until(lambda: counted(1), "one ring counted again")
     assert (await service.position("1001")).status is AgentStatus.AVAILABLE
+    # offers answered busy (behind the proxy: a call on another node) are not missed rings:
+    # counted, the first would pause 1001 here (two in a row); the answer after them resets
+    # the count, and 1001 is still available (tasks run in turn on the agent's lock)
+    for offer in ("1.3", "1.4"):
+        service.on_ami_event(HangupRequest(uniqueid=offer, channel="PJSIP/1001-3", linkedid="1.1",
+                                           state_desc="Down", cause=17))
+        service.on_ami_event(event(AgentRingNoAnswer, offer))
+    service.on_ami_event(event(AgentConnect, "1.5"))
+    await until(lambda: counted(0), "the answer after the busy offers")
+    assert (await service.position("1001")).status is AgentStatus.AVAILABLE
+    service.on_ami_event(HangupRequest(uniqueid="1.6", channel="PJSIP/1001-6", linkedid="1.1",
+                                       state_desc="Down", cause=16))  # declined: a miss
+    service.on_ami_event(event(AgentRingNoAnswer, "1.6"))
+    await until(lambda: counted(1), "an unanswered ring counted")
     service.on_ami_event(event(AgentRingNoAnswer))
     await until(lambda: memberships.calls[-1][0] == "pause", "the auto-pause")
     position = await service.position("1001")

@@ -19,6 +19,7 @@ from controller.asterisk.events import (
     CoreShowChannel,
     DBGetResponse,
     Hangup,
+    HangupRequest,
     OriginateResponse,
     QueueEntry,
     QueueMember,
@@ -79,6 +80,13 @@ def test_agent_events_keep_their_units_apart() -> None:
     assert (complete.talk_time_s, complete.reason, complete.uniqueid) == (
         42, "caller", "1733000000.1"
     )
+
+
+def test_a_hangup_request_keeps_its_cause() -> None:
+    busy = parse_ami({"Event": "HangupRequest", **CHANNEL, "Cause": "17"})
+    assert isinstance(busy, HangupRequest) and busy.cause == 17
+    asked = parse_ami({"Event": "HangupRequest", **CHANNEL})  # an AMI Hangup action's: none
+    assert isinstance(asked, HangupRequest) and asked.cause is None
 
 
 def test_member_events_and_the_status_list_use_one_shape() -> None:
