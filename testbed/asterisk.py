@@ -338,6 +338,18 @@ class AsteriskInstance:
             raise AsteriskError(f"Asterisk {self.name} (pid {pid}) survived SIGKILL")
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as in a crash (no Hangup events, no goodbye on AMI), and wait until it has
+        exited: its main thread turns zombie before the others have let go of its sockets, and
+        a start until then finds its ports in use (waiting on our own child covers them all)."""
+        pid = self.pid()
+        if pid is None:
+            return
+        _signal(pid, signal.SIGKILL)
+        if not self._wait_exit(pid, 5.0):
+            raise AsteriskError(f"Asterisk {self.name} (pid {pid}) survived SIGKILL")
+        self._process = None
+
     def restart(self) -> None:
         self.stop()
         self.start()

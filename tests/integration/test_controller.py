@@ -8,7 +8,7 @@ import json
 import time
 
 from controller.asterisk.ami import AmiClient, AmiDisconnected
-from controller.config import Config
+from controller.config import Config, NodeConfig
 from controller.logs import configure_logging
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
@@ -103,6 +103,44 @@ async def test_asterisk_restart_goes_503_then_200_and_resyncs(
         agents = {a["agent_id"]: a for a in listing["agents"]}
         assert agents["1004"]["logged_in"] is True  # adopted into the store by reconciliation
         asterisk.cli("queue remove member PJSIP/1004 from support")
+
+
+async def test_a_caller_waiting_through_an_asterisk_restart_is_stored_node_lost(
+    asterisk: AsteriskInstance, controller_config: Config, sipp: SippPool
+) -> None:
+    """The Asterisk crashes (SIGKILL) and is started again faster than ``node.lost_after``
+    (here 60 s, so only the restart can tell): back on AMI, its start time has changed, so the
+    call the controller followed is gone with the old Asterisk and its row ends ``node_lost``,
+    counted once."""
+    config = controller_config.model_copy(update={"node": NodeConfig(lost_after=60.0)})
+    async with running_controller(config) as running:
+        controller = running.controller
+        caller = sipp.call("5000", HOLD_MS="60000")
+        try:
+            queue = await wait_for(
+                lambda: controller.model.queues.get("support")
+                and controller.model.queues["support"].callers,
+                10, "the caller to wait in the support queue",
+            )
+            [waiting] = queue.values()
+            assert asterisk.is_running()
+            await asyncio.to_thread(asterisk.kill)  # a crash: no Hangup reaches the controller
+            await asyncio.to_thread(asterisk.start)
+            row = await wait_for(
+                lambda: controller.store.fetchone(
+                    "SELECT * FROM inbound_calls WHERE call_id = :id AND ended_at IS NOT NULL",
+                    {"id": waiting.uniqueid},
+                ),
+                15, "the call's row to end",
+            )
+        finally:
+            caller.stop()
+        counted = controller.metrics.registry.get_sample_value(
+            "callctl_queue_calls_total", {"queue": "support", "outcome": "node_lost"})
+    assert row["outcome"] == "node_lost"
+    assert row["reason"].startswith("Asterisk restarted"), row["reason"]
+    assert row["node"] == config.node_name
+    assert counted == 1
 
 
 async def _status(api: Api, expected: int) -> bool:
