@@ -31,7 +31,7 @@ from pathlib import Path
 
 from testbed.asterisk import AGENT_PHONE_IP, CARRIER_IP, DEMO_PORTS, Ports, test_ports
 from testbed.signals import interrupt_on_ctrl_c_and_sigterm
-from testbed.sipp import Sipp, SippError, stop_all
+from testbed.sipp import Sipp, SippError, stop_all, udp_ports_free
 from testbed.tone_pcap import write_tone_pcap
 
 DEMO_AGENT_PHONE_PORT = 5080
@@ -213,11 +213,10 @@ class TrafficGenerator:
 
     def _place_caller(self) -> None:
         index = self._free_index()
-        sip, media = self.sipp_ports.sip_base, self.sipp_ports.media_base
         number = self.counts.callers_started
         caller = Sipp(
             "caller", self.work_dir / "callers" / f"{number:05d}", local_ip=CARRIER_IP,
-            port=sip + 10 + index, media_port=media + 100 + MEDIA_STEP * index,
+            port=self._sip_port(index), media_port=self._media_port(index),
             target=f"127.0.0.1:{self.ports.sip}", service=self.profile.number, calls=1,
             values={"CALLER": f"0447{number:06d}",
                     "HOLD_MS": str(int(patience_s(self.profile, self.rng) * 1000))},
@@ -231,13 +230,24 @@ class TrafficGenerator:
             return
         self._callers[index] = caller
 
+    def _sip_port(self, index: int) -> int:
+        return self.sipp_ports.sip_base + 10 + index
+
+    def _media_port(self, index: int) -> int:
+        return self.sipp_ports.media_base + 100 + MEDIA_STEP * index
+
     def _free_index(self) -> int:
+        """The next port pair no caller of ours holds and nothing else has bound: in a test
+        slot the range is the suite's sipp pool's, and a pool's process (or anything given
+        an ephemeral port) may hold one; a caller started on a taken port never calls."""
         for _ in range(CALLER_PORTS):
             index = self._next_index
             self._next_index = (self._next_index + 1) % CALLER_PORTS
-            if index not in self._callers:
+            media = self._media_port(index)
+            if index not in self._callers and udp_ports_free(
+                    CARRIER_IP, [self._sip_port(index), *range(media, media + MEDIA_STEP)]):
                 return index
-        raise TrafficError(f"more than {CALLER_PORTS} callers at once: lower the rate")
+        raise TrafficError(f"no free caller ports among {CALLER_PORTS}: lower the rate")
 
     def _reap(self) -> None:
         for index, caller in list(self._callers.items()):

@@ -125,7 +125,7 @@ def test_a_short_demo_ends_with_a_summary_that_agrees_with_store_and_prometheus(
         attempts = db.execute("SELECT COUNT(*) FROM attempts").fetchone()
     assert rows["inbound calls offered"]["store"] == offered[0]
     assert offered[0] >= 1  # Poisson at 12/min over 35 s: at least one caller arrived
-    assert summary["traffic"]["callers_started"] == offered[0]
+    assert summary["traffic"]["callers_started"] == offered[0], summary["traffic"]
     assert rows["dialer attempts"]["store"] == attempts[0]
     assert rows["inbound calls offered"]["prom"] == offered[0]
     # each campaign agent's nailed-up line stays up until the demo ends it: one loss per agent
