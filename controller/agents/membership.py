@@ -7,9 +7,9 @@ the store. The other nodes follow the store: each controller reads the agents' s
 it, makes its node's members of that agent match the stored position (``member_changes``).
 Only changes are followed, so a member someone adds or pauses at one node's Asterisk CLI is
 left as it is (and adopted into the store, as on one node) until the agent's position changes.
-After a resync, a member the store does not have is adopted only if Asterisk added it after the
-agent's position last changed (``outdated_by_store``): one added before was logged out since,
-through another node or while this controller was down, and is removed.
+Each node's followed versions are stored (``agent_follows``): after a resync, an agent whose
+position changed since its node last followed it (this controller was down) is followed; a
+member the store does not have of any other agent was added behind our back and is adopted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.inbound.repository import QueueMembership
-from controller.store.base import from_iso
 
 FOLLOW_S = 1.0
 
@@ -72,10 +71,3 @@ def member_changes(
             changes.append(SetPause(queue, paused, reason))
     return changes
 
-
-def outdated_by_store(login_time: float, version: str | None) -> bool:
-    """Whether a member Asterisk added at ``login_time`` (Unix seconds; 0: not known) predates
-    the agent's last stored change (``version``: its ``updated_at``; ``None``: never stored)."""
-    # LoginTime is whole seconds: a change within the second after it may be older than the add
-    return bool(login_time) and version is not None and (
-        from_iso(version).timestamp() > login_time + 1)

@@ -213,7 +213,6 @@ class MemberEvent:
     penalty: int | None = None
     wrapup_s: int | None = None  # the member's own wrap-up; 0: the queue's applies
     last_call: int | None = None  # when its last call ended (Unix seconds); 0: none yet
-    login_time: int | None = None  # when it was added to the queue (Unix seconds)
 
 
 class QueueMemberAdded(MemberEvent):
@@ -425,7 +424,6 @@ class _Member(TypedDict):
     penalty: int | None
     wrapup_s: int | None
     last_call: int | None
-    login_time: int | None
 
 
 def _member(h: _Headers) -> _Member:
@@ -442,7 +440,6 @@ def _member(h: _Headers) -> _Member:
         penalty=h.maybe_integer("Penalty"),
         wrapup_s=h.maybe_integer("Wrapuptime"),
         last_call=h.maybe_integer("LastCall"),
-        login_time=h.maybe_integer("LoginTime"),
     )
 
 

@@ -7,7 +7,7 @@ without its astdb is added back; a member someone added behind our back (Asteris
 code) is adopted into the store, because the agent is evidently working. In between,
 ``follow_store`` applies what other controllers changed in the store to this node's members
 (``controller.agents.membership``): with several nodes, an agent's login, pause and logout
-through any of them holds on all.
+through any of them holds on all, also on a node whose controller was down meanwhile.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from controller.agents.membership import (
     RemoveMember,
     SetPause,
     member_changes,
-    outdated_by_store,
 )
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.events import AmiEvent, QueueMemberAdded
@@ -166,21 +165,22 @@ class AgentService:
                         Paused="true",
                         Reason=item.pause_reason or None,
                     )
+        # an agent whose position changed since this node last followed it (while this
+        # controller was down): the store wins, follow_store below applies it; any other
+        # member the store does not have was added here behind our back and is adopted
+        followed = await self._agents.followed_by(self._node)
         versions = await self._agents.versions()
+        changed = {a for a, v in followed.items() if versions.get(a) != v}
         for queue in self._model.queues.values():
             for member in list(queue.members.values()):
                 agent_id = agent_of_interface(member.interface)
-                if agent_id is None or (agent_id, queue.name) in wanted:
+                if agent_id is None or agent_id in changed or (agent_id, queue.name) in wanted:
                     continue
-                if outdated_by_store(member.login_time, versions.get(agent_id)):
-                    # logged out (through another node, say) after Asterisk added it
-                    await self._carry_out(agent_id, RemoveMember(queue.name))
-                    log.info("agent.member_removed", agent_id=agent_id, queue=queue.name)
-                else:
-                    await self._adopt(
-                        agent_id, queue.name, member.penalty, member.paused, member.paused_reason
-                    )
-        self._versions_followed = await self._agents.versions()
+                await self._adopt(
+                    agent_id, queue.name, member.penalty, member.paused, member.paused_reason
+                )
+        self._versions_followed = followed
+        await self.follow_store()
 
     async def run(self, in_sync: Callable[[], bool]) -> None:
         """Follow the store while the model is in sync with this node (after ``reconcile``)."""
@@ -217,6 +217,8 @@ class AgentService:
             if changes:
                 log.info("agent.followed", agent_id=agent_id,
                          changes=[type(c).__name__ + ":" + c.queue for c in changes])
+        await self._agents.record_followed(
+            self._node, {a: v for a, v in self._versions_followed.items() if a in changed})
 
     async def _carry_out(self, agent_id: str, change: MemberChange) -> None:
         interface = agent_interface(agent_id)

@@ -12,7 +12,7 @@ Two repositories, one per domain, written against the ``Database`` port with por
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -298,6 +298,21 @@ class AgentRepository:
         """Every stored agent's version: when its position last changed (``updated_at``)."""
         rows = await self._db.fetchall("SELECT agent_id, updated_at FROM agents")
         return {row["agent_id"]: row["updated_at"] for row in rows}
+
+    async def followed_by(self, node: str) -> dict[str, str]:
+        """The versions of the agents' positions ``node``'s members last matched."""
+        rows = await self._db.fetchall(
+            "SELECT agent_id, version FROM agent_follows WHERE node = :node", {"node": node})
+        return {row["agent_id"]: row["version"] for row in rows}
+
+    async def record_followed(self, node: str, versions: Mapping[str, str]) -> None:
+        if not versions:
+            return
+        await self._db.executemany(
+            "INSERT INTO agent_follows (node, agent_id, version) VALUES (:node, :id, :v)"
+            " ON CONFLICT (node, agent_id) DO UPDATE SET version = :v",
+            [{"node": node, "id": agent_id, "v": v} for agent_id, v in versions.items()],
+        )
 
     async def agents(self) -> list[StoredAgent]:
         """Every stored agent, by id."""

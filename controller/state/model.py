@@ -99,7 +99,6 @@ class Member:
     wrapup_s: float = 0.0  # the member's own Wrapuptime; 0: its queue's applies
     wrapup_until: float = 0.0
     state_since: float = 0.0
-    login_time: float = 0.0  # when Asterisk added it to the queue (0: not known)
 
     def state(self, now: float) -> AgentState:
         if self.paused:
@@ -267,7 +266,6 @@ class LiveModel:
         member.in_call = _or_kept(e.in_call, member.in_call)
         member.penalty = _or_kept(e.penalty, member.penalty)
         member.wrapup_s = float(_or_kept(e.wrapup_s, member.wrapup_s))
-        member.login_time = float(_or_kept(e.login_time, member.login_time))
         if e.last_call:
             member.wrapup_until = max(member.wrapup_until, e.last_call + queue.wrapup_of(member))
         return member

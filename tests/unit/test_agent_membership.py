@@ -1,5 +1,5 @@
-"""Each node's members follow the agents' stored positions: what to change, and when a member
-found on a node is older than the store's last word on its agent."""
+"""Each node's members follow the agents' stored positions: what to change, and the versions
+each node followed, stored per node on both stores."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from controller.agents.membership import (
     RemoveMember,
     SetPause,
     member_changes,
-    outdated_by_store,
 )
-from controller.inbound.repository import QueueMembership
+from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.store.base import Database
 
 QUEUES = ("sales", "support")
 FREE = NodeMember(paused=False, reason="")
@@ -44,11 +44,13 @@ def test_a_pause_or_its_reason_changed_elsewhere_is_set_here() -> None:
     assert member_changes(wanted, False, "", {"support": NodeMember(False, "old")}, QUEUES) == []
 
 
-def test_a_member_added_before_the_agents_last_stored_change_is_outdated() -> None:
-    logged_out_at = "2026-12-02T09:00:10.500000+00:00"
-    added = 1796202000.0  # 2026-12-02T09:00:00Z
-    assert outdated_by_store(added, logged_out_at)
-    assert not outdated_by_store(added + 10, logged_out_at)  # the same second: not sure, adopt
-    assert not outdated_by_store(added + 30, logged_out_at)  # added behind our back since
-    assert not outdated_by_store(0.0, logged_out_at)  # Asterisk did not say when
-    assert not outdated_by_store(added, None)  # the store never heard of the agent
+
+async def test_the_versions_a_node_followed_are_stored_per_node(store: Database) -> None:
+    repo = AgentRepository(store)
+    await repo.record_followed("node1", {"1001": "v1", "1002": "v1"})
+    await repo.record_followed("node1", {"1001": "v2"})
+    await repo.record_followed("node2", {"1001": "v0"})
+    await repo.record_followed("node2", {})
+    assert await repo.followed_by("node1") == {"1001": "v2", "1002": "v1"}
+    assert await repo.followed_by("node2") == {"1001": "v0"}
+    assert await repo.followed_by("node3") == {}
