@@ -29,7 +29,7 @@ from controller.agents.membership import (
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.events import AmiEvent, QueueMemberAdded
 from controller.inbound.repository import AgentRepository, QueueMembership
-from controller.inbound.site_queues import merge_views, view_of
+from controller.inbound.site_queues import merge_views, views_by_queue
 from controller.logs import get_logger
 from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.pjsip import agent_interface, agent_of_interface
@@ -76,13 +76,11 @@ class AgentService:
         return names
 
     async def logout(self, agent_id: str) -> None:
-        interface = agent_interface(agent_id)
         for queue in await self._queues_of(agent_id):
             try:
-                await self._ami.action("QueueRemove", Queue=queue, Interface=interface)
+                await self._queue_remove(agent_id, queue)
             except AmiError as error:
-                if "not" not in str(error).lower():  # "not in queue" is already the goal
-                    raise AgentError(f"agent {agent_id}: {error}") from None
+                raise AgentError(f"agent {agent_id}: {error}") from None
         if not await self._agents.log_out(agent_id, self._now()):
             raise AgentError(f"agent {agent_id} is not known (never logged in)")
         log.info("agent.logged_out", agent_id=agent_id)
@@ -107,20 +105,17 @@ class AgentService:
         """End the agent's wrap-up now: app_queue has no action for it and counts wrap-up from
         the member's last call, which a member removed and added again does not have (in
         every queue of the agent: ``shared_lastcall``). Its pause and reason are kept."""
-        interface = agent_interface(agent_id)
         for item in await self._agents.logged_in_memberships():
             if item.agent_id != agent_id:
                 continue
             queue = item.membership.queue
             try:
-                await self._ami.action("QueueRemove", Queue=queue, Interface=interface)
+                await self._queue_remove(agent_id, queue)
             except AmiError as error:
-                if "not" not in str(error).lower():
-                    raise AgentError(f"agent {agent_id}: {error}") from None
+                raise AgentError(f"agent {agent_id}: {error}") from None
             await self._queue_add(agent_id, item.membership)
             if item.paused:
-                await self._ami.action("QueuePause", Interface=interface, Queue=queue,
-                                       Paused="true", Reason=item.pause_reason or None)
+                await self._queue_pause(agent_id, queue, True, item.pause_reason)
         log.info("agent.wrapup_ended", agent_id=agent_id)
 
     async def list_agents(self) -> list[dict[str, Any]]:
@@ -138,36 +133,21 @@ class AgentService:
         }
         # each agent's state in each queue, site-wide: the busiest any node sees
         elsewhere = await self._views.fresh(self._node, self._now())
-        local = {name: [view_of(queue, now)] for name, queue in self._model.queues.items()}
-        for name in sorted(local.keys() | elsewhere.keys()):
-            site = merge_views([*local.get(name, []), *elsewhere.get(name, [])])
-            for interface, state in site.agents.items():
+        for name, views in sorted(views_by_queue(self._model.queues, now, elsewhere).items()):
+            for interface, state in merge_views(views).agents.items():
                 agent_id = agent_of_interface(interface)
                 if agent_id in agents:
                     agents[agent_id]["state"][name] = state.value
         return list(agents.values())
 
     async def reconcile(self) -> None:
-        """Make Asterisk's dynamic members match the store (run after each resync)."""
-        stored = await self._agents.logged_in_memberships()
-        wanted = {(s.agent_id, s.membership.queue) for s in stored}
-        for item in stored:
-            queue = self._model.queues.get(item.membership.queue)
-            interface = agent_interface(item.agent_id)
-            if queue is None or interface not in queue.members:
-                await self._queue_add(item.agent_id, item.membership)
-                log.info("agent.restored", agent_id=item.agent_id, queue=item.membership.queue)
-                if item.paused:
-                    await self._ami.action(
-                        "QueuePause",
-                        Interface=interface,
-                        Queue=item.membership.queue,
-                        Paused="true",
-                        Reason=item.pause_reason or None,
-                    )
-        # an agent whose position changed since this node last followed it (while this
-        # controller was down): the store wins, follow_store below applies it; any other
-        # member the store does not have was added here behind our back and is adopted
+        """Make Asterisk's dynamic members match the store (run after each resync). A member
+        the store does not have was added here behind our back and is adopted, unless its
+        agent's position changed since this node last followed it (while this controller was
+        down): then the store wins. Following the store then adds, pauses and removes the
+        rest, for every agent (Asterisk may have restarted without its astdb)."""
+        wanted = {(s.agent_id, s.membership.queue)
+                  for s in await self._agents.logged_in_memberships()}
         followed = await self._agents.followed_by(self._node)
         versions = await self._agents.versions()
         changed = {a for a, v in followed.items() if versions.get(a) != v}
@@ -179,7 +159,7 @@ class AgentService:
                 await self._adopt(
                     agent_id, queue.name, member.penalty, member.paused, member.paused_reason
                 )
-        self._versions_followed = followed
+        self._versions_followed = {}
         await self.follow_store()
 
     async def run(self, in_sync: Callable[[], bool]) -> None:
@@ -197,15 +177,16 @@ class AgentService:
         if not changed:
             return
         stored = await self._agents.logged_in_memberships()
+        positions = {agent.agent_id: agent for agent in await self._agents.agents()}
         for agent_id in changed:
-            own = [m for m in stored if m.agent_id == agent_id]
-            position = await self._agents.agent(agent_id)
+            position = positions.get(agent_id)
             interface = agent_interface(agent_id)
             on_node = {q.name: NodeMember(m.paused, m.paused_reason)
                        for q in self._model.queues.values()
                        if (m := q.members.get(interface)) is not None}
             changes = member_changes(
-                [m.membership for m in own], bool(position and position.paused),
+                [m.membership for m in stored if m.agent_id == agent_id],
+                bool(position and position.paused),
                 position.pause_reason if position else "", on_node, self._model.queues)
             try:
                 for change in changes:
@@ -221,20 +202,13 @@ class AgentService:
             self._node, {a: v for a, v in self._versions_followed.items() if a in changed})
 
     async def _carry_out(self, agent_id: str, change: MemberChange) -> None:
-        interface = agent_interface(agent_id)
         match change:
             case AddMember(queue=queue, penalty=penalty):
                 await self._queue_add(agent_id, QueueMembership(queue, penalty))
             case RemoveMember(queue=queue):
-                try:
-                    await self._ami.action("QueueRemove", Queue=queue, Interface=interface)
-                except AmiError as error:
-                    if "not" not in str(error).lower():  # "not in queue" is already the goal
-                        raise
+                await self._queue_remove(agent_id, queue)
             case SetPause(queue=queue, paused=paused, reason=reason):
-                await self._ami.action("QueuePause", Interface=interface, Queue=queue,
-                                       Paused="true" if paused else "false",
-                                       Reason=reason or None)
+                await self._queue_pause(agent_id, queue, paused, reason)
 
     def on_ami_event(self, event: AmiEvent) -> None:
         """A member that appears after the resync (added at the Asterisk CLI, or during our
@@ -275,6 +249,17 @@ class AgentService:
         except AmiError as error:
             if "already" not in str(error).lower():
                 raise AgentError(f"agent {agent_id}, queue {membership.queue}: {error}") from None
+
+    async def _queue_remove(self, agent_id: str, queue: str) -> None:
+        try:
+            await self._ami.action("QueueRemove", Queue=queue, Interface=agent_interface(agent_id))
+        except AmiError as error:
+            if "not" not in str(error).lower():  # "not in queue" is already the goal
+                raise
+
+    async def _queue_pause(self, agent_id: str, queue: str, paused: bool, reason: str) -> None:
+        await self._ami.action("QueuePause", Interface=agent_interface(agent_id), Queue=queue,
+                               Paused="true" if paused else "false", Reason=reason or None)
 
     async def _queues_of(self, agent_id: str) -> list[str]:
         """The queues the agent is logged in to: as stored, and as the live model shows it

@@ -14,7 +14,7 @@ app_queue sees the agent's device free.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from controller.state.model import AgentState, Queue
@@ -69,3 +69,14 @@ def merge_views(views: Iterable[NodeQueueView]) -> NodeQueueView:
             if seen is None or SITE_STATE_ORDER.index(state) < SITE_STATE_ORDER.index(seen):
                 agents[agent] = state
     return NodeQueueView(callers, oldest, agents)
+
+
+def views_by_queue(
+    queues: Mapping[str, Queue], now: float, elsewhere: Mapping[str, list[NodeQueueView]]
+) -> dict[str, list[NodeQueueView]]:
+    """Every queue's views: this node's (from its live ``queues``) first, then the other
+    nodes' (``elsewhere``); a queue only one side knows has only that side's."""
+    views = {name: [view_of(queue, now)] for name, queue in queues.items()}
+    for name, others in elsewhere.items():
+        views.setdefault(name, []).extend(others)
+    return views

@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.inbound.config import InboundConfig
 from controller.inbound.repository import InboundCallRepository, QueueWaits
-from controller.inbound.site_queues import merge_views, view_of
+from controller.inbound.site_queues import merge_views, views_by_queue
 from controller.inbound.waits import service_level_waits
 from controller.metrics.service_level import service_level_ratio
 from controller.nodes.queue_views import NodeQueueViewRepository
@@ -32,12 +32,11 @@ async def queue_status(
     calls = InboundCallRepository(store)
     today = await calls.outcome_counts(arrived_since=midnight)
     waits = await service_level_waits(store, midnight)
-    elsewhere = await NodeQueueViewRepository(store).fresh(node, moment)
+    live = views_by_queue(
+        model.queues, now, await NodeQueueViewRepository(store).fresh(node, moment))
     result = []
-    for name in sorted(set(model.queues) | set(today) | set(elsewhere)):
-        queue = model.queues.get(name)
-        views = [view_of(queue, now)] if queue else []
-        views += elsewhere.get(name, [])
+    for name in sorted(live.keys() | today.keys()):
+        views = live.get(name, [])
         site = merge_views(views)
         outcomes = today.get(name, {})
         answered = outcomes.get("answered", 0)
