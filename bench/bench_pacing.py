@@ -14,7 +14,9 @@ it is re-run with its abandon target set around X's realised rate (a ladder, the
 targets interpolated to land just under it) and the best run at or under that rate is compared.
 ``oracle`` (the simulator's bound: it knows each lead's outcome and ring time, not talk times)
 is re-run with targets around predictive's realised abandon rate, and its occupancy at that
-rate interpolated, so ``pred/oracle`` compares the two at the same abandon rate.
+rate interpolated, so ``pred/oracle`` compares the two at the same abandon rate. The frontier
+table adds predictive told one truth (``talk-known``, ``calls-known``): what a perfect forecast
+of agents, or of calls in flight, would be worth.
 The simulator gives every mode the same customers, talk and wrap-up times on a given day
 (common random numbers), so a cell's modes differ by their decisions only.
 """
@@ -31,6 +33,7 @@ from dataclasses import dataclass, replace
 
 from bench.common import Table
 from controller.dialer.simulate import (
+    INFORMED_MODES,
     SIMULATED_MODES,
     SimulationConfig,
     SimulationResult,
@@ -55,7 +58,7 @@ REFINE_AIMS = (0.96, 0.98, 0.995)
 ORACLE_MARGINS = (0.9, 1.15)
 # Abandon targets of the frontier table (the target cells' occupancy against abandon rate).
 FRONTIER_TARGETS = (0.015, 0.03, 0.045, 0.06, 0.09)
-FRONTIER_MODES = ("predictive", "oracle")
+FRONTIER_MODES = ("predictive", *INFORMED_MODES, "oracle")
 
 Cell = tuple[int, float, float]
 
@@ -241,7 +244,10 @@ def _frontier(runs: dict[SimulationConfig, Days], configs: Sequence[SimulationCo
         rows=rows,
         notes=[
             "how much occupancy each abandon rate buys: the issue-17 targets read against"
-            " predictive's curve (a live pacer) and the oracle's (knows every call's outcome)"
+            " predictive's curve (a live pacer) and the oracle's (knows every call's outcome)",
+            "talk-known: predictive told when each agent's call will end; calls-known:"
+            " predictive told which calls in flight will connect. Each row is the most a"
+            " perfect forecast of that piece could add to predictive",
         ],
     )
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from controller.cli.common import EXIT_USAGE, CliError, add_json_flag, print_json, print_table
 from controller.dialer.simulate import (
+    INFORMED_MODES,
     SIMULATED_MODES,
     SimulationConfig,
     SimulationResult,
@@ -74,8 +75,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--hours", type=float, default=defaults.hours, help="day length")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
     parser.add_argument(
-        "--mode", choices=(*SIMULATED_MODES, ALL_MODES), default=defaults.mode,
-        help=f"pacing mode, or '{ALL_MODES}' for every mode side by side",
+        "--mode", choices=(*SIMULATED_MODES, *INFORMED_MODES, ALL_MODES),
+        default=defaults.mode,
+        help=(
+            f"pacing mode, or '{ALL_MODES}' for every pacer side by side; talk-known and"
+            " calls-known are predictive told when each talk ends or which calls in flight"
+            " will connect (what a perfect forecast of either would be worth)"
+        ),
     )
     parser.add_argument(
         "--machine-share", type=_fraction, default=defaults.machine_share,

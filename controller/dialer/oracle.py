@@ -18,6 +18,13 @@ the lead waits for a tick that suits its ring time.
 
 It is a bound in spirit, not a proof: a policy with perfect knowledge of calls, judged at the
 same abandon rate as predictive in the pacing bench.
+
+Between the two, :class:`InformedPacer` is predictive told one truth, to price one piece of
+knowledge at a time: ``talk-known`` knows when each agent's call will end (the free-agent
+forecast is exact but for wrap-up, which stays modelled), ``calls-known`` knows which calls in
+flight will connect (the demand ahead of a new call is exact; the new calls, the agents and the
+timing stay modelled). What each buys over predictive is the most a better forecast of that
+piece could give a live dialer.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from controller.dialer.pacing import (
@@ -38,7 +46,9 @@ from controller.dialer.pacing import (
     call_abandon_bound,
     cps_budget,
     dial_level,
+    forecast,
     free_probabilities,
+    launches_within_bound,
 )
 
 
@@ -52,6 +62,10 @@ class Foresight(Protocol):
     def upcoming(self, count: int) -> Sequence[float | None]:
         """For the next ``count`` leads in dialing order: seconds from launch to needing an
         agent, or None for a lead that never will."""
+        ...
+
+    def talk_ends(self) -> Sequence[float]:
+        """When each call an agent is on will end (its talk time is drawn when it connects)."""
         ...
 
 
@@ -101,3 +115,48 @@ def oracle_launches(
                 break
         launches += 1
     return launches
+
+
+class Knowledge(StrEnum):
+    """The one truth an :class:`InformedPacer` is told; the value is its simulator mode."""
+
+    TALK_ENDS = "talk-known"
+    CALLS_IN_FLIGHT = "calls-known"
+
+
+@dataclass(frozen=True)
+class InformedPacer:
+    settings: PacingSettings
+    foresight: Foresight
+    knows: Knowledge
+
+    def decide(self, snapshot: PacingInput, stats: PacingStats) -> PacingDecision:
+        alpha = call_abandon_bound(snapshot.now, self.settings, stats)
+        free_qs, demand_qs = forecast(snapshot, stats)
+        if self.knows is Knowledge.TALK_ENDS:
+            horizon = stats.mean_seconds_to_connect + ABANDON_GRACE_SECONDS
+            free_qs = known_free_probabilities(
+                snapshot, stats, self.foresight.talk_ends(), horizon
+            )
+        else:
+            demand_qs = [1.0] * len(self.foresight.connect_times())
+        wanted = launches_within_bound(snapshot, self.settings, stats, free_qs, demand_qs, alpha)
+        launch = apply_caps(wanted, snapshot, self.settings)
+        return PacingDecision(
+            launch, dial_level(snapshot, launch), f"{self.knows}: alpha={alpha:.4f}"
+        )
+
+
+def known_free_probabilities(
+    snapshot: PacingInput, stats: PacingStats, talk_ends: Sequence[float], horizon: float
+) -> list[float]:
+    """:func:`pacing.free_probabilities` with each talk's end known: an agent on a call is
+    free by the horizon if its wrap-up (still drawn from the sample's quantiles) fits after
+    it."""
+    until = snapshot.now + horizon
+    wraps = stats.wrap_quantiles() or [0.0]
+    return [
+        *([1.0] * snapshot.agents_ready),
+        *(sum(end + wrap <= until for wrap in wraps) / len(wraps) for end in talk_ends),
+        *stats.wrap_end_probabilities(snapshot.wrap_elapsed, horizon),
+    ]

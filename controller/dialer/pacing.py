@@ -562,19 +562,39 @@ def call_abandon_bound(now: float, settings: PacingSettings, stats: PacingStats)
     return min(settings.abandon_target * gain, MAX_CALL_ABANDON_PROBABILITY)
 
 
+def forecast(snapshot: PacingInput, stats: PacingStats) -> tuple[list[float], list[float]]:
+    """The model's view of a call launched now: per agent, the probability it is free by the
+    call's horizon (mean time to connect plus the grace), and per call in flight, the
+    probability it connects first and takes one."""
+    connect_seconds = stats.mean_seconds_to_connect
+    free_qs = free_probabilities(snapshot, stats, connect_seconds + ABANDON_GRACE_SECONDS)
+    demand_qs = stats.in_flight_connect_probabilities(snapshot.in_flight_elapsed, connect_seconds)
+    return free_qs, demand_qs
+
+
 def predictive_launches(
     snapshot: PacingInput, settings: PacingSettings, stats: PacingStats, alpha: float
 ) -> int:
     """Largest ``n`` whose ``n``-th call connects to a busy floor with probability <= alpha."""
+    free_qs, demand_qs = forecast(snapshot, stats)
+    return launches_within_bound(snapshot, settings, stats, free_qs, demand_qs, alpha)
+
+
+def launches_within_bound(
+    snapshot: PacingInput,
+    settings: PacingSettings,
+    stats: PacingStats,
+    free_qs: Sequence[float],
+    demand_qs: Sequence[float],
+    alpha: float,
+) -> int:
+    """Largest ``n`` whose ``n``-th new call (each connecting with the observed ``p``) finds
+    the agents free by its horizon (``free_qs``) taken by the calls waiting and the demand
+    ahead of it (``demand_qs``, then the new calls before it) with probability <= alpha."""
     p = stats.connect_rate
     if p <= 0.0:
         return progressive_launches(snapshot)
-    horizon = stats.mean_seconds_to_connect + ABANDON_GRACE_SECONDS
-    free_qs = free_probabilities(snapshot, stats, horizon)
-    connect_seconds = stats.mean_seconds_to_connect
-    demand_qs = stats.in_flight_connect_probabilities(snapshot.in_flight_elapsed, connect_seconds)
     limit = min(settings.line_cap - snapshot.lines_in_use, cps_budget(snapshot, settings))
-    # Demand the next call would meet: waiting calls plus connects among those ahead of it.
     risk = busy_risk(free_qs, demand_qs, snapshot.calls_waiting)
     launches = 0
     while launches < limit and risk.busy() <= alpha:

@@ -21,7 +21,8 @@ The model
   abandoned (the safe-harbor message holds the line ``safe_harbor_seconds``).
 * The pacer is asked every ``tick`` seconds. Mode ``oracle`` (``dialer/oracle.py``) is the
   bound no live dialer reaches: the world lends it every lead's outcome and ring time ahead
-  (its :class:`~controller.dialer.oracle.Foresight`), not talk times.
+  (its :class:`~controller.dialer.oracle.Foresight`), not talk times. The informed modes
+  (``talk-known``, ``calls-known``) are predictive told one of those truths.
 
 Reported: occupancy (talk time / logged-in time) next to its limit ``aht / (aht + wrap)``,
 abandon rate over the day and in the worst 1 h window, calls, answers, live answers, AMD
@@ -40,12 +41,14 @@ from dataclasses import asdict, dataclass
 
 from controller.dialer import campaign
 from controller.dialer.campaign import CampaignMachine, MachineSettings
-from controller.dialer.oracle import Foresight, OraclePacer
+from controller.dialer.oracle import Foresight, InformedPacer, Knowledge, OraclePacer
 from controller.dialer.pacing import HOUR, PacingMode, PacingSettings, PacingStats
 from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
 from controller.dialer.policy import CampaignState
 
 SIMULATED_MODES = ("progressive", "predictive", "vicidial-adaptive", "erlang-free-agents", "oracle")
+# Predictive told one truth by the world (oracle.InformedPacer): what each forecast is worth.
+INFORMED_MODES = tuple(knowledge.value for knowledge in Knowledge)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,10 @@ class SimulationConfig:
             "amd_accuracy": (0.0 <= self.amd_accuracy <= 1.0, share),
             "busy_share": (0.0 <= self.busy_share <= 1.0, share),
             "tick": (self.tick > 0.0, "> 0 s"),
-            "mode": (self.mode in SIMULATED_MODES, f"one of {', '.join(SIMULATED_MODES)}"),
+            "mode": (
+                self.mode in (*SIMULATED_MODES, *INFORMED_MODES),
+                f"one of {', '.join((*SIMULATED_MODES, *INFORMED_MODES))}",
+            ),
         }
         for name, (valid, rule) in checks.items():
             if not valid:
@@ -127,10 +133,13 @@ class SimulationResult:
 
 
 def make_pacer(config: SimulationConfig, foresight: Foresight) -> Pacer:
-    """The pacer of ``config.mode``; only the oracle reads the world's ``foresight``."""
+    """The pacer of ``config.mode``; only the oracle and the informed modes read the world's
+    ``foresight``."""
     settings = config.pacing_settings()
     if config.mode == "oracle":
         return OraclePacer(settings, foresight)
+    if config.mode in INFORMED_MODES:
+        return InformedPacer(settings, foresight, Knowledge(config.mode))
     if config.mode == "vicidial-adaptive":
         return VicidialAdaptive(settings, shift_seconds=config.hours * HOUR)
     if config.mode == "erlang-free-agents":
@@ -237,6 +246,7 @@ class _World:
             pacer=make_pacer(config, self),
         )
         self.connects_ahead: dict[str, float] = {}  # attempt -> when it will need an agent
+        self.talks_ahead: dict[str, float] = {}  # attempt -> when its talk with an agent ends
         self.events: list[tuple[float, int, campaign.Event]] = []
         self.sequence = 0
         self.attempt_numbers = itertools.count(1)
@@ -251,6 +261,9 @@ class _World:
 
     def connect_times(self) -> list[float]:
         return sorted(self.connects_ahead.values())
+
+    def talk_ends(self) -> list[float]:
+        return list(self.talks_ahead.values())
 
     def upcoming(self, count: int) -> list[float | None]:
         return [customer.connect_delay(self.config) for customer in self.customers.peek(count)]
@@ -279,6 +292,8 @@ class _World:
                 if attempt_id in self.humans:
                     self.live_answers += 1
                     self.answer_times.append(now)
+            case campaign.Hangup(attempt_id):
+                self.talks_ahead.pop(attempt_id, None)
             case campaign.WrapupOver(agent_id):
                 self.ready_since[agent_id] = now
         for command in self.machine.handle(event, now):
@@ -354,6 +369,7 @@ class _World:
         human_talk = _lognormal(self.talks, self.config.aht, 0.7)
         talk = human_talk if attempt_id in self.humans else self.config.machine_talk
         self.talk_total += min(talk, self.length - now)
+        self.talks_ahead[attempt_id] = now + talk
         self.feed(campaign.Bridged(attempt_id), now)
         self.schedule(now + talk, campaign.Hangup(attempt_id, 16))  # the customer ends the call
 

@@ -1,13 +1,22 @@
-"""The simulator's oracle pacer: launches by known outcomes, bounded like every pacer."""
+"""The simulator's oracle and informed pacers: launches by what only the world knows, bounded
+like every pacer."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.dialer.oracle import OraclePacer, oracle_launches
-from controller.dialer.pacing import PacingInput, PacingSettings, PacingStats
-from controller.dialer.simulate import SimulationConfig, simulate
-from tests.unit.test_pacing import KnownLeads
+import pytest
+
+from controller.dialer.oracle import (
+    InformedPacer,
+    Knowledge,
+    OraclePacer,
+    known_free_probabilities,
+    oracle_launches,
+)
+from controller.dialer.pacing import PacingInput, PacingSettings, PacingStats, decide
+from controller.dialer.simulate import INFORMED_MODES, SimulationConfig, simulate
+from tests.unit.test_pacing import KnownLeads, seasoned_stats
 
 
 def talk_history() -> PacingStats:
@@ -55,3 +64,32 @@ def test_an_oracle_day_is_deterministic_and_beats_predictive_at_a_lower_abandon_
     predictive = simulate(day)
     assert oracle.occupancy > predictive.occupancy
     assert oracle.abandon_rate <= predictive.abandon_rate + 0.01
+
+
+def test_a_known_talk_end_frees_its_agent_only_if_the_wrap_up_fits_before_the_horizon() -> None:
+    # wrap-ups are all 10 s: with a 12.5 s horizon a talk must end within 2.5 s
+    snapshot = state(talk_elapsed=(30.0, 30.0, 30.0), wrap_elapsed=(9.0,))
+    free = known_free_probabilities(snapshot, talk_history(), (101.0, 102.5, 103.0), 12.5)
+    assert free[:4] == [1.0, 1.0, 1.0, 0.0]  # the ready agent, then the three talks
+    assert free[4] > 0.9  # the agent 9 s into a 10 s wrap-up is modelled as before
+
+
+def test_knowing_which_calls_in_flight_connect_replaces_their_modelled_demand() -> None:
+    stats = seasoned_stats(connect_rate=0.2)
+    rules = PacingSettings()
+    # one ready agent, two fresh calls in flight: the model counts each as a likely connect
+    snapshot = state(agents_logged_in=5, talk_elapsed=(10.0,) * 4, in_flight_elapsed=(2.0, 2.0))
+    modelled = decide(snapshot, rules, stats).launch
+    neither = InformedPacer(rules, KnownLeads((), ()), Knowledge.CALLS_IN_FLIGHT)
+    both = InformedPacer(rules, KnownLeads((108.0, 109.0), ()), Knowledge.CALLS_IN_FLIGHT)
+    assert neither.decide(snapshot, stats).launch > modelled
+    assert both.decide(snapshot, stats).launch == 0  # two connects for one agent already
+
+
+@pytest.mark.parametrize("mode", INFORMED_MODES)
+def test_an_informed_day_is_deterministic_and_holds_the_target(mode: str) -> None:
+    day = SimulationConfig(agents=10, hours=2.0, seed=3, mode=mode)
+    result = simulate(day)
+    assert result == simulate(day)
+    assert result.live_answers > 100
+    assert result.abandon_rate <= 0.05

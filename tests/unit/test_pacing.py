@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.dialer.oracle import OraclePacer
+from controller.dialer.oracle import InformedPacer, Knowledge, OraclePacer
 from controller.dialer.pacing import (
     HOUR,
     AnswersFromStore,
@@ -210,10 +210,11 @@ def test_settings_reject_bad_values_by_name(field: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class KnownLeads:
-    """The oracle's foresight as fixed values."""
+    """The world's foresight as fixed values."""
 
     connects: Sequence[float]
     leads: Sequence[float | None]
+    ends: Sequence[float] = ()
 
     def connect_times(self) -> Sequence[float]:
         return self.connects
@@ -221,10 +222,15 @@ class KnownLeads:
     def upcoming(self, count: int) -> Sequence[float | None]:
         return self.leads[:count]
 
+    def talk_ends(self) -> Sequence[float]:
+        return self.ends
+
 
 def pacers(rules: PacingSettings) -> list[Pacer]:
+    world = KnownLeads((3.0, 8.0), [None, 9.0, None, None, 4.0, 12.0] * 60, (1005.0, 1300.0))
     return [
-        OraclePacer(rules, KnownLeads((3.0, 8.0), [None, 9.0, None, None, 4.0, 12.0] * 60)),
+        OraclePacer(rules, world),
+        *(InformedPacer(rules, world, knows) for knows in Knowledge),
         ModelPacer(rules),
         ModelPacer(PacingSettings(mode=PacingMode.PROGRESSIVE, line_cap=rules.line_cap,
                                   cps_cap=rules.cps_cap)),

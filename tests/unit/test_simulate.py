@@ -11,6 +11,7 @@ import pytest
 
 from controller.cli.main import main
 from controller.dialer.simulate import (
+    INFORMED_MODES,
     SIMULATED_MODES,
     SimulationConfig,
     simulate,
@@ -37,7 +38,7 @@ def test_a_bad_setting_is_named_with_its_rule(field: str, value: Any, message: s
         replace(SHORT_DAY, **{field: value})
 
 
-@pytest.mark.parametrize("mode", SIMULATED_MODES)
+@pytest.mark.parametrize("mode", (*SIMULATED_MODES, *INFORMED_MODES))
 def test_counts_are_consistent(mode: str) -> None:
     result = simulate(replace(SHORT_DAY, mode=mode))
     assert result.calls >= result.answers
