@@ -126,6 +126,14 @@ class MixMonitorMute(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallctlPickedUp(ChannelEvent):
+    """``UserEvent: CallctlPickedUp`` from the dialer's dialplan: an attempt's line answered
+    (AMD, if on, starts listening)."""
+
+    attempt: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallctlAmd(ChannelEvent):
     """``UserEvent: CallctlAmd`` from the dialer's dialplan: AMD() heard a machine."""
 
@@ -309,7 +317,8 @@ class UnhandledAmi:
 
 AmiEvent = (
     Newchannel | Newstate | Newexten | Hangup | HangupRequest | MixMonitorStart | MixMonitorStop
-    | MixMonitorMute | CallctlAmd | CoreShowChannel | QueueCallerJoin | QueueCallerLeave
+    | MixMonitorMute | CallctlPickedUp | CallctlAmd | CoreShowChannel | QueueCallerJoin
+    | QueueCallerLeave
     | QueueCallerAbandon | AgentCalled | AgentConnect | AgentComplete | AgentRingNoAnswer
     | AgentDump | QueueMemberAdded | QueueMemberStatus | QueueMemberPause | QueueMember
     | QueueMemberRemoved | QueueParams | QueueEntry | OriginateResponse | DBGetResponse
@@ -454,6 +463,8 @@ def _hms_seconds(h: _Headers, key: str) -> float:
 
 
 def _user_event(h: _Headers) -> AmiEvent:
+    if h.get("UserEvent") == "CallctlPickedUp":
+        return CallctlPickedUp(**_channel(h), attempt=h.text("Attempt"))
     if h.get("UserEvent") == "CallctlAmd":
         return CallctlAmd(**_channel(h), attempt=h.text("Attempt"), amd_cause=h.get("Cause"))
     return UnhandledAmi(ami_name="UserEvent")

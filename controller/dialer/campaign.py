@@ -13,14 +13,15 @@ Agents sit on nailed-up legs (``LegState``): ``DIALING`` (originated to the agen
 ``GONE`` when the leg ends (the agent hung up, did not answer, or the campaign released it),
 called again after ``AGENT_RETRY_S``.
 
-Customer attempts (``AttemptState``): ``DIALING`` (claimed and originated; ringing, in AMD) ->
-``WAITING`` (answered, classified human, needs an agent) -> ``CONNECTING`` (an agent is given;
-the bridge is being made) -> ``CONNECTED``; or ``WAITING`` -> ``ABANDONED`` when no agent came
-within ``ABANDON_GRACE_SECONDS`` (the safe-harbor message plays); or ``MACHINE`` (AMD said
-machine). Every attempt ends at its channel's hangup with exactly one ``RecordResult``. An
-attempt ``ADOPTED`` after a restart was dialed by a controller that is gone: what happened to it
-then is only in its AstDB record, so its result is settled from there (``from_ledger``).
-"""
+Customer attempts (``AttemptState``): ``DIALING`` (claimed and originated; ringing) ->
+``SCREENING`` (answered, AMD listening: pacing counts it as a likely connect from here, seconds
+before the verdict) -> ``WAITING`` (classified human, needs an agent) -> ``CONNECTING`` (an
+agent is given; the bridge is being made) -> ``CONNECTED``; or ``WAITING`` -> ``ABANDONED`` when
+no agent came within ``ABANDON_GRACE_SECONDS`` (the safe-harbor message plays); or ``MACHINE``
+(AMD said machine). Every attempt ends at its channel's hangup with exactly one
+``RecordResult``. An attempt ``ADOPTED`` after a restart was dialed by a controller that is
+gone: what happened to it then is only in its AstDB record, so its result is settled from there
+(``from_ledger``). """
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ LOGGED_IN = frozenset({LegState.READY, LegState.ON_CALL, LegState.WRAPUP})
 
 class AttemptState(StrEnum):
     DIALING = "dialing"
+    SCREENING = "screening"
     WAITING = "waiting"
     CONNECTING = "connecting"
     CONNECTED = "connected"
@@ -66,6 +68,9 @@ class AttemptState(StrEnum):
     MACHINE = "machine"
     ADOPTED = "adopted"
 
+
+# Not classified yet: AMD's verdict (or, with AMD off, the hand-over itself) is still to come.
+SCREENABLE = (AttemptState.DIALING, AttemptState.SCREENING)
 
 # -- events ---------------------------------------------------------------------------------
 
@@ -102,6 +107,13 @@ class Claimed:
 class OriginateRefused:
     attempt_id: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PickedUp:
+    """The customer's line answered; AMD (if on) is listening, its verdict comes next."""
+
+    attempt_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +184,7 @@ class AttemptAdopted:
 
 
 Event = (
-    Tick | StateChanged | AgentsAssigned | Claimed | OriginateRefused | AmdMachine
+    Tick | StateChanged | AgentsAssigned | Claimed | OriginateRefused | PickedUp | AmdMachine
     | CustomerAnswered | AgentLegUp | AgentSeated | AgentLegGone | Bridged | BridgeFailed
     | Hangup | GraceOver | WrapupOver | AttemptAdopted
 )
@@ -315,6 +327,7 @@ class Attempt:
     phone: str
     launched_at: float
     state: AttemptState = AttemptState.DIALING
+    picked_up_at: float | None = None  # when the line answered (before AMD's verdict)
     answered_at: float | None = None  # when it needed an agent, or AMD said machine
     connected_at: float | None = None
     agent_id: str | None = None
@@ -404,6 +417,8 @@ class CampaignMachine:
             case OriginateRefused(attempt_id, _):
                 if attempt_id in self.attempts:
                     out.append(SettleIfNoChannel(attempt_id, ORIGINATE_FAILURE_GRACE_S))
+            case PickedUp(attempt_id):
+                self._on_picked_up(attempt_id, now)
             case AmdMachine(attempt_id):
                 self._on_amd_machine(attempt_id, now)
             case CustomerAnswered(attempt_id, channel_name):
@@ -458,6 +473,7 @@ class CampaignMachine:
         talking = self._by_state[LegState.ON_CALL].values()
         wrapping = self._by_state[LegState.WRAPUP].values()
         dialing = AttemptState.DIALING
+        screening = sum(a.state is AttemptState.SCREENING for a in self.attempts.values())
         return PacingInput(
             now=now,
             agents_logged_in=self._logged_in(),
@@ -467,6 +483,7 @@ class CampaignMachine:
             in_flight_elapsed=tuple(
                 now - a.launched_at for a in self.attempts.values() if a.state is dialing
             ),
+            calls_screening=screening,
             calls_waiting=len(self.waiting),
             lines_in_use=len(self.attempts),
             launches_last_second=len(self._launches),
@@ -534,21 +551,31 @@ class CampaignMachine:
             self.attempts[lead.attempt_id] = Attempt(lead.attempt_id, lead.phone, now)
             out.append(Originate(lead.attempt_id, lead.phone))
 
-    def _on_amd_machine(self, attempt_id: str, now: float) -> None:
+    def _on_picked_up(self, attempt_id: str, now: float) -> None:
         attempt = self.attempts.get(attempt_id)
         if attempt is not None and attempt.state is AttemptState.DIALING:
+            attempt.state, attempt.picked_up_at = AttemptState.SCREENING, now
+
+    def _on_amd_machine(self, attempt_id: str, now: float) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is not None and attempt.state in SCREENABLE:
             attempt.state, attempt.answered_at = AttemptState.MACHINE, now
+            attempt.picked_up_at = attempt.picked_up_at or now
 
     def _on_customer_answered(
         self, attempt_id: str, channel_name: str, now: float, out: list[Command]
     ) -> None:
         attempt = self.attempts.get(attempt_id)
-        if attempt is None or attempt.state not in (AttemptState.DIALING, AttemptState.ADOPTED):
+        if attempt is None or attempt.state not in (*SCREENABLE, AttemptState.ADOPTED):
             # not ours to connect (a leftover of another run): nobody will take it
             out.append(PlaySafeHarbor(attempt_id))
             return
         attempt.answered_at, attempt.channel_name = now, channel_name
-        self.stats.record_attempt(connected=True, seconds=now - attempt.launched_at)
+        self.stats.record_attempt(
+            connected=True,
+            seconds=now - attempt.launched_at,
+            answered_after=(attempt.picked_up_at or now) - attempt.launched_at,
+        )
         out.append(NoteAnswered(attempt_id))
         leg = self._longest_idle()
         if leg is not None:
@@ -633,9 +660,14 @@ class CampaignMachine:
             AttemptState.WAITING, AttemptState.CONNECTING, AttemptState.CONNECTED,
             AttemptState.ABANDONED,
         )
-        if attempt.state in (AttemptState.DIALING, AttemptState.MACHINE):
+        if attempt.state in (*SCREENABLE, AttemptState.MACHINE):
             # connected attempts were recorded when they needed their agent
-            self.stats.record_attempt(connected=False, seconds=now - attempt.launched_at)
+            picked_up = attempt.picked_up_at
+            self.stats.record_attempt(
+                connected=False,
+                seconds=now - attempt.launched_at,
+                answered_after=None if picked_up is None else picked_up - attempt.launched_at,
+            )
         talk = None
         if attempt.connected_at is not None:
             talk = now - attempt.connected_at

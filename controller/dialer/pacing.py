@@ -9,11 +9,12 @@ Interface for the live runner
 -----------------------------
 * Each tick (about once a second, and whenever an agent becomes ready) build a
   :class:`PacingInput` from the live model: agents logged in / ready, elapsed talk seconds of
-  agents on a call, elapsed wrap-up seconds of agents in after-call work, calls in flight
-  (originated, not yet needing an agent), answered calls waiting for an agent, trunk lines in
-  use and launches in the last second.
+  agents on a call, elapsed wrap-up seconds of agents in after-call work, calls ringing
+  (originated, not answered yet), answered calls AMD is still listening to, answered calls
+  waiting for an agent, trunk lines in use and launches in the last second.
 * Feed :class:`PacingStats` as outcomes arrive: ``record_attempt`` when an attempt's fate is
-  known (it needed an agent, or it ended without: no answer, busy, machine hung up),
+  known (it needed an agent, or it ended without: no answer, busy, machine hung up), with
+  when it was answered (the line's answer, seconds before AMD's verdict),
   ``record_talk`` / ``record_wrap`` when an agent's call or wrap-up ends, ``record_live_answer``
   for every live (human) answer with ``abandoned`` = no agent within 2 s of the greeting;
   with several workers on one campaign, for the other workers' live answers too
@@ -39,10 +40,15 @@ Modes
      first minutes' sample (only short calls have ended) makes every long call look about
      to end and the dialer overshoots at the start of a campaign.
   3. Demand ahead of a new call (first come, first served): calls waiting now, plus the calls
-     in flight that will connect before it, each with its probability of connecting within
-     the mean time-to-connect given how long it has rung (Bayes on the samples of
-     time-to-connect and of unconnected attempt durations), plus the other new ones, each with
-     the observed connect probability ``p``.
+     in flight that will connect before it: each answered call AMD is still listening to with
+     the share of answers that needed an agent, each ringing one with its probability of being
+     answered in time to connect within the mean time-to-connect given how long it has rung
+     (Bayes on the samples of time-to-answer and of unanswered attempt durations), plus the
+     other new ones, each with the observed connect probability ``p``. Hearing of the answer
+     at the answer, not at AMD's verdict (1-2.5 s later), is worth +0.006 of the occupancy
+     limit with 25 agents and +0.014 with 5 at the same abandon rate (the pacing bench's
+     target cells): a ringing call's odds fall as soon as the answers it could have been have
+     come, and a call in AMD is counted as nearly a connect while a new call's fate is open.
   4. The ``n``-th new call is abandoned if it connects and finds the agents already taken:
      ``P(demand before it >= F)``: summed exactly over the Bernoulli variables while at most
      ``EXACT_RISK_MAX_AGENTS`` agents may be free (small teams, where the normal approximation
@@ -146,6 +152,8 @@ class PacingInput:
     talk_elapsed: tuple[float, ...] = ()
     wrap_elapsed: tuple[float, ...] = ()
     in_flight_elapsed: tuple[float, ...] = ()
+    # Answered calls whose AMD verdict is still out: each will need an agent unless a machine.
+    calls_screening: int = 0
     calls_waiting: int = 0
     lines_in_use: int = 0
     launches_last_second: int = 0
@@ -154,7 +162,7 @@ class PacingInput:
 
     @property
     def calls_in_flight(self) -> int:
-        return len(self.in_flight_elapsed)
+        return len(self.in_flight_elapsed) + self.calls_screening
 
     @property
     def agents_available_soon(self) -> int:
@@ -286,8 +294,10 @@ class PacingStats:
     _talk: _Sample = field(init=False)
     _wrap: _Sample = field(init=False)
     _to_connect: _Sample = field(init=False)
-    _unconnected: _Sample = field(init=False)
-    _attempts: deque[bool] = field(init=False)
+    _to_answer: _Sample = field(init=False)
+    _unanswered: _Sample = field(init=False)
+    _attempts: deque[tuple[bool, bool]] = field(init=False)  # (answered, connected)
+    _answers: int = field(init=False, default=0)
     _connects: int = field(init=False, default=0)
     _windows: dict[float, _WindowCounter] = field(init=False)
 
@@ -295,24 +305,39 @@ class PacingStats:
         self._talk = _Sample(self.sample_size)
         self._wrap = _Sample(self.sample_size)
         self._to_connect = _Sample(self.sample_size)
-        self._unconnected = _Sample(self.sample_size)
+        self._to_answer = _Sample(self.sample_size)
+        self._unanswered = _Sample(self.sample_size)
         self._attempts = deque()
         if not self.window_hours or min(self.window_hours) <= 0:
             raise ValueError(f"window_hours must be positive, got {self.window_hours}")
         self._windows = {hours: _WindowCounter(hours * HOUR) for hours in self.window_hours}
 
-    def record_attempt(self, *, connected: bool, seconds: float | None = None) -> None:
+    def record_attempt(
+        self, *, connected: bool, seconds: float | None = None, answered_after: float | None = None
+    ) -> None:
         """An attempt's fate is known ``seconds`` after launch: it needs an agent, or it ended.
 
         Record a connect when the call is answered and classified human (not at its hang-up):
         the in-flight model learns from these durations how long a call takes to connect.
+        ``answered_after``: seconds from launch to the answer, before AMD's verdict (None: never
+        answered); a connect seen without its answer was answered when it connected.
         """
+        if connected and answered_after is None:
+            answered_after = seconds
+        answered = answered_after is not None
         if len(self._attempts) == self.sample_size:
-            self._connects -= int(self._attempts.popleft())
-        self._attempts.append(connected)
+            old_answered, old_connected = self._attempts.popleft()
+            self._answers -= int(old_answered)
+            self._connects -= int(old_connected)
+        self._attempts.append((answered, connected))
+        self._answers += int(answered)
         self._connects += int(connected)
-        if seconds is not None:
-            (self._to_connect if connected else self._unconnected).add(seconds)
+        if connected and seconds is not None:
+            self._to_connect.add(seconds)
+        if answered_after is not None:
+            self._to_answer.add(answered_after)
+        elif seconds is not None:
+            self._unanswered.add(seconds)
 
     def record_talk(self, seconds: float) -> None:
         self._talk.add(seconds)
@@ -346,26 +371,39 @@ class PacingStats:
     def mean_seconds_to_connect(self) -> float:
         return self._to_connect.mean
 
+    @property
+    def answer_rate(self) -> float:
+        """Share of recent attempts answered (people and machines)."""
+        return self._answers / len(self._attempts) if self._attempts else 0.0
+
+    @property
+    def connects_per_answer(self) -> float:
+        """Share of answers that needed an agent: what an answered call in AMD will need."""
+        return self._connects / self._answers if self._answers else 0.0
+
     def in_flight_connect_probabilities(
         self, elapsed: Sequence[float], within: float
     ) -> list[float]:
-        """Per call in flight: ``P(connects within ``within`` s | in flight after elapsed s)``.
+        """Per call ringing: ``P(connects within ``within`` s | unanswered after elapsed s)``.
 
-        Bayes on both duration samples: answered calls leave the ringing set after a few
-        seconds while unanswered ones ring to the timeout, so an old ringing call is much less
-        likely to connect than a new one.
+        Bayes on both duration samples: answered calls leave the ringing set when they answer
+        (a few seconds) while unanswered ones ring to the timeout, so an old ringing call is
+        much less likely to connect than a new one. A call answered in ``within`` less the
+        mean time AMD takes still connects in time.
         """
-        p = self.connect_rate
-        survives = self._to_connect.survivals(elapsed)
-        survives_within = self._to_connect.survivals([e + within for e in elapsed])
-        rings_on = self._unconnected.survivals(elapsed)
+        answers = self.answer_rate
+        screening = max(0.0, self.mean_seconds_to_connect - self._to_answer.mean)
+        survives = self._to_answer.survivals(elapsed)
+        survives_within = self._to_answer.survivals([e + within - screening for e in elapsed])
+        rings_on = self._unanswered.survivals(elapsed)
+        per_answer = self.connects_per_answer
         probabilities = []
-        for connects_later, still_later, unconnected in zip(
+        for answers_later, still_later, unanswered in zip(
             survives, survives_within, rings_on, strict=True
         ):
-            total = p * connects_later + (1.0 - p) * unconnected
-            connect_part = p * (connects_later - still_later)
-            probabilities.append(connect_part / total if total > 0.0 else 0.0)
+            total = answers * answers_later + (1.0 - answers) * unanswered
+            answer_part = answers * max(0.0, answers_later - still_later)
+            probabilities.append(per_answer * answer_part / total if total > 0.0 else 0.0)
         return probabilities
 
     def talk_end_probabilities(
@@ -568,8 +606,9 @@ def forecast(snapshot: PacingInput, stats: PacingStats) -> tuple[list[float], li
     probability it connects first and takes one."""
     connect_seconds = stats.mean_seconds_to_connect
     free_qs = free_probabilities(snapshot, stats, connect_seconds + ABANDON_GRACE_SECONDS)
-    demand_qs = stats.in_flight_connect_probabilities(snapshot.in_flight_elapsed, connect_seconds)
-    return free_qs, demand_qs
+    ringing = stats.in_flight_connect_probabilities(snapshot.in_flight_elapsed, connect_seconds)
+    screening = [stats.connects_per_answer] * snapshot.calls_screening
+    return free_qs, [*ringing, *screening]
 
 
 def predictive_launches(

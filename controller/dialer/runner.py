@@ -41,7 +41,13 @@ from functools import partial
 
 from controller.asterisk.ami import AmiError
 from controller.asterisk.ari import AriError
-from controller.asterisk.events import AmiEvent, CallctlAmd, OriginateResponse, StasisStart
+from controller.asterisk.events import (
+    AmiEvent,
+    CallctlAmd,
+    CallctlPickedUp,
+    OriginateResponse,
+    StasisStart,
+)
 from controller.asterisk.events import Hangup as AmiHangup
 from controller.dialer.campaign import (
     AgentLegGone,
@@ -70,6 +76,7 @@ from controller.dialer.campaign import (
     NoteConnected,
     Originate,
     OriginateRefused,
+    PickedUp,
     PlaySafeHarbor,
     RecordResult,
     SeatAgent,
@@ -121,7 +128,8 @@ def replay_history(
 ) -> None:
     """Feed finished attempts (oldest first) to ``stats`` as the machine fed them live."""
     for attempt in history:
-        # an answered call's fate is known when it is handed over, any other's when it ends
+        # an answered call's fate is known when it is handed over, any other's when it ends;
+        # the store keeps no pick-up time, so a connect counts as answered when handed over
         known_at = attempt.answered_at or attempt.ended_at
         stats.record_attempt(
             connected=attempt.answered_at is not None,
@@ -596,6 +604,10 @@ class DialerService:
                 machine = self._owner(uid)
                 if machine is not None:
                     self._feed_soon(machine, Hangup(uid, cause))
+            case CallctlPickedUp(attempt=attempt_id):
+                machine = self._owner(attempt_id)
+                if machine is not None:
+                    self._feed_soon(machine, PickedUp(attempt_id))
             case CallctlAmd(attempt=attempt_id):
                 machine = self._owner(attempt_id)
                 if machine is not None:

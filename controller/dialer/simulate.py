@@ -13,10 +13,10 @@ The model
   ring time (mean ``ring_mean``, cut below ``ring_timeout``); otherwise it is busy (``busy_share``
   of the rest, after 1-5 s) or rings out at ``ring_timeout``.
 * An answer is a machine with ``machine_share``; AMD classifies correctly with ``amd_accuracy``
-  after ``amd_seconds``. Detected machines are hung up (no abandon). Humans classified as
-  machines are AMD false positives: hung up, counted apart (Ofcom wants a reasoned estimate,
-  reported as ``abandon_rate_with_amd_fp``). Machines classified human go to an agent for a
-  few seconds.
+  after ``amd_seconds`` (the dialer sees the answer itself at once, as the live one does).
+  Detected machines are hung up (no abandon). Humans classified as machines are AMD false
+  positives: hung up, counted apart (Ofcom wants a reasoned estimate, reported as
+  ``abandon_rate_with_amd_fp``). Machines classified human go to an agent for a few seconds.
 * A call classified human needs an agent at once: if none is connected within 2 s it is
   abandoned (the safe-harbor message holds the line ``safe_harbor_seconds``).
 * The pacer is asked every ``tick`` seconds. Mode ``oracle`` (``dialer/oracle.py``) is the
@@ -346,6 +346,7 @@ class _World:
         customer = self.customers.next()
         if customer.answers:
             self.answers += 1
+            self.schedule(now + customer.ring, campaign.PickedUp(attempt_id))
             done = now + customer.ring + config.amd_seconds
             if customer.classified_machine:
                 self.machines_detected += int(customer.machine)

@@ -59,11 +59,20 @@ async def test_amd_tells_a_hello_from_a_machine_and_takes_the_campaigns_argument
                values={"GREETINGS": scenario_branches([g.pcap for g in greetings]),
                        "TALK_MS": "20000"})
     verdicts: dict[str, tuple[str, str]] = {}
+    # when the dialplan said the line answered, and when AMD's verdict came (loop time)
+    picked_up_at: dict[str, float] = {}
+    verdict_at: dict[str, float] = {}
+    clock = asyncio.get_running_loop().time
 
     def on_event(event: Mapping[str, Any]) -> None:
-        if event.get("Event") == "UserEvent" and event.get("UserEvent") == "CallctlAmdVerdict":
-            verdicts[str(event.get("Attempt"))] = (str(event.get("Status")),
-                                                   str(event.get("Cause")))
+        if event.get("Event") != "UserEvent":
+            return
+        attempt = str(event.get("Attempt"))
+        if event.get("UserEvent") == "CallctlPickedUp":
+            picked_up_at.setdefault(attempt, clock())
+        if event.get("UserEvent") == "CallctlAmdVerdict":
+            verdict_at[attempt] = clock()
+            verdicts[attempt] = (str(event.get("Status")), str(event.get("Cause")))
 
     async with ami_listener(controller_config.ami, on_event) as ami:
         hello, machine = await asyncio.gather(
@@ -77,3 +86,9 @@ async def test_amd_tells_a_hello_from_a_machine_and_takes_the_campaigns_argument
     assert machine[0] == "MACHINE", machine
     assert strict[0] == "MACHINE" and strict[1].startswith("LONGGREETING-"), strict
     assert strict[1].endswith("-200"), strict
+    # the answer reaches the dialer before the verdict, by the time AMD listened: pacing counts
+    # the call as screened that much sooner
+    for attempt in ("amd-hello", "amd-machine", "amd-hello-strict"):
+        assert attempt in picked_up_at, f"no CallctlPickedUp for {attempt}"
+        assert verdict_at[attempt] - picked_up_at[attempt] > 0.1, (attempt, verdict_at,
+                                                                    picked_up_at)

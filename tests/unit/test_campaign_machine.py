@@ -13,6 +13,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from controller.dialer.campaign import (
+    SCREENABLE,
     AgentLegGone,
     AgentLegUp,
     AgentsAssigned,
@@ -40,6 +41,7 @@ from controller.dialer.campaign import (
     NoteConnected,
     Originate,
     OriginateRefused,
+    PickedUp,
     PlaySafeHarbor,
     RecordResult,
     SeatAgent,
@@ -184,6 +186,27 @@ def test_amd_machines_never_need_an_agent() -> None:
     assert m.pacing_input(4.0).in_flight_elapsed == ()
     (result,) = of(RecordResult, m.handle(Hangup("a1", 16), 4.5))
     assert result.result is Result.MACHINE and result.answered_at is None
+
+
+def test_a_picked_up_call_counts_as_screened_until_amds_verdict() -> None:
+    m = machine(PacingMode.PREDICTIVE)
+    seated(m)
+    launch(m, 1.0, ["human", "machine", "gone"])
+    for attempt in ("human", "machine", "gone"):
+        assert m.handle(PickedUp(attempt), 6.0) == []
+    snapshot = m.pacing_input(7.0)
+    assert (snapshot.in_flight_elapsed, snapshot.calls_screening) == ((), 3)
+    assert snapshot.calls_in_flight == 3  # progressive pacing still counts them
+    assert of(Connect, m.handle(CustomerAnswered("human"), 8.5))
+    m.handle(AmdMachine("machine"), 8.5)
+    (hung_up,) = of(RecordResult, m.handle(Hangup("gone", 16), 7.5))  # hung up during AMD
+    assert hung_up.result is Result.NO_ANSWER
+    assert m.pacing_input(9.0).calls_screening == 0
+    (machine_result,) = of(RecordResult, m.handle(Hangup("machine", 16), 9.0))
+    assert machine_result.result is Result.MACHINE
+    # three answers (at 5 s), one of them connected: what the next screened call will need
+    assert m.stats.answer_rate == 1.0
+    assert m.stats.connects_per_answer == 1 / 3
 
 
 def test_adopted_attempts_are_settled_from_the_ledger_unless_seen_answering() -> None:
@@ -334,8 +357,8 @@ class World:
 
 
 ACTIONS = st.sampled_from(
-    ["tick", "tick", "answer", "answer", "amd", "hangup", "hangup", "bridge_ok", "bridge_ok",
-     "bridge_fail", "leg_gone", "refuse", "pause", "resume"]
+    ["tick", "tick", "pickup", "answer", "answer", "amd", "hangup", "hangup", "bridge_ok",
+     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume"]
 )
 
 
@@ -358,10 +381,13 @@ def test_random_event_sequences_keep_the_campaign_invariants(
         w.advance(dt)
         w.feed(Tick())  # the runner ticks twice a second whatever happens
         w.grant(share)  # the store answers a claim with some or all of what was asked
-        in_flight = [a for a, x in w.m.attempts.items() if x.state.value == "dialing"]
+        ringing = [a for a, x in w.m.attempts.items() if x.state.value == "dialing"]
+        in_flight = [a for a, x in w.m.attempts.items() if x.state in SCREENABLE]
         match action:
             case "tick":
                 w.advance(1.0)
+            case "pickup" if (attempt := w.pick(ringing, index)) is not None:
+                w.feed(PickedUp(attempt))
             case "answer" if (attempt := w.pick(in_flight, index)) is not None:
                 w.answered_at[attempt] = w.now
                 w.feed(CustomerAnswered(attempt))
@@ -386,7 +412,7 @@ def test_random_event_sequences_keep_the_campaign_invariants(
                         w.connects.pop(attempt, None)
                         w.release(attempt)
                 w.feed(AgentLegGone(gone, "hung up"))
-            case "refuse" if (attempt := w.pick(in_flight, index)) is not None:
+            case "refuse" if (attempt := w.pick(ringing, index)) is not None:
                 w.feed(OriginateRefused(attempt, "no answer"))
             case "pause":
                 w.feed(StateChanged(CampaignState.PAUSED))

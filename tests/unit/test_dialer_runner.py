@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from controller.asterisk.ami import AmiError
-from controller.asterisk.events import AriChannel, Hangup, StasisStart
+from controller.asterisk.events import AriChannel, CallctlPickedUp, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
 from controller.dialer.policy import CampaignState, Result, longest_call
@@ -205,7 +205,13 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
         assert customer["variables"]["CALLCTL_AMD_ARGS"] == ""  # untuned: amd.conf decides
         (opened,) = await repo.open_attempts("c1")
         assert opened.attempt_id == attempt_id and opened.channel == attempt_id
-        # the customer answers: the ledger says so, the customer joins the agent's bridge
+        # the line answers (AMD listening): pacing counts the call as screened from now
+        dialer.on_ami_event(CallctlPickedUp(
+            uniqueid=attempt_id, channel="PJSIP/trunk-1", linkedid=attempt_id, attempt=attempt_id
+        ))
+        machine = dialer.campaigns["c1"]
+        await until(lambda: machine.attempts[attempt_id].state == "screening", "screening")
+        # classified human: the ledger says so, the customer joins the agent's bridge
         dialer.on_customer_stasis(stasis(attempt_id, "dialer", "c1", attempt_id))
         joined = ("POST", f"{bridge}/addChannel", {"channel": attempt_id})
         await until(lambda: joined in ari.requests, "the customer in the agent's bridge")

@@ -15,6 +15,7 @@ from controller.asterisk.events import (
     AgentRingNoAnswer,
     AmiEvent,
     CallctlAmd,
+    CallctlPickedUp,
     ChannelDestroyed,
     CoreShowChannel,
     DBGetResponse,
@@ -58,6 +59,9 @@ def test_channel_events_carry_the_snapshot_and_their_own_fields() -> None:
         priority=2,
         cause=17, cause_txt="User busy",
     )
+    picked_up = parse_ami({"Event": "UserEvent", **CHANNEL, "UserEvent": "CallctlPickedUp",
+                           "Attempt": "att-1"})
+    assert isinstance(picked_up, CallctlPickedUp) and picked_up.attempt == "att-1"
     amd = parse_ami({"Event": "UserEvent", **CHANNEL, "UserEvent": "CallctlAmd",
                      "Attempt": "att-1", "Cause": "TOOLONG-5000"})
     assert isinstance(amd, CallctlAmd)

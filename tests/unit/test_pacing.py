@@ -189,6 +189,38 @@ def test_old_ringing_calls_are_less_likely_to_connect() -> None:
     assert at_timeout == 0.0
 
 
+def answered_history() -> PacingStats:
+    """500 attempts: one in five answered after 5-9 s, three answers in four needing an agent
+    2.5 s later (AMD), the rest ringing out at 20 s."""
+    stats = PacingStats()
+    for i in range(500):
+        answered_after = 5.0 + i // 5 % 5 if i % 5 == 0 else None
+        connected = answered_after is not None and i // 5 % 4 != 0
+        seconds = answered_after + 2.5 if connected and answered_after is not None else 20.0
+        stats.record_attempt(connected=connected, seconds=seconds, answered_after=answered_after)
+    return stats
+
+
+def test_ringing_calls_are_judged_by_when_answers_come_not_when_connects_do() -> None:
+    stats = answered_history()
+    assert (stats.answer_rate, stats.connects_per_answer) == (0.2, 0.75)
+    # a fresh call connects within 10 s (the mean connect, 9.5 s, plus) if answered within
+    # 10 - 2.5 s: the answers at 5, 6 and 7 s, three in five
+    fresh, past_every_answer = stats.in_flight_connect_probabilities([0.0, 9.5], 10.0)
+    assert math.isclose(fresh, 0.2 * 0.75 * 3 / 5)
+    assert past_every_answer == 0.0
+
+
+def test_a_call_in_amd_takes_the_ready_agent_a_call_ringing_past_every_answer_does_not() -> None:
+    stats = answered_history()
+    rules = PacingSettings()
+    # one ready agent: a call in AMD will need it with 0.75, one ringing for 9.5 s never will
+    in_amd = decide(snapshot(agents_ready=1, calls_screening=1), rules, stats)
+    rung_out = decide(snapshot(agents_ready=1, in_flight_elapsed=(9.5,)), rules, stats)
+    assert in_amd.launch == 0
+    assert rung_out.launch >= 1
+
+
 def test_running_calls_delay_the_predicted_end_of_long_calls() -> None:
     stats = PacingStats()
     for seconds in (30.0, 60.0, 90.0, 120.0):
