@@ -21,7 +21,8 @@ no agent came within ``ABANDON_GRACE_SECONDS`` (the safe-harbor message plays); 
 (AMD said machine). Every attempt ends at its channel's hangup with exactly one
 ``RecordResult``. An attempt ``ADOPTED`` after a restart was dialed by a controller that is
 gone: what happened to it then is only in its AstDB record, so its result is settled from there
-(``from_ledger``). """
+(``from_ledger``).
+"""
 
 from __future__ import annotations
 
