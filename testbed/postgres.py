@@ -144,7 +144,7 @@ class PostgresCluster:
             sql.Identifier(name), sql.Identifier(template)))
         return self.url(name)
 
-    def execute(self, statement: sql.Composed) -> None:
+    def execute(self, statement: sql.SQL | sql.Composed) -> None:
         """Run one statement as the superuser on the ``postgres`` database (autocommit)."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(statement)

@@ -129,8 +129,8 @@ async def test_one_campaign_on_two_workers_keeps_abandons_under_target_over_thei
     # every lead dialed, each attempt only once the one before it had ended
     assert sorted(lead["phone"] for lead in leads) == sorted(numbers)
     assert all(lead["state"] == "done" for lead in leads)
-    for _, mine in itertools.groupby(attempts, key=lambda a: a["phone"]):
-        tries = list(mine)
+    for _, of_one_lead in itertools.groupby(attempts, key=lambda a: a["phone"]):
+        tries = list(of_one_lead)
         assert [a["attempt_no"] for a in tries] == list(range(1, len(tries) + 1)), tries
         assert len(tries) <= MAX_ATTEMPTS
         for before, after in itertools.pairwise(tries):

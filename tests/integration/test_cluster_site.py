@@ -13,6 +13,7 @@ PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ async def test_either_controllers_api_shows_the_callers_waiting_on_every_node(
         await wait_for(lambda: sum(callers_on(site)) == CALLERS, 10, "the callers waiting",
                        every=0.2)
         per_node = callers_on(site)
-        shown = [await wait_for(lambda api=api: _site_callers(api, CALLERS), 5,
+        shown = [await wait_for(functools.partial(_site_callers, api, CALLERS), 5,
                                 "every caller in this API") for api in apis]
         for node in site.nodes:
             await asyncio.to_thread(node.asterisk.hang_up_all)

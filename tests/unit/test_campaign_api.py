@@ -14,7 +14,7 @@ from controller.api.keys import CONFIG, STORE
 from controller.config import parse_config
 from controller.dialer.leads import Lead
 from controller.dialer.repository import DialerRepository
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import AgentGroup, CampaignSettings
 from controller.store import open_store
 
 AUTH = {"Authorization": "Bearer t0ken"}
@@ -31,7 +31,9 @@ async def client(store_url: str) -> AsyncIterator[TestClient]:
     store = await open_store(config.store.url)
     repo = DialerRepository(store)
     now = datetime.now(UTC)
-    settings = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "s"})
+    settings = CampaignSettings(
+        trunk="trunk", caller_id="+12125550100", agents=AgentGroup(queue="s")
+    )
     await repo.create_campaign("spring", settings, now)
     await repo.import_leads("spring", [Lead("+12125550101"), Lead("+12125550102")], now)
     app = web.Application()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,20 +26,24 @@ from controller.dialer.policy import (
 )
 from controller.dialer.repository import AttemptTiming, DialerRepository, DialerStoreError
 from controller.dialer.runner import replay_history
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import AgentGroup, CampaignSettings
 from controller.store import open_store
 from controller.store.base import Database, from_iso
 
 NEW_YORK = ZoneInfo("America/New_York")
-SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
+SETTINGS = CampaignSettings(
+    trunk="trunk", caller_id="+12125550100", agents=AgentGroup(queue="sales")
+)
 
 
 def at_local(zone: str, hour: int, minute: int = 0, day: int = 2) -> datetime:
     return datetime(2026, 3, day, hour, minute, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
-def lead(**fields: object) -> LeadSnapshot:
-    return LeadSnapshot(**{"phone": "+12125550101", "timezone": "America/New_York", **fields})
+def lead(**fields: Any) -> LeadSnapshot:
+    return dataclasses.replace(
+        LeadSnapshot(phone="+12125550101", timezone="America/New_York"), **fields
+    )
 
 
 def test_new_york_number_is_not_dialed_at_eight_new_york_time() -> None:

@@ -9,11 +9,13 @@ import pytest
 
 from controller.dialer.leads import Lead
 from controller.dialer.repository import GLOBAL_DNC, DialerRepository, DialerStoreError
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import AgentGroup, CampaignSettings
 from controller.store.base import Database
 
 NOON_NY = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
-SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
+SETTINGS = CampaignSettings(
+    trunk="trunk", caller_id="+12125550100", agents=AgentGroup(queue="sales")
+)
 ADA, BOB = "+12125550101", "+12125550102"
 
 

@@ -15,11 +15,13 @@ from controller.dialer.leads import (
     parse_number_list,
 )
 from controller.dialer.repository import GLOBAL_DNC, DialerRepository, DialerStoreError
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import AgentGroup, CampaignSettings
 from controller.store.base import ConstraintViolation, Database
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-SETTINGS = CampaignSettings(trunk="trunk", caller_id="+12125550100", agents={"queue": "sales"})
+SETTINGS = CampaignSettings(
+    trunk="trunk", caller_id="+12125550100", agents=AgentGroup(queue="sales")
+)
 
 
 def csv_bytes(*lines: str, encoding: str = "utf-8") -> bytes:

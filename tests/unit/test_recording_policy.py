@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -34,7 +35,7 @@ CONFIG = RecordingConfig(
 )
 
 
-def facts(call_id: str = "1700000000.42", **kw: object) -> policy.CallFacts:
+def facts(call_id: str = "1700000000.42", **kw: Any) -> policy.CallFacts:
     return policy.CallFacts(call_id=call_id, direction="inbound", started_at=T0, **kw)
 
 

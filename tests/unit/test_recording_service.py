@@ -52,18 +52,18 @@ def db(store: Database) -> Database:
 
 
 def recording_config(tmp_path: Path, **kw: object) -> RecordingConfig:
-    return RecordingConfig(
-        root=tmp_path / "recordings",  # type: ignore[arg-type]
-        asterisk_root="/var/spool/asterisk/rec",  # type: ignore[arg-type]
-        min_free_bytes=0,
-        queues={
+    return RecordingConfig.model_validate({
+        "root": tmp_path / "recordings",
+        "asterisk_root": "/var/spool/asterisk/rec",
+        "min_free_bytes": 0,
+        "queues": {
             "sales": RecordingPolicy(
                 record="all", consent_announcement="custom/consent", retention_days=30
             ),
             "qa": RecordingPolicy(record="all", channels="stereo", retention_days=30),
         },
         **kw,
-    )
+    })
 
 
 def call(call_id: str, queue: str = "sales") -> CallFacts:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from controller.asterisk.events import RejectedEvent, parse_ami
+from controller.asterisk.events import (
+    CoreShowChannel,
+    QueueEntry,
+    QueueMember,
+    QueueParams,
+    RejectedEvent,
+    parse_ami,
+)
 from controller.state.model import AgentState, LiveModel
 
 
@@ -16,6 +23,16 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+Parsed = TypeVar("Parsed")
+
+
+def parsed(kind: type[Parsed], headers: dict[str, Any]) -> Parsed:
+    """``headers`` parsed, checked to be the ``kind`` of event the test means."""
+    event = parse_ami(headers)
+    assert isinstance(event, kind), event
+    return event
 
 
 def apply(model: LiveModel, headers: dict[str, Any]) -> bool:
@@ -114,18 +131,18 @@ def test_snapshot_replaces_everything() -> None:
     clock = Clock()
     model = LiveModel(clock)
     apply(model, {"Event": "QueueCallerJoin", "Queue": "stale", "Uniqueid": "old"})
-    queue_status = [
-        parse_ami(message) for message in (
-            {"Event": "QueueParams", "Queue": "support", "Strategy": "leastrecent"},
-            {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1002",
-             "Name": "1002", "Status": "1", "Paused": "0", "InCall": "0"},
-            {"Event": "QueueEntry", "Queue": "support", "Uniqueid": "c1", "Position": "1",
-             "Wait": "42", "Channel": "PJSIP/trunk-1"},
-        )
+    queue_status: list[QueueParams | QueueMember | QueueEntry] = [
+        parsed(QueueParams, {"Event": "QueueParams", "Queue": "support",
+                             "Strategy": "leastrecent"}),
+        parsed(QueueMember, {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1002",
+                             "Name": "1002", "Status": "1", "Paused": "0", "InCall": "0"}),
+        parsed(QueueEntry, {"Event": "QueueEntry", "Queue": "support", "Uniqueid": "c1",
+                            "Position": "1", "Wait": "42", "Channel": "PJSIP/trunk-1"}),
     ]
-    channel = parse_ami({"Event": "CoreShowChannel", "Uniqueid": "c1",
-                         "Channel": "PJSIP/trunk-1", "Duration": "00:01:05", "Linkedid": "c1"})
-    model.load_snapshot(queue_status=queue_status, channels=[channel])  # type: ignore[arg-type]
+    channel = parsed(CoreShowChannel, {"Event": "CoreShowChannel", "Uniqueid": "c1",
+                                       "Channel": "PJSIP/trunk-1", "Duration": "00:01:05",
+                                       "Linkedid": "c1"})
+    model.load_snapshot(queue_status=queue_status, channels=[channel])
     assert "stale" not in model.queues
     support = model.queues["support"]
     assert support.strategy == "leastrecent"

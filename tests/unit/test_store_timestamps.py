@@ -30,12 +30,12 @@ async def test_millisecond_timestamps_of_older_stores_get_the_one_shape(store_ur
         "INSERT INTO agents (agent_id, interface, updated_at)"
         " VALUES ('a1', 'PJSIP/a1', '2026-03-14T09:30:02.123+00:00')"
     )
-    for call_id, started in (("old", "2026-03-14T09:30:02.123+00:00"),
+    for call_id, written in (("old", "2026-03-14T09:30:02.123+00:00"),
                              ("new", "2026-03-14T09:30:02.123400+00:00")):
         await store.execute(
             "INSERT INTO recordings (call_id, direction, policy, status, path, started_at)"
             " VALUES (:id, 'inbound', 'all', 'complete', 'x.wav', :at)",
-            {"id": call_id, "at": started},
+            {"id": call_id, "at": written},
         )
     # as if the store had been written before the microsecond migrations existed
     await store.execute("DELETE FROM schema_migrations WHERE version IN (2, 201)")
