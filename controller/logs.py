@@ -68,4 +68,4 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A module's logger. Lazy: it follows ``configure_logging`` even when called later,
     which matters because modules create their loggers at import time."""
-    return structlog.get_logger(name, component=name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name, component=name)

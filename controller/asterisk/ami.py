@@ -55,7 +55,7 @@ class _ForgetEverything:
         return True
 
 
-class _Manager(panoramisk.Manager):  # type: ignore[misc]
+class _Manager(panoramisk.Manager):
     """panoramisk's Manager minus its own reconnect timer and pinger."""
 
     def __init__(self, on_lost: Callable[[], None], **config: Any) -> None:

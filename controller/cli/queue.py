@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from controller.cli import render_conf
 from controller.cli.common import (
@@ -48,7 +49,7 @@ def _status(args: argparse.Namespace) -> int:
         time.sleep(1)
 
 
-def _row(queue: dict) -> dict[str, object]:  # type: ignore[type-arg]
+def _row(queue: dict[str, Any]) -> dict[str, object]:
     agents = queue.get("agents", {})
     today = queue.get("today", {})
     ratio = queue.get("answered_ratio_today")

@@ -285,4 +285,4 @@ async def _call(provider: Provider[T], name: str) -> T | None:
     except Exception as error:
         log.warning("metrics.provider_failed", provider=name, error=repr(error))
         return None
-    return value  # type: ignore[return-value]
+    return value

@@ -118,10 +118,11 @@ def test_a_members_own_wrapup_overrides_its_queues() -> None:
 def test_a_snapshot_keeps_a_wrapup_that_began_before_it() -> None:
     clock = Clock()
     model = LiveModel(clock, queue_wrapup={"support": 30})
-    member = parse_ami({"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1002",
-                        "Status": "1", "Paused": "0", "InCall": "0", "Wrapuptime": "0",
-                        "LastCall": str(int(clock.now) - 10)})
-    model.load_snapshot(queue_status=[member], channels=[])  # type: ignore[list-item]
+    member = parsed(QueueMember, {"Event": "QueueMember", "Queue": "support",
+                                  "Location": "PJSIP/1002", "Status": "1", "Paused": "0",
+                                  "InCall": "0", "Wrapuptime": "0",
+                                  "LastCall": str(int(clock.now) - 10)})
+    model.load_snapshot(queue_status=[member], channels=[])
     agent = model.queues["support"].members["PJSIP/1002"]
     assert agent.state(clock.now) is AgentState.WRAPUP
     assert agent.state(clock.now + 21) is AgentState.AVAILABLE
