@@ -9,10 +9,11 @@ TOML reader never has to guess.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -175,3 +176,55 @@ def load_campaign_settings(path: str | Path) -> CampaignSettings:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(file), [("", f"not valid TOML: {error}")]) from None
     return parse_campaign_settings(data, str(file))
+
+
+# What a campaign's settings may not change to once created: its abandon rate is counted over
+# these windows (the runner's feedback, the status report), so a change would judge the same
+# history by another rule. Other windows are another campaign.
+FIXED_AFTER_CREATE = ("abandon.windows_hours",)
+
+
+def changed_keys(old: CampaignSettings, new: CampaignSettings) -> tuple[str, ...]:
+    """The dotted key paths (``abandon.target_percent``) whose values differ, in the order the
+    settings declare them."""
+
+    def leaves(value: Any, path: str) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return {
+                key: leaf
+                for name, item in value.items()
+                for key, leaf in leaves(item, f"{path}.{name}" if path else name).items()
+            }
+        return {path: value}
+
+    before, after = leaves(old.model_dump(mode="json"), ""), leaves(new.model_dump(mode="json"), "")
+    return tuple(key for key in after if before.get(key) != after[key])
+
+
+def settings_toml(settings: CampaignSettings) -> str:
+    """The settings as a campaign TOML file that loads back to the same settings: what to edit
+    for ``callctl campaign update`` when the file the campaign was created from is not at hand.
+    Unset optional keys (AMD's tuning) are left out, as they would be in a written file."""
+
+    def value(item: object) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, int | float):
+            return repr(item)
+        if isinstance(item, time):
+            return item.isoformat()
+        if isinstance(item, tuple | list):
+            return "[" + ", ".join(value(part) for part in item) + "]"
+        # A JSON string is a TOML basic string once DEL, which TOML wants escaped, is.
+        return json.dumps(str(item), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+    def table(data: dict[str, Any], header: str) -> list[str]:
+        lines = [f"[{header}]"] if header else []
+        lines += [f"{key} = {value(item)}" for key, item in data.items()
+                  if item is not None and not isinstance(item, dict)]
+        for key, item in data.items():
+            if isinstance(item, dict):
+                lines += ["", *table(item, f"{header}.{key}" if header else key)]
+        return lines
+
+    return "\n".join(table(settings.model_dump(), "")) + "\n"

@@ -1,15 +1,24 @@
-"""Campaign settings: defaults, cross-field rules with key paths, the shipped example."""
+"""Campaign settings: defaults, cross-field rules with key paths, the shipped example, the
+TOML they print as and what an update changes."""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controller.config import ConfigError
 from controller.dialer.leads import parse_leads
-from controller.dialer.settings import load_campaign_settings, parse_campaign_settings
+from controller.dialer.settings import (
+    changed_keys,
+    load_campaign_settings,
+    parse_campaign_settings,
+    settings_toml,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BASE = {"trunk": "trunk", "caller_id": "+12125550100", "agents": {"queue": "sales"}}
@@ -68,3 +77,47 @@ def test_unreadable_settings_file(tmp_path: Path) -> None:
     bad.write_text("trunk = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_campaign_settings(bad)
+
+
+EVERY_SECTION = {
+    **BASE,
+    "dialing_mode": "predictive",
+    "agents": {"agent_ids": ["1001", "1002"]},
+    "calling_hours": {"start": "08:30", "end": "20:15:30"},
+    "retry_delay_minutes": {"busy": 0, "machine": 1440},
+    "abandon": {"target_percent": 1.5, "windows_hours": [1, 24], "safe_harbor_sound": "sh"},
+    "amd": {"enabled": True, "greeting_ms": 1500, "maximum_number_of_words": 4},
+    "calls_per_second": 0.25,
+}
+
+
+@pytest.mark.parametrize("data", [BASE, EVERY_SECTION], ids=["defaults", "every-section"])
+def test_printed_toml_loads_back_to_the_same_settings(data: dict[str, object]) -> None:
+    settings = parse_campaign_settings(data)
+    text = settings_toml(settings)
+    assert parse_campaign_settings(tomllib.loads(text)) == settings
+    assert "total_analysis_time_ms" not in text  # unset AMD tuning stays unset
+
+
+# no lone surrogates: they are not text a TOML (or any UTF-8) file can hold
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30)
+
+
+@given(TEXT, TEXT)
+def test_any_text_survives_the_printed_toml(caller_id: str, sound: str) -> None:
+    settings = parse_campaign_settings(
+        {**BASE, "caller_id": caller_id, "abandon": {"safe_harbor_sound": sound}}
+    )
+    assert parse_campaign_settings(tomllib.loads(settings_toml(settings))) == settings
+
+
+def test_changed_keys_are_dotted_paths_in_declaration_order() -> None:
+    old = parse_campaign_settings(BASE)
+    new = parse_campaign_settings({
+        **BASE, "line_cap": 20, "dialing_mode": "predictive", "abandon": {"target_percent": 2},
+        "agents": {"agent_ids": ["1001"]},
+    })
+    assert changed_keys(old, new) == (
+        "dialing_mode", "agents.queue", "agents.agent_ids", "abandon.target_percent", "line_cap"
+    )
+    assert changed_keys(old, parse_campaign_settings(dict(BASE))) == ()
