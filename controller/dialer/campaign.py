@@ -87,6 +87,14 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """The campaign's settings were updated: pacing and wrap-up follow from the next decision
+    on; calls and wrap-ups already running keep what they started with."""
+
+    settings: MachineSettings
+
+
+@dataclass(frozen=True, slots=True)
 class AgentsAssigned:
     agent_ids: tuple[str, ...]
 
@@ -185,9 +193,9 @@ class AttemptAdopted:
 
 
 Event = (
-    Tick | StateChanged | AgentsAssigned | Claimed | OriginateRefused | PickedUp | AmdMachine
-    | CustomerAnswered | AgentLegUp | AgentSeated | AgentLegGone | Bridged | BridgeFailed
-    | Hangup | GraceOver | WrapupOver | AttemptAdopted
+    Tick | StateChanged | SettingsChanged | AgentsAssigned | Claimed | OriginateRefused
+    | PickedUp | AmdMachine | CustomerAnswered | AgentLegUp | AgentSeated | AgentLegGone
+    | Bridged | BridgeFailed | Hangup | GraceOver | WrapupOver | AttemptAdopted
 )
 
 
@@ -368,7 +376,7 @@ class CampaignMachine:
         settings: MachineSettings,
         stats: PacingStats,
         new_channel_id: Callable[[], str],
-        pacer: Pacer | None = None,
+        pacer_for: Callable[[PacingSettings], Pacer] = ModelPacer,
         state: CampaignState = CampaignState.CREATED,
     ) -> None:
         self.name = name
@@ -376,7 +384,8 @@ class CampaignMachine:
         self.stats = stats
         self.state = state
         self._new_channel_id = new_channel_id
-        self._pacer = pacer or ModelPacer(settings.pacing)
+        self._pacer_for = pacer_for
+        self._pacer = pacer_for(settings.pacing)
         self.agent_ids: tuple[str, ...] = ()
         self._uncalled: set[str] = set()  # assigned agents with no leg, or a gone one
         # legs by state, kept by _move: READY longest idle first (legs become ready in time
@@ -406,6 +415,9 @@ class CampaignMachine:
             case StateChanged(state):
                 self.state = state
                 self._ensure_agents(now, out)
+            case SettingsChanged(settings):
+                self.settings = settings
+                self._pacer = self._pacer_for(settings.pacing)
             case AgentsAssigned(agent_ids):
                 self.agent_ids = agent_ids
                 self._uncalled = {

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from controller.dialer.pacing import LiveAnswer
-from controller.dialer.policy import CampaignState, Result
+from controller.dialer.policy import Result
 from controller.dialer.repository import (
     AttemptTiming,
     Campaign,
+    CampaignHead,
     ClaimedAttempt,
     FinishedAttempt,
     OpenAttempt,
@@ -65,7 +66,7 @@ class AriPort(Protocol):
 class DialerStore(Protocol):
     """The part of ``DialerRepository`` the runner uses."""
 
-    async def campaign_states(self) -> dict[str, CampaignState]: ...
+    async def campaign_heads(self) -> dict[str, CampaignHead]: ...
 
     async def campaign(self, name: str) -> Campaign: ...
 

@@ -39,7 +39,7 @@ from controller.dialer.policy import (
     may_dial,
     next_attempt_at,
 )
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import FIXED_AFTER_CREATE, CampaignSettings, changed_keys
 from controller.store.base import Connection, Database, Row, from_iso, from_iso_or_none, to_iso
 
 GLOBAL_DNC = "*"
@@ -84,8 +84,26 @@ class Campaign:
     name: str
     state: str
     settings: CampaignSettings
+    settings_revision: int
     created_at: str
     updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignHead:
+    """What the runner reads of every campaign on every tick: enough to see that it changed."""
+
+    state: CampaignState
+    settings_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsUpdate:
+    """The outcome of ``update_settings``: the revision now stored and the keys that changed
+    (none: the same settings, nothing written)."""
+
+    revision: int
+    changed: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +199,7 @@ class DialerRepository:
             name=row["name"],
             state=row["state"],
             settings=CampaignSettings.model_validate_json(row["settings_json"]),
+            settings_revision=row["settings_revision"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -194,10 +213,46 @@ class DialerRepository:
             " FROM campaigns c ORDER BY c.name"
         )
 
-    async def campaign_states(self) -> dict[str, CampaignState]:
-        """Each campaign's state, by name: what the runner reads every tick (no lead counts)."""
-        rows = await self._db.fetchall("SELECT name, state FROM campaigns ORDER BY name")
-        return {row["name"]: CampaignState(row["state"]) for row in rows}
+    async def campaign_heads(self) -> dict[str, CampaignHead]:
+        """Each campaign's state and settings revision, by name: what the runner reads every
+        tick (no lead counts, no settings)."""
+        rows = await self._db.fetchall(
+            "SELECT name, state, settings_revision FROM campaigns ORDER BY name"
+        )
+        return {
+            row["name"]: CampaignHead(CampaignState(row["state"]), row["settings_revision"])
+            for row in rows
+        }
+
+    async def update_settings(
+        self, name: str, settings: CampaignSettings, now: datetime
+    ) -> SettingsUpdate:
+        """Replace a campaign's settings, running or not; the runner applies them at its next
+        tick. A stopped campaign's are final, and ``FIXED_AFTER_CREATE`` keys never change."""
+        async with self._db.transaction() as conn:
+            found = await self.campaign(name, conn)
+            if found.state == CampaignState.STOPPED:
+                raise DialerStoreError(f"campaign {name!r} is stopped: its settings are final")
+            changed = changed_keys(found.settings, settings)
+            fixed = [key for key in changed if key in FIXED_AFTER_CREATE]
+            if fixed:
+                raise DialerStoreError(
+                    f"campaign {name!r}: {', '.join(fixed)} cannot change (its abandon rate is"
+                    " counted over the windows it was created with; other windows need a new"
+                    " campaign)"
+                )
+            if not changed:
+                return SettingsUpdate(found.settings_revision, ())
+            await conn.execute(
+                "UPDATE campaigns SET settings_json = :settings,"
+                " settings_revision = settings_revision + 1, updated_at = :now WHERE name = :name",
+                {"settings": settings.model_dump_json(), "now": to_iso(now), "name": name},
+            )
+            revision = await conn.fetchone(
+                "SELECT settings_revision FROM campaigns WHERE name = :name", {"name": name}
+            )
+        assert revision is not None
+        return SettingsUpdate(revision["settings_revision"], changed)
 
     async def change_state(self, name: str, action: str, now: datetime) -> tuple[str, str]:
         """Apply a start/pause/resume/stop action; returns ``(old state, new state)``."""
@@ -496,6 +551,7 @@ class DialerRepository:
             "campaign": campaign,
             "state": found.state,
             "dialing_mode": found.settings.dialing_mode,
+            "settings_revision": found.settings_revision,
             "leads": {
                 "total": flags["total"],
                 **{row["state"]: row["n"] for row in by_state},

@@ -80,6 +80,7 @@ from controller.dialer.campaign import (
     PlaySafeHarbor,
     RecordResult,
     SeatAgent,
+    SettingsChanged,
     SettleIfNoChannel,
     StartGrace,
     StartWrapup,
@@ -98,7 +99,7 @@ from controller.dialer.repository import (
     FinishedAttempt,
     OpenAttempt,
 )
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import CampaignSettings, changed_keys
 from controller.faults import crash_point
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
@@ -169,6 +170,7 @@ class DialerService:
         self._clock = clock
         self.campaigns: dict[str, CampaignMachine] = {}
         self._settings: dict[str, CampaignSettings] = {}
+        self._revisions: dict[str, int] = {}  # of the settings above, per campaign followed
         self._tasks = TaskSet("dialer")
         self._reconciled = asyncio.Event()
         self._settling: set[str] = set()  # unknown attempts looked at again shortly
@@ -203,18 +205,20 @@ class DialerService:
         if self._clock() - self._last_renewal >= LEASE_RENEW_S:
             await self._keep_leases()
         read_answers = self._clock() - self._last_answers_read >= ANSWERS_READ_S
-        for name, state in (await self._repo.campaign_states()).items():
+        for name, head in (await self._repo.campaign_heads()).items():
             machine = self.campaigns.get(name) or await self._load(name)
-            if read_answers and state is CampaignState.RUNNING:
+            if head.settings_revision != self._revisions[name]:
+                await self._apply_settings(machine)
+            if read_answers and head.state is CampaignState.RUNNING:
                 await self._count_other_workers(name)
-            if machine.state is not state:
+            if machine.state is not head.state:
                 log.info(
                     "campaign.state_changed",
                     campaign=machine.name,
-                    state=state.value,
+                    state=head.state.value,
                     previous=machine.state.value,
                 )
-                await self._feed(machine, StateChanged(state))
+                await self._feed(machine, StateChanged(head.state))
             agents = self._campaign_agents(machine.name)
             if agents != machine.agent_ids:
                 await self._feed(machine, AgentsAssigned(agents))
@@ -245,8 +249,25 @@ class DialerService:
         )
         self.campaigns[name] = machine
         self._settings[name] = campaign.settings
+        self._revisions[name] = campaign.settings_revision
         self._metrics.declare_campaign(name)
         return machine
+
+    async def _apply_settings(self, machine: CampaignMachine) -> None:
+        """Follow settings updated in the store (``callctl campaign update``): calls placed
+        from now on go out with them and pacing decides by them; calls up keep theirs."""
+        name = machine.name
+        campaign = await self._repo.campaign(name)
+        changed = changed_keys(self._settings[name], campaign.settings)
+        self._settings[name] = campaign.settings
+        self._revisions[name] = campaign.settings_revision
+        log.info(
+            "campaign.settings_changed",
+            campaign=name,
+            revision=campaign.settings_revision,
+            changed=list(changed),
+        )
+        await self._feed(machine, SettingsChanged(MachineSettings.of(campaign.settings)))
 
     async def _count_other_workers(self, name: str) -> None:
         """Count the other workers' live answers of the campaign since the last read into its

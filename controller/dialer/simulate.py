@@ -32,6 +32,7 @@ detections and false positives, and the mean agent wait between calls.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import math
@@ -132,10 +133,11 @@ class SimulationResult:
         return asdict(self)
 
 
-def make_pacer(config: SimulationConfig, foresight: Foresight) -> Pacer:
-    """The pacer of ``config.mode``; only the oracle and the informed modes read the world's
-    ``foresight``."""
-    settings = config.pacing_settings()
+def make_pacer(
+    settings: PacingSettings, *, config: SimulationConfig, foresight: Foresight
+) -> Pacer:
+    """The pacer of ``config.mode`` on ``settings``; only the oracle and the informed modes read
+    the world's ``foresight``."""
     if config.mode == "oracle":
         return OraclePacer(settings, foresight)
     if config.mode in INFORMED_MODES:
@@ -243,7 +245,7 @@ class _World:
             MachineSettings(config.pacing_settings(), wrapup_seconds=config.wrap),
             PacingStats(),
             lambda: f"leg-{next(self._agent_numbers)}",
-            pacer=make_pacer(config, self),
+            pacer_for=functools.partial(make_pacer, config=config, foresight=self),
         )
         self.connects_ahead: dict[str, float] = {}  # attempt -> when it will need an agent
         self.talks_ahead: dict[str, float] = {}  # attempt -> when its talk with an agent ends

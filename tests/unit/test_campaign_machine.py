@@ -45,6 +45,7 @@ from controller.dialer.campaign import (
     PlaySafeHarbor,
     RecordResult,
     SeatAgent,
+    SettingsChanged,
     SettleIfNoChannel,
     StartGrace,
     StartWrapup,
@@ -245,6 +246,22 @@ def test_paused_claims_nothing_and_stopped_releases_agents_once_calls_ended() ->
     assert of(HangUp, m.handle(Tick(), 7.0)) == []
 
 
+def test_changed_settings_pace_the_next_decision_and_time_the_next_wrapup() -> None:
+    m = machine(line_cap=10, wrapup=5.0)
+    seated(m)
+    launch(m, 1.0, ["a1"])
+    m.handle(CustomerAnswered("a1"), 5.0)
+    m.handle(Bridged("a1"), 5.01)
+    preview = MachineSettings(PacingSettings(mode=PacingMode.PREVIEW, ring_timeout=15.0), 30.0)
+    assert m.handle(SettingsChanged(preview), 6.0) == []
+    assert of(Claim, m.handle(Tick(), 7.0)) == []  # preview: the agents trigger the calls
+    assert of(StartWrapup, m.handle(Hangup("a1", 16), 20.0)) == [StartWrapup("1001", 30.0)]
+    one_line = PacingSettings(mode=PacingMode.PROGRESSIVE, line_cap=1, ring_timeout=15.0)
+    m.handle(SettingsChanged(MachineSettings(one_line, 30.0)), 21.0)
+    (claim,) = of(Claim, m.handle(Tick(), 22.0))
+    assert claim.count == 1  # two agents ready, one line
+
+
 def test_events_of_unknown_channels_change_nothing() -> None:
     m = machine()
     seated(m)
@@ -358,8 +375,10 @@ class World:
 
 ACTIONS = st.sampled_from(
     ["tick", "tick", "pickup", "answer", "answer", "amd", "hangup", "hangup", "bridge_ok",
-     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume"]
+     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume", "settings"]
 )
+# What a live settings update may change under the invariants (the caps are theirs to keep).
+MODES = (PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE, PacingMode.PREVIEW)
 
 
 @settings(max_examples=300, deadline=None)
@@ -418,6 +437,10 @@ def test_random_event_sequences_keep_the_campaign_invariants(
                 w.feed(StateChanged(CampaignState.PAUSED))
             case "resume":
                 w.feed(StateChanged(CampaignState.RUNNING))
+            case "settings":
+                pacing = PacingSettings(mode=MODES[index % len(MODES)], line_cap=LINE_CAP,
+                                        cps_cap=CPS_CAP, ring_timeout=15.0)
+                w.feed(SettingsChanged(MachineSettings(pacing, wrapup_seconds=2.0 * share)))
 
     # every launch window of one second held the CPS cap
     for start in w.launches:

@@ -9,8 +9,10 @@ Asterisk (tests/integration/test_dialer*.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +22,8 @@ from controller.asterisk.ami import AmiError
 from controller.asterisk.events import AriChannel, CallctlPickedUp, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
-from controller.dialer.policy import CampaignState, Result, longest_call
-from controller.dialer.repository import ClaimedAttempt, DialerRepository
+from controller.dialer.policy import Result, longest_call
+from controller.dialer.repository import CampaignHead, ClaimedAttempt, DialerRepository
 from controller.dialer.runner import ANSWERS_READ_S, DialerService
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
@@ -92,11 +94,11 @@ class FlakyRepository(DialerRepository):
         self.failures = failures
         self.listed = 0
 
-    async def campaign_states(self) -> dict[str, CampaignState]:
+    async def campaign_heads(self) -> dict[str, CampaignHead]:
         self.listed += 1
         if self.listed <= self.failures:
             raise StoreError("database is locked")
-        return await super().campaign_states()
+        return await super().campaign_heads()
 
 
 class DownRepository(DialerRepository):
@@ -179,7 +181,18 @@ async def test_a_worker_seats_only_the_campaign_agents_it_is_given(
     assert dialer.campaigns["c1"].agent_ids == tuple(called)
 
 
-async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Database) -> None:
+@dataclass
+class Dialing:
+    repo: DialerRepository
+    ami: FakeAmi
+    ari: FakeAri
+    dialer: DialerService
+
+
+@contextlib.asynccontextmanager
+async def dialing(store: Database) -> AsyncIterator[Dialing]:
+    """A running one-lead campaign, its runner looping until the block ends, the agent's leg
+    called."""
     repo = DialerRepository(store)
     await running_campaign(repo, ["+12125550101"])
     ami, ari = FakeAmi(), FakeAri()
@@ -187,8 +200,16 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
     await dialer.reconcile()
     loop = asyncio.create_task(dialer.run())
     try:
-        # the agent is called into Stasis, answers, and is seated in a bridge of its own
         await until(lambda: len(ami.originates) == 1, "the agent's leg")
+        yield Dialing(repo, ami, ari, dialer)
+    finally:
+        loop.cancel()
+
+
+async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Database) -> None:
+    async with dialing(store) as d:
+        repo, ami, ari, dialer = d.repo, d.ami, d.ari, d.dialer
+        # the agent is called into Stasis, answers, and is seated in a bridge of its own
         agent_leg = ami.originates[0]
         assert agent_leg["channel"] == "PJSIP/1001" and agent_leg["application"] == "Stasis"
         dialer.on_agent_stasis(stasis(agent_leg["channel_id"], "agent", "c1", "1001"))
@@ -225,8 +246,27 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
         status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
         assert status["attempts"] == {"open": 0, "human": 1}, status
         assert await repo.open_attempts("c1") == []
-    finally:
-        loop.cancel()
+
+
+async def test_settings_updated_in_the_store_reach_the_machine_and_the_next_call(
+    store: Database,
+) -> None:
+    async with dialing(store) as d:
+        machine = d.dialer.campaigns["c1"]
+        assert machine.settings.wrapup_seconds == 0
+        updated = parse_campaign_settings({
+            **SETTINGS, "trunk": "carrier-b", "caller_id": "Sales <5550199>",
+            "agent_wrapup_seconds": 7, "line_cap": 3,
+        })
+        await d.repo.update_settings("c1", updated, datetime.fromtimestamp(NOON_NY, UTC))
+        await until(lambda: machine.settings.wrapup_seconds == 7, "the new settings followed")
+        assert machine.settings.pacing.line_cap == 3
+        agent_leg = d.ami.originates[0]
+        d.dialer.on_agent_stasis(stasis(agent_leg["channel_id"], "agent", "c1", "1001"))
+        await until(lambda: len(d.ami.originates) == 2, "the customer's call")
+        customer = d.ami.originates[1]
+        assert customer["channel"] == "PJSIP/+12125550101@carrier-b"
+        assert customer["caller_id"] == "Sales <5550199>"
 
 
 async def claimed_before_a_crash(store: Database) -> tuple[DialerRepository, ClaimedAttempt]:
