@@ -13,29 +13,12 @@ from aiohttp import web
 
 from controller.agents.machine import AgentEvent, LogIn, LogOut, Pause, Refusal, Unpause
 from controller.agents.supervision import SupervisionMode
-from controller.api.auth import json_error, require_token
+from controller.api.auth import json_body, json_error, require_token
 from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG, SUPERVISION
 from controller.asterisk.ami import AmiError
 from controller.inbound.agents import AgentError, QueueMembership
 
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text='{"error": "request body is not valid JSON"}', content_type="application/json"
-        ) from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text='{"error": "request body must be a JSON object"}',
-            content_type="application/json",
-        )
-    return body
 
 
 def _agent_id(request: web.Request) -> str:
@@ -55,7 +38,7 @@ async def list_agents(request: web.Request) -> web.Response:
 @require_token
 async def login(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     raw = body.get("queues")
     if raw is not None and not (
         isinstance(raw, list) and all(isinstance(q, str) and q for q in raw)
@@ -92,13 +75,13 @@ async def _apply(
 @require_token
 async def logout(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
-    refused = await _apply(request, agent_id, LogOut(), body=await _json_body(request))
+    refused = await _apply(request, agent_id, LogOut(), body=await json_body(request))
     return refused or web.json_response({"agent_id": agent_id, "logged_in": False})
 
 
 async def _set_pause(request: web.Request, paused: bool) -> web.Response:
     agent_id = _agent_id(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 40:
         return json_error(400, "'reason' must be a string of at most 40 characters")
@@ -120,7 +103,7 @@ async def unpause(request: web.Request) -> web.Response:
 
 @require_token
 async def supervise(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     supervisor, agent_id, mode = body.get("supervisor"), body.get("agent"), body.get("mode")
     if not all(isinstance(value, str) and _AGENT_ID.match(value)
                for value in (supervisor, agent_id)):

@@ -1,9 +1,11 @@
-"""Bearer-token check for requests that change state (and for reads that expose call data)."""
+"""Bearer-token check for requests that change state (and for reads that expose call data),
+and the JSON errors and bodies of every endpoint."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +16,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object ({} without a body); a 400 if it is not one."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "request body is not valid JSON"}', content_type="application/json"
+        ) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text='{"error": "request body must be a JSON object"}',
+            content_type="application/json",
+        )
+    return body
 
 
 def token_ok(request: web.Request) -> bool:

@@ -1,9 +1,9 @@
-"""``/api/v1/campaigns``: outbound campaigns' progress for wallboards and CRMs, and their state
-changes (start, pause, resume, stop) for a supervisor's desk.
+"""``/api/v1/campaigns``: outbound campaigns' progress for wallboards and CRMs, their state
+changes (start, pause, resume, stop) and settings for a supervisor's desk.
 
-Reads carry counts and rates, no call data, so they need no token (as the queues'); a state
-change needs the bearer token. These are the store calls ``callctl campaign`` makes, and the
-runner picks a change up at its next tick either way.
+Reads carry counts, rates and settings, no call data, so they need no token (as the queues'); a
+state or settings change needs the bearer token. These are the store calls ``callctl campaign``
+makes, and the runner picks a change up at its next tick either way.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from controller.api.auth import json_error, require_token
+from controller.api.auth import json_body, json_error, require_token
 from controller.api.keys import STORE
+from controller.config import ConfigError
 from controller.dialer.policy import CAMPAIGN_TRANSITIONS
 from controller.dialer.repository import DialerRepository, DialerStoreError, UnknownCampaign
+from controller.dialer.settings import parse_campaign_settings
 
 
 def _repo(request: web.Request) -> DialerRepository:
@@ -47,8 +49,44 @@ async def change_state(request: web.Request) -> web.Response:
     return web.json_response({"campaign": name, "from": old, "to": new})
 
 
+async def campaign_settings(request: web.Request) -> web.Response:
+    try:
+        found = await _repo(request).campaign(request.match_info["name"])
+    except UnknownCampaign as error:
+        return json_error(404, str(error))
+    return web.json_response({
+        "campaign": found.name,
+        "revision": found.settings_revision,
+        "settings": found.settings.model_dump(mode="json"),
+    })
+
+
+@require_token
+async def update_settings(request: web.Request) -> web.Response:
+    """Replace the settings (the body: every key, as ``GET .../settings`` gives them)."""
+    name = request.match_info["name"]
+    try:
+        settings = parse_campaign_settings(await json_body(request), "request body")
+    except ConfigError as error:
+        problems = [{"key": key, "message": message} for key, message in error.problems]
+        return web.json_response(
+            {"error": "invalid campaign settings", "problems": problems}, status=400
+        )
+    try:
+        update = await _repo(request).update_settings(name, settings, datetime.now(UTC))
+    except UnknownCampaign as error:
+        return json_error(404, str(error))
+    except DialerStoreError as error:  # stopped, or a key that never changes
+        return json_error(409, str(error))
+    return web.json_response(
+        {"campaign": name, "revision": update.revision, "changed": list(update.changed)}
+    )
+
+
 def add_routes(app: web.Application) -> None:
     actions = "|".join(CAMPAIGN_TRANSITIONS)
     app.router.add_get("/api/v1/campaigns", list_campaigns)
     app.router.add_get("/api/v1/campaigns/{name}", campaign_status)
+    app.router.add_get("/api/v1/campaigns/{name}/settings", campaign_settings)
+    app.router.add_put("/api/v1/campaigns/{name}/settings", update_settings)
     app.router.add_post(f"/api/v1/campaigns/{{name}}/{{action:{actions}}}", change_state)

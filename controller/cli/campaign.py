@@ -1,4 +1,5 @@
-"""``callctl campaign``: create campaigns, import leads, change their state, watch and export.
+"""``callctl campaign``: create campaigns, update their settings, import leads, change their
+state, watch and export.
 
 Everything here works on the store directly: the campaign runner inside the controller follows
 the state stored here, so ``start``/``pause``/``stop`` work whether or not the controller runs.
@@ -12,6 +13,7 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,18 @@ from controller.cli import common
 from controller.cli.common import CliError
 from controller.dialer.leads import LeadFileError, parse_leads
 from controller.dialer.policy import CAMPAIGN_TRANSITIONS
-from controller.dialer.repository import DialerRepository, DialerStoreError
-from controller.dialer.settings import LEGAL_ABANDON_PERCENT, load_campaign_settings
+from controller.dialer.repository import (
+    Campaign,
+    DialerRepository,
+    DialerStoreError,
+    SettingsUpdate,
+)
+from controller.dialer.settings import (
+    LEGAL_ABANDON_PERCENT,
+    CampaignSettings,
+    load_campaign_settings,
+    settings_toml,
+)
 from controller.store.base import Database
 
 EXPORT_COLUMNS = (
@@ -51,24 +63,34 @@ _ACTION_HELP = {
 def register(sub: argparse._SubParsersAction) -> None:
     actions = common.add_domain(
         sub, "campaign",
-        help="outbound campaigns: create, import leads, start/stop, status, export",
+        help="outbound campaigns: create, update, import leads, start/stop, status, export",
         description="Manage outbound campaigns stored in the controller's store.",
     )
 
-    create = actions.add_parser(
-        "create",
-        help="create a campaign from a settings TOML file",
+    _settings_file_action(
+        actions, "create", _create,
+        summary="create a campaign from a settings TOML file",
         description="Validate a campaign settings file and store it.",
     )
-    create.add_argument("name", help="campaign name")
-    create.add_argument(
-        "--config",
-        dest="campaign_config",
-        metavar="FILE",
-        required=True,
-        help="campaign settings (TOML)",
+    update = _settings_file_action(
+        actions, "update", _update,
+        summary="replace a campaign's settings, running or not",
+        description="Validate a campaign settings file and store it in place of the campaign's"
+        " settings. A running campaign follows them at the controller's next tick: calls placed"
+        " from then on use them, calls up keep theirs. A stopped campaign's settings are final,"
+        " and abandon.windows_hours never changes.",
     )
-    create.set_defaults(func=_create)
+    common.add_json_flag(update)
+
+    shown = actions.add_parser(
+        "settings",
+        help="print a campaign's settings as a TOML file (edit it, then update)",
+        description="Print the settings stored for a campaign, as a campaign TOML file (or"
+        " JSON with --json), with their revision.",
+    )
+    shown.add_argument("name", help="campaign name")
+    common.add_json_flag(shown)
+    shown.set_defaults(func=_settings)
 
     imp = actions.add_parser(
         "import",
@@ -123,6 +145,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_export)
 
 
+def _settings_file_action(
+    actions: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int],
+    *, summary: str, description: str,
+) -> argparse.ArgumentParser:
+    """An action on one campaign that reads a whole settings file (create, update)."""
+    parser: argparse.ArgumentParser = actions.add_parser(
+        name, help=summary, description=description
+    )
+    parser.add_argument("name", help="campaign name")
+    parser.add_argument(
+        "--config",
+        dest="campaign_config",
+        metavar="FILE",
+        required=True,
+        help="campaign settings (TOML): the whole file",
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -143,6 +185,45 @@ def _create(args: argparse.Namespace) -> int:
     settings = load_campaign_settings(args.campaign_config)
     in_dialer_store(args, lambda repo: repo.create_campaign(args.name, settings, _now()))
     print(f"campaign {args.name!r} created ({settings.dialing_mode}, state created)")
+    _warn_of_abandon_target(settings)
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    settings = load_campaign_settings(args.campaign_config)
+    update: SettingsUpdate = in_dialer_store(
+        args, lambda repo: repo.update_settings(args.name, settings, _now())
+    )
+    if args.json:
+        common.print_json(
+            {"campaign": args.name, "revision": update.revision, "changed": list(update.changed)}
+        )
+    elif update.changed:
+        print(
+            f"campaign {args.name!r} settings revision {update.revision}:"
+            f" {', '.join(update.changed)} changed"
+        )
+    else:
+        print(f"campaign {args.name!r} settings unchanged (revision {update.revision})")
+    _warn_of_abandon_target(settings)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    found: Campaign = in_dialer_store(args, lambda repo: repo.campaign(args.name))
+    if args.json:
+        common.print_json({
+            "campaign": found.name,
+            "revision": found.settings_revision,
+            "settings": found.settings.model_dump(mode="json"),
+        })
+    else:
+        print(f"# campaign {found.name!r}, settings revision {found.settings_revision}")
+        print(settings_toml(found.settings), end="")
+    return 0
+
+
+def _warn_of_abandon_target(settings: CampaignSettings) -> None:
     target = settings.abandon.target_percent
     if target > LEGAL_ABANDON_PERCENT:
         print(
@@ -150,7 +231,6 @@ def _create(args: argparse.Namespace) -> int:
             " the FTC (US) and Ofcom (UK) allow",
             file=sys.stderr,
         )
-    return 0
 
 
 def _import(args: argparse.Namespace) -> int:

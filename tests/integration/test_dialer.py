@@ -112,9 +112,11 @@ async def setup_campaign(
 
 @dataclass
 class CarrierCall:
-    """One INVITE dialog seen at the carrier: the number dialed, when it began and ended."""
+    """One INVITE dialog seen at the carrier: the number dialed, the caller (the INVITE's From),
+    when it began and ended."""
 
     number: str
+    caller: str
     first: datetime
     last: datetime
 
@@ -124,6 +126,7 @@ _TRACE_BLOCK = re.compile(
 )
 _CALL_ID = re.compile(r"^Call-ID:\s*(\S+)", re.M | re.I)
 _INVITE_TO = re.compile(r"message received \[\d+\] bytes :\s*\n\s*INVITE sip:([^@;>]+)@")
+_FROM = re.compile(r"^From:\s*(.*?)\s*$", re.M | re.I)
 
 
 def carrier_calls(carrier: Sipp) -> list[CarrierCall]:
@@ -137,7 +140,10 @@ def carrier_calls(carrier: Sipp) -> list[CarrierCall]:
         invite = _INVITE_TO.search(block)
         call = calls.get(call_id.group(1))
         if call is None and invite is not None:
-            calls[call_id.group(1)] = CarrierCall(invite.group(1), at, at)
+            caller = _FROM.search(block)
+            calls[call_id.group(1)] = CarrierCall(
+                invite.group(1), caller.group(1) if caller else "", at, at
+            )
         elif call is not None:
             call.last = max(call.last, at)
     return list(calls.values())
@@ -257,7 +263,7 @@ record = "all"
     assert row["size_bytes"] == wav.stat().st_size
 
 
-async def test_dialing_waits_for_agents_and_stops_at_once_on_pause_and_stop(
+async def test_dialing_waits_for_agents_stops_at_once_on_pause_and_stop_and_follows_updates(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:
     config_file = controller_config_file
@@ -287,14 +293,24 @@ async def test_dialing_waits_for_agents_and_stops_at_once_on_pause_and_stop(
         assert after_pause == []
         done_while_paused = await attempts_of(config, "hold")
         assert all(a["result"] == "human" for a in done_while_paused)
+        # the operator gives it another caller ID while no call is up: every later call has it
+        updated = tmp_path / "campaign-hold-updated.toml"
+        updated.write_text(campaign_toml(AGENTS[:2]).replace("5550100", "5550177"))
+        out = await acli(config_file, "campaign", "update", "hold", "--config", str(updated))
+        assert "caller_id changed" in out
 
         # a supervisor's desk resumes it over the API: the live runner follows the store alike
+        resumed_at = datetime.now()
         code, body = await Api(config).request("POST", "/api/v1/campaigns/hold/resume")
         assert (code, body["to"]) == (200, "running")
         await wait_for(
             lambda: len(carrier_calls(carrier)) > len(done_while_paused), 30,
             "calls again after resume",
         )
+        resumed = [c for c in carrier_calls(carrier) if c.first > resumed_at]
+        assert resumed and all("<sip:5550177@" in c.caller for c in resumed), resumed
+        assert all("<sip:5550100@" in c.caller for c in carrier_calls(carrier)
+                   if c.first < paused_at)
         code, status = await Api(config).request("GET", "/api/v1/campaigns/hold", token=None)
         assert (code, status["state"]) == (200, "running")
         stopped_at = datetime.now()

@@ -1,4 +1,5 @@
-"""``/api/v1/campaigns``: progress reads without a token, state changes with one, clear errors."""
+"""``/api/v1/campaigns``: progress and settings read without a token, state and settings changes
+with one, clear errors."""
 
 from __future__ import annotations
 
@@ -80,3 +81,40 @@ async def test_unknown_campaign_or_action_is_a_404(client: TestClient) -> None:
     assert response.status == 404
     response = await client.get("/api/v1/campaigns/spring")
     assert (await response.json())["state"] == "created"  # nothing changed
+
+
+async def test_settings_read_back_and_replaced_with_the_token(client: TestClient) -> None:
+    response = await client.get("/api/v1/campaigns/spring/settings")
+    shown = await response.json()
+    assert (shown["revision"], shown["settings"]["dialing_mode"]) == (1, "progressive")
+    changed = {**shown["settings"], "dialing_mode": "predictive", "line_cap": 40}
+    response = await client.put("/api/v1/campaigns/spring/settings", json=changed)
+    assert response.status == 401
+    response = await client.put("/api/v1/campaigns/spring/settings", json=changed, headers=AUTH)
+    assert await response.json() == {
+        "campaign": "spring", "revision": 2, "changed": ["dialing_mode", "line_cap"]}
+    response = await client.get("/api/v1/campaigns/spring")
+    assert (await response.json())["dialing_mode"] == "predictive"
+
+
+async def test_bad_settings_name_the_key_and_change_nothing(client: TestClient) -> None:
+    settings = (await (await client.get("/api/v1/campaigns/spring/settings")).json())["settings"]
+    bad = {**settings, "line_cap": 0, "speed": 3}
+    response = await client.put("/api/v1/campaigns/spring/settings", json=bad, headers=AUTH)
+    assert response.status == 400
+    problems = {p["key"]: p["message"] for p in (await response.json())["problems"]}
+    assert problems["speed"] == "unknown key" and "greater than" in problems["line_cap"]
+    response = await client.put(
+        "/api/v1/campaigns/spring/settings", data="[]", headers=AUTH
+    )
+    assert response.status == 400
+    other_windows = {**settings, "abandon": {**settings["abandon"], "windows_hours": [1]}}
+    response = await client.put(
+        "/api/v1/campaigns/spring/settings", json=other_windows, headers=AUTH
+    )
+    assert response.status == 409
+    assert "abandon.windows_hours cannot change" in (await response.json())["error"]
+    response = await client.put("/api/v1/campaigns/autumn/settings", json=settings, headers=AUTH)
+    assert response.status == 404
+    shown = await (await client.get("/api/v1/campaigns/spring/settings")).json()
+    assert (shown["revision"], shown["settings"]) == (1, settings)

@@ -105,6 +105,49 @@ def test_create_twice_is_refused(demo: Cli) -> None:
     assert (status, err.strip()) == (1, "callctl: campaign 'demo' already exists")
 
 
+def test_update_replaces_the_settings_and_names_what_changed(demo: Cli) -> None:
+    faster = demo.file(
+        "faster.toml", "line_cap = 20\n" + CAMPAIGN_TOML.replace("progressive", "predictive")
+    )
+    status, out, err = demo("campaign", "update", "demo", "--config", faster)
+    assert (status, out, err) == (
+        0, "campaign 'demo' settings revision 2: dialing_mode, line_cap changed\n", "")
+    assert demo.json("campaign", "update", "demo", "--config", faster) == {
+        "campaign": "demo", "revision": 2, "changed": []}
+    report = demo.json("campaign", "status", "demo")
+    assert isinstance(report, dict)
+    assert (report["dialing_mode"], report["settings_revision"]) == ("predictive", 2)
+
+
+def test_printed_settings_are_a_file_update_takes_back_unchanged(demo: Cli) -> None:
+    status, out, _ = demo("campaign", "settings", "demo")
+    assert status == 0 and out.startswith("# campaign 'demo', settings revision 1\n")
+    assert 'queue = "sales"' in out
+    status, out, _ = demo("campaign", "update", "demo", "--config", demo.file("back.toml", out))
+    assert (status, out) == (0, "campaign 'demo' settings unchanged (revision 1)\n")
+    shown = demo.json("campaign", "settings", "demo")
+    assert isinstance(shown, dict)
+    assert (shown["revision"], shown["settings"]["agents"]["queue"]) == (1, "sales")
+
+
+def test_update_refuses_bad_settings_other_windows_and_a_stopped_campaign(demo: Cli) -> None:
+    bad = demo.file("bad.toml", "line_cap = 0\n" + CAMPAIGN_TOML)
+    status, _, err = demo("campaign", "update", "demo", "--config", bad)
+    assert status == 2 and bad in err and "line_cap: Input should be greater than" in err
+    windows = demo.file("windows.toml", CAMPAIGN_TOML + "[abandon]\nwindows_hours = [1]\n")
+    status, _, err = demo("campaign", "update", "demo", "--config", windows)
+    assert status == 1 and "abandon.windows_hours cannot change" in err
+    status, _, err = demo("campaign", "update", "ghost", "--config", str(demo.dir / "demo.toml"))
+    assert (status, "no campaign named 'ghost'" in err) == (1, True)
+    demo("campaign", "start", "demo")
+    demo("campaign", "stop", "demo")
+    loose = demo.file("loose.toml", CAMPAIGN_TOML + "[abandon]\ntarget_percent = 5\n")
+    status, _, err = demo("campaign", "update", "demo", "--config", loose)
+    assert status == 1 and "campaign 'demo' is stopped: its settings are final" in err
+    shown = demo.json("campaign", "settings", "demo")
+    assert isinstance(shown, dict) and shown["revision"] == 1
+
+
 def test_import_reports_bad_rows_and_is_idempotent(demo: Cli) -> None:
     leads = demo.file("leads.csv", LEADS_CSV)
     status, out, err = demo("campaign", "import", "demo", leads)
@@ -198,7 +241,8 @@ def test_dnc_commands(demo: Cli) -> None:
 
 
 def test_every_level_has_help(cli: Cli) -> None:
-    for argv in (["campaign"], ["campaign", "import"], ["dnc"], ["dnc", "add"]):
+    for argv in (["campaign"], ["campaign", "import"], ["campaign", "update"],
+                 ["campaign", "settings"], ["dnc"], ["dnc", "add"]):
         with pytest.raises(SystemExit) as done:
             cli(*argv, "--help")
         assert done.value.code == 0
