@@ -424,6 +424,7 @@ class CampaignMachine:
                     agent for agent in agent_ids
                     if agent not in self.agents or self.agents[agent].state is LegState.GONE
                 }
+                self._release_unassigned(out)
                 self._ensure_agents(now, out)
             case Claimed(leads):
                 self._on_claimed(leads, now, out)
@@ -714,6 +715,9 @@ class CampaignMachine:
         out.append(SeatAgent(leg.agent_id, channel_id, f"agent-bridge-{channel_id}"))
 
     def _agent_ready(self, leg: AgentLeg, now: float, out: list[Command]) -> None:
+        if leg.agent_id not in self.agent_ids:
+            self._release(leg, out)
+            return
         self._move(leg, LegState.READY, now)
         leg.customer = None
         if self.waiting:
@@ -740,9 +744,21 @@ class CampaignMachine:
     def _release_agents(self, out: list[Command]) -> None:
         for leg in self.agents.values():
             if leg.state in (LegState.READY, LegState.WRAPUP, LegState.DIALING):
-                self._move(leg, LegState.GONE, leg.since)
+                self._release(leg, out)
                 self._uncalled.add(leg.agent_id)
-                out.append(HangUp(leg.channel_id))
+
+    def _release_unassigned(self, out: list[Command]) -> None:
+        """An agent taken off the campaign (its ``agents`` settings updated) is let go now if
+        idle, else once the call and its wrap-up are over (``_agent_ready``)."""
+        ready, dialing = self._by_state[LegState.READY], self._by_state[LegState.DIALING]
+        for leg in [*ready.values(), *dialing.values()]:
+            if leg.agent_id not in self.agent_ids:
+                self._release(leg, out)
+
+    def _release(self, leg: AgentLeg, out: list[Command]) -> None:
+        """Hang up an agent's leg the campaign no longer needs (no customer on it)."""
+        self._move(leg, LegState.GONE, leg.since)
+        out.append(HangUp(leg.channel_id))
 
     def _move(self, leg: AgentLeg, state: LegState, since: float) -> None:
         """The one place a leg changes state (keeps the by-state index)."""

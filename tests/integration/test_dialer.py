@@ -293,11 +293,20 @@ async def test_dialing_waits_for_agents_stops_at_once_on_pause_and_stop_and_foll
         assert after_pause == []
         done_while_paused = await attempts_of(config, "hold")
         assert all(a["result"] == "human" for a in done_while_paused)
-        # the operator gives it another caller ID while no call is up: every later call has it
+        # the operator gives it another caller ID and one agent fewer while no call is up: that
+        # agent's line is hung up, and every later call has the new caller ID
+        machine = dialer.campaigns["hold"]
+        second = machine.agents[AGENTS[1]]
+        assert second.channel_id in running.controller.model.channels
         updated = tmp_path / "campaign-hold-updated.toml"
-        updated.write_text(campaign_toml(AGENTS[:2]).replace("5550100", "5550177"))
+        updated.write_text(campaign_toml(AGENTS[:1]).replace("5550100", "5550177"))
         out = await acli(config_file, "campaign", "update", "hold", "--config", str(updated))
-        assert "caller_id changed" in out
+        assert out == "campaign 'hold' settings revision 2: caller_id, agents.agent_ids changed\n"
+        await wait_for(
+            lambda: second.channel_id not in running.controller.model.channels, 15,
+            "the line of the agent taken off to be hung up",
+        )
+        assert machine.agents[AGENTS[0]].state == "ready"
 
         # a supervisor's desk resumes it over the API: the live runner follows the store alike
         resumed_at = datetime.now()

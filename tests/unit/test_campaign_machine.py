@@ -262,6 +262,25 @@ def test_changed_settings_pace_the_next_decision_and_time_the_next_wrapup() -> N
     assert claim.count == 1  # two agents ready, one line
 
 
+def test_an_agent_taken_off_the_campaign_is_let_go_once_its_call_and_wrapup_are_over() -> None:
+    m = machine()
+    seated(m)
+    launch(m, 1.0, ["a1"])
+    (connect,) = of(Connect, m.handle(CustomerAnswered("a1"), 2.0))
+    m.handle(Bridged("a1"), 2.01)
+    on_call, idle = m.agents[connect.agent_id], m.agents["1002"]
+    assert (on_call.agent_id, idle.state) == ("1001", LegState.READY)
+    assert of(HangUp, m.handle(AgentsAssigned(("1003",)), 3.0)) == [HangUp(idle.channel_id)]
+    assert on_call.state is LegState.ON_CALL  # the customer is not cut off
+    m.handle(Hangup("a1", 16), 10.0)
+    assert of(HangUp, m.handle(WrapupOver("1001"), 15.0)) == [HangUp(on_call.channel_id)]
+    assert m.pacing_input(16.0).agents_logged_in == 1
+    (claim,) = of(Claim, m.handle(Tick(), 16.0))
+    assert claim.count == 1  # progressive: one call, for 1003 alone
+    called = of(CallAgent, m.handle(AgentsAssigned(("1001", "1003")), 20.0))
+    assert [call.agent_id for call in called] == ["1001"]  # back on it: called again
+
+
 def test_events_of_unknown_channels_change_nothing() -> None:
     m = machine()
     seated(m)
@@ -327,6 +346,7 @@ class World:
                 self.later(0.0, AgentSeated(channel_id, bridge_id))
             case Connect(attempt_id, agent_id):
                 assert attempt_id not in self.serving, "a customer bridged to two agents"
+                assert agent_id in self.m.agent_ids, "a customer given to an agent taken off"
                 self.serving[attempt_id] = self.connects[attempt_id] = agent_id
                 self.held[attempt_id].append([self.now, math.inf])
             case PlaySafeHarbor(attempt_id) if attempt_id in self.claimed:
@@ -375,7 +395,7 @@ class World:
 
 ACTIONS = st.sampled_from(
     ["tick", "tick", "pickup", "answer", "answer", "amd", "hangup", "hangup", "bridge_ok",
-     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume", "settings"]
+     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume", "settings", "assign"]
 )
 # What a live settings update may change under the invariants (the caps are theirs to keep).
 MODES = (PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE, PacingMode.PREVIEW)
@@ -437,6 +457,9 @@ def test_random_event_sequences_keep_the_campaign_invariants(
                 w.feed(StateChanged(CampaignState.PAUSED))
             case "resume":
                 w.feed(StateChanged(CampaignState.RUNNING))
+            case "assign":  # agents log in and out: a subset of AGENTS by the index's bits
+                w.feed(AgentsAssigned(
+                    tuple(agent for bit, agent in enumerate(AGENTS) if index >> bit & 1)))
             case "settings":
                 pacing = PacingSettings(mode=MODES[index % len(MODES)], line_cap=LINE_CAP,
                                         cps_cap=CPS_CAP, ring_timeout=15.0)
