@@ -54,11 +54,7 @@ async def campaign_settings(request: web.Request) -> web.Response:
         found = await _repo(request).campaign(request.match_info["name"])
     except UnknownCampaign as error:
         return json_error(404, str(error))
-    return web.json_response({
-        "campaign": found.name,
-        "revision": found.settings_revision,
-        "settings": found.settings.model_dump(mode="json"),
-    })
+    return web.json_response(found.settings_report())
 
 
 @require_token
@@ -78,9 +74,7 @@ async def update_settings(request: web.Request) -> web.Response:
         return json_error(404, str(error))
     except DialerStoreError as error:  # stopped, or a key that never changes
         return json_error(409, str(error))
-    return web.json_response(
-        {"campaign": name, "revision": update.revision, "changed": list(update.changed)}
-    )
+    return web.json_response(update.report())
 
 
 def add_routes(app: web.Application) -> None:

@@ -195,9 +195,7 @@ def _update(args: argparse.Namespace) -> int:
         args, lambda repo: repo.update_settings(args.name, settings, _now())
     )
     if args.json:
-        common.print_json(
-            {"campaign": args.name, "revision": update.revision, "changed": list(update.changed)}
-        )
+        common.print_json(update.report())
     elif update.changed:
         print(
             f"campaign {args.name!r} settings revision {update.revision}:"
@@ -212,11 +210,7 @@ def _update(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace) -> int:
     found: Campaign = in_dialer_store(args, lambda repo: repo.campaign(args.name))
     if args.json:
-        common.print_json({
-            "campaign": found.name,
-            "revision": found.settings_revision,
-            "settings": found.settings.model_dump(mode="json"),
-        })
+        common.print_json(found.settings_report())
     else:
         print(f"# campaign {found.name!r}, settings revision {found.settings_revision}")
         print(settings_toml(found.settings), end="")

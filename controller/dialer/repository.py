@@ -88,6 +88,15 @@ class Campaign:
     created_at: str
     updated_at: str
 
+    def settings_report(self) -> dict[str, Any]:
+        """The settings with their revision, as ``campaign settings --json`` and the API give
+        them (the ``settings`` part is what an update takes back)."""
+        return {
+            "campaign": self.name,
+            "revision": self.settings_revision,
+            "settings": self.settings.model_dump(mode="json"),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class CampaignHead:
@@ -102,8 +111,12 @@ class SettingsUpdate:
     """The outcome of ``update_settings``: the revision now stored and the keys that changed
     (none: the same settings, nothing written)."""
 
+    campaign: str
     revision: int
     changed: tuple[str, ...]
+
+    def report(self) -> dict[str, Any]:
+        return {"campaign": self.campaign, "revision": self.revision, "changed": list(self.changed)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +255,7 @@ class DialerRepository:
                     " campaign)"
                 )
             if not changed:
-                return SettingsUpdate(found.settings_revision, ())
+                return SettingsUpdate(name, found.settings_revision, ())
             await conn.execute(
                 "UPDATE campaigns SET settings_json = :settings,"
                 " settings_revision = settings_revision + 1, updated_at = :now WHERE name = :name",
@@ -252,7 +265,7 @@ class DialerRepository:
                 "SELECT settings_revision FROM campaigns WHERE name = :name", {"name": name}
             )
         assert revision is not None
-        return SettingsUpdate(revision["settings_revision"], changed)
+        return SettingsUpdate(name, revision["settings_revision"], changed)
 
     async def change_state(self, name: str, action: str, now: datetime) -> tuple[str, str]:
         """Apply a start/pause/resume/stop action; returns ``(old state, new state)``."""
