@@ -142,6 +142,15 @@ class CallctlAmd(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DtmfEnd(ChannelEvent):
+    """A DTMF key ended on the channel; ``received``: pressed by its far end (an agent on the
+    nailed-up leg), not sent to it."""
+
+    digit: str
+    received: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreShowChannel(ChannelEvent):
     """One channel of the ``CoreShowChannels`` list (the resync snapshot)."""
 
@@ -317,7 +326,7 @@ class UnhandledAmi:
 
 AmiEvent = (
     Newchannel | Newstate | Newexten | Hangup | HangupRequest | MixMonitorStart | MixMonitorStop
-    | MixMonitorMute | CallctlPickedUp | CallctlAmd | CoreShowChannel | QueueCallerJoin
+    | MixMonitorMute | CallctlPickedUp | CallctlAmd | DtmfEnd | CoreShowChannel | QueueCallerJoin
     | QueueCallerLeave
     | QueueCallerAbandon | AgentCalled | AgentConnect | AgentComplete | AgentRingNoAnswer
     | AgentDump | QueueMemberAdded | QueueMemberStatus | QueueMemberPause | QueueMember
@@ -484,6 +493,9 @@ _AMI_PARSERS: dict[str, Callable[[_Headers], AmiEvent]] = {
         **_channel(h), direction=h.get("Direction"), muted=h.flag("State") is True
     ),
     "UserEvent": _user_event,
+    "DTMFEnd": lambda h: DtmfEnd(
+        **_channel(h), digit=h.text("Digit"), received=h.get("Direction") == "Received"
+    ),
     "CoreShowChannel": lambda h: CoreShowChannel(
         **_channel(h),
         duration_s=_hms_seconds(h, "Duration"),

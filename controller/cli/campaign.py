@@ -305,6 +305,8 @@ def _print_status(report: dict[str, Any]) -> None:
     print(f"campaign {report['campaign']}: {report['state']} ({report['dialing_mode']})")
     print("leads:    " + ", ".join(f"{k} {v}" for k, v in report["leads"].items()))
     print("attempts: " + ", ".join(f"{k} {v}" for k, v in report["attempts"].items()))
+    if report["dispositions"]:
+        print("disposed: " + ", ".join(f"{k} {v}" for k, v in report["dispositions"].items()))
     rates = ", ".join(
         f"{window} {'-' if rate is None else f'{rate}%'}"
         for window, rate in report["abandon_percent"].items()

@@ -11,7 +11,9 @@ feeds back as events (``GraceOver``, ``WrapupOver``).
 Agents sit on nailed-up legs (``LegState``): ``DIALING`` (originated to the agent's phone) ->
 ``READY`` (answered, alone in a bridge of its own) -> ``ON_CALL`` -> ``WRAPUP`` -> ``READY`` ...;
 ``GONE`` when the leg ends (the agent hung up, did not answer, or the campaign released it),
-called again after ``AGENT_RETRY_S``.
+called again after ``AGENT_RETRY_S``. In wrap-up the agent may press a key of the campaign's
+``dispositions`` (``AgentKeyPressed``): that says what the call came to (``RecordDisposition``)
+and ends the wrap-up at once; other keys, and keys outside wrap-up, do nothing.
 
 Customer attempts (``AttemptState``): ``DIALING`` (claimed and originated; ringing) ->
 ``SCREENING`` (answered, AMD listening: pacing counts it as a likely connect from here, seconds
@@ -28,8 +30,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from controller.dialer.pacing import (
@@ -42,7 +44,7 @@ from controller.dialer.pacing import (
 )
 from controller.dialer.peer_pacers import ModelPacer, Pacer
 from controller.dialer.policy import CampaignState, Result, classify_hangup
-from controller.dialer.settings import CampaignSettings
+from controller.dialer.settings import CampaignSettings, Disposition
 
 AGENT_RETRY_S = 10.0
 ORIGINATE_FAILURE_GRACE_S = 2.0  # a refused originate may still have made a channel
@@ -179,7 +181,18 @@ class GraceOver:
 
 @dataclass(frozen=True, slots=True)
 class WrapupOver:
+    """The wrap-up after ``attempt_id`` has lasted its time (ignored if it ended already)."""
+
     agent_id: str
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentKeyPressed:
+    """The agent pressed ``key`` (DTMF) on the nailed-up leg ``channel_id``."""
+
+    channel_id: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +208,8 @@ class AttemptAdopted:
 Event = (
     Tick | StateChanged | SettingsChanged | AgentsAssigned | Claimed | OriginateRefused
     | PickedUp | AmdMachine | CustomerAnswered | AgentLegUp | AgentSeated | AgentLegGone
-    | Bridged | BridgeFailed | Hangup | GraceOver | WrapupOver | AttemptAdopted
+    | Bridged | BridgeFailed | Hangup | GraceOver | WrapupOver | AgentKeyPressed
+    | AttemptAdopted
 )
 
 
@@ -268,7 +282,19 @@ class StartWrapup:
     """Feed ``WrapupOver`` when the agent's after-call work ends (``seconds`` by the settings)."""
 
     agent_id: str
+    attempt_id: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDisposition:
+    """The agent said with ``key`` what the call of ``attempt_id`` came to: store it, and do
+    to the lead what the disposition says."""
+
+    attempt_id: str
+    agent_id: str
+    key: str
+    disposition: Disposition
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +338,7 @@ class SettleIfNoChannel:
 Command = (
     Claim | Originate | CallAgent | SeatAgent | Connect | PlaySafeHarbor | HangUp
     | DestroyBridge | StartGrace | StartWrapup | NoteAnswered | NoteConnected | RecordResult
-    | SettleIfNoChannel
+    | RecordDisposition | SettleIfNoChannel
 )
 
 
@@ -327,6 +353,7 @@ class AgentLeg:
     since: float = 0.0
     bridge_id: str | None = None
     customer: str | None = None
+    wrapup_of: str | None = None  # in WRAPUP: the attempt whose call it follows
     last_failure: float = -math.inf
 
 
@@ -347,6 +374,7 @@ class Attempt:
 class MachineSettings:
     pacing: PacingSettings
     wrapup_seconds: float
+    dispositions: Mapping[str, Disposition] = field(default_factory=dict)
 
     @classmethod
     def of(cls, settings: CampaignSettings) -> MachineSettings:
@@ -359,6 +387,7 @@ class MachineSettings:
                 ring_timeout=float(settings.ring_timeout_seconds),
             ),
             float(settings.agent_wrapup_seconds),
+            settings.dispositions,
         )
 
 
@@ -457,11 +486,15 @@ class CampaignMachine:
                     self._on_attempt_ended(channel_id, cause, now, out)
             case GraceOver(attempt_id):
                 self._on_grace_over(attempt_id, now, out)
-            case WrapupOver(agent_id):
+            case WrapupOver(agent_id, attempt_id):
                 leg = self.agents.get(agent_id)
-                if leg is not None and leg.state is LegState.WRAPUP:
-                    self.stats.record_wrap(now - leg.since)
-                    self._agent_ready(leg, now, out)
+                # a key may have ended this wrap-up, and the leg be in the next one by now
+                if leg is not None and leg.state is LegState.WRAPUP and (
+                    leg.wrapup_of == attempt_id
+                ):
+                    self._end_wrapup(leg, now, out)
+            case AgentKeyPressed(channel_id, key):
+                self._on_agent_key(channel_id, key, now, out)
             case AttemptAdopted(attempt_id, phone, launched_at, answered):
                 # still ringing: its fate is ahead; answered: what it came to is in AstDB
                 self.attempts[attempt_id] = Attempt(
@@ -689,8 +722,8 @@ class CampaignMachine:
         leg = self.agents.get(attempt.agent_id or "")
         if leg is not None and leg.customer == attempt_id:
             self._move(leg, LegState.WRAPUP, now)
-            leg.customer = None
-            out.append(StartWrapup(leg.agent_id, self.settings.wrapup_seconds))
+            leg.customer, leg.wrapup_of = None, attempt_id
+            out.append(StartWrapup(leg.agent_id, attempt_id, self.settings.wrapup_seconds))
         # adopted and not seen answering since: what it came to is in its AstDB record
         adopted = attempt_id in self._adopted and attempt.answered_at is None
         self._adopted.discard(attempt_id)
@@ -714,7 +747,22 @@ class CampaignMachine:
             return
         out.append(SeatAgent(leg.agent_id, channel_id, f"agent-bridge-{channel_id}"))
 
+    def _on_agent_key(self, channel_id: str, key: str, now: float, out: list[Command]) -> None:
+        leg = self._leg_of_channel.get(channel_id)
+        if leg is None or leg.state is not LegState.WRAPUP or leg.wrapup_of is None:
+            return  # on a call the key is the customer's to hear; ready, it says nothing
+        disposition = self.settings.dispositions.get(key)
+        if disposition is None:
+            return
+        out.append(RecordDisposition(leg.wrapup_of, leg.agent_id, key, disposition))
+        self._end_wrapup(leg, now, out)
+
+    def _end_wrapup(self, leg: AgentLeg, now: float, out: list[Command]) -> None:
+        self.stats.record_wrap(now - leg.since)
+        self._agent_ready(leg, now, out)
+
     def _agent_ready(self, leg: AgentLeg, now: float, out: list[Command]) -> None:
+        leg.wrapup_of = None
         if leg.agent_id not in self.agent_ids:
             self._release(leg, out)
             return

@@ -15,9 +15,11 @@ from controller.dialer.repository import (
     Campaign,
     CampaignHead,
     ClaimedAttempt,
+    DisposedLead,
     FinishedAttempt,
     OpenAttempt,
 )
+from controller.dialer.settings import Disposition
 
 
 class AmiPort(Protocol):
@@ -90,6 +92,10 @@ class DialerStore(Protocol):
         cause: int | None = None,
         timing: AttemptTiming | None = None,
     ) -> datetime | None: ...
+
+    async def record_disposition(
+        self, attempt_id: str, disposition: Disposition, agent_id: str, now: datetime
+    ) -> DisposedLead: ...
 
     async def release_attempt(self, attempt_id: str, now: datetime) -> None: ...
 

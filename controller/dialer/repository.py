@@ -14,6 +14,10 @@ for crash safety and for several workers:
    claimed and settled since the read fails the condition, so no lead is claimed twice and
    none on a stale read.
 2. ``record_result`` closes an attempt and schedules the lead's retry (or finishes it).
+   ``record_disposition`` stores what the agent said the call came to; the lead's part of it
+   (finish, dial again, do-not-call) is done by whichever of the two lands second, so their
+   order does not matter (the result waits in the backlog while the store is down, a key in
+   wrap-up may come first).
 3. ``open_attempts`` lists attempts still ``dialing`` for restart reconciliation.
 
 The DNC lists are checked when leads are claimed, not copied into the leads at import, so a
@@ -39,7 +43,12 @@ from controller.dialer.policy import (
     may_dial,
     next_attempt_at,
 )
-from controller.dialer.settings import FIXED_AFTER_CREATE, CampaignSettings, changed_keys
+from controller.dialer.settings import (
+    FIXED_AFTER_CREATE,
+    CampaignSettings,
+    Disposition,
+    changed_keys,
+)
 from controller.store.base import Connection, Database, Row, from_iso, from_iso_or_none, to_iso
 
 GLOBAL_DNC = "*"
@@ -117,6 +126,16 @@ class SettingsUpdate:
 
     def report(self) -> dict[str, Any]:
         return {"campaign": self.campaign, "revision": self.revision, "changed": list(self.changed)}
+
+
+@dataclass(frozen=True, slots=True)
+class DisposedLead:
+    """What ``record_disposition`` did to the attempt's lead: its state now (``done``,
+    ``ready`` to be dialed again at ``retry_at``), or ``pending`` while the call's result is
+    not stored yet (``record_result`` does the lead's part then)."""
+
+    state: str
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +494,8 @@ class DialerRepository:
             assert lead is not None  # attempts reference their lead
             started = from_iso(attempt["started_at"])
             retry_at = next_attempt_at(result, lead["attempts"], settings, now, started)
+            if attempt["disposition_lead"] is not None:  # the agent's key landed first
+                retry_at = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
             abandoned_at = to_iso(now) if result is Result.ABANDONED else lead["last_abandoned_at"]
             await conn.execute(
                 "UPDATE leads SET state = :state, next_attempt_at = :next, last_result = :result,"
@@ -490,6 +511,64 @@ class DialerRepository:
                 },
             )
         return retry_at
+
+    async def record_disposition(
+        self, attempt_id: str, disposition: Disposition, agent_id: str, now: datetime
+    ) -> DisposedLead:
+        """Store the agent's disposition of an attempt and do to its lead what it says, once:
+        a second one for the same attempt (a write re-run by the backlog) changes nothing."""
+        async with self._db.transaction() as conn:
+            attempt = await conn.fetchone(
+                f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id",
+                {"id": attempt_id},
+            )
+            if attempt is None:
+                raise DialerStoreError(f"no attempt {attempt_id!r}")
+            key = {"c": attempt["campaign"], "p": attempt["phone"]}
+            if attempt["disposition"] is None:
+                retry_at = now + timedelta(minutes=disposition.retry_minutes)
+                await conn.execute(
+                    "UPDATE attempts SET disposition = :name, disposition_lead = :lead,"
+                    " disposition_retry_at = :retry, disposed_by = :agent, disposed_at = :now"
+                    " WHERE attempt_id = :id",
+                    {
+                        "name": disposition.name,
+                        "lead": disposition.lead,
+                        "retry": to_iso(retry_at),
+                        "agent": agent_id,
+                        "now": to_iso(now),
+                        "id": attempt_id,
+                    },
+                )
+                if attempt["state"] == "done":  # else record_result does the lead's part
+                    await self._dispose_ended(conn, attempt_id, now)
+            if attempt["state"] != "done":
+                return DisposedLead("pending")
+            row = await conn.fetchone(
+                "SELECT state, next_attempt_at FROM leads WHERE campaign = :c AND phone = :p", key
+            )
+            assert row is not None
+            return DisposedLead(row["state"], from_iso_or_none(row["next_attempt_at"]))
+
+    async def _dispose_ended(self, conn: Connection, attempt_id: str, now: datetime) -> None:
+        """The lead's part of a disposition that came after its attempt's result."""
+        attempt = await conn.fetchone(
+            f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id", {"id": attempt_id}
+        )
+        assert attempt is not None
+        key = {"c": attempt["campaign"], "p": attempt["phone"]}
+        lead = await conn.fetchone(
+            "SELECT attempts FROM leads WHERE campaign = :c AND phone = :p", key
+        )
+        assert lead is not None  # attempts reference their lead
+        settings = (await self.campaign(attempt["campaign"], conn)).settings
+        retry_at = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
+        await conn.execute(
+            "UPDATE leads SET state = :state, next_attempt_at = :next"
+            " WHERE campaign = :c AND phone = :p",
+            {**key, "state": "ready" if retry_at else "done",
+             "next": to_iso(retry_at) if retry_at else ""},
+        )
 
     async def release_attempt(self, attempt_id: str, now: datetime) -> None:
         """Close an open attempt that was never dialed (``not_dialed``) and give its lead the
@@ -551,6 +630,11 @@ class DialerRepository:
             " GROUP BY result",
             params,
         )
+        by_disposition = await self._db.fetchall(
+            "SELECT disposition, COUNT(*) AS n FROM attempts WHERE campaign = :c"
+            " AND disposition IS NOT NULL GROUP BY disposition ORDER BY disposition",
+            params,
+        )
         open_count = await self._db.fetchone(
             "SELECT COUNT(*) AS n FROM attempts WHERE campaign = :c AND state = 'dialing'", params
         )
@@ -575,6 +659,7 @@ class DialerRepository:
                 "open": open_count["n"],
                 **{row["result"]: row["n"] for row in by_result},
             },
+            "dispositions": {row["disposition"]: row["n"] for row in by_disposition},
             "abandon_target_percent": found.settings.abandon.target_percent,
             "abandon_percent": {name: _percent(count) for name, count in abandons.items()},
         }
@@ -736,16 +821,45 @@ def _snapshot(row: Row) -> LeadSnapshot:
     )
 
 
+_ATTEMPT_FIELDS = (
+    "campaign, phone, started_at, state, disposition, disposition_lead, disposition_retry_at,"
+    " disposed_by"
+)
+
+
 async def _open_attempt(conn: Connection, attempt_id: str) -> Row:
-    """The campaign and phone of an attempt still open; ``DialerStoreError`` if it is not."""
+    """An attempt still open (campaign, phone, start, disposition); ``DialerStoreError`` if it
+    is not."""
     attempt = await conn.fetchone(
-        "SELECT campaign, phone, started_at FROM attempts"
-        " WHERE attempt_id = :id AND state = 'dialing'",
+        f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
         {"id": attempt_id},
     )
     if attempt is None:
         raise DialerStoreError(f"no open attempt {attempt_id!r}")
     return attempt
+
+
+async def _dispose_lead(
+    conn: Connection, attempt: Row, attempts_made: int, settings: CampaignSettings, now: datetime
+) -> datetime | None:
+    """The lead's part of an attempt's disposition, once its result is in: a ``dnc`` puts the
+    number on the global list (the customer asked not to be called, whatever the campaign);
+    returns when the lead is dialed again (None: it is finished)."""
+    lead = attempt["disposition_lead"]
+    if lead == "dnc":
+        await conn.execute(
+            "INSERT INTO dnc (scope, phone, added_at, source) VALUES (:scope, :phone, :now, :src)"
+            " ON CONFLICT (scope, phone) DO NOTHING",
+            {
+                "scope": GLOBAL_DNC,
+                "phone": attempt["phone"],
+                "now": to_iso(now),
+                "src": f"disposition {attempt['disposition']} by agent {attempt['disposed_by']}",
+            },
+        )
+    if lead == "retry" and attempts_made < settings.max_attempts:
+        return from_iso(attempt["disposition_retry_at"])
+    return None
 
 
 def _open_attempt_of(row: Row) -> OpenAttempt:

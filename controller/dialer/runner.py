@@ -45,11 +45,13 @@ from controller.asterisk.events import (
     AmiEvent,
     CallctlAmd,
     CallctlPickedUp,
+    DtmfEnd,
     OriginateResponse,
     StasisStart,
 )
 from controller.asterisk.events import Hangup as AmiHangup
 from controller.dialer.campaign import (
+    AgentKeyPressed,
     AgentLegGone,
     AgentLegUp,
     AgentsAssigned,
@@ -78,6 +80,7 @@ from controller.dialer.campaign import (
     OriginateRefused,
     PickedUp,
     PlaySafeHarbor,
+    RecordDisposition,
     RecordResult,
     SeatAgent,
     SettingsChanged,
@@ -323,14 +326,16 @@ class DialerService:
                 self._tasks.spawn(self._destroy_bridge(bridge_id))
             case StartGrace(attempt_id, seconds):
                 self._after(seconds, machine, GraceOver(attempt_id))
-            case StartWrapup(agent_id, seconds):
-                self._after(seconds, machine, WrapupOver(agent_id))
+            case StartWrapup(agent_id, attempt_id, seconds):
+                self._after(seconds, machine, WrapupOver(agent_id, attempt_id))
             case NoteAnswered(attempt_id):
                 self._tasks.spawn(self._note_answered(attempt_id))
             case NoteConnected():
                 self._note_connected(machine, command)
             case RecordResult():
                 self._tasks.spawn(self._record(machine, command))
+            case RecordDisposition():
+                self._tasks.spawn(self._record_disposition(machine.name, command))
             case SettleIfNoChannel(attempt_id, seconds):
                 asyncio.get_running_loop().call_later(
                     seconds, self._settle_if_no_channel, machine, attempt_id
@@ -595,6 +600,40 @@ class DialerService:
         except AmiError as error:  # a stale record is only read for an attempt still open
             log.info("dialer.ledger_delete_failed", attempt_id=attempt_id, error=str(error))
 
+    async def _record_disposition(self, campaign: str, command: RecordDisposition) -> None:
+        """Store an agent's disposition now, or once the store answers again."""
+        await self._writes.write(
+            "dialer disposition",
+            partial(self._write_disposition, campaign, command),
+            campaign=campaign,
+            attempt_id=command.attempt_id,
+        )
+
+    async def _write_disposition(self, campaign: str, command: RecordDisposition) -> None:
+        disposition = command.disposition
+        try:
+            lead = await self._repo.record_disposition(
+                command.attempt_id, disposition, command.agent_id, self._now_dt()
+            )
+        except DialerStoreError as error:  # the attempt is not in the store: nothing to mark
+            log.error(
+                "dialer.disposition_failed", campaign=campaign, attempt_id=command.attempt_id,
+                error=str(error),
+            )
+            return
+        self._metrics.dialer_disposition(campaign, disposition.name)
+        log.info(
+            "dialer.disposition",
+            campaign=campaign,
+            attempt_id=command.attempt_id,
+            agent_id=command.agent_id,
+            key=command.key,
+            disposition=disposition.name,
+            lead=disposition.lead,
+            lead_state=lead.state,
+            retry_at=lead.retry_at.isoformat() if lead.retry_at else None,
+        )
+
     # -- AMI and ARI events ------------------------------------------------------------------
 
     def _owner(self, channel_id: str) -> CampaignMachine | None:
@@ -633,6 +672,10 @@ class DialerService:
                 machine = self._owner(attempt_id)
                 if machine is not None:
                     self._feed_soon(machine, AmdMachine(attempt_id))
+            case DtmfEnd(uniqueid=uid, digit=key, received=True):
+                machine = self._owner(uid)
+                if machine is not None and machine.agent_on(uid) is not None:
+                    self._feed_soon(machine, AgentKeyPressed(uid, key))
             case OriginateResponse(action_id=action_id) if event.failed:
                 machine = self._owner(action_id)
                 if machine is None:

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from controller.config import ConfigError, validation_problems
 
@@ -118,6 +126,28 @@ class AmdSettings(_Section):
         return ",".join("" if value is None else str(value) for value in values)
 
 
+# A key of the phone's keypad, as the agent presses it in wrap-up; * and # stay free for
+# the phone's own features.
+def _keypad_digit(key: str) -> str:
+    if len(key) != 1 or key not in "0123456789":
+        raise ValueError(f"a disposition key is one digit, 0 to 9, not {key!r}")
+    return key
+
+
+DispositionKey = Annotated[str, AfterValidator(_keypad_digit)]
+
+
+class Disposition(_Section):
+    """What a call came to, as the agent says with one key in wrap-up, and what it does to the
+    lead: ``done`` finishes it, ``retry`` dials it again after ``retry_minutes`` (while it has
+    attempts left), ``dnc`` puts its number on the global do-not-call list (the customer asked
+    not to be called: that holds for every campaign)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    lead: Literal["done", "retry", "dnc"] = "done"
+    retry_minutes: int = Field(default=60, ge=0, description="read with lead = 'retry'")
+
+
 class CampaignSettings(_Section):
     trunk: str = Field(min_length=1, description="PJSIP endpoint the calls go out through")
     caller_id: str = Field(min_length=1)
@@ -141,6 +171,8 @@ class CampaignSettings(_Section):
         description="hang up an answered call after this long (0: never): frees an agent held"
         " by a call whose far end vanished without a BYE",
     )
+    # key -> disposition; the agent has agent_wrapup_seconds to press one, which ends wrap-up
+    dispositions: dict[DispositionKey, Disposition] = Field(default_factory=dict)
 
     @field_validator("default_region")
     @classmethod
@@ -149,6 +181,15 @@ class CampaignSettings(_Section):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown region {value!r} (use a two-letter code like 'US', 'GB')")
         return region
+
+    @field_validator("dispositions")
+    @classmethod
+    def _distinct_names(cls, value: dict[str, Disposition]) -> dict[str, Disposition]:
+        names = [disposition.name for disposition in value.values()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"a disposition name is on more than one key: {', '.join(repeated)}")
+        return value
 
     @property
     def recall_gap(self) -> timedelta:

@@ -296,7 +296,7 @@ class _World:
                     self.answer_times.append(now)
             case campaign.Hangup(attempt_id):
                 self.talks_ahead.pop(attempt_id, None)
-            case campaign.WrapupOver(agent_id):
+            case campaign.WrapupOver(agent_id, _):
                 self.ready_since[agent_id] = now
         for command in self.machine.handle(event, now):
             self.carry_out(command, now)
@@ -327,9 +327,9 @@ class _World:
                     self.schedule(now, campaign.Hangup(attempt_id, 16))
             case campaign.StartGrace(attempt_id, seconds):
                 self.schedule(now + seconds, campaign.GraceOver(attempt_id))
-            case campaign.StartWrapup(agent_id):
+            case campaign.StartWrapup(agent_id, attempt_id):
                 wrap = _lognormal(self.wraps, self.config.wrap, 0.4)
-                self.schedule(now + wrap, campaign.WrapupOver(agent_id))
+                self.schedule(now + wrap, campaign.WrapupOver(agent_id, attempt_id))
             case campaign.RecordResult():
                 self.lines -= 1
             case (

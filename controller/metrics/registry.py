@@ -110,6 +110,12 @@ class Metrics:
             "Outbound calls of the campaign by result (one result per call attempt).",
             ["campaign", "result"], registry=reg,
         )
+        self._dispositions = Counter(
+            "callctl_dialer_dispositions_total",
+            "Calls of the campaign an agent gave a disposition to (a key in wrap-up), by its"
+            " name.",
+            ["campaign", "disposition"], registry=reg,
+        )
         self._answer_to_agent = Histogram(
             "callctl_dialer_answer_to_agent_seconds",
             "Seconds from the customer's answer (human) to the agent being connected.",
@@ -225,6 +231,9 @@ class Metrics:
 
     def dialer_result(self, campaign: str, result: DialerResult) -> None:
         self._dialer_calls.labels(campaign, result).inc()
+
+    def dialer_disposition(self, campaign: str, disposition: str) -> None:
+        self._dispositions.labels(campaign, disposition).inc()
 
     def answer_to_agent(self, campaign: str, seconds: float) -> None:
         self._answer_to_agent.labels(campaign).observe(seconds)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from controller.dialer.campaign import (
     SCREENABLE,
+    AgentKeyPressed,
     AgentLegGone,
     AgentLegUp,
     AgentsAssigned,
@@ -43,6 +44,7 @@ from controller.dialer.campaign import (
     OriginateRefused,
     PickedUp,
     PlaySafeHarbor,
+    RecordDisposition,
     RecordResult,
     SeatAgent,
     SettingsChanged,
@@ -55,8 +57,11 @@ from controller.dialer.campaign import (
 )
 from controller.dialer.pacing import ABANDON_GRACE_SECONDS, PacingMode, PacingSettings, PacingStats
 from controller.dialer.policy import CampaignState, Result
+from controller.dialer.settings import Disposition
 
 AGENTS = ("1001", "1002", "1003")
+SALE, DNC = Disposition(name="sale"), Disposition(name="do-not-call", lead="dnc")
+DISPOSITIONS = {"1": SALE, "9": DNC}
 T = TypeVar("T")
 
 
@@ -68,6 +73,7 @@ def machine(mode: PacingMode = PacingMode.PROGRESSIVE, line_cap: int = 10,
         MachineSettings(
             PacingSettings(mode=mode, line_cap=line_cap, cps_cap=cps_cap, ring_timeout=15.0),
             wrapup_seconds=wrapup,
+            dispositions=DISPOSITIONS,
         ),
         PacingStats(),
         lambda: f"leg-{next(numbers)}",
@@ -121,12 +127,12 @@ def test_an_answer_reaches_the_longest_idle_agent_and_ends_in_one_human_result()
     (noted,) = of(NoteConnected, m.handle(Bridged("a1"), 5.01))
     assert math.isclose(noted.answer_to_agent_s, 0.01, abs_tol=1e-9)
     out = m.handle(Hangup("a1", 16), 65.0)
-    assert of(StartWrapup, out) == [StartWrapup("1001", 5.0)]
+    assert of(StartWrapup, out) == [StartWrapup("1001", "a1", 5.0)]
     (result,) = of(RecordResult, out)
     assert (result.result, result.answered_at, result.talk_seconds) == (Result.HUMAN, 5.0, 60.0)
     assert not result.from_ledger
     assert m.agents["1001"].state is LegState.WRAPUP
-    m.handle(WrapupOver("1001"), 70.0)
+    m.handle(WrapupOver("1001", "a1"), 70.0)
     assert m.agents["1001"].state is LegState.READY
     # 1001 was busy most recently: the next call goes to 1002
     launch(m, 71.0, ["a2"])
@@ -158,7 +164,7 @@ def test_an_agent_freed_within_the_grace_takes_the_waiting_call() -> None:
     m.handle(Claimed((ClaimedLead("a2", "+2"),)), 2.5)
     m.handle(CustomerAnswered("a2"), 3.0)
     m.handle(Hangup("a1", 16), 3.5)
-    (connect,) = of(Connect, m.handle(WrapupOver("1001"), 3.5))
+    (connect,) = of(Connect, m.handle(WrapupOver("1001", "a1"), 3.5))
     assert (connect.attempt_id, connect.agent_id) == ("a2", "1001")
     assert of(PlaySafeHarbor, m.handle(GraceOver("a2"), 5.0)) == []
 
@@ -255,7 +261,7 @@ def test_changed_settings_pace_the_next_decision_and_time_the_next_wrapup() -> N
     preview = MachineSettings(PacingSettings(mode=PacingMode.PREVIEW, ring_timeout=15.0), 30.0)
     assert m.handle(SettingsChanged(preview), 6.0) == []
     assert of(Claim, m.handle(Tick(), 7.0)) == []  # preview: the agents trigger the calls
-    assert of(StartWrapup, m.handle(Hangup("a1", 16), 20.0)) == [StartWrapup("1001", 30.0)]
+    assert of(StartWrapup, m.handle(Hangup("a1", 16), 20.0)) == [StartWrapup("1001", "a1", 30.0)]
     one_line = PacingSettings(mode=PacingMode.PROGRESSIVE, line_cap=1, ring_timeout=15.0)
     m.handle(SettingsChanged(MachineSettings(one_line, 30.0)), 21.0)
     (claim,) = of(Claim, m.handle(Tick(), 22.0))
@@ -273,7 +279,7 @@ def test_an_agent_taken_off_the_campaign_is_let_go_once_its_call_and_wrapup_are_
     assert of(HangUp, m.handle(AgentsAssigned(("1003",)), 3.0)) == [HangUp(idle.channel_id)]
     assert on_call.state is LegState.ON_CALL  # the customer is not cut off
     m.handle(Hangup("a1", 16), 10.0)
-    assert of(HangUp, m.handle(WrapupOver("1001"), 15.0)) == [HangUp(on_call.channel_id)]
+    assert of(HangUp, m.handle(WrapupOver("1001", "a1"), 15.0)) == [HangUp(on_call.channel_id)]
     assert m.pacing_input(16.0).agents_logged_in == 1
     (claim,) = of(Claim, m.handle(Tick(), 16.0))
     assert claim.count == 1  # progressive: one call, for 1003 alone
@@ -281,11 +287,54 @@ def test_an_agent_taken_off_the_campaign_is_let_go_once_its_call_and_wrapup_are_
     assert [call.agent_id for call in called] == ["1001"]  # back on it: called again
 
 
+def test_a_disposition_key_in_wrapup_is_recorded_for_that_call_and_ends_the_wrapup() -> None:
+    m = machine(wrapup=60.0)
+    seated(m, ("1001",))
+    leg = m.agents["1001"]
+    launch(m, 1.0, ["a1"])
+    m.handle(CustomerAnswered("a1"), 2.0)
+    m.handle(Bridged("a1"), 2.0)
+    assert m.handle(AgentKeyPressed(leg.channel_id, "9"), 5.0) == []  # on the call: the customer's
+    m.handle(Hangup("a1", 16), 10.0)
+    assert m.handle(AgentKeyPressed(leg.channel_id, "5"), 11.0) == []  # no such disposition
+    assert leg.state is LegState.WRAPUP
+    out = m.handle(AgentKeyPressed(leg.channel_id, "9"), 14.0)
+    assert of(RecordDisposition, out) == [RecordDisposition("a1", "1001", "9", DNC)]
+    assert leg.state is LegState.READY
+    assert m.handle(AgentKeyPressed(leg.channel_id, "1"), 15.0) == []  # ready: nothing to say
+    # the next call's wrap-up is not cut short by the first one's timer
+    launch(m, 16.0, ["a2"])
+    m.handle(CustomerAnswered("a2"), 17.0)
+    m.handle(Bridged("a2"), 17.0)
+    m.handle(Hangup("a2", 16), 40.0)
+    assert m.handle(WrapupOver("1001", "a1"), 70.0) == []
+    assert leg.state is LegState.WRAPUP
+    m.handle(WrapupOver("1001", "a2"), 100.0)
+    assert leg.state is LegState.READY
+
+
+def test_a_key_ends_a_wrapup_for_a_waiting_customer_and_pacing_learns_the_shorter_wrapup() -> None:
+    m = machine(wrapup=60.0)
+    seated(m, ("1001",))
+    leg = m.agents["1001"]
+    launch(m, 1.0, ["a1"])
+    m.handle(CustomerAnswered("a1"), 2.0)
+    m.handle(Bridged("a1"), 2.0)
+    m.handle(Hangup("a1", 16), 10.0)
+    m.handle(Claimed((ClaimedLead("a2", "+2"),)), 11.0)
+    m.handle(CustomerAnswered("a2"), 12.0)  # waits: the only agent is in wrap-up
+    out = m.handle(AgentKeyPressed(leg.channel_id, "1"), 13.0)
+    assert of(RecordDisposition, out) == [RecordDisposition("a1", "1001", "1", SALE)]
+    assert [c.attempt_id for c in of(Connect, out)] == ["a2"]
+    assert m.stats.mean_wrap == 3.0
+
+
 def test_events_of_unknown_channels_change_nothing() -> None:
     m = machine()
     seated(m)
     for stray in (Hangup("nope", 16), Bridged("nope"), GraceOver("nope"), AmdMachine("nope"),
-                  WrapupOver("9999"), AgentSeated("nope", "b"), AgentLegGone("nope", "x")):
+                  WrapupOver("9999", "a1"), AgentKeyPressed("nope", "1"), AgentSeated("nope", "b"),
+                  AgentLegGone("nope", "x")):
         assert m.handle(stray, 1.0) == []
     assert of(HangUp, m.handle(AgentLegUp("stray"), 1.0)) == [HangUp("stray")]
     assert of(PlaySafeHarbor, m.handle(CustomerAnswered("stray"), 1.0)) == [PlaySafeHarbor("stray")]
@@ -317,6 +366,8 @@ class World:
     ended_at: dict[str, float] = field(default_factory=dict)
     # when an agent was given to the attempt (by a bridge not refused), and until when
     held: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
+    disposed: set[str] = field(default_factory=set)
+    served_by: dict[str, str] = field(default_factory=dict)  # attempt -> its last agent
 
     def release(self, attempt_id: str) -> None:
         if self.held[attempt_id] and self.held[attempt_id][-1][1] == math.inf:
@@ -348,6 +399,7 @@ class World:
                 assert attempt_id not in self.serving, "a customer bridged to two agents"
                 assert agent_id in self.m.agent_ids, "a customer given to an agent taken off"
                 self.serving[attempt_id] = self.connects[attempt_id] = agent_id
+                self.served_by[attempt_id] = agent_id
                 self.held[attempt_id].append([self.now, math.inf])
             case PlaySafeHarbor(attempt_id) if attempt_id in self.claimed:
                 assert attempt_id not in self.bridged and attempt_id not in self.serving
@@ -356,10 +408,15 @@ class World:
                 self.safe_harbored[attempt_id] = self.now
             case StartGrace(attempt_id, seconds):
                 self.later(seconds, GraceOver(attempt_id))
-            case StartWrapup(agent_id, seconds):
-                self.later(seconds, WrapupOver(agent_id))
+            case StartWrapup(agent_id, attempt_id, seconds):
+                self.later(seconds, WrapupOver(agent_id, attempt_id))
             case SettleIfNoChannel(attempt_id, seconds):
                 self.later(seconds, Hangup(attempt_id, None))
+            case RecordDisposition(attempt_id, agent_id):
+                # once, by its agent, for a call that is over
+                assert attempt_id not in self.disposed and attempt_id in self.results
+                assert self.served_by[attempt_id] == agent_id
+                self.disposed.add(attempt_id)
             case RecordResult(attempt_id):
                 self.release(attempt_id)
                 self.results[attempt_id] += 1
@@ -395,7 +452,8 @@ class World:
 
 ACTIONS = st.sampled_from(
     ["tick", "tick", "pickup", "answer", "answer", "amd", "hangup", "hangup", "bridge_ok",
-     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume", "settings", "assign"]
+     "bridge_ok", "bridge_fail", "leg_gone", "refuse", "pause", "resume", "settings", "assign",
+     "key"]
 )
 # What a live settings update may change under the invariants (the caps are theirs to keep).
 MODES = (PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE, PacingMode.PREVIEW)
@@ -413,7 +471,7 @@ MODES = (PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE, PacingMode.PREVIEW)
 def test_random_event_sequences_keep_the_campaign_invariants(
     mode: PacingMode, steps: list[tuple[str, int, float, float]]
 ) -> None:
-    w = World(machine(mode, line_cap=LINE_CAP, cps_cap=CPS_CAP, wrapup=1.0))
+    w = World(machine(mode, line_cap=LINE_CAP, cps_cap=CPS_CAP, wrapup=4.0))
     w.feed(AgentsAssigned(AGENTS))
     w.feed(StateChanged(CampaignState.RUNNING))
     for action, index, dt, share in steps:
@@ -433,7 +491,10 @@ def test_random_event_sequences_keep_the_campaign_invariants(
             case "amd" if (attempt := w.pick(in_flight, index)) is not None:
                 w.feed(AmdMachine(attempt))
             case "hangup" if (attempt := w.pick(sorted(w.m.attempts), index)) is not None:
+                its_leg = w.m.agents.get(w.m.attempts[attempt].agent_id or "")
                 w.feed(Hangup(attempt, 16 if share > 0.5 else 17))
+                if its_leg is not None and index % 2:  # its agent keys a disposition at once
+                    w.feed(AgentKeyPressed(its_leg.channel_id, "1" if share < 0.75 else "9"))
             case "bridge_ok" if (attempt := w.pick(sorted(w.connects), index)) is not None:
                 w.connects.pop(attempt)
                 w.bridged.add(attempt)
@@ -463,7 +524,10 @@ def test_random_event_sequences_keep_the_campaign_invariants(
             case "settings":
                 pacing = PacingSettings(mode=MODES[index % len(MODES)], line_cap=LINE_CAP,
                                         cps_cap=CPS_CAP, ring_timeout=15.0)
-                w.feed(SettingsChanged(MachineSettings(pacing, wrapup_seconds=2.0 * share)))
+                w.feed(SettingsChanged(
+                    MachineSettings(pacing, 6.0 * share, DISPOSITIONS if index % 2 else {})))
+            case "key" if (leg := w.pick(sorted(w.m.agents), index)) is not None:
+                w.feed(AgentKeyPressed(w.m.agents[leg].channel_id, "1" if share < 0.5 else "9"))
 
     # every launch window of one second held the CPS cap
     for start in w.launches:
@@ -491,5 +555,6 @@ def test_random_event_sequences_keep_the_campaign_invariants(
     }
     assert set(w.safe_harbored) - at_the_instant == expected
     event(f"bridged: {bool(w.bridged)}, abandoned: {bool(expected)}, results: {len(w.results) > 3}")
+    event(f"disposed: {bool(w.disposed)}")
     lives, abandons = w.m.stats.window_totals(w.now)[720.0]
     assert abandons == len(w.safe_harbored) and lives == abandons + len(w.bridged)

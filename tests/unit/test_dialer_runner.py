@@ -19,11 +19,16 @@ from typing import Any
 import pytest
 
 from controller.asterisk.ami import AmiError
-from controller.asterisk.events import AriChannel, CallctlPickedUp, Hangup, StasisStart
+from controller.asterisk.events import AriChannel, CallctlPickedUp, DtmfEnd, Hangup, StasisStart
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
 from controller.dialer.policy import Result, longest_call
-from controller.dialer.repository import CampaignHead, ClaimedAttempt, DialerRepository
+from controller.dialer.repository import (
+    GLOBAL_DNC,
+    CampaignHead,
+    ClaimedAttempt,
+    DialerRepository,
+)
 from controller.dialer.runner import ANSWERS_READ_S, DialerService
 from controller.dialer.settings import parse_campaign_settings
 from controller.metrics.registry import Metrics, SnapshotProviders
@@ -120,9 +125,11 @@ SETTINGS = {
 }
 
 
-async def running_campaign(repo: DialerRepository, phones: list[str]) -> None:
+async def running_campaign(
+    repo: DialerRepository, phones: list[str], **settings: Any
+) -> None:
     now = datetime.fromtimestamp(NOON_NY, UTC)
-    await repo.create_campaign("c1", parse_campaign_settings(SETTINGS), now)
+    await repo.create_campaign("c1", parse_campaign_settings({**SETTINGS, **settings}), now)
     await repo.import_leads("c1", [Lead(p, timezone="America/New_York") for p in phones], now)
     await repo.change_state("c1", "start", now)
 
@@ -190,11 +197,11 @@ class Dialing:
 
 
 @contextlib.asynccontextmanager
-async def dialing(store: Database) -> AsyncIterator[Dialing]:
+async def dialing(store: Database, **settings: Any) -> AsyncIterator[Dialing]:
     """A running one-lead campaign, its runner looping until the block ends, the agent's leg
     called."""
     repo = DialerRepository(store)
-    await running_campaign(repo, ["+12125550101"])
+    await running_campaign(repo, ["+12125550101"], **settings)
     ami, ari = FakeAmi(), FakeAri()
     dialer = service(repo, ami, ari)
     await dialer.reconcile()
@@ -246,6 +253,48 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
         status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
         assert status["attempts"] == {"open": 0, "human": 1}, status
         assert await repo.open_attempts("c1") == []
+
+
+async def test_an_agent_s_key_in_wrapup_is_stored_as_the_call_s_disposition(
+    store: Database,
+) -> None:
+    dispositions = {"9": {"name": "do-not-call", "lead": "dnc"}}
+    async with dialing(store, agent_wrapup_seconds=60, dispositions=dispositions) as d:
+        agent_leg = d.ami.originates[0]["channel_id"]
+        d.dialer.on_agent_stasis(stasis(agent_leg, "agent", "c1", "1001"))
+        await until(lambda: len(d.ami.originates) == 2, "the customer's call")
+        attempt_id = d.ami.originates[1]["channel_id"]
+        d.dialer.on_customer_stasis(stasis(attempt_id, "dialer", "c1", attempt_id))
+        machine = d.dialer.campaigns["c1"]
+        await until(lambda: machine.agents["1001"].state == "on_call", "the customer connected")
+        d.dialer.on_ami_event(
+            Hangup(uniqueid=attempt_id, channel="PJSIP/trunk-1", linkedid=attempt_id, cause=16)
+        )
+        await until(lambda: machine.agents["1001"].state == "wrapup", "the agent in wrap-up")
+
+        def key(digit: str, received: bool = True) -> DtmfEnd:
+            return DtmfEnd(uniqueid=agent_leg, channel="PJSIP/1001-1", linkedid=agent_leg,
+                           digit=digit, received=received)
+
+        d.dialer.on_ami_event(key("9", received=False))  # played to the agent: not a key press
+        d.dialer.on_ami_event(key("4"))  # no such disposition
+        await asyncio.sleep(0.1)
+        assert machine.agents["1001"].state == "wrapup"
+        d.dialer.on_ami_event(key("9"))
+        await until(lambda: machine.agents["1001"].state == "ready", "the wrap-up ended by it")
+
+        async def disposition() -> str | None:
+            row = await store.fetchone(
+                "SELECT disposition FROM attempts WHERE attempt_id = :id", {"id": attempt_id})
+            return row["disposition"] if row else None
+
+        for _ in range(250):
+            if await disposition():
+                break
+            await asyncio.sleep(0.02)
+        assert await disposition() == "do-not-call"
+        [listed] = await d.repo.list_dnc(GLOBAL_DNC)
+        assert listed["phone"] == "+12125550101"
 
 
 async def test_settings_updated_in_the_store_reach_the_machine_and_the_next_call(

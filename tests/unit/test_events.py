@@ -19,6 +19,7 @@ from controller.asterisk.events import (
     ChannelDestroyed,
     CoreShowChannel,
     DBGetResponse,
+    DtmfEnd,
     Hangup,
     HangupRequest,
     OriginateResponse,
@@ -66,6 +67,11 @@ def test_channel_events_carry_the_snapshot_and_their_own_fields() -> None:
                      "Attempt": "att-1", "Cause": "TOOLONG-5000"})
     assert isinstance(amd, CallctlAmd)
     assert (amd.attempt, amd.amd_cause) == ("att-1", "TOOLONG-5000")
+    key = parse_ami({"Event": "DTMFEnd", **CHANNEL, "Digit": "9", "DurationMs": "120",
+                     "Direction": "Received"})
+    assert isinstance(key, DtmfEnd) and (key.digit, key.received) == ("9", True)
+    sent = parse_ami({"Event": "DTMFEnd", **CHANNEL, "Digit": "1", "Direction": "Sent"})
+    assert isinstance(sent, DtmfEnd) and not sent.received
     listed = parse_ami({"Event": "CoreShowChannel", **CHANNEL, "Duration": "01:02:03"})
     assert isinstance(listed, CoreShowChannel) and listed.duration_s == 3723
 
@@ -147,6 +153,8 @@ def test_events_no_service_reads_pass_as_unhandled(message: dict[str, str], name
          "Paused: not a flag: 'maybe'"),
         ({"Event": "UserEvent", **CHANNEL, "UserEvent": "CallctlAmd"}, "missing_field",
          "no Attempt header"),
+        ({"Event": "DTMFEnd", **CHANNEL, "Direction": "Received"}, "missing_field",
+         "no Digit header"),
         ({"Event": "CoreShowChannel", **CHANNEL, "Duration": "5s"}, "bad_value",
          "Duration: not HH:MM:SS: '5s'"),
     ],
