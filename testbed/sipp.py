@@ -38,7 +38,7 @@ SIPP_PCAP = "/usr/share/sip-tester/g711a.pcap"  # ~8 s of PCMA speech shipped wi
 SCENARIO_DEFAULTS = {
     "caller": {"CALLER": "0441234567", "HOLD_MS": "5000"},
     "agent_call": {"HOLD_MS": "5000", "PCAP": SIPP_PCAP},
-    "agent_phone": {"RING_S": "1", "TALK_MS": "30000"},
+    "agent_phone": {"RING_S": "1", "TALK_MS": "30000", "KEYS": ""},
     "customer": {
         "ANSWER_UPTO": "0.3", "BUSY_UPTO": "0.5", "RING_MIN_S": "2", "RING_MAX_S": "15",
         "TALK_MS": "20000",
@@ -321,12 +321,14 @@ class SippPool:
         self.started.append(sipp)
         return sipp.start()
 
-    def agent_phones(self, **values: str) -> Sipp:
-        """One UAS answering (and echoing media) for every agent endpoint."""
+    def agent_phones(self, keys: str = "", **values: str) -> Sipp:
+        """One UAS answering (and echoing media) for every agent endpoint; each answered call
+        then presses ``keys`` (see ``key_steps``)."""
         if self.agent_phone_port is None:
             raise SippError("this instance has no static agent contact (Ports.agent_phone)")
+        steps = {"KEYS": key_steps(keys, self._keys_dir())} if keys else {}
         return self.start("agent_phone", local_ip=AGENT_PHONE_IP, port=self.agent_phone_port,
-                          values=values, extra_args=["-rtp_echo"])
+                          values={**values, **steps}, extra_args=["-rtp_echo"])
 
     def carrier(self, **values: str) -> Sipp:
         """The customers behind the trunk: a UAS on the trunk's contact address."""

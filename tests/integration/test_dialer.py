@@ -338,6 +338,51 @@ async def test_dialing_waits_for_agents_stops_at_once_on_pause_and_stop_and_foll
     assert all(a["state"] == "done" and a["result"] == "human" for a in attempts)
 
 
+async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the_number(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    """The agent's phone presses 9 (RFC 2833) every 2 s from its answer on: ignored while it is
+    ready or talking, in wrap-up it marks the call do-not-call and ends the wrap-up at once, so
+    the next customer is dialed long before the 120 s wrap-up would have let it."""
+    config_file = controller_config_file
+    settings = campaign_toml(AGENTS[:1], agent_wrapup_seconds=120) + (
+        '[dispositions.9]\nname = "do-not-call"\nlead = "dnc"\n'
+    )
+    await setup_campaign(config_file, "dispo", in_hours_leads(2), settings, tmp_path)
+    sipp.agent_phones(keys=",".join(["2000:9"] * 45), RING_S="1", TALK_MS="600000")
+    sipp.carrier(**ALWAYS_ANSWER, TALK_MS="3000")
+    config = with_sections(config_file, "", config_file)
+    with captured_log() as log:
+        async with running_controller(config):
+            await acli(config_file, "campaign", "start", "dispo")
+
+            async def both_disposed() -> list[dict[str, Any]] | None:
+                rows = await store_rows(
+                    config, "SELECT * FROM attempts WHERE campaign = 'dispo'"
+                    " AND disposition IS NOT NULL ORDER BY started_at", {})
+                return rows if len(rows) == 2 else None
+
+            attempts = await wait_for(both_disposed, 60, "both calls given their disposition")
+            status = json.loads(await acli(config_file, "campaign", "status", "dispo", "--json"))
+            printed = await acli(config_file, "campaign", "status", "dispo")
+            _, metrics = await Api(config).request("GET", "/metrics", token=None)
+    assert [(a["result"], a["disposition"], a["disposed_by"]) for a in attempts] == [
+        ("human", "do-not-call", AGENTS[0])
+    ] * 2
+    keyed = log_events(log, "dialer.disposition")
+    assert [(e["attempt_id"], e["key"], e["lead_state"]) for e in keyed] == [
+        (a["attempt_id"], "9", "done") for a in attempts
+    ]
+    listed = await store_rows(config, "SELECT phone, source FROM dnc WHERE scope = '*'", {})
+    assert sorted(row["phone"] for row in listed) == [phone(0), phone(1)]
+    assert {row["source"] for row in listed} == {f"disposition do-not-call by agent {AGENTS[0]}"}
+    assert status["dispositions"] == {"do-not-call": 2}
+    assert "disposed: do-not-call 2\n" in printed
+    counted = 'callctl_dialer_dispositions_total{campaign="dispo",disposition="do-not-call"} 2.0'
+    assert counted in metrics.decode()
+    assert status["leads"]["done"] == 2
+
+
 async def _no_open(config: Config, campaign: str) -> bool:
     return await open_attempts(config, campaign) == 0
 
