@@ -3,6 +3,7 @@ it lands before or after the call's result (two writes, either order)."""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from controller.dialer.settings import (
     CampaignSettings,
     Disposition,
     parse_campaign_settings,
+    settings_toml,
 )
 from controller.store.base import Database
 
@@ -157,3 +159,10 @@ async def test_a_disposition_lands_once_and_needs_a_known_attempt(store: Databas
     assert status["dispositions"] == {"sale": 1}
     with pytest.raises(DialerStoreError, match="no attempt 'ghost'"):
         await repo.record_disposition("ghost", SALE, "1001", NOON_NY)
+
+
+def test_the_printed_settings_load_back_with_their_dispositions() -> None:
+    settings = parse_campaign_settings({**BASE, "dispositions": {
+        "1": {"name": "sale"}, "3": {"name": "call-back", "lead": "retry", "retry_minutes": 1440},
+    }})
+    assert parse_campaign_settings(tomllib.loads(settings_toml(settings))) == settings
