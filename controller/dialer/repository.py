@@ -470,12 +470,13 @@ class DialerRepository:
         """Close an open attempt and schedule its lead; returns the retry time (None: finished).
         ``timing`` keeps what pacing learned from the call (see ``pacing_history``)."""
         async with self._db.transaction() as conn:
-            attempt = await _open_attempt(conn, attempt_id)
             timing = timing or AttemptTiming()
-            await conn.execute(
+            # written before it is read: the write locks the row (PostgreSQL), so a disposition
+            # written at the same time is either seen here or sees this result (never neither)
+            closed = await conn.execute(
                 "UPDATE attempts SET state = 'done', ended_at = :now, result = :result,"
                 " cause = :cause, answered_at = :answered, talk_seconds = :talk"
-                " WHERE attempt_id = :id",
+                " WHERE attempt_id = :id AND state = 'dialing'",
                 {
                     "now": to_iso(now),
                     "result": result.value,
@@ -485,6 +486,9 @@ class DialerRepository:
                     "id": attempt_id,
                 },
             )
+            if not closed:
+                raise DialerStoreError(f"no open attempt {attempt_id!r}")
+            attempt = await _attempt(conn, attempt_id)
             settings = (await self.campaign(attempt["campaign"], conn)).settings
             key = {"c": attempt["campaign"], "p": attempt["phone"]}
             lead = await conn.fetchone(
@@ -517,58 +521,44 @@ class DialerRepository:
     ) -> DisposedLead:
         """Store the agent's disposition of an attempt and do to its lead what it says, once:
         a second one for the same attempt (a write re-run by the backlog) changes nothing."""
+        retry_at = now + timedelta(minutes=disposition.retry_minutes)
         async with self._db.transaction() as conn:
-            attempt = await conn.fetchone(
-                f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id",
-                {"id": attempt_id},
+            # written before it is read, as record_result does: one of the two sees the other
+            marked = await conn.execute(
+                "UPDATE attempts SET disposition = :name, disposition_lead = :lead,"
+                " disposition_retry_at = :retry, disposed_by = :agent, disposed_at = :now"
+                " WHERE attempt_id = :id AND disposition IS NULL",
+                {
+                    "name": disposition.name,
+                    "lead": disposition.lead,
+                    "retry": to_iso(retry_at),
+                    "agent": agent_id,
+                    "now": to_iso(now),
+                    "id": attempt_id,
+                },
             )
-            if attempt is None:
-                raise DialerStoreError(f"no attempt {attempt_id!r}")
-            key = {"c": attempt["campaign"], "p": attempt["phone"]}
-            if attempt["disposition"] is None:
-                retry_at = now + timedelta(minutes=disposition.retry_minutes)
-                await conn.execute(
-                    "UPDATE attempts SET disposition = :name, disposition_lead = :lead,"
-                    " disposition_retry_at = :retry, disposed_by = :agent, disposed_at = :now"
-                    " WHERE attempt_id = :id",
-                    {
-                        "name": disposition.name,
-                        "lead": disposition.lead,
-                        "retry": to_iso(retry_at),
-                        "agent": agent_id,
-                        "now": to_iso(now),
-                        "id": attempt_id,
-                    },
-                )
-                if attempt["state"] == "done":  # else record_result does the lead's part
-                    await self._dispose_ended(conn, attempt_id, now)
+            attempt = await _attempt(conn, attempt_id)
             if attempt["state"] != "done":
-                return DisposedLead("pending")
+                return DisposedLead("pending")  # record_result does the lead's part
+            key = {"c": attempt["campaign"], "p": attempt["phone"]}
+            if marked:
+                lead = await conn.fetchone(
+                    "SELECT attempts FROM leads WHERE campaign = :c AND phone = :p", key
+                )
+                assert lead is not None  # attempts reference their lead
+                settings = (await self.campaign(attempt["campaign"], conn)).settings
+                retry = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
+                await conn.execute(
+                    "UPDATE leads SET state = :state, next_attempt_at = :next"
+                    " WHERE campaign = :c AND phone = :p",
+                    {**key, "state": "ready" if retry else "done",
+                     "next": to_iso(retry) if retry else ""},
+                )
             row = await conn.fetchone(
                 "SELECT state, next_attempt_at FROM leads WHERE campaign = :c AND phone = :p", key
             )
             assert row is not None
             return DisposedLead(row["state"], from_iso_or_none(row["next_attempt_at"]))
-
-    async def _dispose_ended(self, conn: Connection, attempt_id: str, now: datetime) -> None:
-        """The lead's part of a disposition that came after its attempt's result."""
-        attempt = await conn.fetchone(
-            f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id", {"id": attempt_id}
-        )
-        assert attempt is not None
-        key = {"c": attempt["campaign"], "p": attempt["phone"]}
-        lead = await conn.fetchone(
-            "SELECT attempts FROM leads WHERE campaign = :c AND phone = :p", key
-        )
-        assert lead is not None  # attempts reference their lead
-        settings = (await self.campaign(attempt["campaign"], conn)).settings
-        retry_at = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
-        await conn.execute(
-            "UPDATE leads SET state = :state, next_attempt_at = :next"
-            " WHERE campaign = :c AND phone = :p",
-            {**key, "state": "ready" if retry_at else "done",
-             "next": to_iso(retry_at) if retry_at else ""},
-        )
 
     async def release_attempt(self, attempt_id: str, now: datetime) -> None:
         """Close an open attempt that was never dialed (``not_dialed``) and give its lead the
@@ -827,11 +817,21 @@ _ATTEMPT_FIELDS = (
 )
 
 
-async def _open_attempt(conn: Connection, attempt_id: str) -> Row:
-    """An attempt still open (campaign, phone, start, disposition); ``DialerStoreError`` if it
-    is not."""
+async def _attempt(conn: Connection, attempt_id: str) -> Row:
+    """An attempt's lead, start, state and disposition; ``DialerStoreError`` if unknown."""
     attempt = await conn.fetchone(
-        f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id AND state = 'dialing'",
+        f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE attempt_id = :id", {"id": attempt_id}
+    )
+    if attempt is None:
+        raise DialerStoreError(f"no attempt {attempt_id!r}")
+    return attempt
+
+
+async def _open_attempt(conn: Connection, attempt_id: str) -> Row:
+    """The campaign and phone of an attempt still open; ``DialerStoreError`` if it is not."""
+    attempt = await conn.fetchone(
+        "SELECT campaign, phone, started_at FROM attempts"
+        " WHERE attempt_id = :id AND state = 'dialing'",
         {"id": attempt_id},
     )
     if attempt is None:

@@ -3,6 +3,7 @@ it lands before or after the call's result (two writes, either order)."""
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +26,8 @@ from controller.dialer.settings import (
     parse_campaign_settings,
     settings_toml,
 )
-from controller.store.base import Database
+from controller.store import open_store
+from controller.store.base import Database, from_iso, to_iso
 
 NOON_NY = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
 PHONE = "+12125550101"
@@ -166,3 +168,45 @@ def test_the_printed_settings_load_back_with_their_dispositions() -> None:
         "1": {"name": "sale"}, "3": {"name": "call-back", "lead": "retry", "retry_minutes": 1440},
     }})
     assert parse_campaign_settings(tomllib.loads(settings_toml(settings))) == settings
+
+
+@pytest.mark.parametrize("landing_first", ["disposition", "result"])
+async def test_a_disposition_and_a_result_written_at_once_both_reach_the_lead(
+    store: Database, store_url: str, landing_first: str
+) -> None:
+    """PostgreSQL (READ COMMITTED): while one of the two writes is in flight (written, not
+    committed), the other must wait for it and see it. Had the second read the attempt before
+    it wrote, each would see the other not yet done, and nobody would schedule the lead."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time: the two cannot overlap")
+    repo, attempt = await answered_call(store)
+    keyed = NOON_NY + timedelta(seconds=4)
+    due = keyed + timedelta(minutes=CALL_AGAIN.retry_minutes)
+    async def second_write() -> object:
+        if landing_first == "disposition":
+            return await repo.record_result(attempt.attempt_id, Result.HUMAN, NOON_NY, cause=16)
+        return await repo.record_disposition(attempt.attempt_id, CALL_AGAIN, "1001", keyed)
+
+    holder = await open_store(store_url)
+    try:
+        async with holder.transaction() as conn:
+            if landing_first == "disposition":
+                await conn.execute(
+                    "UPDATE attempts SET disposition = 'call-again', disposition_lead = 'retry',"
+                    " disposition_retry_at = :due, disposed_by = '1001' WHERE attempt_id = :id",
+                    {"due": to_iso(due), "id": attempt.attempt_id},
+                )
+            else:
+                await conn.execute(
+                    "UPDATE attempts SET state = 'done', result = 'human' WHERE attempt_id = :id",
+                    {"id": attempt.attempt_id},
+                )
+            second = asyncio.create_task(second_write())
+            await asyncio.sleep(0.5)
+            assert not second.done()  # it waits on the attempt's row
+        outcome = await asyncio.wait_for(second, 10)
+    finally:
+        await holder.close()
+    assert outcome == (due if landing_first == "disposition" else DisposedLead("ready", due))
+    state, next_attempt = await lead_of(store)
+    assert (state, from_iso(next_attempt)) == ("ready", due)
