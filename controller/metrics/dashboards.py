@@ -233,11 +233,6 @@ DIALER = Dashboard(
         Panel("Call results", "timeseries", (Target(
             f"sum by (result) (increase(callctl_dialer_calls_total{C}[{RATE}]))",
             "{{result}}"),), width=12, stacked=True),
-        Panel("Dispositions", "timeseries", (Target(
-            f"sum by (disposition) (increase(callctl_dialer_dispositions_total{C}[{RATE}]))",
-            "{{disposition}}"),), width=12, stacked=True,
-            description="What agents said the calls came to, by the key they pressed in"
-                        " wrap-up."),
     ),
 )
 
