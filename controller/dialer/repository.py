@@ -541,24 +541,22 @@ class DialerRepository:
             if attempt["state"] != "done":
                 return DisposedLead("pending")  # record_result does the lead's part
             key = {"c": attempt["campaign"], "p": attempt["phone"]}
-            if marked:
-                lead = await conn.fetchone(
-                    "SELECT attempts FROM leads WHERE campaign = :c AND phone = :p", key
-                )
-                assert lead is not None  # attempts reference their lead
-                settings = (await self.campaign(attempt["campaign"], conn)).settings
-                retry = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
-                await conn.execute(
-                    "UPDATE leads SET state = :state, next_attempt_at = :next"
-                    " WHERE campaign = :c AND phone = :p",
-                    {**key, "state": "ready" if retry else "done",
-                     "next": to_iso(retry) if retry else ""},
-                )
-            row = await conn.fetchone(
-                "SELECT state, next_attempt_at FROM leads WHERE campaign = :c AND phone = :p", key
+            lead = await conn.fetchone(
+                "SELECT state, attempts, next_attempt_at FROM leads"
+                " WHERE campaign = :c AND phone = :p", key,
             )
-            assert row is not None
-            return DisposedLead(row["state"], from_iso_or_none(row["next_attempt_at"]))
+            assert lead is not None  # attempts reference their lead
+            if not marked:  # disposed of before: the lead is as that left it
+                return DisposedLead(lead["state"], from_iso_or_none(lead["next_attempt_at"]))
+            settings = (await self.campaign(attempt["campaign"], conn)).settings
+            retry = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
+            await conn.execute(
+                "UPDATE leads SET state = :state, next_attempt_at = :next"
+                " WHERE campaign = :c AND phone = :p",
+                {**key, "state": "ready" if retry else "done",
+                 "next": to_iso(retry) if retry else ""},
+            )
+            return DisposedLead("ready" if retry else "done", retry)
 
     async def release_attempt(self, attempt_id: str, now: datetime) -> None:
         """Close an open attempt that was never dialed (``not_dialed``) and give its lead the

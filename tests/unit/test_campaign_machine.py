@@ -105,6 +105,13 @@ def launch(m: CampaignMachine, now: float, ids: list[str]) -> list[Originate]:
     return of(Originate, m.handle(Claimed(leads), now))
 
 
+def talking(m: CampaignMachine, attempt_id: str, now: float) -> None:
+    """Launch ``attempt_id``, answered and bridged to the longest idle agent at ``now + 1``."""
+    launch(m, now, [attempt_id])
+    m.handle(CustomerAnswered(attempt_id), now + 1.0)
+    m.handle(Bridged(attempt_id), now + 1.0)
+
+
 def test_progressive_claims_one_call_per_ready_agent_and_waits_for_the_answer() -> None:
     m = machine()
     seated(m)
@@ -291,9 +298,7 @@ def test_a_disposition_key_in_wrapup_is_recorded_for_that_call_and_ends_the_wrap
     m = machine(wrapup=60.0)
     seated(m, ("1001",))
     leg = m.agents["1001"]
-    launch(m, 1.0, ["a1"])
-    m.handle(CustomerAnswered("a1"), 2.0)
-    m.handle(Bridged("a1"), 2.0)
+    talking(m, "a1", 1.0)
     assert m.handle(AgentKeyPressed(leg.channel_id, "9"), 5.0) == []  # on the call: the customer's
     m.handle(Hangup("a1", 16), 10.0)
     assert m.handle(AgentKeyPressed(leg.channel_id, "5"), 11.0) == []  # no such disposition
@@ -303,9 +308,7 @@ def test_a_disposition_key_in_wrapup_is_recorded_for_that_call_and_ends_the_wrap
     assert leg.state is LegState.READY
     assert m.handle(AgentKeyPressed(leg.channel_id, "1"), 15.0) == []  # ready: nothing to say
     # the next call's wrap-up is not cut short by the first one's timer
-    launch(m, 16.0, ["a2"])
-    m.handle(CustomerAnswered("a2"), 17.0)
-    m.handle(Bridged("a2"), 17.0)
+    talking(m, "a2", 16.0)
     m.handle(Hangup("a2", 16), 40.0)
     assert m.handle(WrapupOver("1001", "a1"), 70.0) == []
     assert leg.state is LegState.WRAPUP
@@ -317,9 +320,7 @@ def test_a_key_ends_a_wrapup_for_a_waiting_customer_and_pacing_learns_the_shorte
     m = machine(wrapup=60.0)
     seated(m, ("1001",))
     leg = m.agents["1001"]
-    launch(m, 1.0, ["a1"])
-    m.handle(CustomerAnswered("a1"), 2.0)
-    m.handle(Bridged("a1"), 2.0)
+    talking(m, "a1", 1.0)
     m.handle(Hangup("a1", 16), 10.0)
     m.handle(Claimed((ClaimedLead("a2", "+2"),)), 11.0)
     m.handle(CustomerAnswered("a2"), 12.0)  # waits: the only agent is in wrap-up
