@@ -13,8 +13,9 @@ outside-line prefix of ``from-agents``). Accounts come three ways, merged into o
   supervisor,queues`` and one row per agent, queues as ``support:0 sales:1``.
 
 An id declared twice is an error naming both places. The other keys are settings: pause
-reasons by code (``[agents.pause_reasons]`` ``1 = "lunch"``), the feature codes, and per queue
-how many unanswered rings in a row pause an agent with reason ``missed``.
+reasons by code (``[agents.pause_reasons]`` ``1 = "lunch"``), the feature codes, per queue
+how many unanswered rings in a row pause an agent with reason ``missed``, and for how many
+minutes after a queue call an agent may still key its disposition.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY
 
 AGENT_ID_PATTERN = r"^[1-8][0-9]{1,9}$"
 MISSED_REASON = "missed"
-SETTINGS_KEYS = ("csv", "range", "pause_reasons", "feature_codes", "auto_pause")
+SETTINGS_KEYS = ("csv", "range", "pause_reasons", "feature_codes", "auto_pause",
+                 "disposition_minutes")
 CSV_COLUMNS = ("id", "name", "team", "supervisor", "queues")
 
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
@@ -96,11 +98,13 @@ class AgentRange(AgentAccount):
 
 class FeatureCodes(Section):
     """What an agent or a supervisor dials on the phone (``*46`` plus a digit: pause with
-    that reason; ``*51`` plus an agent id: listen to that agent's call)."""
+    that reason; ``*48`` plus a key: what the last queue call came to; ``*51`` plus an agent
+    id: listen to that agent's call)."""
 
     login_toggle: DialCode = "*45"
     pause_toggle: DialCode = "*46"
     end_wrapup: DialCode = "*47"
+    disposition: DialCode = "*48"
     listen: DialCode = "*51"
     whisper: DialCode = "*52"
     barge: DialCode = "*53"
@@ -186,6 +190,9 @@ class AgentsConfig(Section):
     auto_pause: dict[QueueName, Annotated[int, Field(ge=1)]] = Field(
         default={}, description="queue -> unanswered rings in a row that pause the agent "
         f"with reason '{MISSED_REASON}'")
+    disposition_minutes: int = Field(
+        default=10, ge=1, description="how long after a queue call ends its agent may still "
+        "key what it came to (the disposition feature code and a key)")
 
     @model_validator(mode="before")
     @classmethod

@@ -63,6 +63,7 @@ def render_agents_dialplan(config: Config) -> str:
         *_feature(codes.pause_toggle, "pause_toggle"),
         *_feature(codes.pause_toggle, "pause", f"${{EXTEN:{len(codes.pause_toggle)}}}"),
         *_feature(codes.end_wrapup, "end_wrapup"),
+        *_feature(codes.disposition, "disposition", f"${{EXTEN:{len(codes.disposition)}}}"),
         "; supervision: the controller checks the team and names the agent's exact channel",
         *(line for mode, code in (("listen", codes.listen), ("whisper", codes.whisper),
                                   ("barge", codes.barge))

@@ -10,7 +10,8 @@ follow, so a phone subscribed to the hints gets a NOTIFY. One lock per agent kee
 from racing each other on one agent.
 
 Feature codes arrive as Stasis channels (``dialplan.py``): the handler decides, tells the
-dialplan which sound confirms it, and sends the channel back.
+dialplan which sound confirms it, and sends the channel back. A disposition keyed for a queue
+call goes to ``DispositionService`` and, in wrap-up, ends it as ``*47`` does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Protocol
 
 from controller.agents.config import AgentsConfig
 from controller.agents.dialplan import SOUND_VARIABLE, login_device, paused_device
+from controller.agents.dispositions import KeyedDisposition
 from controller.agents.machine import (
     AgentEvent,
     AgentPosition,
@@ -52,7 +54,7 @@ from controller.inbound.agents import AgentError
 from controller.inbound.repository import AgentRepository, QueueMembership, StoredAgent
 from controller.logs import get_logger
 from controller.pjsip import agent_of_interface
-from controller.store.base import Database
+from controller.store.base import Database, StoreError
 from controller.tasks import TaskSet
 
 log = get_logger("agents.status")
@@ -67,6 +69,7 @@ SOUND_PAUSED = "activated"
 SOUND_UNPAUSED = "de-activated"
 SOUND_REFUSED = "beeperr"
 SOUND_WRAPUP_ENDED = "beep"
+SOUND_DISPOSED = "auth-thankyou"
 
 
 class MembershipPort(Protocol):
@@ -81,6 +84,12 @@ class MembershipPort(Protocol):
     async def pause(self, agent_id: str, paused: bool, reason: str = "") -> None: ...
 
     async def rejoin(self, agent_id: str) -> None: ...
+
+
+class DispositionPort(Protocol):
+    """The dispositions of queue calls (``agents.dispositions.DispositionService``)."""
+
+    async def key(self, agent_id: str, key: str) -> KeyedDisposition | Refusal: ...
 
 
 class DeviceStatePort(Protocol):
@@ -101,9 +110,11 @@ def position_of(stored: StoredAgent | None) -> AgentPosition:
     return AgentPosition(AgentStatus.AVAILABLE)
 
 
-def confirmation_sound(decision: AgentTransition) -> str:
+def confirmation_sound(decision: AgentTransition | KeyedDisposition) -> str:
     if isinstance(decision, Refusal):
         return SOUND_REFUSED
+    if isinstance(decision, KeyedDisposition):
+        return SOUND_DISPOSED
     if QueueAction.REJOIN in decision.actions:
         return SOUND_WRAPUP_ENDED
     return {AgentStatus.AVAILABLE: SOUND_UNPAUSED if QueueAction.UNPAUSE in decision.actions
@@ -115,7 +126,7 @@ def confirmation_sound(decision: AgentTransition) -> str:
 class AgentStatusService:
     def __init__(
         self, config: AgentsConfig, agents: MembershipPort, store: Database,
-        devices: DeviceStatePort, channels: FeatureChannelPort,
+        devices: DeviceStatePort, channels: FeatureChannelPort, dispositions: DispositionPort,
         agent_ids: Collection[str], clock: Callable[[], datetime],
     ) -> None:
         self._config = config
@@ -126,6 +137,7 @@ class AgentStatusService:
         self._repository = AgentRepository(store)
         self._devices = devices
         self._channels = channels
+        self._dispositions = dispositions
         self._missed: dict[str, Mapping[str, int]] = {}
         self._busy_offers: deque[str] = deque(maxlen=BUSY_OFFERS_KEPT)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -212,13 +224,15 @@ class AgentStatusService:
         try:
             decision = await self._phone_decision(endpoint, action, argument)
             sound = confirmation_sound(decision)
-        except (AgentError, AmiError) as error:
+        except (AgentError, AmiError, StoreError) as error:
             log.warning("agent.feature_failed", agent_id=endpoint, action=action,
                         channel=channel, error=str(error))
         finally:
             await self._channels.continue_with(channel, {SOUND_VARIABLE: sound})
 
-    async def _phone_decision(self, agent_id: str, action: str, argument: str) -> AgentTransition:
+    async def _phone_decision(
+        self, agent_id: str, action: str, argument: str
+    ) -> AgentTransition | KeyedDisposition:
         if agent_id not in self._agent_ids:
             return Refusal(f"endpoint {agent_id!r} is not a configured agent")
         match action:
@@ -228,6 +242,11 @@ class AgentStatusService:
                 return await self.apply(agent_id, TogglePause())
             case "end_wrapup":
                 return await self.apply(agent_id, EndWrapup())
+            case "disposition":
+                keyed = await self._dispositions.key(agent_id, argument)
+                if isinstance(keyed, KeyedDisposition) and keyed.ends_wrapup:
+                    await self.apply(agent_id, EndWrapup())
+                return keyed
             case "pause" if argument.isdigit() and (
                     reason := self._config.reason_of_code(int(argument))):
                 return await self.apply(agent_id, Pause(reason))

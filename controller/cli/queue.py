@@ -44,6 +44,10 @@ def _status(args: argparse.Namespace) -> int:
             if args.watch:
                 print("\033[2J\033[H", end="")
             print_table([_row(q) for q in queues], list(_row({}).keys()))
+            for queue in queues:
+                if said := queue.get("dispositions_today"):
+                    counts = ", ".join(f"{name} {n}" for name, n in sorted(said.items()))
+                    print(f"{queue['queue']} dispositions today: {counts}")
         if not args.watch:
             return 0
         time.sleep(1)

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from controller.config import ConfigError, validation_problems
+from controller.dispositions import DispositionKey, DispositionName, check_distinct
 
 # Regulators (FCC 47 CFR 64.1200, Ofcom) require at least 15 s of ringing before giving up.
 MIN_RING_TIMEOUT_SECONDS = 15
@@ -126,24 +126,13 @@ class AmdSettings(_Section):
         return ",".join("" if value is None else str(value) for value in values)
 
 
-# A key of the phone's keypad, as the agent presses it in wrap-up; * and # stay free for
-# the phone's own features.
-def _keypad_digit(key: str) -> str:
-    if len(key) != 1 or key not in "0123456789":
-        raise ValueError(f"a disposition key is one digit, 0 to 9, not {key!r}")
-    return key
-
-
-DispositionKey = Annotated[str, AfterValidator(_keypad_digit)]
-
-
 class Disposition(_Section):
     """What a call came to, as the agent says with one key in wrap-up, and what it does to the
     lead: ``done`` finishes it, ``retry`` dials it again after ``retry_minutes`` (while it has
     attempts left), ``dnc`` puts its number on the global do-not-call list (the customer asked
     not to be called: that holds for every campaign)."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: DispositionName
     lead: Literal["done", "retry", "dnc"] = "done"
     retry_minutes: int = Field(default=60, ge=0, description="read with lead = 'retry'")
 
@@ -185,10 +174,7 @@ class CampaignSettings(_Section):
     @field_validator("dispositions")
     @classmethod
     def _distinct_names(cls, value: dict[str, Disposition]) -> dict[str, Disposition]:
-        names = [disposition.name for disposition in value.values()]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise ValueError(f"a disposition name is on more than one key: {', '.join(repeated)}")
+        check_distinct(disposition.name for disposition in value.values())
         return value
 
     @property

@@ -1,14 +1,16 @@
 """Agents: login, logout and pause over ``/api/v1/agents`` and the phones' feature codes, all
-through one status machine (``agents/service.py``); kept in step with Asterisk's queue members
-after every resync and when a member appears."""
+through one status machine (``agents/service.py``), and the dispositions agents key for queue
+calls; kept in step with Asterisk's queue members after every resync and when a member
+appears."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from controller.agents.dialplan import STASIS_ENTRY, SUPERVISE_ENTRY
+from controller.agents.dispositions import DispositionService
 from controller.agents.gauges import AgentGaugeProvider
 from controller.agents.service import AgentStatusService
 from controller.agents.supervision import SupervisionService
@@ -60,13 +62,20 @@ def install(app: web.Application, core: Core) -> AgentService:
     )
     channels = AriFeatureChannels(core.ari)
     model = core.model
+
+    def clock() -> datetime:
+        return datetime.fromtimestamp(model.now(), UTC)
+
+    dispositions = DispositionService(
+        core.store, config.inbound.queues, timedelta(minutes=config.agents.disposition_minutes),
+        core.metrics, clock)
     status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
-                                channels, agent_ids=tuple(config.agent_accounts),
-                                clock=lambda: datetime.fromtimestamp(model.now(), UTC))
+                                channels, dispositions, agent_ids=tuple(config.agent_accounts),
+                                clock=clock)
     supervision = SupervisionService(
         config.agents, core.store, channels, core.ami,
         lambda: [c.latest.channel for c in model.channels.values() if c.state == "Up"],
-        lambda: datetime.fromtimestamp(model.now(), UTC))
+        clock)
     core.sync.add_resync_hook(service.reconcile)
     core.supervise("agents-follow-store", lambda: service.run(lambda: core.sync.synced))
     core.sync.add_resync_hook(status.show_all)
@@ -77,8 +86,7 @@ def install(app: web.Application, core: Core) -> AgentService:
     core.on_stasis(SUPERVISE_ENTRY, supervision.on_stasis)
     app[keys.AGENTS] = service
     core.metrics.provide(agents=AgentGaugeProvider(
-        core.store, config, config.metrics.service_level_window,
-        lambda: datetime.fromtimestamp(model.now(), UTC)))
+        core.store, config, config.metrics.service_level_window, clock))
     app[keys.AGENT_STATUS] = status
     app[keys.SUPERVISION] = supervision
     agents.add_routes(app)

@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from controller.callbacks.config import CallbackConfig
+from controller.dispositions import DispositionKey, DispositionName, check_distinct
 from controller.inbound.destinations import (
     AnyDestination,
     Destination,
@@ -323,6 +324,16 @@ class QueueConfig(Section):
     callback: CallbackConfig | None = Field(
         default=None, description="offer waiting callers a callback that keeps their place"
     )
+    dispositions: dict[DispositionKey, DispositionName] = Field(
+        default_factory=dict,
+        description="key -> what a call came to, keyed by its agent after it (*48 + key)",
+    )
+
+    @field_validator("dispositions")
+    @classmethod
+    def _distinct_dispositions(cls, value: dict[str, str]) -> dict[str, str]:
+        check_distinct(value.values())
+        return value
 
     @field_validator("members")
     @classmethod

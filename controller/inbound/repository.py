@@ -3,8 +3,9 @@
 Two repositories, one per domain, written against the ``Database`` port with portable SQL:
 
 * ``InboundCallRepository`` (table ``inbound_calls``): the router writes a call's row when it
-  arrives and completes it when the call ends; ``callctl queue status`` and the queue gauges
-  read today's outcomes and waits from it.
+  arrives, adds its agent when answered and completes it when the call ends; the agent's
+  disposition lands on it; ``callctl queue status`` and the queue gauges read today's outcomes,
+  dispositions and waits from it.
 * ``AgentRepository`` (tables ``agents`` and ``agent_queues``): what agents asked for (logged
   in to which queues, paused with which reason), which ``AgentService.reconcile`` makes
   Asterisk match after every reconnect.
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
+from typing import Literal
 
 from controller.pjsip import agent_interface
 from controller.store.base import Database, from_iso, from_iso_or_none, to_iso
@@ -51,6 +53,17 @@ class OpenCall:
     queue: str | None
     arrived_at: datetime
     queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredCall:
+    """An agent's latest answered queue call, as its disposition needs it."""
+
+    call_id: str
+    queue: str
+    answered_at: datetime
+    ended_at: datetime | None
+    disposition: str | None
 
 
 @dataclass(slots=True)
@@ -111,6 +124,17 @@ class InboundCallRepository:
             {"rule": rule, "dest": destination, "queue": queue, "id": call_id},
         )
 
+    async def set_answered(self, call: InboundCallRecord) -> None:
+        """An agent answered the call: its agent and answer, whether or not the arrival row
+        was written yet (the outcome stays the end's to write)."""
+        await self._db.execute(
+            "INSERT INTO inbound_calls (call_id, channel, did, caller, queue, arrived_at,"
+            " queued_at, answered_at, agent_id, node) VALUES (:id, :channel, :did, :caller,"
+            " :queue, :arrived, :queued, :answered, :agent, :node)"
+            " ON CONFLICT (call_id) DO UPDATE SET answered_at = :answered, agent_id = :agent",
+            _params(call),
+        )
+
     async def save_ended(self, call: InboundCallRecord) -> None:
         """Write a call's final row, whether or not its arrival row was written yet."""
         await self._db.execute(
@@ -167,16 +191,50 @@ class InboundCallRepository:
 
     async def outcome_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
         """Per queue, per outcome: how many calls that arrived since ``arrived_since``."""
+        return await self._counts("outcome", arrived_since)
+
+    async def disposition_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
+        """Per queue, per disposition: the calls that arrived since ``arrived_since``."""
+        return await self._counts("disposition", arrived_since)
+
+    async def _counts(
+        self, column: Literal["outcome", "disposition"], arrived_since: datetime
+    ) -> dict[str, dict[str, int]]:
         rows = await self._db.fetchall(
-            "SELECT queue, outcome, COUNT(*) AS n FROM inbound_calls"
-            " WHERE arrived_at >= :since AND queue IS NOT NULL AND outcome IS NOT NULL"
-            " GROUP BY queue, outcome",
+            f"SELECT queue, {column} AS value, COUNT(*) AS n FROM inbound_calls"
+            f" WHERE arrived_at >= :since AND queue IS NOT NULL AND {column} IS NOT NULL"
+            f" GROUP BY queue, {column}",
             {"since": to_iso(arrived_since)},
         )
         counts: dict[str, dict[str, int]] = {}
         for row in rows:
-            counts.setdefault(row["queue"], {})[row["outcome"]] = row["n"]
+            counts.setdefault(row["queue"], {})[row["value"]] = row["n"]
         return counts
+
+    async def last_answered_by(self, agent_id: str) -> AnsweredCall | None:
+        """The queue call ``agent_id`` answered last, ended or not."""
+        row = await self._db.fetchone(
+            "SELECT call_id, queue, answered_at, ended_at, disposition FROM inbound_calls"
+            " WHERE agent_id = :agent AND answered_at IS NOT NULL AND queue IS NOT NULL"
+            " ORDER BY answered_at DESC LIMIT 1",
+            {"agent": agent_id},
+        )
+        if row is None:
+            return None
+        return AnsweredCall(row["call_id"], row["queue"], from_iso(row["answered_at"]),
+                            from_iso_or_none(row["ended_at"]), row["disposition"])
+
+    async def record_disposition(
+        self, call_id: str, disposition: str, agent_id: str, now: datetime
+    ) -> bool:
+        """Store what the call came to; False if it has a disposition already (one per call:
+        a second key, or another way in first)."""
+        changed = await self._db.execute(
+            "UPDATE inbound_calls SET disposition = :disposition, disposed_by = :agent,"
+            " disposed_at = :now WHERE call_id = :id AND disposition IS NULL",
+            {"id": call_id, "disposition": disposition, "agent": agent_id, "now": to_iso(now)},
+        )
+        return changed > 0
 
     async def waits(self, ended_since: datetime) -> dict[str, QueueWaits]:
         """Per queue: the waits of the answered and abandoned calls ended since

@@ -403,6 +403,9 @@ class InboundRouter:
                     "call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id
                 )
                 self._tasks.spawn(self._recorder.set_agent(call.call_id, call.agent_id))
+                self._tasks.spawn(self._writes.write(
+                    "inbound call answered", partial(self._calls.set_answered, call.stored()),
+                    call_id=call.call_id))
             case QueueCallerAbandon(queue=queue) if call.outcome is None:
                 # counted here: ``_finish`` only counts outcomes it decides itself
                 call.outcome = "abandoned"

@@ -1,5 +1,5 @@
 """What ``callctl queue status`` and the wallboard show: the site's live queues plus today's
-outcomes.
+outcomes and agents' dispositions.
 
 The live part is this node's model merged with the other nodes' fresh views from the store
 (``controller.inbound.site_queues``): callers on any node, each agent's busiest state.
@@ -31,6 +31,7 @@ async def queue_status(
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     calls = InboundCallRepository(store)
     today = await calls.outcome_counts(arrived_since=midnight)
+    dispositions = await calls.disposition_counts(arrived_since=midnight)
     waits = await service_level_waits(store, midnight)
     live = views_by_queue(
         model.queues, now, await NodeQueueViewRepository(store).fresh(node, moment))
@@ -63,6 +64,7 @@ async def queue_status(
                 else {},
                 "nodes": len(views),  # the nodes whose live view of the queue is counted
                 "today": outcomes,
+                "dispositions_today": dispositions.get(name, {}),
                 "answered_ratio_today": round(answered / (answered + abandoned), 3)
                 if answered + abandoned
                 else None,

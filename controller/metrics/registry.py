@@ -105,12 +105,18 @@ class Metrics:
             "Seconds an agent spent on one answered call: talk time + wrap-up time.",
             ["queue"], buckets=HANDLE_BUCKETS, registry=reg,
         )
+        self._queue_dispositions = Counter(
+            "callctl_queue_dispositions_total",
+            "Queue calls an agent gave a disposition to (the disposition code and a key), by"
+            " its name.",
+            ["queue", "disposition"], registry=reg,
+        )
         self._dialer_calls = Counter(
             "callctl_dialer_calls_total",
             "Outbound calls of the campaign by result (one result per call attempt).",
             ["campaign", "result"], registry=reg,
         )
-        self._dispositions = Counter(
+        self._dialer_dispositions = Counter(
             "callctl_dialer_dispositions_total",
             "Calls of the campaign an agent gave a disposition to (a key in wrap-up), by its"
             " name.",
@@ -229,11 +235,14 @@ class Metrics:
         """An answered call of ``queue`` ended its wrap-up: talk + wrap-up seconds."""
         self._queue_handle.labels(queue).observe(seconds)
 
+    def queue_disposition(self, queue: str, disposition: str) -> None:
+        self._queue_dispositions.labels(queue, disposition).inc()
+
     def dialer_result(self, campaign: str, result: DialerResult) -> None:
         self._dialer_calls.labels(campaign, result).inc()
 
     def dialer_disposition(self, campaign: str, disposition: str) -> None:
-        self._dispositions.labels(campaign, disposition).inc()
+        self._dialer_dispositions.labels(campaign, disposition).inc()
 
     def answer_to_agent(self, campaign: str, seconds: float) -> None:
         self._answer_to_agent.labels(campaign).observe(seconds)

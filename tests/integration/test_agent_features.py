@@ -291,6 +291,28 @@ async def states_shown(api: Api, config_file: Path) -> tuple[dict[str, str], dic
     return by_api, by_cli
 
 
+def one_agent_queue(
+    q: str, wrapup_s: int, base: Path, config_file: Path, asterisk: AsteriskInstance,
+    sipp: SippPool, **options: str,
+) -> Config:
+    """Queue ``q`` of 1001 alone with a wrap-up of ``wrapup_s`` behind number 5000, loaded;
+    1001's phone answers after 1 s, talks 1.5 s and hangs up."""
+    config = routing(
+        base,
+        inbound_toml(queue_toml(q, members='["1001"]', retry=1, **options).replace(
+            "wrapup = 0", f"wrapup = {wrapup_s}"), number("5000", q)),
+        config_file, asterisk,
+    )
+    sipp.agent_phones(RING_S="1", TALK_MS="1500")
+    return config
+
+
+def member_state(controller: Controller, q: str) -> AgentState | None:
+    """1001's state in queue ``q`` as the controller's model has it."""
+    found = controller.model.queues[q].members.get(f"PJSIP/{AGENT}")
+    return found.state(controller.model.now()) if found else None
+
+
 async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
 ) -> None:
@@ -302,19 +324,12 @@ async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
     wrapup_s = 10
     q = unique_queue("wrapup")
     config_file = tmp_path / "c.toml"
-    config = routing(
-        controller_config_file,
-        inbound_toml(queue_toml(q, members='["1001"]', retry=1).replace(
-            "wrapup = 0", f"wrapup = {wrapup_s}"), number("5000", q)),
-        config_file, asterisk,
-    )
-    sipp.agent_phones(RING_S="1", TALK_MS="1500")  # answers, talks 1.5 s, hangs up
+    config = one_agent_queue(q, wrapup_s, controller_config_file, config_file, asterisk, sipp)
     api = Api(config)
     offers = f"PJSIP/{AGENT}"
 
     def state() -> AgentState | None:
-        found = controller.model.queues[q].members.get(offers)
-        return found.state(controller.model.now()) if found else None
+        return member_state(controller, q)
 
     async def in_wrapup_after_device_state() -> None:
         # AgentComplete and the device's NOT_INUSE come on separate Asterisk paths (the queue's
@@ -383,6 +398,67 @@ async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
             # ... as long as app_queue held the caller (its clock counts whole seconds)
             assert third_offer - second_end > wrapup_s - 1.5
             waiting.stop()
+        finally:
+            await logout_all(api)
+
+
+async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends_the_wrapup(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
+) -> None:
+    """``*481`` after a queue call: the call's row says ``resolved`` by 1001, ``queue status``
+    (API and CLI) and ``callctl_queue_dispositions_total`` count it, and the queue's wrap-up
+    ends there; a second key for the same call and a key without a disposition change
+    nothing."""
+    wrapup_s = 30
+    q = unique_queue("dispo")
+    config_file = tmp_path / "c.toml"
+    config = one_agent_queue(q, wrapup_s, controller_config_file, config_file, asterisk, sipp,
+                             dispositions='{ 1 = "resolved", 2 = "escalated" }')
+    api = Api(config)
+    offers = f"PJSIP/{AGENT}"
+
+    def state() -> AgentState | None:
+        return member_state(controller, q)
+
+    async def stored() -> tuple[str, str | None, str | None]:
+        row = await controller.store.fetchone(
+            "SELECT call_id, disposition, disposed_by FROM inbound_calls"
+            " WHERE queue = :q AND agent_id = :a", {"q": q, "a": AGENT})
+        assert row is not None, "the answered call is stored with its agent"
+        return row["call_id"], row["disposition"], row["disposed_by"]
+
+    async def counted() -> tuple[float, float]:
+        series = await scrape(api)
+        return tuple(value(series, "callctl_queue_dispositions_total", queue=q, disposition=d)
+                     for d in ("resolved", "escalated"))  # type: ignore[return-value]
+
+    async with running_controller(config) as running:
+        controller = running.controller
+        events = watch_events(controller)
+        try:
+            await login(api, AGENT)
+            sipp.call("5000", HOLD_MS="20000")
+            [(call_end, _)] = await wait_for(
+                lambda: events.of(AgentComplete, interface=offers), 20, "1001's call to end")
+            await wait_for(lambda: state() is AgentState.WRAPUP, 5, "1001 in wrap-up")
+            await dial(sipp, asterisk, "*483")  # no disposition on key 3
+            call_id, disposition, _ = await stored()
+            assert disposition is None and state() is AgentState.WRAPUP
+
+            await dial(sipp, asterisk, "*481")
+            assert (await stored())[1:] == ("resolved", AGENT)
+            await wait_for(lambda: state() is AgentState.AVAILABLE, 5, "1001 available")
+            assert time.time() - call_end < wrapup_s, "the disposition ended the wrap-up"
+            assert await counted() == (1.0, 0.0)
+
+            await dial(sipp, asterisk, "*482")  # one disposition per call
+            assert await stored() == (call_id, "resolved", AGENT)
+            assert await counted() == (1.0, 0.0)
+            _, queues = await api.request("GET", "/api/v1/queues")
+            [shown] = [queue for queue in queues["queues"] if queue["queue"] == q]
+            assert shown["dispositions_today"] == {"resolved": 1}
+            status, out = await asyncio.to_thread(cli, config_file, "queue", "status")
+            assert status == 0 and f"{q} dispositions today: resolved 1" in out, out
         finally:
             await logout_all(api)
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from controller.agents.config import AgentsConfig
 from controller.agents.dialplan import SOUND_VARIABLE, login_device, paused_device
+from controller.agents.dispositions import DispositionService, KeyedDisposition
 from controller.agents.machine import AgentStatus, LogIn, Refusal, Unpause
 from controller.agents.repository import StatusLogRepository
 from controller.agents.service import (
+    SOUND_DISPOSED,
     SOUND_LOGGED_IN,
     SOUND_LOGGED_OUT,
     SOUND_PAUSED,
@@ -29,8 +32,16 @@ from controller.asterisk.events import (
     HangupRequest,
     StasisStart,
 )
-from controller.inbound.repository import AgentRepository, QueueMembership
-from controller.store.base import Database
+from controller.inbound.config import QueueConfig
+from controller.inbound.repository import (
+    AgentRepository,
+    InboundCallRecord,
+    InboundCallRepository,
+    QueueMembership,
+)
+from controller.metrics.registry import Metrics, SnapshotProviders
+from controller.metrics.snapshot import ComponentUp
+from controller.store.base import Database, StoreError, to_iso
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -84,7 +95,11 @@ def parts(store: Database) -> tuple[AgentStatusService, FakeMemberships, FakeDev
     config = AgentsConfig.model_validate(
         {"1001": {}, "1002": {}, "auto_pause": {"support": 2}})
     memberships, devices, channels = FakeMemberships(store), FakeDevices(), FakeChannels()
-    service = AgentStatusService(config, memberships, store, devices, channels,
+    dispositions = DispositionService(
+        store, {"support": QueueConfig(wrapup=30, dispositions={"1": "resolved"})},
+        timedelta(minutes=10),
+        Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True))), lambda: NOW)
+    service = AgentStatusService(config, memberships, store, devices, channels, dispositions,
                                  agent_ids=("1001", "1002"), clock=lambda: NOW)
     return service, memberships, devices, channels
 
@@ -128,6 +143,52 @@ async def test_phone_codes_change_the_status_and_confirm_with_a_sound(
     assert devices.states == {login_device("1001"): False, paused_device("1001"): False}
     # *47 is kept: the stats end that wrap-up there
     assert await StatusLogRepository(store).wrapup_ends(NOW) == [("1001", NOW)]
+
+
+async def test_a_disposition_keyed_in_wrapup_is_stored_once_and_ends_the_wrapup(
+    parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
+    store: Database,
+) -> None:
+    service, memberships, _, channels = parts
+    calls = InboundCallRepository(store)
+    await calls.save_ended(InboundCallRecord(
+        "c1", "PJSIP/trunk-1", "5000", "+15550199", NOW - timedelta(seconds=90),
+        queue="support", answered_at=NOW - timedelta(seconds=60),
+        ended_at=NOW - timedelta(seconds=10), outcome="answered", agent_id="1001"))
+    await service.apply("1001", LogIn())
+    await feature(service, channels, "d1", "disposition", "7", "1001")  # no such key
+    await feature(service, channels, "d2", "disposition", "1", "1002")  # answered no call
+    assert memberships.calls == [("login", "1001", "support")]
+    await feature(service, channels, "d3", "disposition", "1", "1001")
+    await feature(service, channels, "d4", "disposition", "1", "1001")  # one per call
+    assert [channels.sounds[c] for c in ("d1", "d2", "d3", "d4")] == [
+        SOUND_REFUSED, SOUND_REFUSED, SOUND_DISPOSED, SOUND_REFUSED]
+    row = await store.fetchone("SELECT disposition, disposed_by, disposed_at FROM inbound_calls")
+    assert row is not None
+    assert (row["disposition"], row["disposed_by"], row["disposed_at"]) == (
+        "resolved", "1001", to_iso(NOW))
+    # within the queue's 30 s wrap-up: ended there as *47 ends it, once
+    assert memberships.calls == [("login", "1001", "support"), ("rejoin", "1001")]
+    assert await StatusLogRepository(store).wrapup_ends(NOW) == [("1001", NOW)]
+
+
+class UnreachableDispositions:
+    async def key(self, agent_id: str, key: str) -> KeyedDisposition | Refusal:
+        raise StoreError("connection refused")
+
+
+async def test_a_store_out_of_reach_is_an_error_tone_and_a_warning(store: Database) -> None:
+    channels = FakeChannels()
+    service = AgentStatusService(
+        AgentsConfig.model_validate({"1001": {}}), FakeMemberships(store), store,
+        FakeDevices(), channels, UnreachableDispositions(), agent_ids=("1001",),
+        clock=lambda: NOW)
+    with capture_logs() as logs:
+        await feature(service, channels, "d1", "disposition", "1", "1001")
+        await asyncio.sleep(0.05)  # the feature's task ends after the channel is sent back
+    assert channels.sounds == {"d1": SOUND_REFUSED}
+    assert [(e["event"], e["error"]) for e in logs if e["log_level"] != "info"] == [
+        ("agent.feature_failed", "connection refused")]
 
 
 async def test_the_keys_follow_and_a_refusal_changes_nothing(

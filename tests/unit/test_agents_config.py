@@ -114,6 +114,7 @@ def test_the_dialplan_dials_each_agent_and_sends_feature_codes_to_the_controller
     assert f"exten => *45,1,{gosub}(agent-feature,login_toggle,))" in text
     assert f"exten => _*51X.,1,{gosub}(supervise,listen,${{EXTEN:3}}))" in text
     assert f"exten => _*77X,1,{gosub}(agent-feature,pause,${{EXTEN:3}}))" in text
+    assert f"exten => _*48X,1,{gosub}(agent-feature,disposition,${{EXTEN:3}}))" in text
     # the agent is the authenticated endpoint, and a missing controller is heard
     assert "${CHANNEL(endpoint)}" in text and "Playback(something-terribly-wrong)" in text
     assert "_100" not in (REPO / "dialplans" / "extensions.conf").read_text()

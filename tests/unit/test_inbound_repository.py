@@ -3,12 +3,14 @@ persisted state."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from controller.inbound.repository import (
     AgentRepository,
+    AnsweredCall,
     InboundCallRecord,
     InboundCallRepository,
     LoggedInMembership,
@@ -60,6 +62,7 @@ async def test_a_call_is_written_at_arrival_and_completed_at_its_end(db: Databas
         "answered_at": to_iso(seconds(9)), "ended_at": to_iso(seconds(60)),
         "outcome": "answered", "agent_id": "1001", "rule": "support.overflow[0]",
         "destination": "queue:sales", "reason": None, "node": None,
+        "disposition": None, "disposed_by": None, "disposed_at": None,
     }
 
 
@@ -71,6 +74,46 @@ async def test_an_arrival_written_after_the_end_keeps_the_final_row(db: Database
     row = await db.fetchone("SELECT outcome, ended_at FROM inbound_calls WHERE call_id = 'c1'")
     assert row is not None
     assert (row["outcome"], row["ended_at"]) == ("abandoned", to_iso(seconds(5)))
+
+
+async def test_an_answer_names_its_agent_before_the_end_and_takes_one_disposition(
+    db: Database,
+) -> None:
+    calls = InboundCallRepository(db)
+    await calls.save_ended(call("before", answered_at=seconds(-90), ended_at=seconds(-30),
+                                outcome="answered", agent_id="1001"))
+    await calls.add_arrival(call("c1"))
+    answered = call("c1", queued_at=seconds(1), answered_at=seconds(9), outcome="answered",
+                    agent_id="1001")
+    await calls.set_answered(answered)
+    row = await db.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'c1'")
+    assert row is not None
+    # the end writes the outcome: a call still talking is not counted answered yet
+    assert (row["agent_id"], row["answered_at"], row["outcome"]) == (
+        "1001", to_iso(seconds(9)), None)
+    assert await calls.last_answered_by("1001") == AnsweredCall(
+        "c1", "support", seconds(9), None, None)
+    assert await calls.last_answered_by("1002") is None
+    assert await calls.record_disposition("c1", "resolved", "1001", seconds(20))
+    assert not await calls.record_disposition("c1", "escalated", "1001", seconds(21))
+    await calls.save_ended(replace(answered, ended_at=seconds(60)))  # the end keeps it
+    row = await db.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'c1'")
+    assert row is not None
+    assert (row["disposition"], row["disposed_by"], row["disposed_at"], row["outcome"]) == (
+        "resolved", "1001", to_iso(seconds(20)), "answered")
+    assert await calls.disposition_counts(arrived_since=NOON) == {"support": {"resolved": 1}}
+    assert await calls.disposition_counts(arrived_since=seconds(1)) == {}
+
+
+async def test_an_answer_written_before_the_arrival_keeps_both(db: Database) -> None:
+    calls = InboundCallRepository(db)
+    await calls.set_answered(call("c1", queued_at=seconds(1), answered_at=seconds(9),
+                                  outcome="answered", agent_id="1001"))
+    await calls.add_arrival(call("c1", rule="support.overflow[0]"))  # the writes swapped
+    row = await db.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'c1'")
+    assert row is not None
+    assert (row["agent_id"], row["queued_at"], row["outcome"], row["channel"]) == (
+        "1001", to_iso(seconds(1)), None, "PJSIP/trunk-c1")
 
 
 async def test_a_nodes_open_calls_are_ended_lost_once(db: Database) -> None:
