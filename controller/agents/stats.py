@@ -2,7 +2,8 @@
 in and paused by reason, occupancy. Pure: sums intervals clipped to a window.
 
 Status intervals come from ``agent_status_log`` (one row per status the agent was in), calls
-from ``inbound_calls`` (answered by the agent: talk = answered to ended). Wrap-up follows each
+from ``inbound_calls`` (answered by the agent: talk = answered to ended, or to now while the
+call goes on: the router stores the agent at the answer). Wrap-up follows each
 handled call for the queue's configured ``wrapup`` (app_queue enforces it; no event marks its
 end) unless the agent ended it first: ``*47`` (``agent_wrapup_ends``) or its next call; it is
 clipped to the window. AHT is (talk + wrap-up) / calls handled; occupancy is
