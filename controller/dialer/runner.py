@@ -253,7 +253,7 @@ class DialerService:
         self.campaigns[name] = machine
         self._settings[name] = campaign.settings
         self._revisions[name] = campaign.settings_revision
-        self._metrics.declare_campaign(name)
+        self._declare_series(name, campaign.settings)
         return machine
 
     async def _apply_settings(self, machine: CampaignMachine) -> None:
@@ -270,7 +270,12 @@ class DialerService:
             revision=campaign.settings_revision,
             changed=list(changed),
         )
+        self._declare_series(name, campaign.settings)
         await self._feed(machine, SettingsChanged(MachineSettings.of(campaign.settings)))
+
+    def _declare_series(self, name: str, settings: CampaignSettings) -> None:
+        self._metrics.declare_campaign(
+            name, (disposition.name for disposition in settings.dispositions.values()))
 
     async def _count_other_workers(self, name: str) -> None:
         """Count the other workers' live answers of the campaign since the last read into its

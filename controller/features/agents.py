@@ -66,6 +66,8 @@ def install(app: web.Application, core: Core) -> AgentService:
     def clock() -> datetime:
         return datetime.fromtimestamp(model.now(), UTC)
 
+    for queue, queue_config in config.inbound.queues.items():
+        core.metrics.declare_queue_dispositions(queue, queue_config.dispositions.values())
     dispositions = DispositionService(
         core.store, config.inbound.queues, timedelta(minutes=config.agents.disposition_minutes),
         core.metrics, clock)

@@ -201,6 +201,11 @@ INBOUND = Dashboard(
             "{{outcome}}"),), stacked=True, width=18,
             description="answered: reached and bridged to an agent; unreached: every attempt "
                         "unanswered or not confirmed with 1 (a voicemail); expired; cancelled."),
+        Panel("Dispositions", "timeseries", (Target(
+            f"sum by (disposition) (increase(callctl_queue_dispositions_total{Q}[{RATE}]))",
+            "{{disposition}}"),), stacked=True, width=24,
+            description="What agents said the queue calls came to: the disposition code and a"
+                        " key after each call."),
     ),
 )
 
@@ -233,6 +238,11 @@ DIALER = Dashboard(
         Panel("Call results", "timeseries", (Target(
             f"sum by (result) (increase(callctl_dialer_calls_total{C}[{RATE}]))",
             "{{result}}"),), width=12, stacked=True),
+        Panel("Dispositions", "timeseries", (Target(
+            f"sum by (disposition) (increase(callctl_dialer_dispositions_total{C}[{RATE}]))",
+            "{{disposition}}"),), width=12, stacked=True,
+            description="What agents said the calls came to, by the key they pressed in"
+                        " wrap-up."),
     ),
 )
 

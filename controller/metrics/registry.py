@@ -206,11 +206,20 @@ class Metrics:
         self._callbacks_pending.labels(queue)
         self._callback_offers.labels(queue)
 
-    def declare_campaign(self, campaign: str) -> None:
-        """Create the campaign's counter and histogram series at 0 (idempotent)."""
+    def declare_queue_dispositions(self, queue: str, dispositions: Iterable[str]) -> None:
+        """Create the series of a queue's dispositions at 0 (idempotent): ``increase()``
+        counts a series' first disposition only if the series was there before it."""
+        for disposition in dispositions:
+            self._queue_dispositions.labels(queue, disposition)
+
+    def declare_campaign(self, campaign: str, dispositions: Iterable[str] = ()) -> None:
+        """Create the campaign's counter and histogram series at 0 (idempotent), its
+        dispositions' included."""
         for result in DIALER_RESULTS:
             self._dialer_calls.labels(campaign, result)
         self._answer_to_agent.labels(campaign)
+        for disposition in dispositions:
+            self._dialer_dispositions.labels(campaign, disposition)
 
     def call_outcome(self, queue: str, outcome: QueueOutcome, wait_s: float) -> None:
         """One inbound call left ``queue`` with ``outcome`` after waiting ``wait_s``."""

@@ -66,7 +66,8 @@ async def create_campaign(config: Config) -> None:
     try:
         repo = DialerRepository(store)
         settings = parse_campaign_settings(
-            {"trunk": "trunk", "caller_id": "+12025550100", "agents": {"agent_ids": ["1005"]}}
+            {"trunk": "trunk", "caller_id": "+12025550100", "agents": {"agent_ids": ["1005"]},
+             "dispositions": {"1": {"name": "sale"}}}
         )
         now = datetime.now(UTC)
         await repo.create_campaign(CAMPAIGN, settings, now)

@@ -58,6 +58,9 @@ async def test_expressions_name_only_metrics_the_controller_exposes() -> None:
         agents=lambda: [AgentGauges("1001", 0, {}, {"lunch": 0.0}, 0.5)],
     ), queues=["sales"], campaigns=["spring"])
     metrics.ami_event("FullyBooted")  # a family without pre-initialised series
+    # declared from the config and the campaign's settings
+    metrics.declare_queue_dispositions("sales", ["sold"])
+    metrics.declare_campaign("spring", ["sale"])
     metrics.declare_task("dialer")  # the supervisor declares each of its tasks
     text = (await metrics.render()).decode()
     exposed = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
