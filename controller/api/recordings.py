@@ -9,12 +9,12 @@ matches the stored one.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from controller.api.auth import json_error, require_token
 from controller.api.keys import CONFIG, STORE
+from controller.api.query import bad_request, listing_window
 from controller.recording.files import IntegrityError, RecordingFileError, RecordingFiles
 from controller.recording.policy import InvalidCallId, check_call_id
 from controller.recording.recorder import AsteriskRefused, NotRecording, Recorder
@@ -23,38 +23,12 @@ from controller.recording.repository import COMPLETE, RecordingFilter, Recording
 # the live recorder; set by the controller's wiring (absent: pause/resume answer 503)
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 
-MAX_LIMIT = 10_000
-
 
 def _call_id(request: web.Request) -> str:
     try:
         return check_call_id(request.match_info["call_id"])
     except InvalidCallId as error:
-        raise _bad_request(str(error)) from None
-
-
-def _timestamp(request: web.Request, name: str) -> datetime | None:
-    text = request.query.get(name)
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _bad_request(f"query parameter {name}: not an ISO-8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=web.json_response({"error": message}).text, content_type="application/json"
-    )
-
-
-def _limit(request: web.Request) -> int:
-    text = request.query.get("limit", "1000")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise _bad_request(f"query parameter limit: an integer from 1 to {MAX_LIMIT}")
-    return int(text)
+        raise bad_request(str(error)) from None
 
 
 @require_token
@@ -63,9 +37,7 @@ async def list_recordings(request: web.Request) -> web.Response:
         queue=request.query.get("queue"),
         campaign=request.query.get("campaign"),
         agent_id=request.query.get("agent"),
-        since=_timestamp(request, "since"),
-        until=_timestamp(request, "until"),
-        limit=_limit(request),
+        **listing_window(request),
     )
     rows = await RecordingRepository(request.app[STORE]).list_complete(where)
     return web.json_response({"recordings": rows})

@@ -19,6 +19,7 @@ from controller.cli.common import (
     add_json_flag,
     api_request,
     config_of,
+    iso_moment,
     print_json,
     print_table,
     run,
@@ -80,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     stats = agent_sub.add_parser(
         "stats", help="per agent: calls handled, AHT, time logged in, talking, in wrap-up, "
         "paused by reason, occupancy", description="Read from the store (no controller needed).")
-    stats.add_argument("--since", metavar="ISO", type=_moment,
+    stats.add_argument("--since", metavar="ISO", type=iso_moment,
                        help="from this time (default: 24 hours ago); UTC unless it says")
     add_json_flag(stats)
     stats.set_defaults(func=_stats)
@@ -172,14 +173,6 @@ def _credentials(args: argparse.Namespace) -> int:
         print(f"new password stored in {site.secrets_file}: run `callctl render-conf --out DIR`"
               " and the reload it prints, then set it on the phone", file=sys.stderr)
     return 0
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,37 @@ class CliError(Exception):
     def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.status = status
+
+
+def iso_moment(text: str) -> datetime:
+    """An argparse type: a date or time in ISO 8601, UTC when it names no zone."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 date or time: {text!r} (e.g. 2026-01-31 or 2026-01-31T08:00)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+MAX_LISTED = 100_000
+
+
+def _listing_limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LISTED:
+        raise argparse.ArgumentTypeError(f"an integer from 1 to {MAX_LISTED}, not {text!r}")
+    return int(text)
+
+
+def add_listing_window(parser: argparse.ArgumentParser, moment: str) -> None:
+    """``--since``, ``--until`` (of ``moment``: "started", "arrived"), ``--limit`` and
+    ``--json`` of a listing read from the store."""
+    parser.add_argument("--since", type=iso_moment,
+                        help=f"{moment} at or after (e.g. 2026-01-31)")
+    parser.add_argument("--until", type=iso_moment, help=f"{moment} before")
+    parser.add_argument("--limit", type=_listing_limit, default=1000,
+                        help="at most this many (1000)")
+    add_json_flag(parser)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

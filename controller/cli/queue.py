@@ -1,4 +1,5 @@
-"""``callctl queue status [--watch]``: callers waiting, longest wait, agents by state, today."""
+"""``callctl queue status [--watch]``: callers waiting, longest wait, agents by state, today;
+``callctl queue calls``: the inbound call report from the store."""
 
 from __future__ import annotations
 
@@ -10,23 +11,41 @@ from controller.cli import render_conf
 from controller.cli.common import (
     add_domain,
     add_json_flag,
+    add_listing_window,
     api_request,
     config_of,
     print_json,
+    print_rows,
     print_table,
     run,
+    with_store,
 )
+from controller.inbound.repository import CallFilter, InboundCallRepository
+
+CALL_COLUMNS = ("call_id", "arrived_at", "caller", "did", "queue", "outcome", "agent_id",
+                "wait_seconds", "talk_seconds", "disposition", "rule")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     queue_sub = add_domain(
-        sub, "queue", help="queue status",
-        description="Inspect inbound queues.",
+        sub, "queue", help="queue status and the call report",
+        description="Inspect inbound queues and their calls.",
     )
     status = queue_sub.add_parser("status", help="callers waiting, agents by state, today's calls")
     status.add_argument("--watch", action="store_true", help="refresh every second until Ctrl-C")
     add_json_flag(status)
     status.set_defaults(func=_status)
+    calls = queue_sub.add_parser(
+        "calls", help="the inbound call report: one row per call, newest first",
+        description="Inbound calls from the store (works while the controller is down), newest "
+        "first: arrival, caller, queue, outcome, agent, seconds waited and talked, disposition. "
+        "Times are ISO-8601 (UTC if naive).",
+    )
+    calls.add_argument("--queue", help="only this queue")
+    calls.add_argument("--agent", help="only calls this agent answered")
+    calls.add_argument("--outcome", help="only this outcome (answered, abandoned, overflowed, ...)")
+    add_listing_window(calls, "arrived")
+    calls.set_defaults(func=_calls)
     render = queue_sub.add_parser(
         "render-conf", help="the same as `callctl render-conf` (the whole Asterisk side)",
         description=render_conf.DESCRIPTION,
@@ -51,6 +70,14 @@ def _status(args: argparse.Namespace) -> int:
         if not args.watch:
             return 0
         time.sleep(1)
+
+
+def _calls(args: argparse.Namespace) -> int:
+    where = CallFilter(queue=args.queue, agent_id=args.agent, outcome=args.outcome,
+                       since=args.since, until=args.until, limit=args.limit)
+    rows = run(with_store(args, lambda db: InboundCallRepository(db).list_calls(where)))
+    print_rows(args, rows, CALL_COLUMNS)
+    return 0
 
 
 def _row(queue: dict[str, Any]) -> dict[str, object]:

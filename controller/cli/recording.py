@@ -18,6 +18,7 @@ from controller.cli.common import (
     CliError,
     add_domain,
     add_json_flag,
+    add_listing_window,
     api_request,
     config_of,
     print_json,
@@ -62,10 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--queue", help="only this queue")
     listing.add_argument("--campaign", help="only this campaign")
     listing.add_argument("--agent", help="only this agent id")
-    listing.add_argument("--since", type=_timestamp, help="started at or after (e.g. 2026-01-31)")
-    listing.add_argument("--until", type=_timestamp, help="started before")
-    listing.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
-    add_json_flag(listing)
+    add_listing_window(listing, "started")
     listing.set_defaults(func=_list)
 
     get = commands.add_parser(
@@ -95,16 +93,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         live.add_argument("call_id", metavar="CALL", help="the live call's id")
         live.set_defaults(func=_live_action, action=action)
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an ISO-8601 date or time: {text!r} (e.g. 2026-01-31 or 2026-01-31T08:00)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _call_id(text: str) -> str:

@@ -1,12 +1,12 @@
 """Inbound: the router (Stasis entry ``inbound``, its ticker), the queues' gauges, the
-schedule overrides, this node's queue views for the site, ``/api/v1/queues`` and
-``/api/v1/schedules``."""
+schedule overrides, this node's queue views for the site, ``/api/v1/queues``, ``/api/v1/calls``
+and ``/api/v1/schedules``."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from controller.api import keys, queues, schedules
+from controller.api import calls, keys, queues, schedules
 from controller.features.core import Core
 from controller.inbound.gauges import QueueGaugeProvider
 from controller.inbound.overrides import ScheduleOverrides
@@ -38,5 +38,6 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> InboundRout
     app[keys.MODEL] = core.model
     app[keys.SCHEDULE_OVERRIDES] = overrides
     queues.add_routes(app)
+    calls.add_routes(app)
     schedules.add_routes(app)
     return router

@@ -17,10 +17,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
-from typing import Literal
+from typing import Any, Literal
 
 from controller.pjsip import agent_interface
-from controller.store.base import Database, from_iso, from_iso_or_none, to_iso
+from controller.store.base import (
+    Database,
+    Row,
+    from_iso,
+    from_iso_or_none,
+    listing_filter,
+    to_iso,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,18 @@ class AnsweredCall:
     disposition: str | None
 
 
+@dataclass(frozen=True)
+class CallFilter:
+    """Which stored calls a listing shows: arrived in ``[since, until)``, newest first."""
+
+    queue: str | None = None
+    agent_id: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 1000
+
+
 @dataclass(slots=True)
 class QueueWaits:
     """Seconds waited in one queue by answered calls (until answered) and abandoned calls."""
@@ -96,6 +115,18 @@ def _params(call: InboundCallRecord) -> dict[str, str | None]:
         "reason": call.reason,
         "node": call.node,
     }
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((from_iso(end) - from_iso(start)).total_seconds(), 3)
+
+
+def _reported(row: Row) -> dict[str, Any]:
+    waited_until = row["answered_at"] or row["ended_at"]
+    return {**row, "wait_seconds": _seconds_between(row["queued_at"], waited_until),
+            "talk_seconds": _seconds_between(row["answered_at"], row["ended_at"])}
 
 
 class InboundCallRepository:
@@ -235,6 +266,20 @@ class InboundCallRepository:
             {"id": call_id, "disposition": disposition, "agent": agent_id, "now": to_iso(now)},
         )
         return changed > 0
+
+    async def list_calls(self, where: CallFilter) -> list[dict[str, Any]]:
+        """The calls matching ``where``, newest first, as a report shows them: the stored
+        columns plus the seconds waited in the queue (to the answer, or to the end) and
+        talked (answer to end)."""
+        conditions, params = listing_filter(
+            {"queue": where.queue, "agent_id": where.agent_id, "outcome": where.outcome},
+            "arrived_at", where.since, where.until)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM inbound_calls WHERE {conditions}"
+            " ORDER BY arrived_at DESC, call_id LIMIT :limit",
+            {**params, "limit": where.limit},
+        )
+        return [_reported(row) for row in rows]
 
     async def waits(self, ended_since: datetime) -> dict[str, QueueWaits]:
         """Per queue: the waits of the answered and abandoned calls ended since

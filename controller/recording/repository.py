@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from controller.store.base import Database, Row, to_iso
+from controller.store.base import Database, Row, listing_filter, to_iso
 
 RECORDING = "recording"
 COMPLETE = "complete"
@@ -150,24 +150,13 @@ class RecordingRepository:
 
     async def list_complete(self, where: RecordingFilter) -> list[dict[str, Any]]:
         """Complete recordings matching the filter, newest first (started in [since, until))."""
-        clauses = ["status = :status"]
-        params: dict[str, Any] = {"status": COMPLETE, "limit": where.limit}
-        for column, value in (
-            ("queue", where.queue), ("campaign", where.campaign), ("agent_id", where.agent_id)
-        ):
-            if value is not None:
-                clauses.append(f"{column} = :{column}")
-                params[column] = value
-        if where.since is not None:
-            clauses.append("started_at >= :since")
-            params["since"] = to_iso(where.since)
-        if where.until is not None:
-            clauses.append("started_at < :until")
-            params["until"] = to_iso(where.until)
+        conditions, params = listing_filter(
+            {"status": COMPLETE, "queue": where.queue, "campaign": where.campaign,
+             "agent_id": where.agent_id}, "started_at", where.since, where.until)
         rows = await self.db.fetchall(
-            f"SELECT * FROM recordings WHERE {' AND '.join(clauses)}"
+            f"SELECT * FROM recordings WHERE {conditions}"
             " ORDER BY started_at DESC, call_id LIMIT :limit",
-            params,
+            {**params, "limit": where.limit},
         )
         return [_public(row) for row in rows]
 

@@ -80,3 +80,25 @@ def from_iso(text: str) -> datetime:
 def from_iso_or_none(text: str | None) -> datetime | None:
     """A timestamp that may be missing: NULL, or ``''`` where the column is NOT NULL."""
     return from_iso(text) if text else None
+
+
+def listing_filter(
+    equal: Mapping[str, str | None], moment_column: str, since: datetime | None,
+    until: datetime | None,
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE conditions of a listing: each column of ``equal`` with a value equals it, and
+    ``moment_column`` is in ``[since, until)``; joined with AND ("1 = 1" when none), with
+    their parameters. Column names are the caller's own constants, never user input."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for column, value in equal.items():
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
+    if since is not None:
+        clauses.append(f"{moment_column} >= :since")
+        params["since"] = to_iso(since)
+    if until is not None:
+        clauses.append(f"{moment_column} < :until")
+        params["until"] = to_iso(until)
+    return " AND ".join(clauses) or "1 = 1", params

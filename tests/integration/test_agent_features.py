@@ -406,9 +406,9 @@ async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
 ) -> None:
     """``*481`` after a queue call: the call's row says ``resolved`` by 1001, ``queue status``
-    (API and CLI) and ``callctl_queue_dispositions_total`` count it, and the queue's wrap-up
-    ends there; a second key for the same call and a key without a disposition change
-    nothing."""
+    (API and CLI) and ``callctl_queue_dispositions_total`` count it, the call report shows it,
+    and the queue's wrap-up ends there; a second key for the same call and a key without a
+    disposition change nothing."""
     wrapup_s = 30
     q = unique_queue("dispo")
     config_file = tmp_path / "c.toml"
@@ -459,6 +459,17 @@ async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends
             assert shown["dispositions_today"] == {"resolved": 1}
             status, out = await asyncio.to_thread(cli, config_file, "queue", "status")
             assert status == 0 and f"{q} dispositions today: resolved 1" in out, out
+            # the call report: the same row by CLI and API, with its seconds
+            status, out = await asyncio.to_thread(
+                cli, config_file, "queue", "calls", "--queue", q, "--json")
+            assert status == 0, out
+            [reported] = json.loads(out)
+            _, listed = await api.request("GET", f"/api/v1/calls?queue={q}")
+            assert listed["calls"] == [reported]
+            assert (reported["call_id"], reported["outcome"], reported["agent_id"],
+                    reported["disposition"]) == (call_id, "answered", AGENT, "resolved")
+            assert 1.0 <= reported["talk_seconds"] < 5.0  # the phone talks 1.5 s
+            assert 0.0 <= reported["wait_seconds"] < 5.0  # rung at once, answered after 1 s
         finally:
             await logout_all(api)
 

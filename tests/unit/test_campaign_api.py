@@ -7,16 +7,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from controller.api import campaigns
-from controller.api.keys import CONFIG, STORE
 from controller.config import parse_config
 from controller.dialer.leads import Lead
 from controller.dialer.repository import DialerRepository
 from controller.dialer.settings import AgentGroup, CampaignSettings
 from controller.store import open_store
+
+from .api_support import serving
 
 AUTH = {"Authorization": "Bearer t0ken"}
 
@@ -37,11 +37,7 @@ async def client(store_url: str) -> AsyncIterator[TestClient]:
     )
     await repo.create_campaign("spring", settings, now)
     await repo.import_leads("spring", [Lead("+12125550101"), Lead("+12125550102")], now)
-    app = web.Application()
-    app[CONFIG] = config
-    app[STORE] = store
-    campaigns.add_routes(app)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+    async with serving(config, store, campaigns.add_routes) as test_client:
         yield test_client
     await store.close()
 

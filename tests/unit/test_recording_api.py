@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from controller.api import recordings
-from controller.api.keys import CONFIG, STORE
 from controller.config import parse_config
 from controller.recording.files import sha256_of
 from controller.recording.policy import CallFacts
@@ -19,6 +18,7 @@ from controller.recording.recorder import Recorder
 from controller.recording.repository import NewRecording, RecordingRepository
 from controller.store import open_store
 
+from .api_support import serving
 from .test_recording_service import FakePort
 from .test_recording_support import T0, FakeClock, tone, write_config, write_wav
 
@@ -39,12 +39,10 @@ async def client(tmp_path: Path, store_url: str) -> AsyncIterator[TestClient]:
         retention_days=None, path=relative, started_at=T0, queue="sales",
     ))
     await repo.complete("c1", T0, 0.5, path.stat().st_size, sha256_of(path))
-    app = web.Application()
-    app[CONFIG] = config
-    app[STORE] = store
-    app[recordings.RECORDER] = Recorder(config.recording, repo, FakePort(), FakeClock())
-    recordings.add_routes(app)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+    def with_recorder(app: web.Application) -> None:
+        app[recordings.RECORDER] = Recorder(config.recording, repo, FakePort(), FakeClock())
+
+    async with serving(config, store, with_recorder, recordings.add_routes) as test_client:
         yield test_client
     await store.close()
 
