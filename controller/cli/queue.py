@@ -21,6 +21,7 @@ from controller.cli.common import (
     with_store,
 )
 from controller.inbound.repository import CallFilter, InboundCallRepository
+from controller.metrics.snapshot import QUEUE_OUTCOMES
 
 CALL_COLUMNS = ("call_id", "arrived_at", "caller", "did", "queue", "outcome", "agent_id",
                 "wait_seconds", "talk_seconds", "disposition", "rule")
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     calls.add_argument("--queue", help="only this queue")
     calls.add_argument("--agent", help="only calls this agent answered")
-    calls.add_argument("--outcome", help="only this outcome (answered, abandoned, overflowed, ...)")
+    calls.add_argument("--outcome", choices=QUEUE_OUTCOMES, help="only this outcome")
     add_listing_window(calls, "arrived")
     calls.set_defaults(func=_calls)
     render = queue_sub.add_parser(

@@ -104,7 +104,8 @@ async def test_the_api_needs_the_token_and_names_a_bad_parameter(client: TestCli
                                 headers=AUTH)
     assert response.status == 200
     assert [row["call_id"] for row in (await response.json())["calls"]] == ["c3", "c2"]
-    for query, name in (("since=noon", "since"), ("until=x", "until"), ("limit=0", "limit")):
+    for query, name in (("since=noon", "since"), ("until=x", "until"), ("limit=0", "limit"),
+                        ("outcome=lost", "outcome")):
         response = await client.get(f"/api/v1/calls?{query}", headers=AUTH)
         assert response.status == 400
         assert f"query parameter {name}" in (await response.json())["error"]
@@ -135,3 +136,7 @@ def test_the_cli_prints_the_report_and_refuses_a_bad_limit(
         main(["--config", str(config_file), "queue", "calls", "--limit", "0"])
     assert exit_info.value.code == 2
     assert "--limit: an integer from 1 to 100000, not '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(config_file), "queue", "calls", "--outcome", "lost"])
+    assert exit_info.value.code == 2
+    assert "--outcome: invalid choice: 'lost'" in capsys.readouterr().err
