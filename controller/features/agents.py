@@ -67,9 +67,10 @@ def install(app: web.Application, core: Core) -> AgentService:
         return datetime.fromtimestamp(model.now(), UTC)
 
     for queue, queue_config in config.inbound.queues.items():
-        core.metrics.declare_queue_dispositions(queue, queue_config.dispositions.values())
+        core.metrics.declare_queue_dispositions(
+            queue, (disposition.name for disposition in queue_config.dispositions.values()))
     dispositions = DispositionService(
-        core.store, config.inbound.queues, timedelta(minutes=config.agents.disposition_minutes),
+        core.store, config.inbound, timedelta(minutes=config.agents.disposition_minutes),
         core.metrics, clock)
     status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
                                 channels, dispositions, agent_ids=tuple(config.agent_accounts),

@@ -289,6 +289,19 @@ OverflowRule = Annotated[
 ]
 
 
+def _name_alone(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class QueueDisposition(Section):
+    """What a queue call came to (``1 = "resolved"``), and with ``dnc`` the caller asked not
+    to be called: the number goes on the global do-not-call list, which every campaign
+    honours (``9 = { name = "do-not-call", dnc = true }``)."""
+
+    name: DispositionName
+    dnc: bool = False
+
+
 class QueueConfig(Section):
     strategy: Strategy = "leastrecent"
     members: tuple[Member, ...] = ()
@@ -324,15 +337,19 @@ class QueueConfig(Section):
     callback: CallbackConfig | None = Field(
         default=None, description="offer waiting callers a callback that keeps their place"
     )
-    dispositions: dict[DispositionKey, DispositionName] = Field(
+    dispositions: dict[
+        DispositionKey, Annotated[QueueDisposition, BeforeValidator(_name_alone)]
+    ] = Field(
         default_factory=dict,
         description="key -> what a call came to, keyed by its agent after it (*48 + key)",
     )
 
     @field_validator("dispositions")
     @classmethod
-    def _distinct_dispositions(cls, value: dict[str, str]) -> dict[str, str]:
-        check_distinct(value.values())
+    def _distinct_dispositions(
+        cls, value: dict[str, QueueDisposition]
+    ) -> dict[str, QueueDisposition]:
+        check_distinct(disposition.name for disposition in value.values())
         return value
 
     @field_validator("members")

@@ -68,6 +68,7 @@ class AnsweredCall:
 
     call_id: str
     queue: str
+    caller: str
     answered_at: datetime
     ended_at: datetime | None
     disposition: str | None
@@ -245,15 +246,16 @@ class InboundCallRepository:
     async def last_answered_by(self, agent_id: str) -> AnsweredCall | None:
         """The queue call ``agent_id`` answered last, ended or not."""
         row = await self._db.fetchone(
-            "SELECT call_id, queue, answered_at, ended_at, disposition FROM inbound_calls"
+            "SELECT call_id, queue, caller, answered_at, ended_at, disposition FROM inbound_calls"
             " WHERE agent_id = :agent AND answered_at IS NOT NULL AND queue IS NOT NULL"
             " ORDER BY answered_at DESC LIMIT 1",
             {"agent": agent_id},
         )
         if row is None:
             return None
-        return AnsweredCall(row["call_id"], row["queue"], from_iso(row["answered_at"]),
-                            from_iso_or_none(row["ended_at"]), row["disposition"])
+        return AnsweredCall(row["call_id"], row["queue"], row["caller"],
+                            from_iso(row["answered_at"]), from_iso_or_none(row["ended_at"]),
+                            row["disposition"])
 
     async def record_disposition(
         self, call_id: str, disposition: str, agent_id: str, now: datetime

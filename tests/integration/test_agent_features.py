@@ -295,14 +295,13 @@ def one_agent_queue(
     q: str, wrapup_s: int, base: Path, config_file: Path, asterisk: AsteriskInstance,
     sipp: SippPool, **options: str,
 ) -> Config:
-    """Queue ``q`` of 1001 alone with a wrap-up of ``wrapup_s`` behind number 5000, loaded;
-    1001's phone answers after 1 s, talks 1.5 s and hangs up."""
-    config = routing(
-        base,
-        inbound_toml(queue_toml(q, members='["1001"]', retry=1, **options).replace(
-            "wrapup = 0", f"wrapup = {wrapup_s}"), number("5000", q)),
-        config_file, asterisk,
-    )
+    """Queue ``q`` of 1001 alone with a wrap-up of ``wrapup_s`` behind number 5000, loaded, in
+    a site whose national caller ids are Swiss (sipp's caller is 044 123 45 67); 1001's phone
+    answers after 1 s, talks 1.5 s and hangs up."""
+    inbound = inbound_toml(queue_toml(q, members='["1001"]', retry=1, **options).replace(
+        "wrapup = 0", f"wrapup = {wrapup_s}"), number("5000", q))
+    config = routing(base, inbound.replace("[inbound]\n", '[inbound]\ndefault_region = "CH"\n'),
+                     config_file, asterisk)
     sipp.agent_phones(RING_S="1", TALK_MS="1500")
     return config
 
@@ -405,15 +404,17 @@ async def test_wrapup_is_shown_and_counted_and_ends_with_star47_or_at_its_time(
 async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends_the_wrapup(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path,
 ) -> None:
-    """``*481`` after a queue call: the call's row says ``resolved`` by 1001, ``queue status``
-    (API and CLI) and ``callctl_queue_dispositions_total`` count it, the call report shows it,
-    and the queue's wrap-up ends there; a second key for the same call and a key without a
-    disposition change nothing."""
+    """``*489`` after a queue call: the call's row says ``do-not-call`` by 1001, the caller's
+    number is on the global do-not-call list, ``queue status`` (API and CLI) and
+    ``callctl_queue_dispositions_total`` count it, the call report shows it, and the queue's
+    wrap-up ends there; a second key for the same call and a key without a disposition change
+    nothing."""
     wrapup_s = 30
     q = unique_queue("dispo")
     config_file = tmp_path / "c.toml"
-    config = one_agent_queue(q, wrapup_s, controller_config_file, config_file, asterisk, sipp,
-                             dispositions='{ 1 = "resolved", 2 = "escalated" }')
+    config = one_agent_queue(
+        q, wrapup_s, controller_config_file, config_file, asterisk, sipp,
+        dispositions='{ 1 = "resolved", 9 = { name = "do-not-call", dnc = true } }')
     api = Api(config)
     offers = f"PJSIP/{AGENT}"
 
@@ -430,7 +431,7 @@ async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends
     async def counted() -> tuple[float, float]:
         series = await scrape(api)
         return tuple(value(series, "callctl_queue_dispositions_total", queue=q, disposition=d)
-                     for d in ("resolved", "escalated"))  # type: ignore[return-value]
+                     for d in ("resolved", "do-not-call"))  # type: ignore[return-value]
 
     async with running_controller(config) as running:
         controller = running.controller
@@ -445,20 +446,24 @@ async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends
             call_id, disposition, _ = await stored()
             assert disposition is None and state() is AgentState.WRAPUP
 
-            await dial(sipp, asterisk, "*481")
-            assert (await stored())[1:] == ("resolved", AGENT)
+            await dial(sipp, asterisk, "*489")
+            assert (await stored())[1:] == ("do-not-call", AGENT)
             await wait_for(lambda: state() is AgentState.AVAILABLE, 5, "1001 available")
             assert time.time() - call_end < wrapup_s, "the disposition ended the wrap-up"
-            assert await counted() == (1.0, 0.0)
+            assert await counted() == (0.0, 1.0)
+            status, out = await asyncio.to_thread(cli, config_file, "dnc", "list", "--json")
+            assert status == 0, out
+            assert [(row["phone"], row["source"]) for row in json.loads(out)] == [
+                ("+41441234567", f"disposition do-not-call by agent {AGENT}")]
 
-            await dial(sipp, asterisk, "*482")  # one disposition per call
-            assert await stored() == (call_id, "resolved", AGENT)
-            assert await counted() == (1.0, 0.0)
+            await dial(sipp, asterisk, "*481")  # one disposition per call
+            assert await stored() == (call_id, "do-not-call", AGENT)
+            assert await counted() == (0.0, 1.0)
             _, queues = await api.request("GET", "/api/v1/queues")
             [shown] = [queue for queue in queues["queues"] if queue["queue"] == q]
-            assert shown["dispositions_today"] == {"resolved": 1}
+            assert shown["dispositions_today"] == {"do-not-call": 1}
             status, out = await asyncio.to_thread(cli, config_file, "queue", "status")
-            assert status == 0 and f"{q} dispositions today: resolved 1" in out, out
+            assert status == 0 and f"{q} dispositions today: do-not-call 1" in out, out
             # the call report: the same row by CLI and API, with its seconds
             status, out = await asyncio.to_thread(
                 cli, config_file, "queue", "calls", "--queue", q, "--json")
@@ -467,7 +472,7 @@ async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends
             _, listed = await api.request("GET", f"/api/v1/calls?queue={q}")
             assert listed["calls"] == [reported]
             assert (reported["call_id"], reported["outcome"], reported["agent_id"],
-                    reported["disposition"]) == (call_id, "answered", AGENT, "resolved")
+                    reported["disposition"]) == (call_id, "answered", AGENT, "do-not-call")
             assert 1.0 <= reported["talk_seconds"] < 5.0  # the phone talks 1.5 s
             assert 0.0 <= reported["wait_seconds"] < 5.0  # rung at once, answered after 1 s
         finally:

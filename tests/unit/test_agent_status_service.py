@@ -32,7 +32,8 @@ from controller.asterisk.events import (
     HangupRequest,
     StasisStart,
 )
-from controller.inbound.config import QueueConfig
+from controller.dialer.repository import GLOBAL_DNC, DialerRepository
+from controller.inbound.config import InboundConfig
 from controller.inbound.repository import (
     AgentRepository,
     InboundCallRecord,
@@ -95,9 +96,11 @@ def parts(store: Database) -> tuple[AgentStatusService, FakeMemberships, FakeDev
     config = AgentsConfig.model_validate(
         {"1001": {}, "1002": {}, "auto_pause": {"support": 2}})
     memberships, devices, channels = FakeMemberships(store), FakeDevices(), FakeChannels()
+    inbound = InboundConfig.model_validate({"default_region": "CH", "queues": {"support": {
+        "wrapup": 30, "dispositions": {"1": "resolved", "9": {"name": "do-not-call",
+                                                              "dnc": True}}}}})
     dispositions = DispositionService(
-        store, {"support": QueueConfig(wrapup=30, dispositions={"1": "resolved"})},
-        timedelta(minutes=10),
+        store, inbound, timedelta(minutes=10),
         Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True))), lambda: NOW)
     service = AgentStatusService(config, memberships, store, devices, channels, dispositions,
                                  agent_ids=("1001", "1002"), clock=lambda: NOW)
@@ -145,16 +148,22 @@ async def test_phone_codes_change_the_status_and_confirm_with_a_sound(
     assert await StatusLogRepository(store).wrapup_ends(NOW) == [("1001", NOW)]
 
 
+async def answered_call(
+    store: Database, call_id: str, caller: str, agent_id: str, ended_ago: float
+) -> None:
+    """A support call ``agent_id`` answered and that ended ``ended_ago`` seconds before NOW."""
+    await InboundCallRepository(store).save_ended(InboundCallRecord(
+        call_id, f"PJSIP/trunk-{call_id}", "5000", caller, NOW - timedelta(seconds=900),
+        queue="support", answered_at=NOW - timedelta(seconds=600),
+        ended_at=NOW - timedelta(seconds=ended_ago), outcome="answered", agent_id=agent_id))
+
+
 async def test_a_disposition_keyed_in_wrapup_is_stored_once_and_ends_the_wrapup(
     parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
     store: Database,
 ) -> None:
     service, memberships, _, channels = parts
-    calls = InboundCallRepository(store)
-    await calls.save_ended(InboundCallRecord(
-        "c1", "PJSIP/trunk-1", "5000", "+15550199", NOW - timedelta(seconds=90),
-        queue="support", answered_at=NOW - timedelta(seconds=60),
-        ended_at=NOW - timedelta(seconds=10), outcome="answered", agent_id="1001"))
+    await answered_call(store, "c1", "+15550199", "1001", ended_ago=10)
     await service.apply("1001", LogIn())
     await feature(service, channels, "d1", "disposition", "7", "1001")  # no such key
     await feature(service, channels, "d2", "disposition", "1", "1002")  # answered no call
@@ -170,6 +179,27 @@ async def test_a_disposition_keyed_in_wrapup_is_stored_once_and_ends_the_wrapup(
     # within the queue's 30 s wrap-up: ended there as *47 ends it, once
     assert memberships.calls == [("login", "1001", "support"), ("rejoin", "1001")]
     assert await StatusLogRepository(store).wrapup_ends(NOW) == [("1001", NOW)]
+
+
+async def test_a_do_not_call_disposition_puts_the_caller_on_the_global_list(
+    parts: tuple[AgentStatusService, FakeMemberships, FakeDevices, FakeChannels],
+    store: Database,
+) -> None:
+    service, _, _, channels = parts
+    await answered_call(store, "c1", "044 123 45 67", "1001", ended_ago=300)
+    await answered_call(store, "c2", "anonymous", "1002", ended_ago=300)
+    with capture_logs() as logs:
+        await feature(service, channels, "d1", "disposition", "9", "1001")
+        await feature(service, channels, "d2", "disposition", "9", "1002")
+    # read in the inbound default region (CH), as E.164, with who said it
+    assert [(row["phone"], row["source"]) for row in await DialerRepository(store).list_dnc(
+        GLOBAL_DNC)] == [("+41441234567", "disposition do-not-call by agent 1001")]
+    # a withheld number is no number: the disposition stands, the list cannot take it
+    assert channels.sounds == {"d1": SOUND_DISPOSED, "d2": SOUND_DISPOSED}
+    assert [(e["event"], e["caller"]) for e in logs if e["log_level"] == "warning"] == [
+        ("agent.dnc_number_unreadable", "anonymous")]
+    rows = await store.fetchall("SELECT call_id, disposition FROM inbound_calls ORDER BY call_id")
+    assert [tuple(row.values()) for row in rows] == [("c1", "do-not-call"), ("c2", "do-not-call")]
 
 
 class UnreachableDispositions:

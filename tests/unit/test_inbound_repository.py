@@ -92,7 +92,7 @@ async def test_an_answer_names_its_agent_before_the_end_and_takes_one_dispositio
     assert (row["agent_id"], row["answered_at"], row["outcome"]) == (
         "1001", to_iso(seconds(9)), None)
     assert await calls.last_answered_by("1001") == AnsweredCall(
-        "c1", "support", seconds(9), None, None)
+        "c1", "support", "+15550199", seconds(9), None, None)
     assert await calls.last_answered_by("1002") is None
     assert await calls.record_disposition("c1", "resolved", "1001", seconds(20))
     assert not await calls.record_disposition("c1", "escalated", "1001", seconds(21))

@@ -10,24 +10,31 @@ from pydantic import ValidationError
 
 from controller.agents.dispositions import KeyedDisposition, dispose_last_call
 from controller.agents.machine import Refusal
-from controller.inbound.config import QueueConfig
+from controller.inbound.config import QueueConfig, QueueDisposition
 from controller.inbound.repository import AnsweredCall
 
 NOW = datetime(2026, 12, 4, 15, tzinfo=UTC)
 WINDOW = timedelta(minutes=10)
-QUEUES = {"support": QueueConfig(wrapup=30, dispositions={"1": "resolved", "2": "escalated"}),
-          "sales": QueueConfig()}
+QUEUES = {
+    "support": QueueConfig.model_validate({"wrapup": 30, "dispositions": {
+        "1": "resolved", "2": "escalated", "9": {"name": "do-not-call", "dnc": True}}}),
+    "sales": QueueConfig(),
+}
 
 
 def ended(seconds_ago: float | None, queue: str = "support",
           disposition: str | None = None) -> AnsweredCall:
     end = None if seconds_ago is None else NOW - timedelta(seconds=seconds_ago)
-    return AnsweredCall("c1", queue, NOW - timedelta(seconds=600), end, disposition)
+    return AnsweredCall("c1", queue, "+41441234567", NOW - timedelta(seconds=600), end,
+                        disposition)
 
 
 @pytest.mark.parametrize(("call", "key", "decision"), [
     (ended(5), "1", KeyedDisposition("c1", "support", "resolved", ends_wrapup=True)),
     (ended(29), "2", KeyedDisposition("c1", "support", "escalated", ends_wrapup=True)),
+    # the caller asked not to be called: its number goes with the decision
+    (ended(5), "9", KeyedDisposition("c1", "support", "do-not-call", ends_wrapup=True,
+                                     do_not_call="+41441234567")),
     # after the queue's 30 s wrap-up: stored, nothing to end
     (ended(31), "1", KeyedDisposition("c1", "support", "resolved", ends_wrapup=False)),
     (ended(600), "1", KeyedDisposition("c1", "support", "resolved", ends_wrapup=False)),
@@ -51,10 +58,20 @@ def test_a_key_names_the_latest_calls_disposition_or_says_why_not(
     ({"12": "resolved"}, "a disposition key is one digit, 0 to 9, not '12'"),
     ({"*": "resolved"}, "a disposition key is one digit"),
     ({"1": "Resolved"}, "String should match pattern"),
-    ({"1": "resolved", "2": "resolved"}, "a disposition name is on more than one key: resolved"),
+    ({"1": "resolved", "2": {"name": "resolved", "dnc": True}},
+     "a disposition name is on more than one key: resolved"),
+    ({"9": {"name": "do-not-call", "dnc": "maybe"}}, "dnc\n  Input should be a valid boolean"),
+    ({"9": {"name": "do-not-call", "lead": "dnc"}}, "lead\n  Extra inputs are not permitted"),
 ])
 def test_a_queues_dispositions_are_one_digit_keys_with_distinct_names(
-    dispositions: dict[str, str], error: str,
+    dispositions: dict[str, object], error: str,
 ) -> None:
     with pytest.raises(ValidationError, match=error):
-        QueueConfig(dispositions=dispositions)
+        QueueConfig.model_validate({"dispositions": dispositions})
+
+
+def test_a_disposition_is_a_name_or_a_table_with_dnc() -> None:
+    queue = QueueConfig.model_validate({"dispositions": {
+        "1": "resolved", "9": {"name": "do-not-call", "dnc": True}}})
+    assert queue.dispositions == {"1": QueueDisposition(name="resolved"),
+                                  "9": QueueDisposition(name="do-not-call", dnc=True)}
