@@ -617,13 +617,23 @@ class ChannelDestroyed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackFinished:
+    """A playback ended: ``state`` "done" (played to its end), "failed" (no such sound, or the
+    channel went away) or "stopped"."""
+
+    playback_id: str
+    state: str
+    target_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnhandledAri:
     """An ARI event of the schema that no service reads."""
 
     ari_type: str
 
 
-AriEvent = StasisStart | StasisEnd | ChannelDestroyed | UnhandledAri
+AriEvent = StasisStart | StasisEnd | ChannelDestroyed | PlaybackFinished | UnhandledAri
 
 
 def _object(value: object, name: str, what: str) -> Mapping[str, Any]:
@@ -664,10 +674,20 @@ def _channel_destroyed(event: Mapping[str, Any], name: str) -> ChannelDestroyed:
     )
 
 
+def _playback_finished(event: Mapping[str, Any], name: str) -> PlaybackFinished:
+    playback = _object(event.get("playback"), name, "playback")
+    playback_id, state = playback.get("id"), playback.get("state")
+    if not isinstance(playback_id, str) or not playback_id or not isinstance(state, str):
+        raise RejectedEvent("ari", name, "missing_field", "no playback.id or playback.state")
+    return PlaybackFinished(playback_id=playback_id, state=state,
+                            target_uri=str(playback.get("target_uri", "")))
+
+
 _ARI_PARSERS: dict[str, Callable[[Mapping[str, Any], str], AriEvent]] = {
     "StasisStart": _stasis_start,
     "StasisEnd": lambda e, n: StasisEnd(channel=_ari_channel(e, n)),
     "ChannelDestroyed": _channel_destroyed,
+    "PlaybackFinished": _playback_finished,
 }
 
 

@@ -13,7 +13,8 @@ Agents sit on nailed-up legs (``LegState``): ``DIALING`` (originated to the agen
 ``GONE`` when the leg ends (the agent hung up, did not answer, or the campaign released it),
 called again after ``AGENT_RETRY_S``. In wrap-up the agent may press a key of the campaign's
 ``dispositions`` (``AgentKeyPressed``): that says what the call came to (``RecordDisposition``)
-and ends the wrap-up at once; other keys, and keys outside wrap-up, do nothing.
+and ends the wrap-up at once, with a tone to the agent (``PlayKeyTone``); another key in
+wrap-up gets the refusal tone and changes nothing; keys outside wrap-up do nothing.
 
 Customer attempts (``AttemptState``): ``DIALING`` (claimed and originated; ringing) ->
 ``SCREENING`` (answered, AMD listening: pacing counts it as a likely connect from here, seconds
@@ -327,6 +328,22 @@ class RecordResult:
     from_ledger: bool = False
 
 
+class KeyTone(StrEnum):
+    """What the agent hears after a key in wrap-up: taken (a disposition), or not (no
+    disposition on that key)."""
+
+    TAKEN = "taken"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayKeyTone:
+    """Play ``tone`` to the agent's leg ``channel_id``: its key was heard."""
+
+    channel_id: str
+    tone: KeyTone
+
+
 @dataclass(frozen=True, slots=True)
 class SettleIfNoChannel:
     """An originate was refused: if no channel exists after ``seconds``, feed ``Hangup``."""
@@ -338,7 +355,7 @@ class SettleIfNoChannel:
 Command = (
     Claim | Originate | CallAgent | SeatAgent | Connect | PlaySafeHarbor | HangUp
     | DestroyBridge | StartGrace | StartWrapup | NoteAnswered | NoteConnected | RecordResult
-    | RecordDisposition | SettleIfNoChannel
+    | RecordDisposition | PlayKeyTone | SettleIfNoChannel
 )
 
 
@@ -753,8 +770,10 @@ class CampaignMachine:
             return  # on a call the key is the customer's to hear; ready, it says nothing
         disposition = self.settings.dispositions.get(key)
         if disposition is None:
+            out.append(PlayKeyTone(channel_id, KeyTone.REFUSED))
             return
         out.append(RecordDisposition(leg.wrapup_of, leg.agent_id, key, disposition))
+        out.append(PlayKeyTone(channel_id, KeyTone.TAKEN))
         self._end_wrapup(leg, now, out)
 
     def _end_wrapup(self, leg: AgentLeg, now: float, out: list[Command]) -> None:

@@ -47,6 +47,7 @@ from controller.asterisk.events import (
     CallctlPickedUp,
     DtmfEnd,
     OriginateResponse,
+    PlaybackFinished,
     StasisStart,
 )
 from controller.asterisk.events import Hangup as AmiHangup
@@ -73,12 +74,14 @@ from controller.dialer.campaign import (
     GraceOver,
     HangUp,
     Hangup,
+    KeyTone,
     MachineSettings,
     NoteAnswered,
     NoteConnected,
     Originate,
     OriginateRefused,
     PickedUp,
+    PlayKeyTone,
     PlaySafeHarbor,
     RecordDisposition,
     RecordResult,
@@ -125,6 +128,11 @@ TICK_ERRORS = (StoreError, DialerStoreError, AmiError, AriError)
 LEASE_RENEW_S = 5.0  # several renewals fit in one ATTEMPT_LEASE
 # How often the other workers' live answers are read into a running campaign's abandon windows.
 ANSWERS_READ_S = 2.0
+# What an agent hears after a key in wrap-up (Asterisk's core sounds), and how its playbacks
+# are named: their ends are logged, so a tone is known to have played.
+KEY_TONE_SOUNDS = {KeyTone.TAKEN: "beep", KeyTone.REFUSED: "beeperr"}
+KEY_TONE_PLAYBACK = "callctl-key-tone-"
+KEY_TONES_KEPT = 256
 
 
 def replay_history(
@@ -173,6 +181,8 @@ class DialerService:
         self._clock = clock
         self.campaigns: dict[str, CampaignMachine] = {}
         self._settings: dict[str, CampaignSettings] = {}
+        # playback id -> (campaign, agent leg, tone) until its PlaybackFinished
+        self._key_tones: dict[str, tuple[str, str, KeyTone]] = {}
         self._revisions: dict[str, int] = {}  # of the settings above, per campaign followed
         self._tasks = TaskSet("dialer")
         self._reconciled = asyncio.Event()
@@ -341,6 +351,8 @@ class DialerService:
                 self._tasks.spawn(self._record(machine, command))
             case RecordDisposition():
                 self._tasks.spawn(self._record_disposition(machine.name, command))
+            case PlayKeyTone(channel_id, tone):
+                self._tasks.spawn(self._play_key_tone(machine.name, channel_id, tone))
             case SettleIfNoChannel(attempt_id, seconds):
                 asyncio.get_running_loop().call_later(
                     seconds, self._settle_if_no_channel, machine, attempt_id
@@ -520,6 +532,30 @@ class DialerService:
             await self._ari.continue_in_dialplan(channel_id, "callctl-safe-harbor", "s")
         except AriError as error:  # the customer hung up meanwhile: its Hangup ends the attempt
             log.info("dialer.safe_harbor_failed", channel=channel_id, error=str(error))
+
+    async def _play_key_tone(self, campaign: str, channel_id: str, tone: KeyTone) -> None:
+        """The tone to the agent's leg; its end (``on_playback_finished``) is logged."""
+        playback_id = f"{KEY_TONE_PLAYBACK}{uuid.uuid4().hex}"
+        self._key_tones[playback_id] = (campaign, channel_id, tone)
+        while len(self._key_tones) > KEY_TONES_KEPT:  # ends that never came (Asterisk gone)
+            del self._key_tones[next(iter(self._key_tones))]
+        try:
+            await self._ari.request(
+                "POST", f"/channels/{channel_id}/play",
+                params={"media": f"sound:{KEY_TONE_SOUNDS[tone]}", "playbackId": playback_id},
+            )
+        except AriError as error:  # the agent hung up meanwhile: nobody to hear it
+            self._key_tones.pop(playback_id, None)
+            log.info("dialer.key_tone_failed", campaign=campaign, channel=channel_id,
+                     error=str(error))
+
+    def on_playback_finished(self, event: PlaybackFinished) -> None:
+        played = self._key_tones.pop(event.playback_id, None)
+        if played is None:
+            return
+        campaign, channel_id, tone = played
+        log.info("dialer.key_tone", campaign=campaign, channel=channel_id, tone=tone.value,
+                 state=event.state)
 
     async def _hang_up(self, channel_id: str) -> None:
         try:

@@ -334,7 +334,7 @@ class _World:
                 self.lines -= 1
             case (
                 campaign.NoteAnswered() | campaign.NoteConnected() | campaign.HangUp()
-                | campaign.DestroyBridge()
+                | campaign.DestroyBridge() | campaign.PlayKeyTone()
             ):
                 pass  # bookkeeping of the real world: nothing to simulate
             case campaign.SettleIfNoChannel():

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient
 from controller.asterisk.events import (
+    PlaybackFinished,
     RejectedEvent,
     StasisStart,
     log_rejected,
@@ -27,6 +28,7 @@ from controller.tasks import Supervisor, TaskFactory
 log = get_logger("app")
 
 StasisHandler = Callable[[StasisStart], None]
+PlaybackListener = Callable[[PlaybackFinished], None]
 
 
 class Core:
@@ -52,6 +54,7 @@ class Core:
         self.sync.ami = self.ami
         self.ari = AriClient(config.ari, self.on_ari_message, _on_ari_connection)
         self._stasis: dict[str, StasisHandler] = {}
+        self._playback_listeners: list[PlaybackListener] = []
         self.supervise("ami", self.ami.run)
         self.supervise("ari", self.ari.run)
         self.supervise("store-writes", self.writes.run)
@@ -65,6 +68,10 @@ class Core:
         if entry in self._stasis:
             raise ValueError(f"Stasis entry {entry!r} already has a handler")
         self._stasis[entry] = handler
+
+    def on_playback_finished(self, listener: PlaybackListener) -> None:
+        """Every ``PlaybackFinished`` of our app's channels goes to ``listener`` too."""
+        self._playback_listeners.append(listener)
 
     async def components_up(self) -> ComponentUp:
         return ComponentUp(
@@ -89,12 +96,17 @@ class Core:
             self.sync.on_event(event)
 
     def on_ari_message(self, message: object) -> None:
-        """The ARI client's event callback: parse, count, route ``StasisStart``."""
+        """The ARI client's event callback: parse, count, route ``StasisStart`` by its entry
+        and ``PlaybackFinished`` to its listeners."""
         with self.metrics.event_processing():
             try:
                 event = parse_ari(message)
             except RejectedEvent as rejected:
                 self._rejected(rejected)
+                return
+            if isinstance(event, PlaybackFinished):
+                for listener in self._playback_listeners:
+                    listener(event)
                 return
             if not isinstance(event, StasisStart):
                 return

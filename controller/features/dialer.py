@@ -35,6 +35,7 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> DialerServi
     core.sync.add_resync_hook(dialer.reconcile)
     core.on_stasis("dialer", dialer.on_customer_stasis)
     core.on_stasis("agent", dialer.on_agent_stasis)
+    core.on_playback_finished(dialer.on_playback_finished)
     core.supervise("dialer", dialer.run)
     core.metrics.provide(dialers=dialer.gauges)
     campaigns.add_routes(app)

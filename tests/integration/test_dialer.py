@@ -342,8 +342,9 @@ async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:
     """The agent's phone presses 9 (RFC 2833) every 2 s from its answer on: ignored while it is
-    ready or talking, in wrap-up it marks the call do-not-call and ends the wrap-up at once, so
-    the next customer is dialed long before the 120 s wrap-up would have let it."""
+    ready or talking, in wrap-up it marks the call do-not-call, is answered with a tone Asterisk
+    plays to the agent's leg, and ends the wrap-up at once, so the next customer is dialed long
+    before the 120 s wrap-up would have let it."""
     config_file = controller_config_file
     settings = campaign_toml(AGENTS[:1], agent_wrapup_seconds=120) + (
         '[dispositions.9]\nname = "do-not-call"\nlead = "dnc"\n'
@@ -363,12 +364,20 @@ async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the
                 return rows if len(rows) == 2 else None
 
             attempts = await wait_for(both_disposed, 60, "both calls given their disposition")
+
+            def both_tones() -> list[dict[str, Any]] | None:
+                tones = log_events(log, "dialer.key_tone")
+                return tones if len(tones) == 2 else None
+
+            # Asterisk played each key's tone to the agent's leg to its end
+            tones = await wait_for(both_tones, 10, "both keys' tones played")
             status = json.loads(await acli(config_file, "campaign", "status", "dispo", "--json"))
             printed = await acli(config_file, "campaign", "status", "dispo")
             _, metrics = await Api(config).request("GET", "/metrics", token=None)
     assert [(a["result"], a["disposition"], a["disposed_by"]) for a in attempts] == [
         ("human", "do-not-call", AGENTS[0])
     ] * 2
+    assert [(e["tone"], e["state"]) for e in tones] == [("taken", "done")] * 2
     keyed = log_events(log, "dialer.disposition")
     assert [(e["attempt_id"], e["key"], e["lead_state"]) for e in keyed] == [
         (a["attempt_id"], "9", "done") for a in attempts

@@ -36,6 +36,7 @@ from controller.dialer.campaign import (
     GraceOver,
     HangUp,
     Hangup,
+    KeyTone,
     LegState,
     MachineSettings,
     NoteAnswered,
@@ -43,6 +44,7 @@ from controller.dialer.campaign import (
     Originate,
     OriginateRefused,
     PickedUp,
+    PlayKeyTone,
     PlaySafeHarbor,
     RecordDisposition,
     RecordResult,
@@ -301,10 +303,13 @@ def test_a_disposition_key_in_wrapup_is_recorded_for_that_call_and_ends_the_wrap
     talking(m, "a1", 1.0)
     assert m.handle(AgentKeyPressed(leg.channel_id, "9"), 5.0) == []  # on the call: the customer's
     m.handle(Hangup("a1", 16), 10.0)
-    assert m.handle(AgentKeyPressed(leg.channel_id, "5"), 11.0) == []  # no such disposition
+    # no such disposition: the agent hears so, the wrap-up goes on
+    refused = PlayKeyTone(leg.channel_id, KeyTone.REFUSED)
+    assert m.handle(AgentKeyPressed(leg.channel_id, "5"), 11.0) == [refused]
     assert leg.state is LegState.WRAPUP
     out = m.handle(AgentKeyPressed(leg.channel_id, "9"), 14.0)
     assert of(RecordDisposition, out) == [RecordDisposition("a1", "1001", "9", DNC)]
+    assert of(PlayKeyTone, out) == [PlayKeyTone(leg.channel_id, KeyTone.TAKEN)]
     assert leg.state is LegState.READY
     assert m.handle(AgentKeyPressed(leg.channel_id, "1"), 15.0) == []  # ready: nothing to say
     # the next call's wrap-up is not cut short by the first one's timer

@@ -17,9 +17,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from controller.asterisk.ami import AmiError
-from controller.asterisk.events import AriChannel, CallctlPickedUp, DtmfEnd, Hangup, StasisStart
+from controller.asterisk.events import (
+    AriChannel,
+    CallctlPickedUp,
+    DtmfEnd,
+    Hangup,
+    PlaybackFinished,
+    StasisStart,
+)
 from controller.dialer.leads import Lead
 from controller.dialer.ledger import FAMILY
 from controller.dialer.policy import Result, longest_call
@@ -295,6 +303,17 @@ async def test_an_agent_s_key_in_wrapup_is_stored_as_the_call_s_disposition(
         assert await disposition() == "do-not-call"
         [listed] = await d.repo.list_dnc(GLOBAL_DNC)
         assert listed["phone"] == "+12125550101"
+        # each key in wrap-up was answered with a tone on the agent's leg, whose end is logged
+        plays = [params for method, path, params in d.ari.requests
+                 if (method, path) == ("POST", f"/channels/{agent_leg}/play")]
+        assert [params["media"] for params in plays] == ["sound:beeperr", "sound:beep"]
+        with capture_logs() as logs:
+            for params in plays:
+                d.dialer.on_playback_finished(PlaybackFinished(
+                    playback_id=params["playbackId"], state="done"))
+            d.dialer.on_playback_finished(PlaybackFinished(playback_id="other", state="done"))
+        assert [(e["event"], e["tone"], e["state"]) for e in logs] == [
+            ("dialer.key_tone", "refused", "done"), ("dialer.key_tone", "taken", "done")]
 
 
 async def test_settings_updated_in_the_store_reach_the_machine_and_the_next_call(

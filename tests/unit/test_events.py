@@ -23,6 +23,7 @@ from controller.asterisk.events import (
     Hangup,
     HangupRequest,
     OriginateResponse,
+    PlaybackFinished,
     QueueEntry,
     QueueMember,
     QueueMemberPause,
@@ -194,6 +195,11 @@ def test_ari_events() -> None:
     assert parse_ari({"type": "ChannelVarset", "variable": "X"}) == UnhandledAri(
         ari_type="ChannelVarset"
     )
+    finished = parse_ari({"type": "PlaybackFinished", "playback": {
+        "id": "callctl-key-tone-1", "media_uri": "sound:beep", "state": "done",
+        "target_uri": "channel:leg-1"}})
+    assert finished == PlaybackFinished(playback_id="callctl-key-tone-1", state="done",
+                                        target_uri="channel:leg-1")
 
 
 @pytest.mark.parametrize(
@@ -205,6 +211,8 @@ def test_ari_events() -> None:
         ({"type": "StasisStart", "args": []}, "missing_field"),
         ({"type": "StasisStart", "args": "inbound", "channel": ARI_CHANNEL}, "bad_value"),
         ({"type": "ChannelDestroyed", "cause": "16", "channel": ARI_CHANNEL}, "bad_value"),
+        ({"type": "PlaybackFinished"}, "missing_field"),
+        ({"type": "PlaybackFinished", "playback": {"id": "p1"}}, "missing_field"),
     ],
 )
 def test_malformed_or_unknown_ari_events_are_rejected(message: Any, reason: str) -> None:
