@@ -554,8 +554,10 @@ class DialerService:
         if played is None:
             return
         campaign, channel_id, tone = played
-        log.info("dialer.key_tone", campaign=campaign, channel=channel_id, tone=tone.value,
-                 state=event.state)
+        # "failed": Asterisk had no such sound, or the leg went away before it played
+        emit = log.info if event.state == "done" else log.warning
+        emit("dialer.key_tone", campaign=campaign, channel=channel_id, tone=tone.value,
+             state=event.state)
 
     async def _hang_up(self, channel_id: str) -> None:
         try:
