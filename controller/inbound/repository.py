@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
-from typing import Any, Literal
+from typing import Any
 
 from controller.pjsip import agent_interface
 from controller.store.base import (
@@ -72,6 +72,14 @@ class AnsweredCall:
     answered_at: datetime
     ended_at: datetime | None
     disposition: str | None
+
+
+@dataclass(slots=True)
+class QueueTally:
+    """What one queue's calls came to: how many per outcome, and per disposition."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    dispositions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,27 +229,24 @@ class InboundCallRepository:
         )
         return changed > 0
 
-    async def outcome_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
-        """Per queue, per outcome: how many calls that arrived since ``arrived_since``."""
-        return await self._counts("outcome", arrived_since)
-
-    async def disposition_counts(self, arrived_since: datetime) -> dict[str, dict[str, int]]:
-        """Per queue, per disposition: the calls that arrived since ``arrived_since``."""
-        return await self._counts("disposition", arrived_since)
-
-    async def _counts(
-        self, column: Literal["outcome", "disposition"], arrived_since: datetime
-    ) -> dict[str, dict[str, int]]:
+    async def tallies(self, arrived_since: datetime) -> dict[str, QueueTally]:
+        """Per queue, what the calls that arrived since ``arrived_since`` came to: one read for
+        the outcomes and the agents' dispositions alike (a wallboard asks every second)."""
         rows = await self._db.fetchall(
-            f"SELECT queue, {column} AS value, COUNT(*) AS n FROM inbound_calls"
-            f" WHERE arrived_at >= :since AND queue IS NOT NULL AND {column} IS NOT NULL"
-            f" GROUP BY queue, {column}",
+            "SELECT queue, outcome, disposition, COUNT(*) AS n FROM inbound_calls"
+            " WHERE arrived_at >= :since AND queue IS NOT NULL"
+            " AND (outcome IS NOT NULL OR disposition IS NOT NULL)"
+            " GROUP BY queue, outcome, disposition",
             {"since": to_iso(arrived_since)},
         )
-        counts: dict[str, dict[str, int]] = {}
+        tallies: dict[str, QueueTally] = {}
         for row in rows:
-            counts.setdefault(row["queue"], {})[row["value"]] = row["n"]
-        return counts
+            tally = tallies.setdefault(row["queue"], QueueTally())
+            for counts, value in ((tally.outcomes, row["outcome"]),
+                                  (tally.dispositions, row["disposition"])):
+                if value is not None:
+                    counts[value] = counts.get(value, 0) + row["n"]
+        return tallies
 
     async def last_answered_by(self, agent_id: str) -> AnsweredCall | None:
         """The queue call ``agent_id`` answered last, ended or not."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.inbound.config import InboundConfig
-from controller.inbound.repository import InboundCallRepository, QueueWaits
+from controller.inbound.repository import InboundCallRepository, QueueTally, QueueWaits
 from controller.inbound.site_queues import merge_views, views_by_queue
 from controller.inbound.waits import service_level_waits
 from controller.metrics.service_level import service_level_ratio
@@ -30,8 +30,7 @@ async def queue_status(
     moment = datetime.fromtimestamp(now, UTC)
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     calls = InboundCallRepository(store)
-    today = await calls.outcome_counts(arrived_since=midnight)
-    dispositions = await calls.disposition_counts(arrived_since=midnight)
+    today = await calls.tallies(arrived_since=midnight)
     waits = await service_level_waits(store, midnight)
     live = views_by_queue(
         model.queues, now, await NodeQueueViewRepository(store).fresh(node, moment))
@@ -39,7 +38,8 @@ async def queue_status(
     for name in sorted(live.keys() | today.keys()):
         views = live.get(name, [])
         site = merge_views(views)
-        outcomes = today.get(name, {})
+        tally = today.get(name, QueueTally())
+        outcomes = tally.outcomes
         answered = outcomes.get("answered", 0)
         abandoned = outcomes.get("abandoned", 0)
         queue_cfg = inbound.queues.get(name)
@@ -64,7 +64,7 @@ async def queue_status(
                 else {},
                 "nodes": len(views),  # the nodes whose live view of the queue is counted
                 "today": outcomes,
-                "dispositions_today": dispositions.get(name, {}),
+                "dispositions_today": tally.dispositions,
                 "answered_ratio_today": round(answered / (answered + abandoned), 3)
                 if answered + abandoned
                 else None,

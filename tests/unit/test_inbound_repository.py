@@ -101,8 +101,9 @@ async def test_an_answer_names_its_agent_before_the_end_and_takes_one_dispositio
     assert row is not None
     assert (row["disposition"], row["disposed_by"], row["disposed_at"], row["outcome"]) == (
         "resolved", "1001", to_iso(seconds(20)), "answered")
-    assert await calls.disposition_counts(arrived_since=NOON) == {"support": {"resolved": 1}}
-    assert await calls.disposition_counts(arrived_since=seconds(1)) == {}
+    assert {queue: tally.dispositions for queue, tally in (
+        await calls.tallies(arrived_since=NOON)).items()} == {"support": {"resolved": 1}}
+    assert await calls.tallies(arrived_since=seconds(1)) == {}
 
 
 async def test_an_answer_written_before_the_arrival_keeps_both(db: Database) -> None:
@@ -172,7 +173,8 @@ async def test_outcomes_and_waits_since_a_moment(db: Database) -> None:
         await calls.save_ended(record)
     await calls.add_arrival(call("still-waiting"))
 
-    assert await calls.outcome_counts(arrived_since=NOON) == {
+    assert {queue: tally.outcomes for queue, tally in (
+            await calls.tallies(arrived_since=NOON)).items()} == {
         "support": {"answered": 1, "abandoned": 2, "after_hours": 1},
         "sales": {"answered": 1},
     }
