@@ -1,5 +1,5 @@
 """``/api/v1/campaigns``: outbound campaigns' progress for wallboards and CRMs, their state
-changes (start, pause, resume, stop) and settings for a supervisor's desk.
+changes (start, pause, resume, stop), settings and lead recycling for a supervisor's desk.
 
 Reads carry counts, rates and settings, no call data, so they need no token (as the queues'); a
 state or settings change needs the bearer token. These are the store calls ``callctl campaign``
@@ -8,15 +8,21 @@ makes, and the runner picks a change up at its next tick either way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.api.auth import json_body, json_error, require_token
 from controller.api.keys import STORE
-from controller.config import ConfigError
-from controller.dialer.policy import CAMPAIGN_TRANSITIONS
-from controller.dialer.repository import DialerRepository, DialerStoreError, UnknownCampaign
+from controller.config import ConfigError, validation_problems
+from controller.dialer.policy import CAMPAIGN_TRANSITIONS, RecycleRule, Result
+from controller.dialer.repository import (
+    DialerRepository,
+    DialerStoreError,
+    UnknownCampaign,
+    UnknownDisposition,
+)
 from controller.dialer.settings import parse_campaign_settings
 
 
@@ -77,10 +83,51 @@ async def update_settings(request: web.Request) -> web.Response:
     return web.json_response(update.report())
 
 
+class RecycleRequest(BaseModel):
+    """The body of ``POST .../recycle``: the ``callctl campaign recycle`` options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    results: list[Result] = []
+    dispositions: list[str] = []
+    older_than_hours: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    dry_run: bool = False
+
+
+@require_token
+async def recycle_leads(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        body = RecycleRequest.model_validate(await json_body(request))
+        rule = RecycleRule(
+            results=frozenset(body.results),
+            dispositions=frozenset(body.dispositions),
+            older_than=timedelta(hours=body.older_than_hours),
+        )
+    except ValidationError as error:
+        problems = [{"key": key, "message": message} for key, message in validation_problems(error)]
+        return web.json_response({"error": "invalid recycle request", "problems": problems},
+                                 status=400)
+    except ValueError as error:
+        return json_error(400, str(error))
+    try:
+        outcome = await _repo(request).recycle_leads(
+            name, rule, datetime.now(UTC), dry_run=body.dry_run
+        )
+    except UnknownCampaign as error:
+        return json_error(404, str(error))
+    except UnknownDisposition as error:
+        return json_error(400, str(error))
+    except DialerStoreError as error:  # stopped
+        return json_error(409, str(error))
+    return web.json_response(outcome.report())
+
+
 def add_routes(app: web.Application) -> None:
     actions = "|".join(CAMPAIGN_TRANSITIONS)
     app.router.add_get("/api/v1/campaigns", list_campaigns)
     app.router.add_get("/api/v1/campaigns/{name}", campaign_status)
     app.router.add_get("/api/v1/campaigns/{name}/settings", campaign_settings)
     app.router.add_put("/api/v1/campaigns/{name}/settings", update_settings)
+    app.router.add_post("/api/v1/campaigns/{name}/recycle", recycle_leads)
     app.router.add_post(f"/api/v1/campaigns/{{name}}/{{action:{actions}}}", change_state)

@@ -14,19 +14,21 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from controller.cli import common
 from controller.cli.common import CliError
 from controller.dialer.leads import LeadFileError, parse_leads
-from controller.dialer.policy import CAMPAIGN_TRANSITIONS
+from controller.dialer.policy import CAMPAIGN_TRANSITIONS, RECYCLABLE_RESULTS, RecycleRule, Result
 from controller.dialer.repository import (
     Campaign,
     DialerRepository,
     DialerStoreError,
+    RecycledLeads,
     SettingsUpdate,
+    UnknownDisposition,
 )
 from controller.dialer.settings import (
     LEGAL_ABANDON_PERCENT,
@@ -107,6 +109,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     common.add_json_flag(imp)
     imp.set_defaults(func=_import)
+
+    recycle = actions.add_parser(
+        "recycle",
+        help="give finished leads a fresh set of attempts, picked by result or disposition",
+        description="Make finished leads (done, or out of attempts) dialable again with the"
+        " campaign's max_attempts afresh, picked by their last attempt's result or disposition"
+        " (any one named). Numbers on a do-not-call list stay finished; calling hours and the"
+        " re-call gap after an abandon still hold.",
+    )
+    recycle.add_argument("name", help="campaign name")
+    recycle.add_argument(
+        "--result",
+        action="append",
+        default=[],
+        choices=sorted(RECYCLABLE_RESULTS),
+        help="last result to recycle (repeatable)",
+    )
+    recycle.add_argument(
+        "--disposition", action="append", default=[], metavar="NAME",
+        help="last disposition to recycle (repeatable)",
+    )
+    recycle.add_argument(
+        "--older-than",
+        type=common.non_negative_float,
+        default=0.0,
+        metavar="HOURS",
+        help="only leads whose last call ended at least this long ago (default 0)",
+    )
+    recycle.add_argument(
+        "--dry-run", action="store_true", help="count the leads, change nothing"
+    )
+    common.add_json_flag(recycle)
+    recycle.set_defaults(func=_recycle)
 
     for action in CAMPAIGN_TRANSITIONS:
         text = _ACTION_HELP[action]
@@ -279,6 +314,32 @@ def _import(args: argparse.Namespace) -> int:
         f"{parsed.duplicates} duplicates merged, {len(parsed.problems)} invalid rows skipped, "
         f"{counts.on_dnc} on DNC (never dialed), {len(parsed.no_timezone)} without timezone"
     )
+    return 0
+
+
+def _recycle(args: argparse.Namespace) -> int:
+    try:
+        rule = RecycleRule(
+            results=frozenset(Result(result) for result in args.result),
+            dispositions=frozenset(args.disposition),
+            older_than=timedelta(hours=args.older_than),
+        )
+    except ValueError as error:
+        raise CliError(f"campaign recycle: {error}", common.EXIT_USAGE) from None
+
+    async def body(repo: DialerRepository) -> RecycledLeads:
+        try:
+            return await repo.recycle_leads(args.name, rule, _now(), dry_run=args.dry_run)
+        except UnknownDisposition as error:
+            raise CliError(f"campaign recycle --disposition: {error}", common.EXIT_USAGE) from None
+
+    outcome: RecycledLeads = in_dialer_store(args, body)
+    if args.json:
+        common.print_json(outcome.report())
+        return 0
+    verb = "would recycle" if outcome.dry_run else "recycled"
+    print(f"campaign {args.name!r}: {verb} {outcome.recycled} lead(s)", end="")
+    print(f"; {outcome.on_dnc} on a do-not-call list stay finished" if outcome.on_dnc else "")
     return 0
 
 

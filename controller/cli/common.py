@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -43,6 +44,17 @@ def iso_moment(text: str) -> datetime:
             f"not an ISO-8601 date or time: {text!r} (e.g. 2026-01-31 or 2026-01-31T08:00)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"a number, 0 or more, not {text!r}")
+    return value
 
 
 MAX_LISTED = 100_000

@@ -95,7 +95,7 @@ class LeadSnapshot:
 
     phone: str
     timezone: str | None
-    attempts: int = 0
+    attempts: int = 0  # made since the lead's last recycle: what max_attempts counts
     finished: bool = False
     on_dnc: bool = False
     next_attempt_at: datetime | None = None
@@ -241,3 +241,36 @@ def campaign_transition(current: str, action: str) -> CampaignState:
         sources = " or ".join(sorted(allowed_from))
         raise InvalidTransition(f"cannot {action} a {current} campaign (only from {sources})")
     return target
+
+
+# A lead's last attempt can have come to any of these; not_dialed gives the attempt back and a
+# lost one is retried, so neither leaves a lead finished.
+RECYCLABLE_RESULTS = frozenset(Result) - {Result.NOT_DIALED, Result.LOST}
+
+
+@dataclass(frozen=True, slots=True)
+class RecycleRule:
+    """Which finished leads get a fresh set of attempts (VICIdial's lead recycling): those
+    whose last attempt came to one of ``results`` or was disposed of as one of
+    ``dispositions``, at least ``older_than`` ago. A finished lead is one with no call ahead:
+    done, or out of attempts. Numbers on a do-not-call list are never recycled."""
+
+    results: frozenset[Result] = frozenset()
+    dispositions: frozenset[str] = frozenset()
+    older_than: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not self.results and not self.dispositions:
+            raise ValueError("name the leads to recycle: at least one result or disposition")
+        if unfit := sorted(self.results - RECYCLABLE_RESULTS):
+            raise ValueError(
+                f"no lead is finished by {', '.join(unfit)}; recyclable results: "
+                + ", ".join(sorted(RECYCLABLE_RESULTS))
+            )
+        if self.older_than < timedelta(0):
+            raise ValueError(f"older_than must not be negative, got {self.older_than}")
+
+    def unknown_dispositions(self, settings: CampaignSettings) -> list[str]:
+        """The rule's disposition names the campaign does not have (a typo recycles nothing)."""
+        known = {disposition.name for disposition in settings.dispositions.values()}
+        return sorted(self.dispositions - known)

@@ -38,6 +38,7 @@ from controller.dialer.pacing import LiveAnswer
 from controller.dialer.policy import (
     CampaignState,
     LeadSnapshot,
+    RecycleRule,
     Result,
     campaign_transition,
     may_dial,
@@ -52,6 +53,9 @@ from controller.dialer.settings import (
 from controller.store.base import Connection, Database, Row, from_iso, from_iso_or_none, to_iso
 
 GLOBAL_DNC = "*"
+# attempts counts every call a lead ever had; max_attempts counts those since its last recycle
+_HAS_ATTEMPTS_LEFT = "attempts - recycled_attempts < :max"
+_ATTEMPTS_MADE = "attempts - recycled_attempts AS attempts_made"
 _ON_DNC = (
     "EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = leads.phone"
     " AND dnc.scope IN ('*', leads.campaign))"
@@ -86,6 +90,10 @@ class DialerStoreError(Exception):
 
 class UnknownCampaign(DialerStoreError):
     """No campaign of that name in the store."""
+
+
+class UnknownDisposition(DialerStoreError):
+    """A request names a disposition the campaign does not have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +152,21 @@ class ImportCounts:
     updated: int
     unchanged: int
     on_dnc: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecycledLeads:
+    """What ``recycle_leads`` did: leads given a fresh set of attempts (with ``dry_run``: that
+    would be), and leads the rule picked but left finished, their number on a do-not-call list."""
+
+    campaign: str
+    recycled: int
+    on_dnc: int
+    dry_run: bool
+
+    def report(self) -> dict[str, Any]:
+        return {"campaign": self.campaign, "recycled": self.recycled, "on_dnc": self.on_dnc,
+                "dry_run": self.dry_run}
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +384,42 @@ class DialerRepository:
         }
         return sum(1 for phone in phones if phone in listed)
 
+    async def recycle_leads(
+        self, campaign: str, rule: RecycleRule, now: datetime, *, dry_run: bool = False
+    ) -> RecycledLeads:
+        """Give the finished leads ``rule`` picks a fresh set of attempts, due at once (calling
+        hours and the re-call gap after an abandon still hold when they are claimed), in one
+        transaction; picked leads whose number is on a do-not-call list stay finished."""
+        async with self._db.transaction() as conn:
+            found = await self.campaign(campaign, conn)
+            if found.state == CampaignState.STOPPED:
+                raise DialerStoreError(
+                    f"campaign {campaign!r} is stopped: recycled leads would never be dialed"
+                )
+            if unknown := rule.unknown_dispositions(found.settings):
+                names = sorted(d.name for d in found.settings.dispositions.values())
+                raise UnknownDisposition(
+                    f"campaign {campaign!r} has no disposition {', '.join(unknown)}"
+                    f" (its dispositions: {', '.join(names) or 'none'})"
+                )
+            picked, params = _recycle_filter(campaign, rule, found.settings, now)
+            counts = await conn.fetchone(
+                f"SELECT COUNT(*) AS picked, SUM(CASE WHEN {_ON_DNC} THEN 1 ELSE 0 END) AS on_dnc"
+                f" FROM leads WHERE {picked}",
+                params,
+            )
+            assert counts is not None
+            on_dnc = counts["on_dnc"] or 0
+            recycled = counts["picked"] - on_dnc
+            if not dry_run:
+                recycled = await conn.execute(
+                    "UPDATE leads SET state = 'ready', recycled_attempts = attempts,"
+                    f" recycled_at = :now, next_attempt_at = :now WHERE {picked}"
+                    f" AND NOT {_ON_DNC}",
+                    params,
+                )
+        return RecycledLeads(campaign, recycled, on_dnc, dry_run)
+
     async def claim(
         self, campaign: str, wanted: int, worker: str, now: datetime
     ) -> list[ClaimedAttempt]:
@@ -376,10 +435,10 @@ class DialerRepository:
             settings = found.settings
             while found.state == "running" and len(claimed) < wanted:
                 rows = await conn.fetchall(
-                    "SELECT phone, name, timezone, custom_json, attempts, next_attempt_at,"
-                    " last_abandoned_at FROM leads"
+                    "SELECT phone, name, timezone, custom_json, attempts, recycled_attempts,"
+                    " next_attempt_at, last_abandoned_at FROM leads"
                     " WHERE campaign = :c AND state = 'ready' AND next_attempt_at <= :now"
-                    f" AND timezone IS NOT NULL AND attempts < :max AND NOT {_ON_DNC}"
+                    f" AND timezone IS NOT NULL AND {_HAS_ATTEMPTS_LEFT} AND NOT {_ON_DNC}"
                     " ORDER BY next_attempt_at, phone LIMIT :limit",
                     {
                         "c": campaign,
@@ -492,14 +551,15 @@ class DialerRepository:
             settings = (await self.campaign(attempt["campaign"], conn)).settings
             key = {"c": attempt["campaign"], "p": attempt["phone"]}
             lead = await conn.fetchone(
-                "SELECT attempts, last_abandoned_at FROM leads WHERE campaign = :c AND phone = :p",
+                f"SELECT {_ATTEMPTS_MADE}, last_abandoned_at FROM leads"
+                " WHERE campaign = :c AND phone = :p",
                 key,
             )
             assert lead is not None  # attempts reference their lead
             started = from_iso(attempt["started_at"])
-            retry_at = next_attempt_at(result, lead["attempts"], settings, now, started)
+            retry_at = next_attempt_at(result, lead["attempts_made"], settings, now, started)
             if attempt["disposition_lead"] is not None:  # the agent's key landed first
-                retry_at = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
+                retry_at = await _dispose_lead(conn, attempt, lead["attempts_made"], settings, now)
             abandoned_at = to_iso(now) if result is Result.ABANDONED else lead["last_abandoned_at"]
             await conn.execute(
                 "UPDATE leads SET state = :state, next_attempt_at = :next, last_result = :result,"
@@ -542,14 +602,14 @@ class DialerRepository:
                 return DisposedLead("pending")  # record_result does the lead's part
             key = {"c": attempt["campaign"], "p": attempt["phone"]}
             lead = await conn.fetchone(
-                "SELECT state, attempts, next_attempt_at FROM leads"
+                f"SELECT state, {_ATTEMPTS_MADE}, next_attempt_at FROM leads"
                 " WHERE campaign = :c AND phone = :p", key,
             )
             assert lead is not None  # attempts reference their lead
             if not marked:  # disposed of before: the lead is as that left it
                 return DisposedLead(lead["state"], from_iso_or_none(lead["next_attempt_at"]))
             settings = (await self.campaign(attempt["campaign"], conn)).settings
-            retry = await _dispose_lead(conn, attempt, lead["attempts"], settings, now)
+            retry = await _dispose_lead(conn, attempt, lead["attempts_made"], settings, now)
             await conn.execute(
                 "UPDATE leads SET state = :state, next_attempt_at = :next"
                 " WHERE campaign = :c AND phone = :p",
@@ -788,6 +848,45 @@ def _percent(count: AbandonCount) -> float | None:
     return round(100.0 * count.abandoned / count.live, 2) if count.live else None
 
 
+def _recycle_filter(
+    campaign: str, rule: RecycleRule, settings: CampaignSettings, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE conditions of the leads ``rule`` picks, with their parameters: finished (done,
+    or out of attempts), their last result at least ``older_than`` old, and that result or the
+    last attempt's disposition one the rule names."""
+    params: dict[str, Any] = {
+        "c": campaign,
+        "max": settings.max_attempts,
+        "now": to_iso(now),
+        "cutoff": to_iso(now - rule.older_than),
+    }
+    matches = []
+    if rule.results:
+        results = _in_list("result", sorted(rule.results), params)
+        matches.append(f"last_result IN ({results})")
+    if rule.dispositions:
+        dispositions = _in_list("disposition", sorted(rule.dispositions), params)
+        # the last attempt is numbered as the lead's attempts (a not_dialed one that gave its
+        # number back may share it, but was never answered, so it has no disposition)
+        matches.append(
+            "EXISTS (SELECT 1 FROM attempts WHERE attempts.campaign = leads.campaign"
+            " AND attempts.phone = leads.phone AND attempts.attempt_no = leads.attempts"
+            f" AND attempts.disposition IN ({dispositions}))"
+        )
+    where = (
+        f"campaign = :c AND (state = 'done' OR (state = 'ready' AND NOT {_HAS_ATTEMPTS_LEFT}))"
+        f" AND last_result_at <= :cutoff AND ({' OR '.join(matches)})"
+    )
+    return where, params
+
+
+def _in_list(name: str, values: Sequence[str], params: dict[str, Any]) -> str:
+    """Placeholders ``:name0, :name1, ...`` for ``values``, added to ``params``."""
+    for index, value in enumerate(values):
+        params[f"{name}{index}"] = value
+    return ", ".join(f":{name}{index}" for index in range(len(values)))
+
+
 def _lead_params(campaign: str, lead: Lead, now: datetime) -> dict[str, Any]:
     return {
         "campaign": campaign,
@@ -803,7 +902,7 @@ def _snapshot(row: Row) -> LeadSnapshot:
     return LeadSnapshot(
         phone=row["phone"],
         timezone=row["timezone"],
-        attempts=row["attempts"],
+        attempts=row["attempts"] - row["recycled_attempts"],
         next_attempt_at=from_iso_or_none(row["next_attempt_at"]),
         last_abandoned_at=from_iso_or_none(row["last_abandoned_at"]),
     )

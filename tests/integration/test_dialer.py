@@ -396,6 +396,43 @@ async def _no_open(config: Config, campaign: str) -> bool:
     return await open_attempts(config, campaign) == 0
 
 
+async def test_recycled_leads_are_dialed_again_and_numbered_on(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    """Three leads busy on their only attempt are finished; recycled by that result while the
+    campaign runs, each is dialed exactly once more, as its attempt 2."""
+    config_file = controller_config_file
+    settings = campaign_toml(AGENTS[:1], dialing_mode="progressive", max_attempts=1)
+    await setup_campaign(config_file, "again", in_hours_leads(3), settings, tmp_path)
+    sipp.agent_phones(RING_S="1", TALK_MS="600000")
+    carrier = sipp.carrier(ANSWER_UPTO="0", BUSY_UPTO="1", RING_MIN_S="1", RING_MAX_S="1")
+    config = with_sections(config_file, "", config_file)
+
+    async def closed(count: int) -> bool:
+        rows = await store_rows(
+            config, "SELECT COUNT(*) AS n FROM attempts WHERE campaign = 'again'"
+            " AND state = 'done'", {})
+        return int(rows[0]["n"]) == count
+
+    async with running_controller(config):
+        await acli(config_file, "campaign", "start", "again")
+        await wait_for(lambda: closed(3), 60, "every lead busy once")
+        await wait_for(lambda: _no_open(config, "again"), 10, "no call open")
+        assert await acli(config_file, "campaign", "recycle", "again", "--result", "busy") == (
+            "campaign 'again': recycled 3 lead(s)\n"
+        )
+        await wait_for(lambda: closed(6), 60, "the recycled leads dialed again")
+        # finished again (one attempt since the recycle): the runner claims nothing more
+        await asyncio.sleep(3)
+        attempts = await attempts_of(config, "again")
+    assert sorted((a["phone"], a["attempt_no"], a["result"]) for a in attempts) == [
+        (phone(i), attempt, "busy") for i in range(3) for attempt in (1, 2)
+    ]
+    seen = invites_by_number(carrier_calls(carrier))
+    assert sorted(len(dialogs) for dialogs in seen.values()) == [2, 2, 2]
+    assert overlapping(seen) == []
+
+
 async def test_an_answer_with_no_ready_agent_hears_the_safe_harbor_message_and_is_abandoned(
     asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
 ) -> None:

@@ -114,3 +114,41 @@ async def test_bad_settings_name_the_key_and_change_nothing(client: TestClient) 
     assert response.status == 404
     shown = await (await client.get("/api/v1/campaigns/spring/settings")).json()
     assert (shown["revision"], shown["settings"]) == (1, settings)
+
+
+async def test_recycle_needs_the_token_and_names_what_is_wrong(
+    client: TestClient, store_url: str
+) -> None:
+    store = await open_store(store_url)
+    await store.execute(
+        "UPDATE leads SET state = 'done', attempts = 3, last_result = 'busy',"
+        " last_result_at = '2026-01-01T00:00:00.000000+00:00' WHERE phone = '+12125550101'"
+    )
+    await store.close()
+    recycle = "/api/v1/campaigns/spring/recycle"
+    response = await client.post(recycle, json={"results": ["busy"]})
+    assert response.status == 401
+    response = await client.post(recycle, json={"results": ["busy"], "dry_run": True},
+                                 headers=AUTH)
+    assert await response.json() == {
+        "campaign": "spring", "recycled": 1, "on_dnc": 0, "dry_run": True
+    }
+    for body, status, problem in [
+        ({"results": ["busy"], "older_than_hours": -1}, 400, "greater than or equal to 0"),
+        ({"results": ["gone"]}, 400, "Input should be 'human'"),
+        ({"results": ["busy"], "when": 1}, 400, "unknown key"),
+        ({"results": ["not_dialed"]}, 400, "no lead is finished by not_dialed"),
+        ({}, 400, "at least one result or disposition"),
+        ({"dispositions": ["sale"]}, 400, "'spring' has no disposition sale"),
+    ]:
+        response = await client.post(recycle, json=body, headers=AUTH)
+        assert response.status == status and problem in await response.text(), body
+    response = await client.post("/api/v1/campaigns/autumn/recycle", json={"results": ["busy"]},
+                                 headers=AUTH)
+    assert response.status == 404
+    response = await client.post(recycle, json={"results": ["busy"]}, headers=AUTH)
+    assert (await response.json())["recycled"] == 1
+    response = await client.get("/api/v1/campaigns/spring")
+    assert (await response.json())["leads"] == {
+        "total": 2, "ready": 2, "on_dnc": 0, "no_timezone": 2
+    }

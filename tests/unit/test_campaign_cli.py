@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli.main import main
+from controller.store import open_store
 
 CONTROLLER_TOML = """
 [http]
@@ -49,6 +51,15 @@ class Cli:
         status = main(["--config", str(self.config), *argv])
         captured = self._capsys.readouterr()
         return status, captured.out, captured.err
+
+    def refused(self, *argv: str) -> tuple[int, str]:
+        """Exit status and standard error of a command refused by argparse or by the command."""
+        try:
+            status, _, err = self(*argv)
+        except SystemExit as done:
+            assert isinstance(done.code, int)
+            return done.code, self._capsys.readouterr().err
+        return status, err
 
     def json(self, *argv: str) -> object:
         status, out, err = self(*argv, "--json")
@@ -240,8 +251,42 @@ def test_dnc_commands(demo: Cli) -> None:
     assert status == 1 and "no campaign named 'ghost'" in err
 
 
+def test_recycle_counts_then_recycles_and_refuses_bad_input_with_exit_2(
+    demo: Cli, store_url: str
+) -> None:
+    demo("campaign", "import", "demo", demo.file("leads.csv", LEADS_CSV))
+
+    async def finish_a_lead() -> None:
+        store = await open_store(store_url)
+        await store.execute(
+            "UPDATE leads SET state = 'done', attempts = 3, last_result = 'no_answer',"
+            " last_result_at = '2026-01-01T00:00:00.000000+00:00' WHERE phone = '+12125550101'"
+        )
+        await store.close()
+
+    asyncio.run(finish_a_lead())
+    status, out, _ = demo("campaign", "recycle", "demo", "--result", "no_answer", "--dry-run")
+    assert (status, out) == (0, "campaign 'demo': would recycle 1 lead(s)\n")
+    assert demo.json("campaign", "recycle", "demo", "--result", "no_answer", "--result", "busy",
+                     "--older-than", "24") == {
+        "campaign": "demo", "recycled": 1, "on_dnc": 0, "dry_run": False
+    }
+    status, out, _ = demo("campaign", "recycle", "demo", "--result", "no_answer")
+    assert (status, out) == (0, "campaign 'demo': recycled 0 lead(s)\n")
+
+    for argv, problem in [
+        ((), "at least one result or disposition"),
+        (("--result", "human", "--older-than", "-1"), "argument --older-than: a number, 0 or"),
+        (("--result", "not_dialed"), "argument --result: invalid choice: 'not_dialed'"),
+        (("--disposition", "sale"), "--disposition: campaign 'demo' has no disposition sale"),
+    ]:
+        status, err = demo.refused("campaign", "recycle", "demo", *argv)
+        assert status == 2 and problem in err, (argv, err)
+
+
 def test_every_level_has_help(cli: Cli) -> None:
     for argv in (["campaign"], ["campaign", "import"], ["campaign", "update"],
+                 ["campaign", "recycle"],
                  ["campaign", "settings"], ["dnc"], ["dnc", "add"]):
         with pytest.raises(SystemExit) as done:
             cli(*argv, "--help")
