@@ -43,11 +43,12 @@ class StatusLogRepository:
     async def handled_calls(self, since: datetime) -> list[HandledCall]:
         """Inbound calls an agent answered from ``since`` on."""
         rows = await self._db.fetchall(
-            "SELECT agent_id, queue, answered_at, ended_at FROM inbound_calls"
+            "SELECT agent_id, queue, answered_at, ended_at, disposition FROM inbound_calls"
             " WHERE agent_id IS NOT NULL AND answered_at >= :since ORDER BY answered_at",
             {"since": to_iso(since)})
         return [HandledCall(row["agent_id"], row["queue"] or "", from_iso(row["answered_at"]),
-                            from_iso_or_none(row["ended_at"])) for row in rows]
+                            from_iso_or_none(row["ended_at"]), row["disposition"])
+                for row in rows]
 
     async def record_wrapup_end(self, agent_id: str, now: datetime) -> None:
         """The agent ended its wrap-up at ``now`` (``*47``)."""

@@ -1,5 +1,6 @@
 """Per-agent numbers supervisors read: calls handled, talk and wrap-up time, AHT, time logged
-in and paused by reason, occupancy. Pure: sums intervals clipped to a window.
+in and paused by reason, occupancy, the calls' dispositions. Pure: sums intervals clipped to a
+window.
 
 Status intervals come from ``agent_status_log`` (one row per status the agent was in), calls
 from ``inbound_calls`` (answered by the agent: talk = answered to ended, or to now while the
@@ -37,6 +38,7 @@ class HandledCall:
     queue: str
     answered_at: datetime
     ended_at: datetime | None  # None: still talking
+    disposition: str | None = None  # what the agent keyed it came to (*48N)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class AgentStats:
     wrapup_s: float = 0.0
     logged_in_s: float = 0.0
     paused_s: Mapping[str, float] = field(default_factory=dict)  # by reason ("" none given)
+    dispositions: Mapping[str, int] = field(default_factory=dict)  # handled calls by name
 
     @property
     def aht_s(self) -> float | None:
@@ -81,6 +84,7 @@ def agent_stats(
     handled: defaultdict[str, int] = defaultdict(int)
     talk: defaultdict[str, float] = defaultdict(float)
     wrapup: defaultdict[str, float] = defaultdict(float)
+    disposed: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
     calls = [call for call in calls if since <= call.answered_at <= now]
     # what ends an agent's wrap-up before its time: *47, or the agent's next call
     cuts: defaultdict[str, list[datetime]] = defaultdict(list)
@@ -92,6 +96,8 @@ def agent_stats(
         times.sort()
     for call in calls:
         handled[call.agent_id] += 1
+        if call.disposition is not None:
+            disposed[call.agent_id][call.disposition] += 1
         talk[call.agent_id] += _overlap(call.answered_at, call.ended_at, since, now)
         if call.ended_at is not None and (wrap := wrapup_s.get(call.queue, 0.0)):
             end = min(call.ended_at + _seconds(wrap),
@@ -99,7 +105,8 @@ def agent_stats(
             wrapup[call.agent_id] += _overlap(call.ended_at, end, since, now)
     agents = sorted(set(logged_in) | set(handled))
     return [AgentStats(agent, handled[agent], talk[agent], wrapup[agent], logged_in[agent],
-                       dict(paused[agent])) for agent in agents]
+                       dict(paused[agent]), dict(sorted(disposed[agent].items())))
+            for agent in agents]
 
 
 def _first_from(times: Sequence[datetime], moment: datetime) -> datetime | None:

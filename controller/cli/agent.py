@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from controller.agents.repository import StatusLogRepository
@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stats = agent_sub.add_parser(
         "stats", help="per agent: calls handled, AHT, time logged in, talking, in wrap-up, "
-        "paused by reason, occupancy", description="Read from the store (no controller needed).")
+        "paused by reason, occupancy, dispositions",
+        description="Read from the store (no controller needed).")
     stats.add_argument("--since", metavar="ISO", type=iso_moment,
                        help="from this time (default: 24 hours ago); UTC unless it says")
     add_json_flag(stats)
@@ -175,6 +176,10 @@ def _credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(counts: Mapping[str, object]) -> str:
+    return " ".join(f"{key}={value}" for key, value in counts.items())
+
+
 def _stats(args: argparse.Namespace) -> int:
     config = config_of(args)
     now = datetime.now(UTC)
@@ -189,13 +194,14 @@ def _stats(args: argparse.Namespace) -> int:
              "logged_in_s": round(s.logged_in_s), "talk_s": round(s.talk_s),
              "wrapup_s": round(s.wrapup_s),
              "paused_s": {reason or "none": round(v) for reason, v in sorted(s.paused_s.items())},
-             "occupancy": None if s.occupancy is None else round(s.occupancy, 3)}
+             "occupancy": None if s.occupancy is None else round(s.occupancy, 3),
+             "dispositions": dict(s.dispositions)}
             for s in run(with_store(args, read))]
     if args.json:
         print_json({"since": since.isoformat(), "until": now.isoformat(), "agents": rows})
         return 0
-    print_table([{**row, "paused_s": " ".join(f"{k}={v}" for k, v in row["paused_s"].items())}
-                 for row in rows],
+    print_table([{**row, "paused_s": _pairs(row["paused_s"]),
+                  "dispositions": _pairs(row["dispositions"])} for row in rows],
                 ["agent", "calls", "aht_s", "logged_in_s", "talk_s", "wrapup_s", "paused_s",
-                 "occupancy"])
+                 "occupancy", "dispositions"])
     return 0

@@ -16,6 +16,7 @@ from controller.agents.repository import StatusLogRepository
 from controller.agents.stats import HandledCall, StatusInterval, agent_stats
 from controller.cli.main import main
 from controller.config import parse_config
+from controller.inbound.repository import InboundCallRecord, InboundCallRepository
 from controller.store import open_store
 from controller.store.base import Database
 
@@ -33,10 +34,11 @@ def test_time_is_summed_inside_the_window_and_aht_and_occupancy_follow() -> None
         StatusInterval("1001", AgentStatus.PAUSED, "break", at(90), None),  # still paused
         StatusInterval("1002", AgentStatus.AVAILABLE, "", at(-60), at(-10)),  # before: out
     ]
-    calls = [HandledCall("1001", "support", at(10), at(14)),
+    calls = [HandledCall("1001", "support", at(10), at(14), "resolved"),
              HandledCall("1001", "support", at(20), at(26)),
-             HandledCall("1001", "sales", at(-5), at(3))]  # answered before the window
+             HandledCall("1001", "sales", at(-5), at(3), "sale")]  # answered before the window
     [stats] = agent_stats(intervals, calls, {"support": 60.0}, since=T0, now=at(100))
+    assert stats.dispositions == {"resolved": 1}
     assert (stats.agent_id, stats.calls_handled) == ("1001", 2)
     assert stats.talk_s == 600 and stats.wrapup_s == 120
     assert stats.logged_in_s == 100 * 60
@@ -97,6 +99,14 @@ def test_agent_stats_prints_a_table_and_json(
             await history.record("1001", AgentStatus.AVAILABLE, "", now - timedelta(hours=2))
             await history.record("1001", AgentStatus.PAUSED, "training",
                                  now - timedelta(hours=1))
+            calls = InboundCallRepository(store)
+            for call_id, disposition in [("c1", "resolved"), ("c2", "resolved"), ("c3", None)]:
+                answered = now - timedelta(minutes=90)
+                await calls.save_ended(InboundCallRecord(
+                    call_id, f"PJSIP/trunk-{call_id}", "5000", "+15550199", answered, "support",
+                    answered, answered, answered + timedelta(minutes=2), "answered", "1001"))
+                if disposition:
+                    await calls.record_disposition(call_id, disposition, "1001", now)
         finally:
             await store.close()
 
@@ -104,13 +114,15 @@ def test_agent_stats_prints_a_table_and_json(
     since = (now - timedelta(hours=3)).isoformat()
     assert main(["--config", str(config), "agent", "stats", "--since", since, "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)["agents"]
-    assert row["agent"] == "1001" and row["calls"] == 0
+    assert row["agent"] == "1001" and row["calls"] == 3
+    assert row["dispositions"] == {"resolved": 2}
     assert 7190 < row["logged_in_s"] < 7300 and 3590 < row["paused_s"]["training"] < 3700
     assert main(["--config", str(config), "agent", "stats"]) == 0
     table = capsys.readouterr().out
     assert table.splitlines()[0].split() == ["agent", "calls", "aht_s", "logged_in_s", "talk_s",
-                                             "wrapup_s", "paused_s", "occupancy"]
-    assert "training=" in table
+                                             "wrapup_s", "paused_s", "occupancy",
+                                             "dispositions"]
+    assert "training=" in table and table.splitlines()[1].endswith(" resolved=2")
     with pytest.raises(SystemExit) as bad:
         main(["--config", str(config), "agent", "stats", "--since", "yesterday"])
     assert bad.value.code == 2
