@@ -475,6 +475,10 @@ async def test_a_disposition_keyed_after_a_queue_call_is_stored_counted_and_ends
                     reported["disposition"]) == (call_id, "answered", AGENT, "do-not-call")
             assert 1.0 <= reported["talk_seconds"] < 5.0  # the phone talks 1.5 s
             assert 0.0 <= reported["wait_seconds"] < 5.0  # rung at once, answered after 1 s
+            status, out = await asyncio.to_thread(cli, config_file, "agent", "stats", "--json")
+            assert status == 0, out
+            [agent] = [row for row in json.loads(out)["agents"] if row["agent"] == AGENT]
+            assert agent["dispositions"] == {"do-not-call": 1}
         finally:
             await logout_all(api)
 
