@@ -60,6 +60,8 @@ class LegState(StrEnum):
 
 
 LOGGED_IN = frozenset({LegState.READY, LegState.ON_CALL, LegState.WRAPUP})
+# An agent leg's bridge is named after its channel, so leftovers are known by name.
+AGENT_BRIDGE_PREFIX = "agent-bridge-"
 
 
 class AttemptState(StrEnum):
@@ -762,7 +764,7 @@ class CampaignMachine:
         if leg is None or leg.state is not LegState.DIALING:
             out.append(HangUp(channel_id))  # a leg we did not call (or from before a restart)
             return
-        out.append(SeatAgent(leg.agent_id, channel_id, f"agent-bridge-{channel_id}"))
+        out.append(SeatAgent(leg.agent_id, channel_id, f"{AGENT_BRIDGE_PREFIX}{channel_id}"))
 
     def _on_agent_key(self, channel_id: str, key: str, now: float, out: list[Command]) -> None:
         leg = self._leg_of_channel.get(channel_id)

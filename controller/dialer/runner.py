@@ -21,8 +21,9 @@ call flows (dialplan in ``dialplans/dialer.conf``):
   (adopted and followed to its end), or has a record (settled from it), or is unknown: no
   channel and no record means the controller died between the claim's commit and the
   originate, so nothing was dialed and the lead gets its attempt back (``not_dialed``). Agent
-  legs of this worker left over from before the restart are hung up: their bridges belong to a
-  controller that is gone.
+  legs of this worker left over from before the restart are hung up and their bridges
+  destroyed: they belong to a controller that is gone (bridges are swept again every minute).
+  A graceful stop lets go of the idle agents' lines and bridges at once.
 - **Recording**: when a customer is connected to an agent, the call is handed to the recorder,
   which records it if the campaign's recording policy says so (MixMonitor on the customer leg).
 - **Fault injection**: ``controller.faults.crash_point`` marks the four places where a crash
@@ -39,6 +40,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import aiohttp
+
 from controller.asterisk.ami import AmiError
 from controller.asterisk.ari import AriError
 from controller.asterisk.events import (
@@ -52,6 +55,7 @@ from controller.asterisk.events import (
 )
 from controller.asterisk.events import Hangup as AmiHangup
 from controller.dialer.campaign import (
+    AGENT_BRIDGE_PREFIX,
     AgentKeyPressed,
     AgentLegGone,
     AgentLegUp,
@@ -75,6 +79,7 @@ from controller.dialer.campaign import (
     HangUp,
     Hangup,
     KeyTone,
+    LegState,
     MachineSettings,
     NoteAnswered,
     NoteConnected,
@@ -128,6 +133,9 @@ TICK_ERRORS = (StoreError, DialerStoreError, AmiError, AriError)
 LEASE_RENEW_S = 5.0  # several renewals fit in one ATTEMPT_LEASE
 # How often the other workers' live answers are read into a running campaign's abandon windows.
 ANSWERS_READ_S = 2.0
+# How often this worker's agent bridges no leg sits in any more are looked for and destroyed.
+BRIDGE_SWEEP_S = 60.0
+STOP_RELEASE_S = 5.0  # the most a graceful stop waits for the idle agents' lines to be let go
 # What an agent hears after a key in wrap-up (Asterisk's core sounds), and how its playbacks
 # are named: their ends are logged, so a tone is known to have played.
 KEY_TONE_SOUNDS = {KeyTone.TAKEN: "beep", KeyTone.REFUSED: "beeperr"}
@@ -190,6 +198,7 @@ class DialerService:
         self._last_renewal = -math.inf
         self._answers: dict[str, AnswersFromStore] = {}  # per campaign followed
         self._last_answers_read = -math.inf
+        self._last_bridge_sweep = -math.inf
 
     @property
     def _agent_channel_prefix(self) -> str:
@@ -238,6 +247,8 @@ class DialerService:
             await self._feed(machine, Tick())
         if read_answers:
             self._last_answers_read = self._clock()
+        if self._clock() - self._last_bridge_sweep >= BRIDGE_SWEEP_S:
+            await self._sweep_bridges()
 
     async def _load(self, name: str) -> CampaignMachine:
         """Start following a campaign; its history is seeded from the store, so the 24 h and
@@ -772,10 +783,50 @@ class DialerService:
                     and attempt.attempt_id not in self._settling
                 ):
                     await self._settle(attempt)
+            await self._sweep_bridges()
         except TICK_ERRORS as error:  # the next resync tries again; open attempts stay open
             log.warning("dialer.reconcile_failed", error=str(error))
         finally:
             self._reconciled.set()
+
+    async def _sweep_bridges(self) -> None:
+        """Destroy this worker's agent bridges whose leg is not ours any more: Asterisk keeps a
+        bridge until it is destroyed, and a controller that stopped or died leaves its legs'
+        bridges (each also keeps our ARI app registered). A bridge is named after its leg, so
+        one being set up for a leg of ours right now is known as ours."""
+        self._last_bridge_sweep = self._clock()
+        bridges = await self._ari.request("GET", "/bridges")
+        if not isinstance(bridges, list):
+            log.warning("dialer.bridges_unreadable", answer=str(bridges)[:200])
+            return
+        ours = AGENT_BRIDGE_PREFIX + self._agent_channel_prefix
+        for bridge in bridges:
+            bridge_id = bridge.get("id") if isinstance(bridge, dict) else None
+            if not isinstance(bridge_id, str) or not bridge_id.startswith(ours):
+                continue
+            if self._owner(bridge_id.removeprefix(AGENT_BRIDGE_PREFIX)) is None:
+                log.info("dialer.stale_agent_bridge", bridge=bridge_id)
+                await self._destroy_bridge(bridge_id)
+
+    async def release_idle_agents(self) -> None:
+        """At a graceful stop: hang up every agent leg no customer is on and destroy its
+        bridge, so no phone keeps a line to a controller that is gone. A leg with a customer
+        stays up and the conversation goes on; the next start hangs the leg up and sweeps its
+        bridge (``reconcile``). Bounded in time: an Asterisk that does not answer must not
+        hold the stop up (its legs are then a restart's leftovers, as after a crash)."""
+        try:
+            async with asyncio.timeout(STOP_RELEASE_S):
+                for machine in self.campaigns.values():
+                    for leg in list(machine.agents.values()):
+                        if leg.state is LegState.GONE or leg.customer is not None:
+                            continue
+                        log.info("dialer.agent_released_at_stop", campaign=machine.name,
+                                 agent_id=leg.agent_id)
+                        if leg.bridge_id is not None:
+                            await self._destroy_bridge(leg.bridge_id)
+                        await self._hang_up(leg.channel_id)
+        except (TimeoutError, aiohttp.ClientError) as error:
+            log.warning("dialer.release_at_stop_failed", error=str(error) or type(error).__name__)
 
     async def _settle(self, attempt: OpenAttempt, *, looked_before: bool = False) -> None:
         machine = self.campaigns.get(attempt.campaign) or await self._load(attempt.campaign)

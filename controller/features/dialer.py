@@ -37,6 +37,8 @@ def install(app: web.Application, core: Core, recorder: Recorder) -> DialerServi
     core.on_stasis("agent", dialer.on_agent_stasis)
     core.on_playback_finished(dialer.on_playback_finished)
     core.supervise("dialer", dialer.run)
+    # before the supervisor's cleanup stops the ARI client
+    app.on_shutdown.append(lambda _app: dialer.release_idle_agents())
     core.metrics.provide(dialers=dialer.gauges)
     campaigns.add_routes(app)
     return dialer

@@ -244,6 +244,11 @@ record = "all"
                 return body if code == 200 and body["status"] == "complete" else None
 
             row = await wait_for(complete, 20, "the recording to be complete")
+    # stopping let go of the idle agent's line and its bridge: Asterisk keeps neither
+    assert [e["agent_id"] for e in log_events(log, "dialer.agent_released_at_stop")] == [
+        AGENTS[0]
+    ]
+    assert "agent-bridge-" not in asterisk.cli("bridge show all")
     assert attempt["result"] == "human"
     [connected] = log_events(log, "dialer.connected")
     [ended] = log_events(log, "dialer.attempt_ended")

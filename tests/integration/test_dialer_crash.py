@@ -118,6 +118,9 @@ async def test_a_crash_at_each_point_loses_no_lead_and_dials_none_twice(
     events = _events(log_file)
     crash = [e for e in events if e["event"] == "faults.crashing"]
     assert [e["point"] for e in crash] == [point]
+    # the dead controller's agent bridges were destroyed by the restarted one
+    assert [e for e in events if e["event"] == "dialer.stale_agent_bridge"]
+    assert "agent-bridge-" not in asterisk.cli("bridge show all")
 
     # no lead lost, none dialed twice at once, the store adds up to what the carrier saw
     assert sorted(leads) == sorted(numbers)
