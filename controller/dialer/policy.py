@@ -243,9 +243,9 @@ def campaign_transition(current: str, action: str) -> CampaignState:
     return target
 
 
-# A lead's last attempt can have come to any of these; not_dialed gives the attempt back and a
-# lost one is retried, so neither leaves a lead finished.
-RECYCLABLE_RESULTS = frozenset(Result) - {Result.NOT_DIALED, Result.LOST}
+# A finished lead's last attempt can have come to any of these but not_dialed, which gives the
+# lead its attempt back (a lost one finishes a lead that has no attempt left).
+RECYCLABLE_RESULTS = frozenset(Result) - {Result.NOT_DIALED}
 
 
 @dataclass(frozen=True, slots=True)
