@@ -30,6 +30,12 @@ def _repo(request: web.Request) -> DialerRepository:
     return DialerRepository(request.app[STORE])
 
 
+def _invalid(what: str, problems: list[tuple[str, str]]) -> web.Response:
+    """A 400 listing each bad key of the body with what is wrong with it."""
+    listed = [{"key": key, "message": message} for key, message in problems]
+    return web.json_response({"error": f"invalid {what}", "problems": listed}, status=400)
+
+
 async def list_campaigns(request: web.Request) -> web.Response:
     rows = await _repo(request).list_campaigns()
     return web.json_response({"campaigns": [dict(row) for row in rows]})
@@ -70,10 +76,7 @@ async def update_settings(request: web.Request) -> web.Response:
     try:
         settings = parse_campaign_settings(await json_body(request), "request body")
     except ConfigError as error:
-        problems = [{"key": key, "message": message} for key, message in error.problems]
-        return web.json_response(
-            {"error": "invalid campaign settings", "problems": problems}, status=400
-        )
+        return _invalid("campaign settings", error.problems)
     try:
         update = await _repo(request).update_settings(name, settings, datetime.now(UTC))
     except UnknownCampaign as error:
@@ -105,9 +108,7 @@ async def recycle_leads(request: web.Request) -> web.Response:
             older_than=timedelta(hours=body.older_than_hours),
         )
     except ValidationError as error:
-        problems = [{"key": key, "message": message} for key, message in validation_problems(error)]
-        return web.json_response({"error": "invalid recycle request", "problems": problems},
-                                 status=400)
+        return _invalid("recycle request", validation_problems(error))
     except ValueError as error:
         return json_error(400, str(error))
     try:

@@ -338,8 +338,10 @@ def _recycle(args: argparse.Namespace) -> int:
         common.print_json(outcome.report())
         return 0
     verb = "would recycle" if outcome.dry_run else "recycled"
-    print(f"campaign {args.name!r}: {verb} {outcome.recycled} lead(s)", end="")
-    print(f"; {outcome.on_dnc} on a do-not-call list stay finished" if outcome.on_dnc else "")
+    text = f"campaign {args.name!r}: {verb} {outcome.recycled} lead(s)"
+    if outcome.on_dnc:
+        text += f"; {outcome.on_dnc} on a do-not-call list stay finished"
+    print(text)
     return 0
 
 

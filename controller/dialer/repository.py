@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -165,8 +165,7 @@ class RecycledLeads:
     dry_run: bool
 
     def report(self) -> dict[str, Any]:
-        return {"campaign": self.campaign, "recycled": self.recycled, "on_dnc": self.on_dnc,
-                "dry_run": self.dry_run}
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +434,7 @@ class DialerRepository:
             settings = found.settings
             while found.state == "running" and len(claimed) < wanted:
                 rows = await conn.fetchall(
-                    "SELECT phone, name, timezone, custom_json, attempts, recycled_attempts,"
+                    f"SELECT phone, name, timezone, custom_json, attempts, {_ATTEMPTS_MADE},"
                     " next_attempt_at, last_abandoned_at FROM leads"
                     " WHERE campaign = :c AND state = 'ready' AND next_attempt_at <= :now"
                     f" AND timezone IS NOT NULL AND {_HAS_ATTEMPTS_LEFT} AND NOT {_ON_DNC}"
@@ -902,7 +901,7 @@ def _snapshot(row: Row) -> LeadSnapshot:
     return LeadSnapshot(
         phone=row["phone"],
         timezone=row["timezone"],
-        attempts=row["attempts"] - row["recycled_attempts"],
+        attempts=row["attempts_made"],
         next_attempt_at=from_iso_or_none(row["next_attempt_at"]),
         last_abandoned_at=from_iso_or_none(row["last_abandoned_at"]),
     )
