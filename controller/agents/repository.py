@@ -1,5 +1,6 @@
 """The agents' status history (``agent_status_log``), their early wrap-up ends
-(``agent_wrapup_ends``) and the calls they handled, as the stats read them."""
+(``agent_wrapup_ends``) and the calls they handled (``inbound_calls`` and the dialer's
+attempts), as the stats read them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 
 from controller.agents.machine import AgentStatus
 from controller.agents.stats import AgentStats, HandledCall, StatusInterval, agent_stats
+from controller.dialer.repository import DialerRepository
 from controller.store.base import Database, from_iso, from_iso_or_none, to_iso
 
 
@@ -40,15 +42,24 @@ class StatusLogRepository:
                                from_iso(row["started_at"]), from_iso_or_none(row["ended_at"]))
                 for row in rows]
 
-    async def handled_calls(self, since: datetime) -> list[HandledCall]:
-        """Inbound calls an agent answered from ``since`` on."""
+    async def handled_calls(self, queue_wrapup_s: Mapping[str, float],
+                            since: datetime) -> list[HandledCall]:
+        """Inbound calls an agent answered and dialer calls an agent took from ``since`` on;
+        ``queue_wrapup_s`` is each queue's wrap-up."""
         rows = await self._db.fetchall(
-            "SELECT agent_id, queue, answered_at, ended_at, disposition FROM inbound_calls"
-            " WHERE agent_id IS NOT NULL AND answered_at >= :since ORDER BY answered_at",
-            {"since": to_iso(since)})
-        return [HandledCall(row["agent_id"], row["queue"] or "", from_iso(row["answered_at"]),
-                            from_iso_or_none(row["ended_at"]), row["disposition"])
-                for row in rows]
+            "SELECT agent_id, queue, answered_at, ended_at, disposition, disposed_at"
+            " FROM inbound_calls WHERE agent_id IS NOT NULL AND answered_at >= :since"
+            " ORDER BY answered_at", {"since": to_iso(since)})
+        inbound = [HandledCall(row["agent_id"], from_iso(row["answered_at"]),
+                               from_iso_or_none(row["ended_at"]),
+                               queue_wrapup_s.get(row["queue"] or "", 0.0), row["disposition"],
+                               from_iso_or_none(row["disposed_at"]))
+                   for row in rows]
+        outbound = [HandledCall(call.agent_id, call.connected_at, call.talk_ended_at,
+                                call.wrapup_seconds, call.disposition, call.disposed_at,
+                                outbound=True)
+                    for call in await DialerRepository(self._db).connected_calls(since)]
+        return inbound + outbound
 
     async def record_wrapup_end(self, agent_id: str, now: datetime) -> None:
         """The agent ended its wrap-up at ``now`` (``*47``)."""
@@ -62,8 +73,9 @@ class StatusLogRepository:
             {"since": to_iso(since)})
         return [(row["agent_id"], from_iso(row["ended_at"])) for row in rows]
 
-    async def stats(self, wrapup_s: Mapping[str, float], since: datetime,
+    async def stats(self, queue_wrapup_s: Mapping[str, float], since: datetime,
                     now: datetime) -> list[AgentStats]:
         """``agent_stats`` over ``[since, now]`` from the store."""
-        return agent_stats(await self.intervals(since), await self.handled_calls(since),
-                           wrapup_s, since, now, await self.wrapup_ends(since))
+        return agent_stats(await self.intervals(since),
+                           await self.handled_calls(queue_wrapup_s, since), since, now,
+                           await self.wrapup_ends(since))

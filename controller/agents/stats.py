@@ -1,15 +1,17 @@
-"""Per-agent numbers supervisors read: calls handled, talk and wrap-up time, AHT, time logged
-in and paused by reason, occupancy, the calls' dispositions. Pure: sums intervals clipped to a
-window.
+"""Per-agent numbers supervisors read: calls handled (inbound and outbound), talk and wrap-up
+time, AHT, time logged in and paused by reason, occupancy, the calls' dispositions. Pure: sums
+intervals clipped to a window.
 
-Status intervals come from ``agent_status_log`` (one row per status the agent was in), calls
-from ``inbound_calls`` (answered by the agent: talk = answered to ended, or to now while the
-call goes on: the router stores the agent at the answer). Wrap-up follows each
-handled call for the queue's configured ``wrapup`` (app_queue enforces it; no event marks its
-end) unless the agent ended it first: ``*47`` (``agent_wrapup_ends``) or its next call; it is
-clipped to the window. AHT is (talk + wrap-up) / calls handled; occupancy is
-(talk + wrap-up) / time logged in and not paused (None without such time). Hold time is in
-the talk time: app_queue reports no hold apart from it.
+Status intervals come from ``agent_status_log`` (one row per status the agent was in). Calls
+come from ``inbound_calls`` (answered by the agent: the router stores the agent at the answer)
+and from the dialer's ``attempts`` (connected to the agent: the runner stores the agent at the
+connect); talk runs from the answer or connect to the end, or to now while the call goes on.
+Wrap-up follows each handled call for its queue's ``wrapup`` (app_queue enforces it; no event
+marks its end) or its campaign's ``agent_wrapup_seconds``, unless the agent ended it first:
+``*47`` (``agent_wrapup_ends``), a disposition keyed in it, or the agent's next call; it is
+clipped to the window. AHT is (talk + wrap-up) / calls handled; occupancy is (talk + wrap-up)
+/ time logged in and not paused (None without such time). Hold time is in the talk time:
+app_queue reports no hold apart from it.
 """
 
 from __future__ import annotations
@@ -35,16 +37,19 @@ class StatusInterval:
 @dataclass(frozen=True)
 class HandledCall:
     agent_id: str
-    queue: str
-    answered_at: datetime
+    answered_at: datetime  # the agent's talk began (an outbound call's connect)
     ended_at: datetime | None  # None: still talking
-    disposition: str | None = None  # what the agent keyed it came to (*48N)
+    wrapup_s: float  # the after-call work its queue or campaign gives it
+    disposition: str | None = None  # what the agent keyed it came to
+    disposed_at: datetime | None = None
+    outbound: bool = False  # a campaign's call, not a queue's
 
 
 @dataclass(frozen=True)
 class AgentStats:
     agent_id: str
-    calls_handled: int = 0
+    calls_handled: int = 0  # inbound and outbound
+    outbound_calls: int = 0
     talk_s: float = 0.0
     wrapup_s: float = 0.0
     logged_in_s: float = 0.0
@@ -66,9 +71,8 @@ def _overlap(start: datetime, end: datetime | None, since: datetime, now: dateti
 
 
 def agent_stats(
-    intervals: Iterable[StatusInterval], calls: Iterable[HandledCall],
-    wrapup_s: Mapping[str, float], since: datetime, now: datetime,
-    wrapup_ends: Iterable[tuple[str, datetime]] = (),
+    intervals: Iterable[StatusInterval], calls: Iterable[HandledCall], since: datetime,
+    now: datetime, wrapup_ends: Iterable[tuple[str, datetime]] = (),
 ) -> list[AgentStats]:
     """Every agent that was logged in or handled a call in ``[since, now]``, by id;
     ``wrapup_ends`` are (agent, when) it ended a wrap-up early."""
@@ -82,6 +86,7 @@ def agent_stats(
         if interval.status is AgentStatus.PAUSED:
             paused[interval.agent_id][interval.reason] += seconds
     handled: defaultdict[str, int] = defaultdict(int)
+    outbound: defaultdict[str, int] = defaultdict(int)
     talk: defaultdict[str, float] = defaultdict(float)
     wrapup: defaultdict[str, float] = defaultdict(float)
     disposed: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -96,16 +101,21 @@ def agent_stats(
         times.sort()
     for call in calls:
         handled[call.agent_id] += 1
+        outbound[call.agent_id] += call.outbound
         if call.disposition is not None:
             disposed[call.agent_id][call.disposition] += 1
         talk[call.agent_id] += _overlap(call.answered_at, call.ended_at, since, now)
-        if call.ended_at is not None and (wrap := wrapup_s.get(call.queue, 0.0)):
-            end = min(call.ended_at + _seconds(wrap),
-                      _first_from(cuts[call.agent_id], call.ended_at) or now)
-            wrapup[call.agent_id] += _overlap(call.ended_at, end, since, now)
+        if call.ended_at is not None and call.wrapup_s:
+            ends = [call.ended_at + timedelta(seconds=call.wrapup_s),
+                    _first_from(cuts[call.agent_id], call.ended_at) or now]
+            if call.disposed_at is not None:  # keyed in the wrap-up, it ends it (a key before
+                # the end is the two clocks of talk end and key a few ms apart: no wrap-up)
+                ends.append(max(call.disposed_at, call.ended_at))
+            wrapup[call.agent_id] += _overlap(call.ended_at, min(ends), since, now)
     agents = sorted(set(logged_in) | set(handled))
-    return [AgentStats(agent, handled[agent], talk[agent], wrapup[agent], logged_in[agent],
-                       dict(paused[agent]), dict(sorted(disposed[agent].items())))
+    return [AgentStats(agent, handled[agent], outbound[agent], talk[agent], wrapup[agent],
+                       logged_in[agent], dict(paused[agent]),
+                       dict(sorted(disposed[agent].items())))
             for agent in agents]
 
 
@@ -113,7 +123,3 @@ def _first_from(times: Sequence[datetime], moment: datetime) -> datetime | None:
     """The first of the sorted ``times`` at or after ``moment``."""
     index = bisect_left(times, moment)
     return times[index] if index < len(times) else None
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)

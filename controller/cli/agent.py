@@ -79,9 +79,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     credentials.set_defaults(func=_credentials)
 
     stats = agent_sub.add_parser(
-        "stats", help="per agent: calls handled, AHT, time logged in, talking, in wrap-up, "
-        "paused by reason, occupancy, dispositions",
-        description="Read from the store (no controller needed).")
+        "stats", help="per agent: calls handled (inbound and outbound), AHT, time logged in, "
+        "talking, in wrap-up, paused by reason, occupancy, dispositions",
+        description="Read from the store (no controller needed). `calls` counts queue calls "
+        "and campaign calls; `outbound` is the campaign calls among them.")
     stats.add_argument("--since", metavar="ISO", type=iso_moment,
                        help="from this time (default: 24 hours ago); UTC unless it says")
     add_json_flag(stats)
@@ -189,7 +190,7 @@ def _stats(args: argparse.Namespace) -> int:
         return await StatusLogRepository(store).stats(config.inbound.wrapup_seconds(), since,
                                                       now)
 
-    rows = [{"agent": s.agent_id, "calls": s.calls_handled,
+    rows = [{"agent": s.agent_id, "calls": s.calls_handled, "outbound": s.outbound_calls,
              "aht_s": None if s.aht_s is None else round(s.aht_s, 1),
              "logged_in_s": round(s.logged_in_s), "talk_s": round(s.talk_s),
              "wrapup_s": round(s.wrapup_s),
@@ -202,6 +203,6 @@ def _stats(args: argparse.Namespace) -> int:
         return 0
     print_table([{**row, "paused_s": _pairs(row["paused_s"]),
                   "dispositions": _pairs(row["dispositions"])} for row in rows],
-                ["agent", "calls", "aht_s", "logged_in_s", "talk_s", "wrapup_s", "paused_s",
-                 "occupancy", "dispositions"])
+                ["agent", "calls", "outbound", "aht_s", "logged_in_s", "talk_s", "wrapup_s",
+                 "paused_s", "occupancy", "dispositions"])
     return 0

@@ -53,6 +53,9 @@ EXPORT_COLUMNS = (
     "ended_at",
     "result",
     "cause",
+    "agent",
+    "talk_seconds",
+    "disposition",
 )
 _ACTION_HELP = {
     "start": "start dialing a created campaign",

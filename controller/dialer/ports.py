@@ -84,6 +84,8 @@ class DialerStore(Protocol):
 
     async def attach_channel(self, attempt_id: str, channel: str) -> None: ...
 
+    async def record_connected(self, attempt_id: str, agent_id: str, now: datetime) -> None: ...
+
     async def record_result(
         self,
         attempt_id: str,

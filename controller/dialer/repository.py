@@ -209,6 +209,19 @@ class FinishedAttempt:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectedCall:
+    """A dialer call an agent took, as the agent stats count it."""
+
+    agent_id: str
+    campaign: str
+    connected_at: datetime
+    talk_ended_at: datetime | None  # None: still talking
+    wrapup_seconds: float  # the campaign's agent_wrapup_seconds
+    disposition: str | None
+    disposed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AbandonCount:
     """The live-answered calls (human or abandoned) of a window and how many were abandoned."""
 
@@ -770,6 +783,45 @@ class DialerRepository:
             for r in rows
         ]
 
+    async def record_connected(self, attempt_id: str, agent_id: str, now: datetime) -> None:
+        """``agent_id`` took the call of ``attempt_id`` at ``now``."""
+        await self._db.execute(
+            "UPDATE attempts SET agent_id = :agent, connected_at = :now WHERE attempt_id = :id",
+            {"agent": agent_id, "now": to_iso(now), "id": attempt_id},
+        )
+
+    async def connected_calls(self, since: datetime) -> list[ConnectedCall]:
+        """Every call an agent took from ``since`` on, oldest first. Its talk ends at the
+        connect plus the talk time the dialer measured (the attempt's ``ended_at`` is when
+        its result was written, later if that waited for the store), or at ``ended_at`` for
+        an attempt settled without one (after a restart)."""
+        rows = await self._db.fetchall(
+            "SELECT a.agent_id, a.campaign, a.connected_at, a.state, a.ended_at,"
+            " a.talk_seconds, a.disposition, a.disposed_at, c.settings_json"
+            " FROM attempts a JOIN campaigns c ON c.name = a.campaign"
+            " WHERE a.agent_id IS NOT NULL AND a.connected_at >= :since"
+            " ORDER BY a.connected_at",
+            {"since": to_iso(since)},
+        )
+        wrapups: dict[str, float] = {}
+        calls = []
+        for row in rows:
+            if row["campaign"] not in wrapups:
+                settings = CampaignSettings.model_validate_json(row["settings_json"])
+                wrapups[row["campaign"]] = float(settings.agent_wrapup_seconds)
+            connected = from_iso(row["connected_at"])
+            talk_end = None
+            if row["state"] == "done":
+                talk_end = (
+                    from_iso(row["ended_at"]) if row["talk_seconds"] is None
+                    else connected + timedelta(seconds=row["talk_seconds"])
+                )
+            calls.append(ConnectedCall(
+                row["agent_id"], row["campaign"], connected, talk_end, wrapups[row["campaign"]],
+                row["disposition"], from_iso_or_none(row["disposed_at"]),
+            ))
+        return calls
+
     async def pacing_history(self, campaign: str, limit: int) -> list[FinishedAttempt]:
         """The campaign's last ``limit`` finished attempts, oldest first: what the pacing
         history held before a restart."""
@@ -795,7 +847,8 @@ class DialerRepository:
             "SELECT leads.phone, leads.name, leads.timezone, leads.state AS lead_state,"
             " leads.attempts, leads.last_result, leads.next_attempt_at,"
             f" CASE WHEN {_ON_DNC} THEN 1 ELSE 0 END AS on_dnc, leads.custom_json,"
-            " a.attempt_id, a.attempt_no, a.started_at, a.ended_at, a.result, a.cause"
+            " a.attempt_id, a.attempt_no, a.started_at, a.ended_at, a.result, a.cause,"
+            " a.agent_id AS agent, a.talk_seconds, a.disposition"
             " FROM leads LEFT JOIN attempts a"
             " ON a.campaign = leads.campaign AND a.phone = leads.phone"
             " WHERE leads.campaign = :c ORDER BY leads.phone, a.attempt_no",

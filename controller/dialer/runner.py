@@ -501,6 +501,12 @@ class DialerService:
             answer_to_agent_ms=round(command.answer_to_agent_s * 1000, 1),
         )
         self._tasks.spawn(self._write_connected(machine, command))
+        self._tasks.spawn(self._writes.write(
+            "dialer connect",
+            partial(self._repo.record_connected, command.attempt_id, command.agent_id,
+                    self._now_dt()),
+            campaign=machine.name, attempt_id=command.attempt_id, agent_id=command.agent_id,
+        ))
 
     async def _write_connected(self, machine: CampaignMachine, command: NoteConnected) -> None:
         await self._put_ledger(command.attempt_id, connected=True)

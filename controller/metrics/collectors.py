@@ -79,13 +79,15 @@ def _families() -> dict[str, GaugeMetricFamily]:
         ),
         (
             "callctl_agent_calls_handled",
-            "Inbound calls the agent answered over the metrics window.",
+            "Calls the agent took over the metrics window: queue calls it answered and"
+            " campaign calls it was connected to.",
             ["agent"],
         ),
         (
             "callctl_agent_seconds",
             "Seconds of the metrics window the agent spent logged in, talking, in wrap-up (the"
-            " queue's wrapup after each call) and paused.",
+            " queue's wrapup or the campaign's agent_wrapup_seconds after each call) and"
+            " paused.",
             ["agent", "activity"],
         ),
         (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import io
 import itertools
 import json
@@ -349,7 +350,8 @@ async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the
     """The agent's phone presses 9 (RFC 2833) every 2 s from its answer on: ignored while it is
     ready or talking, in wrap-up it marks the call do-not-call, is answered with a tone Asterisk
     plays to the agent's leg, and ends the wrap-up at once, so the next customer is dialed long
-    before the 120 s wrap-up would have let it."""
+    before the 120 s wrap-up would have let it. ``agent stats`` counts both as the agent's
+    outbound calls."""
     config_file = controller_config_file
     settings = campaign_toml(AGENTS[:1], agent_wrapup_seconds=120) + (
         '[dispositions.9]\nname = "do-not-call"\nlead = "dnc"\n'
@@ -379,6 +381,8 @@ async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the
             status = json.loads(await acli(config_file, "campaign", "status", "dispo", "--json"))
             printed = await acli(config_file, "campaign", "status", "dispo")
             _, metrics = await Api(config).request("GET", "/metrics", token=None)
+            agents = json.loads(await acli(config_file, "agent", "stats", "--json"))["agents"]
+            await acli(config_file, "campaign", "export", "dispo", str(tmp_path / "out.csv"))
     assert [(a["result"], a["disposition"], a["disposed_by"]) for a in attempts] == [
         ("human", "do-not-call", AGENTS[0])
     ] * 2
@@ -395,6 +399,16 @@ async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the
     counted = 'callctl_dialer_dispositions_total{campaign="dispo",disposition="do-not-call"} 2.0'
     assert counted in metrics.decode()
     assert status["leads"]["done"] == 2
+    # the agent's two campaign calls, from their connects: about 3 s of talk each
+    [agent] = [row for row in agents if row["agent"] == AGENTS[0]]
+    assert (agent["calls"], agent["outbound"]) == (2, 2)
+    assert agent["dispositions"] == {"do-not-call": 2}
+    assert 4 <= agent["talk_s"] <= 12
+    with (tmp_path / "out.csv").open(newline="") as exported:
+        rows = list(csv.DictReader(exported))
+    assert [(row["agent"], row["disposition"]) for row in rows] == [
+        (AGENTS[0], "do-not-call")] * 2
+    assert all(2.0 <= float(row["talk_seconds"]) <= 6.0 for row in rows)
 
 
 async def _no_open(config: Config, campaign: str) -> bool:
