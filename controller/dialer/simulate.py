@@ -47,6 +47,9 @@ from controller.dialer.pacing import HOUR, PacingMode, PacingSettings, PacingSta
 from controller.dialer.peer_pacers import ErlangFreeAgents, ModelPacer, Pacer, VicidialAdaptive
 from controller.dialer.policy import CampaignState
 
+# The spread of ring times (log-normal sigma) and when a busy line ends, seconds after launch.
+RING_SIGMA = 0.5
+BUSY_AFTER_S = (1.0, 5.0)
 SIMULATED_MODES = ("progressive", "predictive", "vicidial-adaptive", "erlang-free-agents", "oracle")
 # Predictive told one truth by the world (oracle.InformedPacer): what each forecast is worth.
 INFORMED_MODES = tuple(knowledge.value for knowledge in Knowledge)
@@ -76,6 +79,7 @@ class SimulationConfig:
     cps_cap: float = 30.0
     abandon_target: float = 0.03
     tick: float = 1.0
+    min_agents_predictive: int = PacingSettings.min_agents_predictive
 
     def __post_init__(self) -> None:
         share = "in [0, 1]"
@@ -106,6 +110,7 @@ class SimulationConfig:
             line_cap=self.line_cap,
             cps_cap=self.cps_cap,
             ring_timeout=self.ring_timeout,
+            min_agents_predictive=self.min_agents_predictive,
         )
 
 
@@ -184,11 +189,11 @@ class _Customer:
     @classmethod
     def draw(cls, rng: random.Random, config: SimulationConfig) -> _Customer:
         answers = rng.random() < config.answer_rate
-        ring = min(_lognormal(rng, config.ring_mean, 0.5), config.ring_timeout - 0.5)
+        ring = min(_lognormal(rng, config.ring_mean, RING_SIGMA), config.ring_timeout - 0.5)
         machine = rng.random() < config.machine_share
         amd_right = rng.random() < config.amd_accuracy
         busy = rng.random() < config.busy_share
-        return cls(answers, ring, machine, machine == amd_right, busy, rng.uniform(1.0, 5.0))
+        return cls(answers, ring, machine, machine == amd_right, busy, rng.uniform(*BUSY_AFTER_S))
 
     def connect_delay(self, config: SimulationConfig) -> float | None:
         """Seconds from launch until this customer needs an agent, None if never."""
