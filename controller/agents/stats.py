@@ -65,6 +65,19 @@ class AgentStats:
         working = self.logged_in_s - sum(self.paused_s.values())
         return min(1.0, (self.talk_s + self.wrapup_s) / working) if working > 0 else None
 
+    def as_row(self) -> dict[str, object]:
+        """What ``callctl agent stats --json`` and ``/api/v1/agents/stats`` show of it:
+        seconds whole, AHT to 0.1 s, occupancy to 0.001, "none" for no pause reason."""
+        return {"agent": self.agent_id, "calls": self.calls_handled,
+                "outbound": self.outbound_calls,
+                "aht_s": None if self.aht_s is None else round(self.aht_s, 1),
+                "logged_in_s": round(self.logged_in_s), "talk_s": round(self.talk_s),
+                "wrapup_s": round(self.wrapup_s),
+                "paused_s": {reason or "none": round(seconds)
+                             for reason, seconds in sorted(self.paused_s.items())},
+                "occupancy": None if self.occupancy is None else round(self.occupancy, 3),
+                "dispositions": dict(self.dispositions)}
+
 
 def _overlap(start: datetime, end: datetime | None, since: datetime, now: datetime) -> float:
     return max(0.0, (min(end or now, now) - max(start, since)).total_seconds())

@@ -1,4 +1,5 @@
-"""``/api/v1/agents``: list agents; login, logout, pause and unpause them (token required).
+"""``/api/v1/agents``: list agents and their numbers (``stats``); login, logout, pause and
+unpause them (token required).
 
 Every change goes through the agent status service, as the phone's feature codes do: a change
 the machine refuses (unpausing an agent that is not paused) is a 409 with its reason."""
@@ -12,9 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from controller.agents.machine import AgentEvent, LogIn, LogOut, Pause, Refusal, Unpause
+from controller.agents.repository import StatusLogRepository
 from controller.agents.supervision import SupervisionMode
 from controller.api.auth import json_body, json_error, require_token
-from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG, SUPERVISION
+from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG, STORE, SUPERVISION
+from controller.api.query import timestamp
 from controller.asterisk.ami import AmiError
 from controller.inbound.agents import AgentError, QueueMembership
 
@@ -33,6 +36,16 @@ def _agent_id(request: web.Request) -> str:
 
 async def list_agents(request: web.Request) -> web.Response:
     return web.json_response({"agents": await request.app[AGENTS].list_agents()})
+
+
+async def agent_stats(request: web.Request) -> web.Response:
+    """``callctl agent stats --json`` over HTTP: from ``since`` (default 24 h ago) to now."""
+    now = datetime.now(UTC)
+    since = timestamp(request, "since") or now - timedelta(days=1)
+    stats = await StatusLogRepository(request.app[STORE]).stats(
+        request.app[CONFIG].inbound.wrapup_seconds(), since, now)
+    return web.json_response({"since": since.isoformat(), "until": now.isoformat(),
+                              "agents": [row.as_row() for row in stats]})
 
 
 @require_token
@@ -142,6 +155,7 @@ async def supervision_log(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/agents", list_agents)
+    app.router.add_get("/api/v1/agents/stats", agent_stats)
     app.router.add_post("/api/v1/agents/{agent_id}/login", login)
     app.router.add_post("/api/v1/agents/{agent_id}/logout", logout)
     app.router.add_post("/api/v1/agents/{agent_id}/pause", pause)

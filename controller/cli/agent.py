@@ -190,14 +190,7 @@ def _stats(args: argparse.Namespace) -> int:
         return await StatusLogRepository(store).stats(config.inbound.wrapup_seconds(), since,
                                                       now)
 
-    rows = [{"agent": s.agent_id, "calls": s.calls_handled, "outbound": s.outbound_calls,
-             "aht_s": None if s.aht_s is None else round(s.aht_s, 1),
-             "logged_in_s": round(s.logged_in_s), "talk_s": round(s.talk_s),
-             "wrapup_s": round(s.wrapup_s),
-             "paused_s": {reason or "none": round(v) for reason, v in sorted(s.paused_s.items())},
-             "occupancy": None if s.occupancy is None else round(s.occupancy, 3),
-             "dispositions": dict(s.dispositions)}
-            for s in run(with_store(args, read))]
+    rows = [stats.as_row() for stats in run(with_store(args, read))]
     if args.json:
         print_json({"since": since.isoformat(), "until": now.isoformat(), "agents": rows})
         return 0

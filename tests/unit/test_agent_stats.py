@@ -15,6 +15,7 @@ from controller.agents.gauges import AgentGaugeProvider
 from controller.agents.machine import AgentStatus
 from controller.agents.repository import StatusLogRepository
 from controller.agents.stats import AgentStats, HandledCall, StatusInterval, agent_stats
+from controller.api import agents as agents_api
 from controller.cli.main import main
 from controller.config import parse_config
 from controller.dialer.leads import Lead
@@ -24,6 +25,8 @@ from controller.dialer.settings import AgentGroup, CampaignSettings, Disposition
 from controller.inbound.repository import InboundCallRecord, InboundCallRepository
 from controller.store import open_store
 from controller.store.base import Database
+
+from .api_support import serving
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 NOON_NY = datetime(2026, 3, 2, 17, tzinfo=UTC)
@@ -190,6 +193,30 @@ async def test_a_campaign_call_counts_from_its_connect_with_the_campaigns_wrapup
     assert stats.dispositions == {"sale": 1}
     assert await history.stats({}, since=at(11), now=at(60)) == [
         AgentStats("1001", logged_in_s=49 * 60)]
+
+
+async def test_the_api_gives_what_the_cli_prints_and_names_a_bad_since(store: Database) -> None:
+    now = datetime.now(UTC)
+    await StatusLogRepository(store).record("1001", AgentStatus.AVAILABLE, "",
+                                            now - timedelta(hours=2))
+    await one_campaign_call(store, "1001", now - timedelta(minutes=30), talk_s=90.0)
+    config = parse_config({"http": {"api_token": "t"}, "ami": {"username": "u", "secret": "s"},
+                           "ari": {"username": "u", "password": "p"}})
+    async with serving(config, store, agents_api.add_routes) as client:
+        response = await client.get("/api/v1/agents/stats")  # a read: no token
+        assert response.status == 200
+        [row] = (await response.json())["agents"]
+        since = (now - timedelta(minutes=10)).isoformat()
+        later = await (await client.get("/api/v1/agents/stats", params={"since": since})).json()
+        bad = await client.get("/api/v1/agents/stats", params={"since": "yesterday"})
+        assert bad.status == 400
+        assert "since" in (await bad.json())["error"]
+    assert (row["agent"], row["calls"], row["outbound"], row["talk_s"], row["wrapup_s"]) == (
+        "1001", 1, 1, 90, 5)
+    assert row["dispositions"] == {"sale": 1}
+    assert 7190 < row["logged_in_s"] < 7300
+    # from 10 minutes ago: the call of 30 minutes ago is not in it
+    assert [(r["calls"], 590 < r["logged_in_s"] < 700) for r in later["agents"]] == [(0, True)]
 
 
 async def test_the_gauges_give_every_agent_every_reason_over_the_window(store: Database) -> None:
