@@ -796,19 +796,18 @@ class DialerRepository:
         its result was written, later if that waited for the store), or at ``ended_at`` for
         an attempt settled without one (after a restart)."""
         rows = await self._db.fetchall(
-            "SELECT a.agent_id, a.campaign, a.connected_at, a.state, a.ended_at,"
-            " a.talk_seconds, a.disposition, a.disposed_at, c.settings_json"
-            " FROM attempts a JOIN campaigns c ON c.name = a.campaign"
-            " WHERE a.agent_id IS NOT NULL AND a.connected_at >= :since"
-            " ORDER BY a.connected_at",
+            "SELECT agent_id, campaign, connected_at, state, ended_at, talk_seconds,"
+            " disposition, disposed_at FROM attempts"
+            " WHERE agent_id IS NOT NULL AND connected_at >= :since ORDER BY connected_at",
             {"since": to_iso(since)},
         )
-        wrapups: dict[str, float] = {}
+        # each campaign's settings read once, not once per call (the gauges ask every scrape)
+        wrapups = {
+            name: float((await self.campaign(name)).settings.agent_wrapup_seconds)
+            for name in {row["campaign"] for row in rows}
+        }
         calls = []
         for row in rows:
-            if row["campaign"] not in wrapups:
-                settings = CampaignSettings.model_validate_json(row["settings_json"])
-                wrapups[row["campaign"]] = float(settings.agent_wrapup_seconds)
             connected = from_iso(row["connected_at"])
             talk_end = None
             if row["state"] == "done":
