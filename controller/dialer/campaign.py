@@ -24,7 +24,9 @@ no agent came within ``ABANDON_GRACE_SECONDS`` (the safe-harbor message plays); 
 (AMD said machine). Every attempt ends at its channel's hangup with exactly one
 ``RecordResult``. An attempt ``ADOPTED`` after a restart was dialed by a controller that is
 gone: what happened to it then is only in its AstDB record, so its result is settled from there
-(``from_ledger``).
+(``from_ledger``). An agent leg still seated in its bridge after a restart is
+``AgentLegAdopted``: ready, or on the call of the adopted attempt in its bridge, so a restart
+neither cuts a conversation nor rings the agent's phone again.
 """
 
 from __future__ import annotations
@@ -208,11 +210,22 @@ class AttemptAdopted:
     answered: bool
 
 
+@dataclass(frozen=True, slots=True)
+class AgentLegAdopted:
+    """After a restart: an agent leg of this worker still seated in its bridge, alone or with
+    ``customer`` on it (an attempt adopted just before)."""
+
+    agent_id: str
+    channel_id: str
+    bridge_id: str
+    customer: str | None
+
+
 Event = (
     Tick | StateChanged | SettingsChanged | AgentsAssigned | Claimed | OriginateRefused
     | PickedUp | AmdMachine | CustomerAnswered | AgentLegUp | AgentSeated | AgentLegGone
     | Bridged | BridgeFailed | Hangup | GraceOver | WrapupOver | AgentKeyPressed
-    | AttemptAdopted
+    | AttemptAdopted | AgentLegAdopted
 )
 
 
@@ -521,6 +534,8 @@ class CampaignMachine:
                     AttemptState.ADOPTED if answered else AttemptState.DIALING,
                 )
                 self._adopted.add(attempt_id)
+            case AgentLegAdopted():
+                self._on_agent_leg_adopted(event, now, out)
         return out
 
     # -- queries ------------------------------------------------------------------------------
@@ -765,6 +780,39 @@ class CampaignMachine:
             out.append(HangUp(channel_id))  # a leg we did not call (or from before a restart)
             return
         out.append(SeatAgent(leg.agent_id, channel_id, f"{AGENT_BRIDGE_PREFIX}{channel_id}"))
+
+    def _on_agent_leg_adopted(
+        self, event: AgentLegAdopted, now: float, out: list[Command]
+    ) -> None:
+        """Take over a leg a dead controller seated, so neither the agent nor a customer
+        talking to them notices the restart: ready, or on the call it carries. A wrap-up under
+        way at the restart ends at it (its timer died with the controller). Whether the agent is
+        still on the campaign is settled by the next ``AgentsAssigned``, as for any leg."""
+        agent_id, customer = event.agent_id, event.customer
+        attempt = self.attempts.get(customer) if customer is not None else None
+        existing = self.agents.get(agent_id)
+        if (existing is not None and existing.state is not LegState.GONE) or (
+            customer is not None
+            and (attempt is None or attempt.state is not AttemptState.ADOPTED)
+        ):  # a second leg for the agent, or a customer nobody here follows: let both go
+            out.append(HangUp(event.channel_id))
+            out.append(DestroyBridge(event.bridge_id))
+            if customer is not None:  # nobody is left to talk to it
+                out.append(HangUp(customer))
+            return
+        if existing is not None:
+            self._by_state[existing.state].pop(agent_id, None)
+        leg = AgentLeg(agent_id, event.channel_id, bridge_id=event.bridge_id)
+        self.agents[agent_id] = leg
+        self._leg_of_channel[leg.channel_id] = leg
+        self._uncalled.discard(agent_id)
+        if attempt is None:
+            self._move(leg, LegState.READY, now)
+            return
+        self._move(leg, LegState.ON_CALL, now)
+        leg.customer = attempt.attempt_id
+        # connected before the restart: when is not known here, so its talk is not measured
+        attempt.state, attempt.agent_id = AttemptState.CONNECTED, agent_id
 
     def _on_agent_key(self, channel_id: str, key: str, now: float, out: list[Command]) -> None:
         leg = self._leg_of_channel.get(channel_id)

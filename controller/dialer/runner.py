@@ -21,9 +21,11 @@ call flows (dialplan in ``dialplans/dialer.conf``):
   (adopted and followed to its end), or has a record (settled from it), or is unknown: no
   channel and no record means the controller died between the claim's commit and the
   originate, so nothing was dialed and the lead gets its attempt back (``not_dialed``). Agent
-  legs of this worker left over from before the restart are hung up and their bridges
-  destroyed: they belong to a controller that is gone (bridges are swept again every minute).
-  A graceful stop lets go of the idle agents' lines and bridges at once.
+  legs of this worker still seated in their bridges are adopted too, with the customer they
+  are talking to: a restart cuts no conversation and rings no agent's phone again (a bridge
+  is named ``<agent>:<campaign>`` for this). Other agent legs left over from before the restart
+  are hung up and their bridges destroyed (bridges are swept again every minute). A graceful
+  stop lets go of the idle agents' lines and bridges at once.
 - **Recording**: when a customer is connected to an agent, the call is handed to the recorder,
   which records it if the campaign's recording policy says so (MixMonitor on the customer leg).
 - **Fault injection**: ``controller.faults.crash_point`` marks the four places where a crash
@@ -37,6 +39,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -57,6 +60,7 @@ from controller.asterisk.events import Hangup as AmiHangup
 from controller.dialer.campaign import (
     AGENT_BRIDGE_PREFIX,
     AgentKeyPressed,
+    AgentLegAdopted,
     AgentLegGone,
     AgentLegUp,
     AgentsAssigned,
@@ -109,6 +113,7 @@ from controller.dialer.repository import (
     DialerStoreError,
     FinishedAttempt,
     OpenAttempt,
+    UnknownCampaign,
 )
 from controller.dialer.settings import CampaignSettings, changed_keys
 from controller.faults import crash_point
@@ -241,9 +246,7 @@ class DialerService:
                     previous=machine.state.value,
                 )
                 await self._feed(machine, StateChanged(head.state))
-            agents = self._campaign_agents(machine.name)
-            if agents != machine.agent_ids:
-                await self._feed(machine, AgentsAssigned(agents))
+            await self._assign_agents(machine)
             await self._feed(machine, Tick())
         if read_answers:
             self._last_answers_read = self._clock()
@@ -306,6 +309,11 @@ class DialerService:
             name, datetime.fromtimestamp(answers.since, UTC), other_than=self._worker))
         if taken:
             log.debug("dialer.other_workers_answers", campaign=name, answers=taken)
+
+    async def _assign_agents(self, machine: CampaignMachine) -> None:
+        agents = self._campaign_agents(machine.name)
+        if agents != machine.agent_ids:
+            await self._feed(machine, AgentsAssigned(agents))
 
     def _campaign_agents(self, name: str) -> tuple[str, ...]:
         """The campaign's agents this worker seats (``dialer.agents``: the others are
@@ -456,7 +464,10 @@ class DialerService:
 
     async def _seat_agent(self, machine: CampaignMachine, command: SeatAgent) -> None:
         try:
-            await self._ari.request("POST", f"/bridges/{command.bridge_id}", {"type": "mixing"})
+            await self._ari.request(
+                "POST", f"/bridges/{command.bridge_id}",
+                {"type": "mixing", "name": seat_name(command.agent_id, machine.name)},
+            )
             await self._ari.request(
                 "POST", f"/bridges/{command.bridge_id}/addChannel", {"channel": command.channel_id}
             )
@@ -777,11 +788,6 @@ class DialerService:
         try:
             # ours again before a survivor takes them for a dead worker's
             await self._repo.renew_leases(self._worker, self._now_dt())
-            for uniqueid in list(self._model.channels):
-                ours = uniqueid.startswith(self._agent_channel_prefix)
-                if ours and self._owner(uniqueid) is None:
-                    log.info("dialer.stale_agent_leg", channel=uniqueid)
-                    await self._hang_up(uniqueid)
             for attempt in await self._repo.open_attempts():
                 if (
                     attempt.worker == self._worker
@@ -789,11 +795,53 @@ class DialerService:
                     and attempt.attempt_id not in self._settling
                 ):
                     await self._settle(attempt)
+            await self._adopt_agent_legs()  # after the attempts: a leg's customer is one
+            for uniqueid in list(self._model.channels):
+                ours = uniqueid.startswith(self._agent_channel_prefix)
+                if ours and self._owner(uniqueid) is None:
+                    log.info("dialer.stale_agent_leg", channel=uniqueid)
+                    await self._hang_up(uniqueid)
             await self._sweep_bridges()
         except TICK_ERRORS as error:  # the next resync tries again; open attempts stay open
             log.warning("dialer.reconcile_failed", error=str(error))
         finally:
             self._reconciled.set()
+
+    async def _adopt_agent_legs(self) -> None:
+        """Give each agent leg of this worker still seated in its bridge to its campaign's
+        machine (``AgentLegAdopted``), with the customer in the bridge if there is one. A bridge
+        whose seat is not known (no such campaign) has its customers hung up: their agent's leg
+        is hung up next, as a leftover."""
+        bridges = await self._ari.request("GET", "/bridges")
+        if not isinstance(bridges, list):
+            return  # the sweep after this says so
+        for bridge in bridges:
+            seat = seated_leg(bridge, AGENT_BRIDGE_PREFIX + self._agent_channel_prefix)
+            if seat is None or self._owner(seat.channel_id) is not None:
+                continue
+            machine = None
+            if seat.campaign is not None:
+                try:
+                    machine = self.campaigns.get(seat.campaign) or await self._load(seat.campaign)
+                except UnknownCampaign:
+                    pass
+            if machine is None or seat.agent_id is None:
+                log.info("dialer.agent_seat_unknown", bridge=seat.bridge_id, name=seat.name)
+                for channel_id in seat.others:
+                    await self._hang_up(channel_id)
+                continue
+            customer = seat.others[0] if seat.others else None
+            await self._feed(
+                machine, AgentLegAdopted(seat.agent_id, seat.channel_id, seat.bridge_id, customer)
+            )
+            if machine.agent_on(seat.channel_id) is not None:
+                log.info("dialer.agent_leg_adopted", campaign=machine.name,
+                         agent_id=seat.agent_id, channel=seat.channel_id, attempt_id=customer)
+        # now, not at the first tick: an adopted call that ends before it must find its agent
+        # on the campaign (or the leg would be let go), and only the agents with no leg are
+        # called
+        for machine in list(self.campaigns.values()):
+            await self._assign_agents(machine)
 
     async def _sweep_bridges(self) -> None:
         """Destroy this worker's agent bridges whose leg is not ours any more: Asterisk keeps a
@@ -817,9 +865,9 @@ class DialerService:
     async def release_idle_agents(self) -> None:
         """At a graceful stop: hang up every agent leg no customer is on and destroy its
         bridge, so no phone keeps a line to a controller that is gone. A leg with a customer
-        stays up and the conversation goes on; the next start hangs the leg up and sweeps its
-        bridge (``reconcile``). Bounded in time: an Asterisk that does not answer must not
-        hold the stop up (its legs are then a restart's leftovers, as after a crash)."""
+        stays up and the conversation goes on; the next start adopts the leg (``reconcile``).
+        Bounded in time: an Asterisk that does not answer must not hold the stop up (its legs
+        are then a restart's leftovers, as after a crash)."""
         try:
             async with asyncio.timeout(STOP_RELEASE_S):
                 for machine in self.campaigns.values():
@@ -894,6 +942,49 @@ class DialerService:
 
 
 _SETTLE_AGE = timedelta(seconds=ORIGINATE_SETTLE_S)
+
+
+def seat_name(agent_id: str, campaign: str) -> str:
+    """An agent bridge's name: whose leg it seats, so a restarted controller can adopt it."""
+    return f"{agent_id}:{campaign}"
+
+
+@dataclass(frozen=True, slots=True)
+class SeatedLeg:
+    """An agent bridge of this worker's as ARI lists it, with its leg still in it."""
+
+    bridge_id: str
+    channel_id: str
+    name: str
+    others: tuple[str, ...]  # the customer on the call, if any
+
+    @property
+    def agent_id(self) -> str | None:
+        agent, colon, _ = self.name.partition(":")
+        return agent if colon and agent else None
+
+    @property
+    def campaign(self) -> str | None:
+        _, colon, campaign = self.name.partition(":")
+        return campaign if colon and campaign else None
+
+
+def seated_leg(bridge: object, prefix: str) -> SeatedLeg | None:
+    """``bridge`` (an item of ``GET /bridges``) if it is an agent bridge named ``prefix...``
+    whose leg is still in it."""
+    if not isinstance(bridge, dict):
+        return None
+    bridge_id, channels = bridge.get("id"), bridge.get("channels")
+    if not isinstance(bridge_id, str) or not bridge_id.startswith(prefix):
+        return None
+    channel_id = bridge_id.removeprefix(AGENT_BRIDGE_PREFIX)
+    if not isinstance(channels, list) or channel_id not in channels:
+        return None
+    name = bridge.get("name")
+    return SeatedLeg(
+        bridge_id, channel_id, name if isinstance(name, str) else "",
+        tuple(c for c in channels if isinstance(c, str) and c != channel_id),
+    )
 
 
 def _utc(moment: float | None) -> datetime | None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from controller.dialer.campaign import (
     SCREENABLE,
     AgentKeyPressed,
+    AgentLegAdopted,
     AgentLegGone,
     AgentLegUp,
     AgentsAssigned,
@@ -236,6 +237,61 @@ def test_adopted_attempts_are_settled_from_the_ledger_unless_seen_answering() ->
     m.handle(Bridged("old-ringing"), 3.0)
     (ringing,) = of(RecordResult, m.handle(Hangup("old-ringing", 16), 9.0))
     assert not ringing.from_ledger and ringing.result is Result.HUMAN
+
+
+def adopted(m: CampaignMachine, now: float = 1.0) -> None:
+    """After a restart: 1001 on the call of the adopted attempt "old", 1002 idle."""
+    m.handle(AttemptAdopted("old", "+1", 0.0, answered=True), now)
+    m.handle(AgentLegAdopted("1001", "leg-a", "bridge-a", "old"), now)
+    m.handle(AgentLegAdopted("1002", "leg-b", "bridge-b", None), now)
+
+
+def test_adopted_legs_keep_their_call_and_take_the_next_without_ringing_the_agent() -> None:
+    m = machine()
+    adopted(m)
+    assert (m.agents["1001"].state, m.agents["1002"].state) == (LegState.ON_CALL, LegState.READY)
+    m.handle(AgentsAssigned(AGENTS), 1.5)
+    calls = of(CallAgent, m.handle(StateChanged(CampaignState.RUNNING), 1.5))
+    assert [c.agent_id for c in calls] == ["1003"]  # only the agent with no leg is called
+    # the adopted customer hangs up: settled from its record, and its agent goes to wrap-up
+    out = m.handle(Hangup("old", 16), 10.0)
+    (result,) = of(RecordResult, out)
+    assert result.from_ledger and result.talk_seconds is None  # connected before we knew
+    assert of(StartWrapup, out) == [StartWrapup("1001", "old", 5.0)]
+    m.handle(WrapupOver("1001", "old"), 15.0)
+    # progressive: one call per ready agent, the adopted ones' bridges take them
+    (claim,) = of(Claim, m.handle(Tick(), 15.5))
+    assert claim.count == 2
+    m.handle(Claimed((ClaimedLead("n1", "+2"), ClaimedLead("n2", "+3"))), 15.5)
+    connects = of(Connect, m.handle(CustomerAnswered("n1"), 16.0))
+    connects += of(Connect, m.handle(CustomerAnswered("n2"), 16.0))
+    assert {(c.agent_id, c.bridge_id) for c in connects} == {
+        ("1002", "bridge-b"), ("1001", "bridge-a")}
+
+
+def test_an_adopted_leg_of_an_agent_taken_off_is_let_go_once_idle() -> None:
+    m = machine()
+    adopted(m)
+    out = m.handle(AgentsAssigned(("1003",)), 2.0)
+    assert of(HangUp, out) == [HangUp("leg-b")]  # idle: at once
+    m.handle(Hangup("old", 16), 3.0)
+    out = m.handle(WrapupOver("1001", "old"), 8.0)
+    assert of(HangUp, out) == [HangUp("leg-a")]  # after its call and wrap-up
+
+
+def test_an_agent_leg_that_cannot_be_adopted_is_let_go_with_its_customer() -> None:
+    m = machine()
+    seated(m)
+    # the agent has a live leg already; a customer nobody here follows
+    twice = m.handle(AgentLegAdopted("1001", "leg-x", "bridge-x", None), 1.0)
+    assert twice == [HangUp("leg-x"), DestroyBridge("bridge-x")]
+    m.handle(AttemptAdopted("old", "+1", 0.0, answered=True), 1.0)
+    # still a second leg: its customer would be left alone, so it is hung up too
+    second = m.handle(AgentLegAdopted("1001", "leg-y", "bridge-y", "old"), 1.0)
+    assert second == [HangUp("leg-y"), DestroyBridge("bridge-y"), HangUp("old")]
+    stranger = m.handle(AgentLegAdopted("1009", "leg-z", "bridge-z", "who"), 1.0)
+    assert stranger == [HangUp("leg-z"), DestroyBridge("bridge-z"), HangUp("who")]
+    assert "1009" not in m.agents and m.agents["1001"].channel_id != "leg-x"
 
 
 def test_a_refused_originate_waits_for_a_channel_before_it_is_settled() -> None:

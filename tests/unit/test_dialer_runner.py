@@ -25,6 +25,7 @@ from controller.asterisk.events import (
     CallctlPickedUp,
     DtmfEnd,
     Hangup,
+    Newchannel,
     PlaybackFinished,
     StasisStart,
 )
@@ -81,11 +82,13 @@ class FakeAri:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.variables: dict[tuple[str, str], str] = {}
         self.hung_up: list[str] = []
+        self.bridges: list[dict[str, Any]] = []  # what GET /bridges lists
 
     async def request(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
     ) -> Any:
         self.requests.append((method, path, dict(params or {})))
+        return self.bridges if (method, path) == ("GET", "/bridges") else None
 
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int = 1
@@ -229,7 +232,8 @@ async def test_the_runner_carries_out_a_call_from_claim_to_result(store: Databas
         assert agent_leg["channel"] == "PJSIP/1001" and agent_leg["application"] == "Stasis"
         dialer.on_agent_stasis(stasis(agent_leg["channel_id"], "agent", "c1", "1001"))
         bridge = f"/bridges/agent-bridge-{agent_leg['channel_id']}"
-        await until(lambda: ("POST", bridge, {"type": "mixing"}) in ari.requests, "the bridge")
+        seat = {"type": "mixing", "name": "1001:c1"}  # whose seat: a restart adopts it by this
+        await until(lambda: ("POST", bridge, seat) in ari.requests, "the bridge")
         # one ready agent, progressive: one customer is claimed and originated on the trunk
         await until(lambda: len(ami.originates) == 2, "the customer's call")
         customer = ami.originates[1]
@@ -385,6 +389,52 @@ async def test_an_open_attempt_with_a_hangup_record_is_settled_from_it(store: Da
     assert status["attempts"] == {"open": 0, "busy": 1}, status
     lead = await store.fetchone("SELECT attempts FROM leads WHERE campaign = 'c1'", {})
     assert lead is not None and lead["attempts"] == 1
+
+
+async def test_a_restart_adopts_the_agent_legs_seated_in_their_bridges_with_their_customers(
+    store: Database,
+) -> None:
+    repo, claimed = await claimed_before_a_crash(store)
+    attempt_id = claimed.attempt_id
+    ami, ari = FakeAmi(), FakeAri()
+    ami.astdb[f"{FAMILY}/{attempt_id}"] = ",1,human"  # bridged before the crash
+    dialer = service(repo, ami, ari)
+    legs = {"agent-w1-talking": "PJSIP/1001-1", "agent-w1-older": "PJSIP/1002-1",
+            attempt_id: "PJSIP/trunk-1", "customer-of-older": "PJSIP/trunk-2"}
+    for uniqueid, name in legs.items():
+        dialer._model.apply(Newchannel(
+            uniqueid=uniqueid, channel=name, linkedid=uniqueid, state_desc="Up"))
+    ari.bridges = [
+        {"id": "agent-bridge-agent-w1-talking", "name": "1001:c1",
+         "channels": ["agent-w1-talking", attempt_id]},
+        # a bridge whose seat is not named (or names no campaign): nobody can follow it
+        {"id": "agent-bridge-agent-w1-older", "name": "",
+         "channels": ["agent-w1-older", "customer-of-older"]},
+        {"id": "agent-bridge-agent-w2-other", "name": "1003:c1", "channels": ["agent-w2-other"]},
+    ]
+    with capture_logs() as logs:
+        await dialer.reconcile()
+    machine = dialer.campaigns["c1"]
+    leg = machine.agents["1001"]
+    assert (leg.channel_id, leg.state, leg.customer) == ("agent-w1-talking", "on_call", attempt_id)
+    assert [e["attempt_id"] for e in logs if e["event"] == "dialer.agent_leg_adopted"] == [
+        attempt_id]
+    assert sorted(ari.hung_up) == ["agent-w1-older", "customer-of-older"]
+    assert ("DELETE", "/bridges/agent-bridge-agent-w1-older", {}) in ari.requests
+    assert ("DELETE", "/bridges/agent-bridge-agent-w1-talking", {}) not in ari.requests
+    # the customer hangs up: a human call, and the agent is not called again but keeps its leg
+    loop = asyncio.create_task(dialer.run())
+    try:
+        dialer.on_ami_event(
+            Hangup(uniqueid=attempt_id, channel="PJSIP/trunk-1", linkedid=attempt_id, cause=16))
+        await until(lambda: f"{FAMILY}/{attempt_id}" not in ami.astdb, "the result stored")
+        await until(lambda: leg.state == "ready", "the agent ready again")
+        await asyncio.sleep(1.0)  # two ticks
+    finally:
+        loop.cancel()
+    assert not [o for o in ami.originates if o["channel"].startswith("PJSIP/100")]
+    status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
+    assert status["attempts"] == {"open": 0, "human": 1}, status
 
 
 async def test_a_survivor_settles_a_dead_worker_s_attempts_once_their_lease_ran_out(
