@@ -25,8 +25,8 @@ no agent came within ``ABANDON_GRACE_SECONDS`` (the safe-harbor message plays); 
 ``RecordResult``. An attempt ``ADOPTED`` after a restart was dialed by a controller that is
 gone: what happened to it then is only in its AstDB record, so its result is settled from there
 (``from_ledger``). An agent leg still seated in its bridge after a restart is
-``AgentLegAdopted``: ready, or on the call of the adopted attempt in its bridge, so a restart
-neither cuts a conversation nor rings the agent's phone again.
+``AgentLegAdopted``: on the call of the adopted attempt in its bridge, in the wrap-up of its
+last call, or ready, so a restart neither cuts a conversation nor rings the agent's phone again.
 """
 
 from __future__ import annotations
@@ -211,14 +211,25 @@ class AttemptAdopted:
 
 
 @dataclass(frozen=True, slots=True)
+class LastCall:
+    """The last call an agent took on the campaign, as the store has it."""
+
+    attempt_id: str
+    ended_at: float | None  # None: not ended (as far as the store knows)
+    disposed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLegAdopted:
     """After a restart: an agent leg of this worker still seated in its bridge, alone or with
-    ``customer`` on it (an attempt adopted just before)."""
+    ``customer`` on it (an attempt adopted just before); ``last_call`` tells whether an idle
+    leg is in a wrap-up still."""
 
     agent_id: str
     channel_id: str
     bridge_id: str
     customer: str | None
+    last_call: LastCall | None = None
 
 
 Event = (
@@ -785,9 +796,10 @@ class CampaignMachine:
         self, event: AgentLegAdopted, now: float, out: list[Command]
     ) -> None:
         """Take over a leg a dead controller seated, so neither the agent nor a customer
-        talking to them notices the restart: ready, or on the call it carries. A wrap-up under
-        way at the restart ends at it (its timer died with the controller). Whether the agent is
-        still on the campaign is settled by the next ``AgentsAssigned``, as for any leg."""
+        talking to them notices the restart: on the call it carries, in the wrap-up of its last
+        call if that is not over (a key still gives that call its disposition), or ready.
+        Whether the agent is still on the campaign is settled by the next ``AgentsAssigned``,
+        as for any leg."""
         agent_id, customer = event.agent_id, event.customer
         attempt = self.attempts.get(customer) if customer is not None else None
         existing = self.agents.get(agent_id)
@@ -807,7 +819,16 @@ class CampaignMachine:
         self._leg_of_channel[leg.channel_id] = leg
         self._uncalled.discard(agent_id)
         if attempt is None:
-            self._move(leg, LegState.READY, now)
+            last, wrapup = event.last_call, self.settings.wrapup_seconds
+            if (
+                last is not None and not last.disposed and last.ended_at is not None
+                and now < last.ended_at + wrapup
+            ):
+                self._move(leg, LegState.WRAPUP, last.ended_at)
+                leg.wrapup_of = last.attempt_id
+                out.append(StartWrapup(agent_id, last.attempt_id, last.ended_at + wrapup - now))
+            else:
+                self._move(leg, LegState.READY, now)
             return
         self._move(leg, LegState.ON_CALL, now)
         leg.customer = attempt.attempt_id

@@ -15,6 +15,7 @@ from controller.dialer.repository import (
     Campaign,
     CampaignHead,
     ClaimedAttempt,
+    ConnectedCall,
     DisposedLead,
     FinishedAttempt,
     OpenAttempt,
@@ -85,6 +86,8 @@ class DialerStore(Protocol):
     async def attach_channel(self, attempt_id: str, channel: str) -> None: ...
 
     async def record_connected(self, attempt_id: str, agent_id: str, now: datetime) -> None: ...
+
+    async def connected_calls(self, since: datetime) -> list[ConnectedCall]: ...
 
     async def record_result(
         self,

@@ -212,6 +212,7 @@ class FinishedAttempt:
 class ConnectedCall:
     """A dialer call an agent took, as the agent stats count it."""
 
+    attempt_id: str
     agent_id: str
     campaign: str
     connected_at: datetime
@@ -796,7 +797,7 @@ class DialerRepository:
         its result was written, later if that waited for the store), or at ``ended_at`` for
         an attempt settled without one (after a restart)."""
         rows = await self._db.fetchall(
-            "SELECT agent_id, campaign, connected_at, state, ended_at, talk_seconds,"
+            "SELECT attempt_id, agent_id, campaign, connected_at, state, ended_at, talk_seconds,"
             " disposition, disposed_at FROM attempts"
             " WHERE agent_id IS NOT NULL AND connected_at >= :since ORDER BY connected_at",
             {"since": to_iso(since)},
@@ -816,8 +817,8 @@ class DialerRepository:
                     else connected + timedelta(seconds=row["talk_seconds"])
                 )
             calls.append(ConnectedCall(
-                row["agent_id"], row["campaign"], connected, talk_end, wrapups[row["campaign"]],
-                row["disposition"], from_iso_or_none(row["disposed_at"]),
+                row["attempt_id"], row["agent_id"], row["campaign"], connected, talk_end,
+                wrapups[row["campaign"]], row["disposition"], from_iso_or_none(row["disposed_at"]),
             ))
         return calls
 

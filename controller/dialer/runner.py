@@ -22,10 +22,11 @@ call flows (dialplan in ``dialplans/dialer.conf``):
   channel and no record means the controller died between the claim's commit and the
   originate, so nothing was dialed and the lead gets its attempt back (``not_dialed``). Agent
   legs of this worker still seated in their bridges are adopted too, with the customer they
-  are talking to: a restart cuts no conversation and rings no agent's phone again (a bridge
-  is named ``<agent>:<campaign>`` for this). Other agent legs left over from before the restart
-  are hung up and their bridges destroyed (bridges are swept again every minute). A graceful
-  stop lets go of the idle agents' lines and bridges at once.
+  are talking to or the wrap-up of their last call (from the store): a restart cuts no
+  conversation and rings no agent's phone again (a bridge is named ``<agent>:<campaign>`` for
+  this). Other agent legs left over from before the restart are hung up and their bridges
+  destroyed (bridges are swept again every minute). A graceful stop lets go of the idle
+  agents' lines and bridges at once.
 - **Recording**: when a customer is connected to an agent, the call is handed to the recorder,
   which records it if the campaign's recording policy says so (MixMonitor on the customer leg).
 - **Fault injection**: ``controller.faults.crash_point`` marks the four places where a crash
@@ -83,6 +84,7 @@ from controller.dialer.campaign import (
     HangUp,
     Hangup,
     KeyTone,
+    LastCall,
     LegState,
     MachineSettings,
     NoteAnswered,
@@ -106,10 +108,11 @@ from controller.dialer.campaign import (
 )
 from controller.dialer.ledger import ANSWERED, CONNECTED, AstDbLedger, settled_result
 from controller.dialer.pacing import AnswersFromStore, PacingStats
-from controller.dialer.policy import CampaignState, Result
+from controller.dialer.policy import CampaignState, Result, longest_call
 from controller.dialer.ports import AmiPort, AriPort, DialerStore
 from controller.dialer.repository import (
     AttemptTiming,
+    ConnectedCall,
     DialerStoreError,
     FinishedAttempt,
     OpenAttempt,
@@ -815,6 +818,7 @@ class DialerService:
         bridges = await self._ari.request("GET", "/bridges")
         if not isinstance(bridges, list):
             return  # the sweep after this says so
+        recent: dict[str, list[ConnectedCall]] = {}  # per campaign, read once
         for bridge in bridges:
             seat = seated_leg(bridge, AGENT_BRIDGE_PREFIX + self._agent_channel_prefix)
             if seat is None or self._owner(seat.channel_id) is not None:
@@ -830,10 +834,15 @@ class DialerService:
                 for channel_id in seat.others:
                     await self._hang_up(channel_id)
                 continue
-            customer = seat.others[0] if seat.others else None
-            await self._feed(
-                machine, AgentLegAdopted(seat.agent_id, seat.channel_id, seat.bridge_id, customer)
-            )
+            customer, last_call = None, None
+            if seat.others:
+                customer = seat.others[0]
+            else:
+                if machine.name not in recent:
+                    recent[machine.name] = await self._calls_a_wrapup_may_follow(machine.name)
+                last_call = _last_call(recent[machine.name], seat.agent_id)
+            await self._feed(machine, AgentLegAdopted(
+                seat.agent_id, seat.channel_id, seat.bridge_id, customer, last_call))
             if machine.agent_on(seat.channel_id) is not None:
                 log.info("dialer.agent_leg_adopted", campaign=machine.name,
                          agent_id=seat.agent_id, channel=seat.channel_id, attempt_id=customer)
@@ -842,6 +851,14 @@ class DialerService:
         # called
         for machine in list(self.campaigns.values()):
             await self._assign_agents(machine)
+
+    async def _calls_a_wrapup_may_follow(self, campaign: str) -> list[ConnectedCall]:
+        """The campaign's calls recent enough that an agent may be wrapping one up still."""
+        settings = self._settings[campaign]
+        since = self._now_dt() - longest_call(settings) - timedelta(
+            seconds=settings.agent_wrapup_seconds)
+        return [call for call in await self._repo.connected_calls(since)
+                if call.campaign == campaign]
 
     async def _sweep_bridges(self) -> None:
         """Destroy this worker's agent bridges whose leg is not ours any more: Asterisk keeps a
@@ -985,6 +1002,16 @@ def seated_leg(bridge: object, prefix: str) -> SeatedLeg | None:
         bridge_id, channel_id, name if isinstance(name, str) else "",
         tuple(c for c in channels if isinstance(c, str) and c != channel_id),
     )
+
+
+def _last_call(calls: Sequence[ConnectedCall], agent_id: str) -> LastCall | None:
+    """The last of ``calls`` (oldest first) that ``agent_id`` took."""
+    last = next((call for call in reversed(calls) if call.agent_id == agent_id), None)
+    if last is None:
+        return None
+    ended = last.talk_ended_at
+    return LastCall(last.attempt_id, ended.timestamp() if ended is not None else None,
+                    disposed=last.disposition is not None)
 
 
 def _utc(moment: float | None) -> datetime | None:

@@ -38,6 +38,7 @@ from controller.dialer.campaign import (
     HangUp,
     Hangup,
     KeyTone,
+    LastCall,
     LegState,
     MachineSettings,
     NoteAnswered,
@@ -267,6 +268,23 @@ def test_adopted_legs_keep_their_call_and_take_the_next_without_ringing_the_agen
     connects += of(Connect, m.handle(CustomerAnswered("n2"), 16.0))
     assert {(c.agent_id, c.bridge_id) for c in connects} == {
         ("1002", "bridge-b"), ("1001", "bridge-a")}
+
+
+def test_an_idle_adopted_leg_resumes_the_wrapup_of_its_last_call_until_keyed_or_over() -> None:
+    m = machine()  # 5 s of wrap-up
+    m.handle(AgentsAssigned(("1001", "1002", "1003", "1004")), 0.0)
+    wrapping = m.handle(
+        AgentLegAdopted("1001", "leg-a", "bridge-a", None, LastCall("c0", 8.0, False)), 10.0)
+    assert wrapping == [StartWrapup("1001", "c0", 3.0)]  # what is left of it
+    assert m.agents["1001"].state is LegState.WRAPUP
+    keyed = m.handle(AgentKeyPressed("leg-a", "9"), 11.0)
+    assert of(RecordDisposition, keyed) == [RecordDisposition("c0", "1001", "9", DNC)]
+    assert m.agents["1001"].state is LegState.READY
+    # over already, keyed already, or still talking as far as the store knows: ready
+    for agent, last in (("1002", LastCall("c1", 4.0, False)), ("1003", LastCall("c2", 9.0, True)),
+                        ("1004", LastCall("c3", None, False))):
+        assert m.handle(AgentLegAdopted(agent, f"leg-{agent}", "b", None, last), 10.0) == []
+        assert m.agents[agent].state is LegState.READY
 
 
 def test_an_adopted_leg_of_an_agent_taken_off_is_let_go_once_idle() -> None:

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,6 +34,7 @@ from controller.dialer.ledger import FAMILY
 from controller.dialer.policy import Result, longest_call
 from controller.dialer.repository import (
     GLOBAL_DNC,
+    AttemptTiming,
     CampaignHead,
     ClaimedAttempt,
     DialerRepository,
@@ -435,6 +436,43 @@ async def test_a_restart_adopts_the_agent_legs_seated_in_their_bridges_with_thei
     assert not [o for o in ami.originates if o["channel"].startswith("PJSIP/100")]
     status = await repo.status("c1", datetime.fromtimestamp(NOON_NY, UTC))
     assert status["attempts"] == {"open": 0, "human": 1}, status
+
+
+async def test_a_restart_resumes_an_idle_adopted_agent_s_wrapup_and_takes_its_key(
+    store: Database,
+) -> None:
+    repo = DialerRepository(store)
+    dispositions = {"9": {"name": "do-not-call", "lead": "dnc"}}
+    await running_campaign(repo, ["+12125550101", "+12125550102"], agent_wrapup_seconds=60,
+                           dispositions=dispositions)
+    now = datetime.fromtimestamp(NOON_NY, UTC)
+    # the last call of 1001 before the crash: connected 30 s ago, 10 s of talk, no key yet
+    (done,) = await repo.claim("c1", 1, "w1", now - timedelta(seconds=40))
+    await repo.record_connected(done.attempt_id, "1001", now - timedelta(seconds=30))
+    await repo.record_result(done.attempt_id, Result.HUMAN, now - timedelta(seconds=19), 16,
+                             AttemptTiming(now - timedelta(seconds=30), talk_seconds=10.0))
+    ami, ari = FakeAmi(), FakeAri()
+    dialer = service(repo, ami, ari)
+    dialer._model.apply(Newchannel(
+        uniqueid="agent-w1-idle", channel="PJSIP/1001-1", linkedid="agent-w1-idle",
+        state_desc="Up"))
+    ari.bridges = [
+        {"id": "agent-bridge-agent-w1-idle", "name": "1001:c1", "channels": ["agent-w1-idle"]}]
+    await dialer.reconcile()
+    leg = dialer.campaigns["c1"].agents["1001"]
+    assert (leg.state, leg.wrapup_of) == ("wrapup", done.attempt_id)
+    assert leg.since == pytest.approx(NOON_NY - 20)  # the talk's end: 40 of its 60 s are left
+    dialer.on_ami_event(DtmfEnd(uniqueid="agent-w1-idle", channel="PJSIP/1001-1",
+                                linkedid="agent-w1-idle", digit="9", received=True))
+    await until(lambda: leg.state == "ready", "the wrap-up ended by the key")
+    for _ in range(250):
+        row = await store.fetchone("SELECT disposition FROM attempts WHERE attempt_id = :id",
+                                   {"id": done.attempt_id})
+        if row and row["disposition"]:
+            break
+        await asyncio.sleep(0.02)
+    assert row is not None and row["disposition"] == "do-not-call"
+    assert not ami.originates  # the agent was not called
 
 
 async def test_a_survivor_settles_a_dead_worker_s_attempts_once_their_lease_ran_out(
