@@ -843,9 +843,11 @@ class DialerService:
                 last_call = _last_call(recent[machine.name], seat.agent_id)
             await self._feed(machine, AgentLegAdopted(
                 seat.agent_id, seat.channel_id, seat.bridge_id, customer, last_call))
-            if machine.agent_on(seat.channel_id) is not None:
+            leg = machine.agents.get(seat.agent_id)
+            if leg is not None and leg.channel_id == seat.channel_id:
                 log.info("dialer.agent_leg_adopted", campaign=machine.name,
-                         agent_id=seat.agent_id, channel=seat.channel_id, attempt_id=customer)
+                         agent_id=seat.agent_id, channel=seat.channel_id, state=leg.state.value,
+                         attempt_id=customer, wrapup_of=leg.wrapup_of)
         # now, not at the first tick: an adopted call that ends before it must find its agent
         # on the campaign (or the leg would be let go), and only the agents with no leg are
         # called

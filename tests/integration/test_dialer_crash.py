@@ -230,6 +230,8 @@ async def test_a_restart_keeps_the_agents_on_their_lines_and_the_call_under_way_
     talking = connected["agent_id"]
     waiting = next(agent for agent in ADOPTING_AGENTS if agent != talking)
     assert adopted == {talking: connected["attempt_id"], waiting: None}
+    states = {e["agent_id"]: e["state"] for e in seen("dialer.agent_leg_adopted")}
+    assert states == {talking: "on_call", waiting: "ready"}
     # no agent was called again: one INVITE dialog per agent phone
     dialogs = [m for m in agent_phones.requests_by_call().values() if m and m[0] == "INVITE"]
     assert len(dialogs) == len(ADOPTING_AGENTS), agent_phones.requests_by_call()

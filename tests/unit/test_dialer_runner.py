@@ -458,9 +458,12 @@ async def test_a_restart_resumes_an_idle_adopted_agent_s_wrapup_and_takes_its_ke
         state_desc="Up"))
     ari.bridges = [
         {"id": "agent-bridge-agent-w1-idle", "name": "1001:c1", "channels": ["agent-w1-idle"]}]
-    await dialer.reconcile()
+    with capture_logs() as logs:
+        await dialer.reconcile()
     leg = dialer.campaigns["c1"].agents["1001"]
     assert (leg.state, leg.wrapup_of) == ("wrapup", done.attempt_id)
+    (adopted,) = [e for e in logs if e["event"] == "dialer.agent_leg_adopted"]
+    assert (adopted["state"], adopted["wrapup_of"]) == ("wrapup", done.attempt_id)
     assert leg.since == pytest.approx(NOON_NY - 20)  # the talk's end: 40 of its 60 s are left
     dialer.on_ami_event(DtmfEnd(uniqueid="agent-w1-idle", channel="PJSIP/1001-1",
                                 linkedid="agent-w1-idle", digit="9", received=True))
