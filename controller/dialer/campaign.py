@@ -614,15 +614,20 @@ class CampaignMachine:
                 leg.state is not LegState.GONE or now - leg.last_failure < AGENT_RETRY_S
             ):
                 continue
-            old = self.agents.get(agent_id)
-            if old is not None:
-                self._by_state[old.state].pop(agent_id, None)
-            leg = AgentLeg(agent_id, self._new_channel_id(), since=now)
-            self._by_state[LegState.DIALING][agent_id] = leg
-            self._uncalled.discard(agent_id)
-            self.agents[agent_id] = leg
-            self._leg_of_channel[leg.channel_id] = leg
+            leg = self._new_leg(agent_id, self._new_channel_id(), now)
             out.append(CallAgent(agent_id, leg.channel_id))
+
+    def _new_leg(self, agent_id: str, channel_id: str, now: float) -> AgentLeg:
+        """The agent's leg from now on (``DIALING``), in place of a gone one."""
+        old = self.agents.get(agent_id)
+        if old is not None:
+            self._by_state[old.state].pop(agent_id, None)
+        leg = AgentLeg(agent_id, channel_id, since=now)
+        self._by_state[LegState.DIALING][agent_id] = leg
+        self._uncalled.discard(agent_id)
+        self.agents[agent_id] = leg
+        self._leg_of_channel[channel_id] = leg
+        return leg
 
     def _launch(self, now: float, out: list[Command]) -> None:
         if self._claim_pending:
@@ -766,9 +771,8 @@ class CampaignMachine:
             self.stats.record_talk(talk)
         leg = self.agents.get(attempt.agent_id or "")
         if leg is not None and leg.customer == attempt_id:
-            self._move(leg, LegState.WRAPUP, now)
-            leg.customer, leg.wrapup_of = None, attempt_id
-            out.append(StartWrapup(leg.agent_id, attempt_id, self.settings.wrapup_seconds))
+            leg.customer = None
+            self._begin_wrapup(leg, attempt_id, now, now, out)
         # adopted and not seen answering since: what it came to is in its AstDB record
         adopted = attempt_id in self._adopted and attempt.answered_at is None
         self._adopted.discard(attempt_id)
@@ -812,21 +816,15 @@ class CampaignMachine:
             if customer is not None:  # nobody is left to talk to it
                 out.append(HangUp(customer))
             return
-        if existing is not None:
-            self._by_state[existing.state].pop(agent_id, None)
-        leg = AgentLeg(agent_id, event.channel_id, bridge_id=event.bridge_id)
-        self.agents[agent_id] = leg
-        self._leg_of_channel[leg.channel_id] = leg
-        self._uncalled.discard(agent_id)
+        leg = self._new_leg(agent_id, event.channel_id, now)
+        leg.bridge_id = event.bridge_id
         if attempt is None:
-            last, wrapup = event.last_call, self.settings.wrapup_seconds
+            last = event.last_call
             if (
                 last is not None and not last.disposed and last.ended_at is not None
-                and now < last.ended_at + wrapup
+                and now < last.ended_at + self.settings.wrapup_seconds
             ):
-                self._move(leg, LegState.WRAPUP, last.ended_at)
-                leg.wrapup_of = last.attempt_id
-                out.append(StartWrapup(agent_id, last.attempt_id, last.ended_at + wrapup - now))
+                self._begin_wrapup(leg, last.attempt_id, last.ended_at, now, out)
             else:
                 self._move(leg, LegState.READY, now)
             return
@@ -846,6 +844,15 @@ class CampaignMachine:
         out.append(RecordDisposition(leg.wrapup_of, leg.agent_id, key, disposition))
         out.append(PlayKeyTone(channel_id, KeyTone.TAKEN))
         self._end_wrapup(leg, now, out)
+
+    def _begin_wrapup(
+        self, leg: AgentLeg, attempt_id: str, started: float, now: float, out: list[Command]
+    ) -> None:
+        """The wrap-up after ``attempt_id``'s call, which began at ``started``."""
+        self._move(leg, LegState.WRAPUP, started)
+        leg.wrapup_of = attempt_id
+        left = self.settings.wrapup_seconds - (now - started)  # exact when it begins now
+        out.append(StartWrapup(leg.agent_id, attempt_id, left))
 
     def _end_wrapup(self, leg: AgentLeg, now: float, out: list[Command]) -> None:
         self.stats.record_wrap(now - leg.since)

@@ -87,7 +87,9 @@ class DialerStore(Protocol):
 
     async def record_connected(self, attempt_id: str, agent_id: str, now: datetime) -> None: ...
 
-    async def connected_calls(self, since: datetime) -> list[ConnectedCall]: ...
+    async def connected_calls(
+        self, since: datetime, campaign: str | None = None
+    ) -> list[ConnectedCall]: ...
 
     async def record_result(
         self,

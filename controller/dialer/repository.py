@@ -791,16 +791,20 @@ class DialerRepository:
             {"agent": agent_id, "now": to_iso(now), "id": attempt_id},
         )
 
-    async def connected_calls(self, since: datetime) -> list[ConnectedCall]:
-        """Every call an agent took from ``since`` on, oldest first. Its talk ends at the
-        connect plus the talk time the dialer measured (the attempt's ``ended_at`` is when
-        its result was written, later if that waited for the store), or at ``ended_at`` for
-        an attempt settled without one (after a restart)."""
+    async def connected_calls(
+        self, since: datetime, campaign: str | None = None
+    ) -> list[ConnectedCall]:
+        """Every call an agent took from ``since`` on (of ``campaign``, or of every campaign),
+        oldest first. Its talk ends at the connect plus the talk time the dialer measured (the
+        attempt's ``ended_at`` is when its result was written, later if that waited for the
+        store), or at ``ended_at`` for an attempt settled without one (after a restart)."""
+        of_campaign = " AND campaign = :c" if campaign is not None else ""
         rows = await self._db.fetchall(
             "SELECT attempt_id, agent_id, campaign, connected_at, state, ended_at, talk_seconds,"
             " disposition, disposed_at FROM attempts"
-            " WHERE agent_id IS NOT NULL AND connected_at >= :since ORDER BY connected_at",
-            {"since": to_iso(since)},
+            f" WHERE agent_id IS NOT NULL AND connected_at >= :since{of_campaign}"
+            " ORDER BY connected_at",
+            {"since": to_iso(since), "c": campaign},
         )
         # each campaign's settings read once, not once per call (the gauges ask every scrape)
         wrapups = {

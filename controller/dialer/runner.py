@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 import aiohttp
 
@@ -254,7 +255,8 @@ class DialerService:
         if read_answers:
             self._last_answers_read = self._clock()
         if self._clock() - self._last_bridge_sweep >= BRIDGE_SWEEP_S:
-            await self._sweep_bridges()
+            self._last_bridge_sweep = self._clock()  # if ARI fails, tried again in a minute
+            await self._sweep_bridges(await self._agent_bridges())
 
     async def _load(self, name: str) -> CampaignMachine:
         """Start following a campaign; its history is seeded from the store, so the 24 h and
@@ -798,29 +800,39 @@ class DialerService:
                     and attempt.attempt_id not in self._settling
                 ):
                     await self._settle(attempt)
-            await self._adopt_agent_legs()  # after the attempts: a leg's customer is one
+            bridges = await self._agent_bridges()
+            await self._adopt_agent_legs(bridges)  # after the attempts: a leg's customer is one
             for uniqueid in list(self._model.channels):
                 ours = uniqueid.startswith(self._agent_channel_prefix)
                 if ours and self._owner(uniqueid) is None:
                     log.info("dialer.stale_agent_leg", channel=uniqueid)
                     await self._hang_up(uniqueid)
-            await self._sweep_bridges()
+            await self._sweep_bridges(bridges)
         except TICK_ERRORS as error:  # the next resync tries again; open attempts stay open
             log.warning("dialer.reconcile_failed", error=str(error))
         finally:
             self._reconciled.set()
 
-    async def _adopt_agent_legs(self) -> None:
+    async def _agent_bridges(self) -> list[dict[str, Any]]:
+        """This worker's agent bridges, as ``GET /bridges`` lists them."""
+        bridges = await self._ari.request("GET", "/bridges")
+        if not isinstance(bridges, list):
+            log.warning("dialer.bridges_unreadable", answer=str(bridges)[:200])
+            return []
+        ours = AGENT_BRIDGE_PREFIX + self._agent_channel_prefix
+        return [
+            bridge for bridge in bridges
+            if isinstance(bridge, dict) and str(bridge.get("id", "")).startswith(ours)
+        ]
+
+    async def _adopt_agent_legs(self, bridges: Sequence[Mapping[str, Any]]) -> None:
         """Give each agent leg of this worker still seated in its bridge to its campaign's
         machine (``AgentLegAdopted``), with the customer in the bridge if there is one. A bridge
         whose seat is not known (no such campaign) has its customers hung up: their agent's leg
         is hung up next, as a leftover."""
-        bridges = await self._ari.request("GET", "/bridges")
-        if not isinstance(bridges, list):
-            return  # the sweep after this says so
         recent: dict[str, list[ConnectedCall]] = {}  # per campaign, read once
         for bridge in bridges:
-            seat = seated_leg(bridge, AGENT_BRIDGE_PREFIX + self._agent_channel_prefix)
+            seat = seated_leg(bridge)
             if seat is None or self._owner(seat.channel_id) is not None:
                 continue
             machine = None
@@ -859,24 +871,16 @@ class DialerService:
         settings = self._settings[campaign]
         since = self._now_dt() - longest_call(settings) - timedelta(
             seconds=settings.agent_wrapup_seconds)
-        return [call for call in await self._repo.connected_calls(since)
-                if call.campaign == campaign]
+        return await self._repo.connected_calls(since, campaign)
 
-    async def _sweep_bridges(self) -> None:
-        """Destroy this worker's agent bridges whose leg is not ours any more: Asterisk keeps a
-        bridge until it is destroyed, and a controller that stopped or died leaves its legs'
-        bridges (each also keeps our ARI app registered). A bridge is named after its leg, so
-        one being set up for a leg of ours right now is known as ours."""
+    async def _sweep_bridges(self, bridges: Sequence[Mapping[str, Any]]) -> None:
+        """Destroy those of this worker's agent ``bridges`` whose leg is not ours any more:
+        Asterisk keeps a bridge until it is destroyed, and a controller that stopped or died
+        leaves its legs' bridges (each also keeps our ARI app registered). A bridge is named
+        after its leg, so one being set up for a leg of ours right now is known as ours."""
         self._last_bridge_sweep = self._clock()
-        bridges = await self._ari.request("GET", "/bridges")
-        if not isinstance(bridges, list):
-            log.warning("dialer.bridges_unreadable", answer=str(bridges)[:200])
-            return
-        ours = AGENT_BRIDGE_PREFIX + self._agent_channel_prefix
         for bridge in bridges:
-            bridge_id = bridge.get("id") if isinstance(bridge, dict) else None
-            if not isinstance(bridge_id, str) or not bridge_id.startswith(ours):
-                continue
+            bridge_id = str(bridge["id"])
             if self._owner(bridge_id.removeprefix(AGENT_BRIDGE_PREFIX)) is None:
                 log.info("dialer.stale_agent_bridge", bridge=bridge_id)
                 await self._destroy_bridge(bridge_id)
@@ -988,14 +992,9 @@ class SeatedLeg:
         return campaign if colon and campaign else None
 
 
-def seated_leg(bridge: object, prefix: str) -> SeatedLeg | None:
-    """``bridge`` (an item of ``GET /bridges``) if it is an agent bridge named ``prefix...``
-    whose leg is still in it."""
-    if not isinstance(bridge, dict):
-        return None
-    bridge_id, channels = bridge.get("id"), bridge.get("channels")
-    if not isinstance(bridge_id, str) or not bridge_id.startswith(prefix):
-        return None
+def seated_leg(bridge: Mapping[str, Any]) -> SeatedLeg | None:
+    """The agent ``bridge`` (an item of ``GET /bridges``) if its leg is still in it."""
+    bridge_id, channels = str(bridge["id"]), bridge.get("channels")
     channel_id = bridge_id.removeprefix(AGENT_BRIDGE_PREFIX)
     if not isinstance(channels, list) or channel_id not in channels:
         return None

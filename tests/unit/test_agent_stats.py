@@ -193,6 +193,10 @@ async def test_a_campaign_call_counts_from_its_connect_with_the_campaigns_wrapup
     assert stats.dispositions == {"sale": 1}
     assert await history.stats({}, since=at(11), now=at(60)) == [
         AgentStats("1001", logged_in_s=49 * 60)]
+    # one campaign's calls (what a restart reads to resume a wrap-up)
+    repo = DialerRepository(store)
+    assert [c.agent_id for c in await repo.connected_calls(T0, "sales")] == ["1001"]
+    assert await repo.connected_calls(T0, "other") == []
 
 
 async def test_the_api_gives_what_the_cli_prints_and_names_a_bad_since(store: Database) -> None:
