@@ -4,7 +4,7 @@ drives the runner with recording fakes and the live code with the AMI/ARI client
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from controller.dialer.repository import (
     OpenAttempt,
 )
 from controller.dialer.settings import Disposition
+from controller.dialer.workers import WorkerLease
 
 
 class AmiPort(Protocol):
@@ -111,6 +112,10 @@ class DialerStore(Protocol):
     async def renew_leases(self, worker: str, now: datetime) -> int: ...
 
     async def lapsed_attempts(self, worker: str, now: datetime) -> list[OpenAttempt]: ...
+
+    async def renew_worker(self, worker: str, agents: Iterable[str], now: datetime) -> None: ...
+
+    async def worker_leases(self) -> list[WorkerLease]: ...
 
     async def abandon_ratios(self, campaign: str, now: datetime) -> dict[str, float]: ...
 

@@ -50,6 +50,7 @@ from controller.dialer.settings import (
     Disposition,
     changed_keys,
 )
+from controller.dialer.workers import WorkerLease
 from controller.store.base import Connection, Database, Row, from_iso, from_iso_or_none, to_iso
 
 GLOBAL_DNC = "*"
@@ -60,8 +61,9 @@ _ON_DNC = (
     "EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = leads.phone"
     " AND dnc.scope IN ('*', leads.campaign))"
 )
-# How long a worker's open attempts stay its own without a renewal (``renew_leases``): after
-# that another worker settles them (``lapsed_attempts``). Several renewals fit in one lease.
+# How long a worker's open attempts and agents stay its own without a renewal (``renew_leases``,
+# ``renew_worker``): after that another worker settles the attempts (``lapsed_attempts``) and
+# seats the agents (``dialer.workers``). Several renewals fit in one lease.
 ATTEMPT_LEASE = timedelta(seconds=30)
 # Leads a batch of claims looks at, beyond the number wanted, to skip the ones policy refuses.
 CLAIM_SCAN_FACTOR = 4
@@ -653,6 +655,22 @@ class DialerRepository:
             "UPDATE attempts SET lease_until = :until WHERE worker = :w AND state = 'dialing'",
             {"until": to_iso(now + ATTEMPT_LEASE), "w": worker},
         )
+
+    async def renew_worker(self, worker: str, agents: Iterable[str], now: datetime) -> None:
+        """``worker`` is alive, seating ``agents`` (empty: all), for another lease."""
+        await self._db.execute(
+            "INSERT INTO dialer_workers (worker, agents, lease_until) VALUES (:w, :a, :until)"
+            " ON CONFLICT (worker) DO UPDATE SET agents = :a, lease_until = :until",
+            {"w": worker, "a": json.dumps(sorted(agents)), "until": to_iso(now + ATTEMPT_LEASE)},
+        )
+
+    async def worker_leases(self) -> list[WorkerLease]:
+        rows = await self._db.fetchall("SELECT * FROM dialer_workers ORDER BY worker", {})
+        return [
+            WorkerLease(row["worker"], tuple(json.loads(row["agents"])),
+                        from_iso(row["lease_until"]))
+            for row in rows
+        ]
 
     async def lapsed_attempts(self, worker: str, now: datetime) -> list[OpenAttempt]:
         """Open attempts of other workers whose lease ran out: their worker is gone."""

@@ -27,6 +27,10 @@ call flows (dialplan in ``dialplans/dialer.conf``):
   this). Other agent legs left over from before the restart are hung up and their bridges
   destroyed (bridges are swept again every minute). A graceful stop lets go of the idle
   agents' lines and bridges at once.
+- **Several workers** on one store: each open attempt carries its worker's lease, and so does
+  the worker's row in ``dialer_workers`` with the agents it seats. A worker whose leases ran out
+  is gone: a survivor settles its open attempts ``lost`` and the survivors seat its agents
+  (``dialer/workers.py``) until it renews again.
 - **Recording**: when a customer is connected to an agent, the call is handed to the recorder,
   which records it if the campaign's recording policy says so (MixMonitor on the customer leg).
 - **Fault injection**: ``controller.faults.crash_point`` marks the four places where a crash
@@ -112,6 +116,7 @@ from controller.dialer.pacing import AnswersFromStore, PacingStats
 from controller.dialer.policy import CampaignState, Result, longest_call
 from controller.dialer.ports import AmiPort, AriPort, DialerStore
 from controller.dialer.repository import (
+    ATTEMPT_LEASE,
     AttemptTiming,
     ConnectedCall,
     DialerStoreError,
@@ -120,6 +125,7 @@ from controller.dialer.repository import (
     UnknownCampaign,
 )
 from controller.dialer.settings import CampaignSettings, changed_keys
+from controller.dialer.workers import agents_to_cover, gone_workers
 from controller.faults import crash_point
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
@@ -194,6 +200,9 @@ class DialerService:
         self._worker = worker
         self._agents_of_queue = agents_of_queue
         self._seated_agents = frozenset(seated_agents)  # empty: every agent of a campaign
+        self._covering: frozenset[str] = frozenset()  # gone workers' agents seated meanwhile
+        self._kept_seats: frozenset[str] = frozenset()  # agents whose legs outlived a restart
+        self._first_renewal = math.inf
         self._recorder = recorder
         self._clock = clock
         self.campaigns: dict[str, CampaignMachine] = {}
@@ -321,13 +330,15 @@ class DialerService:
             await self._feed(machine, AgentsAssigned(agents))
 
     def _campaign_agents(self, name: str) -> tuple[str, ...]:
-        """The campaign's agents this worker seats (``dialer.agents``: the others are
-        another worker's)."""
+        """The campaign's agents this worker seats: those ``dialer.agents`` names (the others
+        are another worker's) and those of gone workers it covers."""
         group = self._settings[name].agents
         agents = group.agent_ids or self._agents_of_queue(group.queue or "")
         if not self._seated_agents:
             return agents
-        return tuple(agent for agent in agents if agent in self._seated_agents)
+        return tuple(
+            agent for agent in agents if agent in self._seated_agents or agent in self._covering
+        )
 
     # -- feeding the machine, carrying out its commands -----------------------------------
 
@@ -770,8 +781,9 @@ class DialerService:
         lead waits until that call has surely ended (``policy.longest_call``): never lost, never
         dialed twice at once."""
         now = self._now_dt()
-        await self._repo.renew_leases(self._worker, now)
+        await self._renew(now)
         self._last_renewal = self._clock()
+        await self._follow_cover(now)
         for attempt in await self._repo.lapsed_attempts(self._worker, now):
             try:
                 retry = await self._repo.record_result(attempt.attempt_id, Result.LOST, now)
@@ -786,13 +798,40 @@ class DialerService:
                 retry_at=retry.isoformat() if retry else None,
             )
 
+    async def _renew(self, now: datetime) -> None:
+        """Renew this worker's leases: on its open attempts, and on its row with the agents it
+        seats."""
+        await self._repo.renew_leases(self._worker, now)
+        await self._repo.renew_worker(self._worker, self._seated_agents, now)
+        self._first_renewal = min(self._first_renewal, self._clock())
+
+    async def _follow_cover(self, now: datetime) -> None:
+        """Seat the agents of gone workers this worker covers (``dialer.workers``). For a lease
+        after its start it takes only those whose lines it kept from before a restart: at a
+        cold start of the site every other row is out of date, and the other workers, starting
+        too, have that long to renew theirs before this one calls their agents."""
+        leases = await self._repo.worker_leases()
+        covering = agents_to_cover(self._worker, leases, now)
+        if self._clock() - self._first_renewal < ATTEMPT_LEASE.total_seconds():
+            covering &= self._kept_seats
+        if covering != self._covering:
+            log.info(
+                "dialer.agents_covered",
+                agents=sorted(covering),
+                previous=sorted(self._covering),
+                workers_gone=sorted(
+                    lease.worker for lease in gone_workers(self._worker, leases, now)),
+            )
+            self._covering = covering
+            self._metrics.dialer_agents_covered(len(covering))
+
     # -- restart and reconnect ------------------------------------------------------------
 
     async def reconcile(self) -> None:
         """Settle this worker's open attempts against Asterisk (after every AMI resync)."""
         try:
             # ours again before a survivor takes them for a dead worker's
-            await self._repo.renew_leases(self._worker, self._now_dt())
+            await self._renew(self._now_dt())
             for attempt in await self._repo.open_attempts():
                 if (
                     attempt.worker == self._worker
@@ -801,6 +840,12 @@ class DialerService:
                 ):
                     await self._settle(attempt)
             bridges = await self._agent_bridges()
+            self._kept_seats = frozenset(
+                seat.agent_id for seat in map(seated_leg, bridges)
+                if seat is not None and seat.agent_id is not None
+            )
+            # whose agents this worker covers, before its adopted legs are matched against them
+            await self._follow_cover(self._now_dt())
             await self._adopt_agent_legs(bridges)  # after the attempts: a leg's customer is one
             for uniqueid in list(self._model.channels):
                 ours = uniqueid.startswith(self._agent_channel_prefix)

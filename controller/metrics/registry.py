@@ -127,6 +127,12 @@ class Metrics:
             "Seconds from the customer's answer (human) to the agent being connected.",
             ["campaign"], buckets=ANSWER_TO_AGENT_BUCKETS, registry=reg,
         )
+        self._dialer_agents_covered = Gauge(
+            "callctl_dialer_agents_covered",
+            "Agents of dialer workers whose lease ran out, seated by this controller's worker"
+            " until theirs is back.",
+            registry=reg,
+        )
         self._recordings = Counter(
             "callctl_recordings_total",
             "Recordings finished, by result (saved: file kept; failed: no usable file).",
@@ -255,6 +261,9 @@ class Metrics:
 
     def answer_to_agent(self, campaign: str, seconds: float) -> None:
         self._answer_to_agent.labels(campaign).observe(seconds)
+
+    def dialer_agents_covered(self, count: int) -> None:
+        self._dialer_agents_covered.set(count)
 
     def recording(self, result: RecordingResult, size_bytes: int = 0) -> None:
         """A recording finished; ``size_bytes`` of a saved file count towards the byte total."""

@@ -4,9 +4,10 @@ Agents register at the proxy with their generated passwords; the carrier's calls
 on either node and are answered by a registered agent; a node killed with SIGKILL loses only
 the calls it held, new calls reach the other node within seconds (measured and printed), and
 the agents stay registered; nobody unauthenticated, and not the carrier either, gets a call
-out of any node. The nodes' controllers share one PostgreSQL store; the last test runs a
-campaign on both (one dialer worker each, two agents each) and kills one controller with
-SIGKILL mid-campaign.
+out of any node. The nodes' controllers share one PostgreSQL store; the last tests run a
+campaign on both (one dialer worker each, two agents each) and kill one controller with
+SIGKILL mid-campaign: no lead is lost or dialed twice at once, and the dead worker's agents
+take the survivor's calls until it is back.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import json
 import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -579,6 +582,125 @@ async def test_a_controller_killed_mid_campaign_loses_no_lead_and_dials_none_twi
         calls = len(seen.get(number, []))
         assert len(known) <= calls <= len(known) + len(maybe), (number, known, maybe, calls)
         assert leads[number]["attempts"] == len(known) + len(maybe)
+
+
+COVER_LEADS = 400  # more than the test's minutes can dial: the campaign runs throughout
+# the survivor covers once the dead worker's lease (30 s) has run out; its last renewal came
+# at most one renewal period (5 s) and a tick before the kill
+COVER_EARLIEST_S = 24.0
+COVER_LIMIT_S = 60.0
+
+
+@pytest.mark.timeout(300)
+async def test_a_dead_worker_s_agents_take_the_survivor_s_calls_until_it_is_back(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """Two controllers on one store run one campaign, each seating its own two agents. The
+    first is killed with SIGKILL and its agents hang up their lines gone silent: once its lease
+    has run out the survivor seats them, and they take its calls. When the first controller
+    is back the survivor lets them go and their own worker seats them again. The agents'
+    phones are the witness that no agent had two calls at once through it all."""
+    register_agents(pool, site, ALL_AGENTS)
+    phones = pool.agent_phones(RING_S="0", TALK_MS="600000")  # nailed-up agent legs stay up
+    for node in site.nodes:
+        pool.start("customer", local_ip=CARRIER_IP, port=node.asterisk.ports.trunk,
+                   values=CUSTOMERS, extra_args=["-rtp_echo"])
+    files = [node.controller_config for node in site.nodes]
+    config = load_config(files[0])
+    doomed, survivor, back = (ControllerProcess(file, tmp_path / f"controller-{n}.log")
+                              for n, file in (("1", files[0]), ("2", files[1]),
+                                              ("1-back", files[0])))
+    workers = [node.worker_id for node in site.nodes]
+    gone_agents = DIALER_AGENTS[0]
+    name = "cover"
+    zone = zone_at_local_hour(12)
+    await setup_campaign(
+        files[0], name,
+        "phone,timezone\n" + "".join(f"{phone(7100 + i)},{zone}\n" for i in range(COVER_LEADS)),
+        campaign_toml(agents=ALL_AGENTS, line_cap=4),
+        tmp_path,
+    )
+    started_at = datetime.now(UTC)
+    try:
+        for process, file in ((doomed, files[0]), (survivor, files[1])):
+            process.start()
+            await wait_for(Api(load_config(file)).healthy, 30, f"the controller of {file}")
+        await acli(files[0], "campaign", "start", name)
+        for worker, agents in zip(workers, DIALER_AGENTS, strict=True):
+            await wait_for(partial(_connected, config, name, worker, agents, started_at),
+                           60, f"{worker} to connect its agents", every=0.5)
+        doomed.kill()
+        killed_at = datetime.now(UTC)
+        killed = time.monotonic()
+        # its agents' legs still sit in node 1's bridges, nobody on the line: they hang up
+        _hang_up_agent_legs(site.nodes[0].asterisk, gone_agents)
+        await wait_for(lambda: _connected(config, name, workers[1], gone_agents, killed_at),
+                       COVER_LIMIT_S, "the survivor to connect the dead worker's agents",
+                       every=0.5)
+        covered_s = time.monotonic() - killed
+        back.start()
+        await wait_for(Api(config).healthy, 30, "the first controller back")
+        back_at = datetime.now(UTC)
+        returned = time.monotonic()
+        await wait_for(lambda: _connected(config, name, workers[0], gone_agents, back_at),
+                       COVER_LIMIT_S, "the first worker to connect its agents again", every=0.5)
+        returned_s = time.monotonic() - returned
+        await acli(files[1], "campaign", "stop", name)
+    finally:
+        doomed.kill()
+        back.stop()
+        survivor.stop()
+
+    covers = [(at, e["agents"], e["workers_gone"])
+              for e in _log_events(survivor.log_file, "dialer.agents_covered")
+              if (at := from_iso(e["timestamp"])) > killed_at]
+    attempts = await store_rows(
+        config, "SELECT worker, agent_id, connected_at FROM attempts WHERE campaign = :c"
+        " AND connected_at IS NOT NULL", {"c": name})
+    by_survivor = sorted(from_iso(str(a["connected_at"])) for a in attempts
+                         if a["worker"] == workers[1] and a["agent_id"] in gone_agents)
+    offers = invites_by_number(carrier_calls(phones))
+    print(f"\nkilled {workers[0]}: the survivor's covers (s after the kill, agents) "
+          f"{[(round((at - killed_at).total_seconds(), 1), agents) for at, agents, _ in covers]}, "
+          f"it connected them {covered_s:.1f} s after the kill, {len(by_survivor)} calls; "
+          f"back, {workers[0]} "
+          f"connected them again {returned_s:.1f} s after its start; "
+          f"{sum(len(d) for d in offers.values())} agent dialogs")
+
+    assert [(agents, gone) for _, agents, gone in covers] == [
+        (list(gone_agents), [workers[0]]), ([], [])]
+    (covered_at, _, _), (handed_back_at, _, _) = covers
+    assert (covered_at - killed_at).total_seconds() >= COVER_EARLIEST_S  # not before the lease
+    assert by_survivor and killed_at < by_survivor[0]
+    assert by_survivor[-1] < handed_back_at  # let go: no call of the survivor's after that
+    assert overlapping(offers) == [], "an agent had two calls at once"
+    # a line from its worker, one from the survivor, one from its worker back; the seats
+    # refused meanwhile (486: the agent had a line) never reached a phone
+    assert {agent: len(offers.get(agent, [])) for agent in ALL_AGENTS} == {
+        agent: 3 if agent in gone_agents else 1 for agent in ALL_AGENTS}
+
+
+def _hang_up_agent_legs(asterisk: AsteriskInstance, agents: Sequence[str]) -> None:
+    for line in asterisk.cli("core show channels concise").splitlines():
+        channel = line.split("!", 1)[0]
+        if any(channel.startswith(f"PJSIP/{agent}-") for agent in agents):
+            asterisk.cli(f"channel request hangup {channel}")
+
+
+def _log_events(log_file: Path, name: str) -> list[dict[str, Any]]:
+    events = (json.loads(line) for line in log_file.read_text().splitlines()
+              if line.startswith("{"))
+    return [event for event in events if event.get("event") == name]
+
+
+async def _connected(
+    config: Config, campaign: str, worker: str, agents: Sequence[str], since: datetime
+) -> bool:
+    """Whether ``worker`` connected a call of ``campaign`` to one of ``agents`` after ``since``."""
+    rows = await store_rows(
+        config, "SELECT agent_id FROM attempts WHERE campaign = :c AND worker = :w"
+        " AND connected_at > :since", {"c": campaign, "w": worker, "since": to_iso(since)})
+    return any(row["agent_id"] in agents for row in rows)
 
 
 async def _workers_dialed(config: Config, campaign: str, workers: list[str]) -> bool:

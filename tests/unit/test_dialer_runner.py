@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,7 +148,7 @@ async def running_campaign(
 
 def service(
     repo: DialerRepository, ami: FakeAmi, ari: FakeAri, writes: WriteBacklog | None = None,
-    seated_agents: tuple[str, ...] = (),
+    seated_agents: tuple[str, ...] = (), clock: Callable[[], float] | None = None,
 ) -> DialerService:
     ticks = itertools.count()
     metrics = Metrics(SnapshotProviders(components=lambda: ComponentUp(True, True, True)))
@@ -156,7 +156,8 @@ def service(
         ami, ari, LiveModel(clock=lambda: NOON_NY), repo, metrics,
         WriteBacklog() if writes is None else writes,
         worker="w1",
-        agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY + next(ticks) * 0.01,
+        agents_of_queue=lambda _queue: (),
+        clock=clock or (lambda: NOON_NY + next(ticks) * 0.01),
         seated_agents=seated_agents,
     )
 
@@ -198,6 +199,59 @@ async def test_a_worker_seats_only_the_campaign_agents_it_is_given(
     await dialer.reconcile()
     await dialer._tick()
     assert dialer.campaigns["c1"].agent_ids == tuple(called)
+
+
+async def test_a_gone_worker_s_agents_are_seated_until_it_renews_again(store: Database) -> None:
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"], agents={"agent_ids": ["1001", "1002"]})
+    now = datetime.fromtimestamp(NOON_NY, UTC)
+    await repo.renew_worker("w2", ["1002"], now - timedelta(seconds=31))  # its lease ran out
+    ari, clock = FakeAri(), [NOON_NY]
+    dialer = service(repo, FakeAmi(), ari, seated_agents=("1001",), clock=lambda: clock[0])
+    with capture_logs() as logs:
+        await dialer.reconcile()
+        await dialer._tick()
+        machine = dialer.campaigns["c1"]
+        # just started: w2 may be starting too, and gets a lease's time to renew
+        assert machine.agent_ids == ("1001",)
+        clock[0] += 30
+        await dialer._tick()
+    assert machine.agent_ids == ("1001", "1002")
+    assert [lease.worker for lease in await repo.worker_leases()] == ["w1", "w2"]
+    covered = [entry for entry in logs if entry["event"] == "dialer.agents_covered"]
+    assert [(e["agents"], e["previous"], e["workers_gone"]) for e in covered] == [
+        (["1002"], [], ["w2"])]
+    assert b"\ncallctl_dialer_agents_covered 1.0\n" in await dialer._metrics.render()
+    # w2 is back: its agent's line (still ringing here) is let go and w2 seats it again
+    leg = machine.agents["1002"]
+    await repo.renew_worker("w2", ["1002"], datetime.fromtimestamp(clock[0], UTC))
+    await dialer._keep_leases()
+    await dialer._tick()
+    assert machine.agent_ids == ("1001",)
+    await until(lambda: leg.channel_id in ari.hung_up, "the covered agent's line let go")
+    assert b"\ncallctl_dialer_agents_covered 0.0\n" in await dialer._metrics.render()
+
+
+async def test_a_restart_keeps_the_gone_worker_s_agents_whose_lines_it_kept(
+    store: Database,
+) -> None:
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"], agents={"agent_ids": ["1001", "1002"]})
+    now = datetime.fromtimestamp(NOON_NY, UTC)
+    await repo.renew_worker("w2", ["1002"], now - timedelta(seconds=31))
+    ari = FakeAri()
+    # w1 covered 1002 before its restart, and the line is still up in its bridge
+    channel = "agent-w1-0123456789ab"
+    ari.bridges = [{"id": f"agent-bridge-{channel}", "name": "1002:c1", "channels": [channel]}]
+    dialer = service(repo, FakeAmi(), ari, seated_agents=("1001",))
+    dialer._model.apply(Newchannel(
+        uniqueid=channel, channel="PJSIP/1002-1", linkedid=channel, state_desc="Up"))
+    await dialer.reconcile()
+    machine = dialer.campaigns["c1"]
+    leg = machine.agents["1002"]
+    assert (leg.channel_id, leg.state) == (channel, "ready")
+    await dialer._tick()
+    assert machine.agent_ids == ("1001", "1002") and channel not in ari.hung_up
 
 
 @dataclass

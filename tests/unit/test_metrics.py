@@ -45,6 +45,7 @@ CONTRACT: dict[str, tuple[str, set[str]]] = {
     "callctl_dialer_leads": ("gauge", {"campaign", "state"}),
     "callctl_dialer_agent_occupancy_ratio": ("gauge", {"campaign"}),
     "callctl_dialer_answer_to_agent_seconds": ("histogram", {"campaign"}),
+    "callctl_dialer_agents_covered": ("gauge", set()),
     "callctl_recordings": ("counter", {"result"}),
     "callctl_recording_bytes": ("counter", set()),
     "callctl_ami_events": ("counter", {"event"}),
