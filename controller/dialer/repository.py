@@ -61,10 +61,10 @@ _ON_DNC = (
     "EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = leads.phone"
     " AND dnc.scope IN ('*', leads.campaign))"
 )
-# How long a worker's open attempts and agents stay its own without a renewal (``renew_leases``,
-# ``renew_worker``): after that another worker settles the attempts (``lapsed_attempts``) and
-# seats the agents (``dialer.workers``). Several renewals fit in one lease.
-ATTEMPT_LEASE = timedelta(seconds=30)
+# How long a worker's open attempts and agents stay its own without a renewal (``renew_leases``):
+# after that another worker settles the attempts (``lapsed_attempts``) and seats the agents
+# (``dialer.workers``). Several renewals fit in one lease.
+WORKER_LEASE = timedelta(seconds=30)
 # Leads a batch of claims looks at, beyond the number wanted, to skip the ones policy refuses.
 CLAIM_SCAN_FACTOR = 4
 CLAIM_SCAN_MIN = 50
@@ -521,7 +521,7 @@ class DialerRepository:
                 "no": attempt.attempt_no,
                 "worker": worker,
                 "now": to_iso(now),
-                "lease": to_iso(now + ATTEMPT_LEASE),
+                "lease": to_iso(now + WORKER_LEASE),
             },
         )
         return attempt
@@ -649,20 +649,20 @@ class DialerRepository:
                 {"now": to_iso(now), "c": attempt["campaign"], "p": attempt["phone"]},
             )
 
-    async def renew_leases(self, worker: str, now: datetime) -> int:
-        """Extend the lease of every open attempt of ``worker``: it is alive."""
-        return await self._db.execute(
-            "UPDATE attempts SET lease_until = :until WHERE worker = :w AND state = 'dialing'",
-            {"until": to_iso(now + ATTEMPT_LEASE), "w": worker},
-        )
-
-    async def renew_worker(self, worker: str, agents: Iterable[str], now: datetime) -> None:
-        """``worker`` is alive, seating ``agents`` (empty: all), for another lease."""
-        await self._db.execute(
-            "INSERT INTO dialer_workers (worker, agents, lease_until) VALUES (:w, :a, :until)"
-            " ON CONFLICT (worker) DO UPDATE SET agents = :a, lease_until = :until",
-            {"w": worker, "a": json.dumps(sorted(agents)), "until": to_iso(now + ATTEMPT_LEASE)},
-        )
+    async def renew_leases(self, worker: str, agents: Iterable[str], now: datetime) -> None:
+        """``worker`` is alive, seating ``agents`` (empty: all): its row and every open attempt
+        of it are its own for another lease."""
+        params = {"w": worker, "a": json.dumps(sorted(agents)), "until": to_iso(now + WORKER_LEASE)}
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE attempts SET lease_until = :until WHERE worker = :w AND state = 'dialing'",
+                params,
+            )
+            await conn.execute(
+                "INSERT INTO dialer_workers (worker, agents, lease_until) VALUES (:w, :a, :until)"
+                " ON CONFLICT (worker) DO UPDATE SET agents = :a, lease_until = :until",
+                params,
+            )
 
     async def worker_leases(self) -> list[WorkerLease]:
         rows = await self._db.fetchall("SELECT * FROM dialer_workers ORDER BY worker", {})

@@ -116,7 +116,7 @@ from controller.dialer.pacing import AnswersFromStore, PacingStats
 from controller.dialer.policy import CampaignState, Result, longest_call
 from controller.dialer.ports import AmiPort, AriPort, DialerStore
 from controller.dialer.repository import (
-    ATTEMPT_LEASE,
+    WORKER_LEASE,
     AttemptTiming,
     ConnectedCall,
     DialerStoreError,
@@ -145,7 +145,7 @@ TICK_S = 0.5
 # look: an unknown attempt this young is looked at once more before its lead is given back.
 ORIGINATE_SETTLE_S = 5.0
 TICK_ERRORS = (StoreError, DialerStoreError, AmiError, AriError)
-LEASE_RENEW_S = 5.0  # several renewals fit in one ATTEMPT_LEASE
+LEASE_RENEW_S = 5.0  # several renewals fit in one WORKER_LEASE
 # How often the other workers' live answers are read into a running campaign's abandon windows.
 ANSWERS_READ_S = 2.0
 # How often this worker's agent bridges no leg sits in any more are looked for and destroyed.
@@ -782,7 +782,6 @@ class DialerService:
         dialed twice at once."""
         now = self._now_dt()
         await self._renew(now)
-        self._last_renewal = self._clock()
         await self._follow_cover(now)
         for attempt in await self._repo.lapsed_attempts(self._worker, now):
             try:
@@ -801,9 +800,9 @@ class DialerService:
     async def _renew(self, now: datetime) -> None:
         """Renew this worker's leases: on its open attempts, and on its row with the agents it
         seats."""
-        await self._repo.renew_leases(self._worker, now)
-        await self._repo.renew_worker(self._worker, self._seated_agents, now)
-        self._first_renewal = min(self._first_renewal, self._clock())
+        await self._repo.renew_leases(self._worker, self._seated_agents, now)
+        self._last_renewal = self._clock()
+        self._first_renewal = min(self._first_renewal, self._last_renewal)
 
     async def _follow_cover(self, now: datetime) -> None:
         """Seat the agents of gone workers this worker covers (``dialer.workers``). For a lease
@@ -812,7 +811,7 @@ class DialerService:
         too, have that long to renew theirs before this one calls their agents."""
         leases = await self._repo.worker_leases()
         covering = agents_to_cover(self._worker, leases, now)
-        if self._clock() - self._first_renewal < ATTEMPT_LEASE.total_seconds():
+        if self._clock() - self._first_renewal < WORKER_LEASE.total_seconds():
             covering &= self._kept_seats
         if covering != self._covering:
             log.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -97,6 +98,13 @@ async def running_controller(config: Config) -> AsyncIterator[RunningController]
         yield running
     finally:
         await running.stop()
+
+
+def logged_events(log_file: Path, name: str | None = None) -> list[dict[str, Any]]:
+    """The structured events a controller wrote to ``log_file`` (those called ``name``)."""
+    events = (json.loads(line) for line in log_file.read_text().splitlines()
+              if line.startswith("{"))
+    return [event for event in events if name is None or event.get("event") == name]
 
 
 class ControllerProcess:

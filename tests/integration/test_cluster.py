@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
-import json
 import os
 import signal
 import time
@@ -41,7 +40,7 @@ from testbed.kamailio import test_port as proxy_test_port
 from testbed.postgres import PostgresCluster
 from testbed.sipp import AGENT_CALLER_IP, Sipp, SippPool
 
-from .harness import Api, ControllerProcess, wait_for
+from .harness import Api, ControllerProcess, logged_events, wait_for
 from .test_dialer import (
     acli,
     campaign_toml,
@@ -652,7 +651,7 @@ async def test_a_dead_worker_s_agents_take_the_survivor_s_calls_until_it_is_back
         survivor.stop()
 
     covers = [(at, e["agents"], e["workers_gone"])
-              for e in _log_events(survivor.log_file, "dialer.agents_covered")
+              for e in logged_events(survivor.log_file, "dialer.agents_covered")
               if (at := from_iso(e["timestamp"])) > killed_at]
     attempts = await store_rows(
         config, "SELECT worker, agent_id, connected_at FROM attempts WHERE campaign = :c"
@@ -685,12 +684,6 @@ def _hang_up_agent_legs(asterisk: AsteriskInstance, agents: Sequence[str]) -> No
         channel = line.split("!", 1)[0]
         if any(channel.startswith(f"PJSIP/{agent}-") for agent in agents):
             asterisk.cli(f"channel request hangup {channel}")
-
-
-def _log_events(log_file: Path, name: str) -> list[dict[str, Any]]:
-    events = (json.loads(line) for line in log_file.read_text().splitlines()
-              if line.startswith("{"))
-    return [event for event in events if event.get("event") == name]
 
 
 async def _connected(

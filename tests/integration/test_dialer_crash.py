@@ -13,7 +13,6 @@ noticed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from controller.faults import CRASH_ENV
 from testbed.asterisk import AsteriskInstance
 from testbed.sipp import SippPool
 
-from .harness import Api, ControllerProcess, wait_for
+from .harness import Api, ControllerProcess, logged_events, wait_for
 from .test_dialer import (
     ALWAYS_ANSWER,
     QUICK_CUSTOMERS,
@@ -51,12 +50,6 @@ CRASH_AT = {
 
 ADOPTING_AGENTS = ("1001", "1002")
 FIRST_TALK_MS = 15000  # the call under way at the kill outlasts the restart
-
-
-def _events(log_file: Path) -> list[dict[str, Any]]:
-    return [
-        json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")
-    ]
 
 
 @pytest.mark.timeout(240)
@@ -113,7 +106,7 @@ async def test_a_crash_at_each_point_loses_no_lead_and_dials_none_twice(
         for row in await store_rows(config, "SELECT * FROM leads WHERE campaign = :c", campaign)
     }
     seen = invites_by_number(carrier_calls(carrier))
-    events = _events(log_file)
+    events = logged_events(log_file)
     crash = [e for e in events if e["event"] == "faults.crashing"]
     assert [e["point"] for e in crash] == [point]
     # the dead controller's seated agents were taken over by the restarted one (a call under
@@ -204,7 +197,7 @@ async def test_a_restart_keeps_the_agents_on_their_lines_and_the_call_under_way_
     campaign = {"c": name}
 
     def seen(event: str) -> list[dict[str, Any]]:
-        return [e for e in _events(log_file) if e["event"] == event]
+        return logged_events(log_file, event)
 
     try:
         killed.start()

@@ -205,7 +205,7 @@ async def test_a_gone_worker_s_agents_are_seated_until_it_renews_again(store: Da
     repo = DialerRepository(store)
     await running_campaign(repo, ["+12125550101"], agents={"agent_ids": ["1001", "1002"]})
     now = datetime.fromtimestamp(NOON_NY, UTC)
-    await repo.renew_worker("w2", ["1002"], now - timedelta(seconds=31))  # its lease ran out
+    await repo.renew_leases("w2", ["1002"], now - timedelta(seconds=31))  # its lease ran out
     ari, clock = FakeAri(), [NOON_NY]
     dialer = service(repo, FakeAmi(), ari, seated_agents=("1001",), clock=lambda: clock[0])
     with capture_logs() as logs:
@@ -224,7 +224,7 @@ async def test_a_gone_worker_s_agents_are_seated_until_it_renews_again(store: Da
     assert b"\ncallctl_dialer_agents_covered 1.0\n" in await dialer._metrics.render()
     # w2 is back: its agent's line (still ringing here) is let go and w2 seats it again
     leg = machine.agents["1002"]
-    await repo.renew_worker("w2", ["1002"], datetime.fromtimestamp(clock[0], UTC))
+    await repo.renew_leases("w2", ["1002"], datetime.fromtimestamp(clock[0], UTC))
     await dialer._keep_leases()
     await dialer._tick()
     assert machine.agent_ids == ("1001",)
@@ -238,7 +238,7 @@ async def test_a_restart_keeps_the_gone_worker_s_agents_whose_lines_it_kept(
     repo = DialerRepository(store)
     await running_campaign(repo, ["+12125550101"], agents={"agent_ids": ["1001", "1002"]})
     now = datetime.fromtimestamp(NOON_NY, UTC)
-    await repo.renew_worker("w2", ["1002"], now - timedelta(seconds=31))
+    await repo.renew_leases("w2", ["1002"], now - timedelta(seconds=31))
     ari = FakeAri()
     # w1 covered 1002 before its restart, and the line is still up in its bridge
     channel = "agent-w1-0123456789ab"
@@ -543,13 +543,13 @@ async def test_a_survivor_settles_a_dead_worker_s_attempts_once_their_lease_ran_
         WriteBacklog(), worker="w2", agents_of_queue=lambda _queue: (), clock=lambda: NOON_NY,
     )
     # still within the lease after a renewal by w1: not the survivor's to settle
-    await repo.renew_leases("w1", datetime.fromtimestamp(NOON_NY - 10, UTC))
+    await repo.renew_leases("w1", (), datetime.fromtimestamp(NOON_NY - 10, UTC))
     await survivor.reconcile()
     await survivor._keep_leases()
     assert [a.attempt_id for a in await repo.open_attempts("c1")] == [claimed.attempt_id]
     # w1 renews no more: 30 s later its attempt is lost, its lead spent and kept back until the
     # call it may still have up has surely ended (ring timeout + the unbounded-call hold)
-    await repo.renew_leases("w1", claim_time)
+    await repo.renew_leases("w1", (), claim_time)
     await survivor._keep_leases()
     assert await repo.open_attempts("c1") == []
     rows = {row["attempt_id"]: row async for row in repo.export_rows("c1")}
