@@ -17,6 +17,7 @@ from controller.cli import (
     campaign,
     check_config,
     dnc,
+    node,
     queue,
     recording,
     render_conf,
@@ -30,8 +31,8 @@ from controller.config import ConfigError
 from controller.logs import configure_logging
 from controller.store.base import StoreError
 
-GROUPS = (serve, check_config, render_conf, agent, supervise, queue, schedule, callback, campaign,
-          dnc, recording, simulate)
+GROUPS = (serve, check_config, render_conf, node, agent, supervise, queue, schedule, callback,
+          campaign, dnc, recording, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

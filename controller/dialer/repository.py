@@ -672,6 +672,23 @@ class DialerRepository:
             for row in rows
         ]
 
+    async def forget_worker(self, worker: str, now: datetime) -> bool:
+        """Delete ``worker``'s row if its lease ran out before ``now`` and it has no open attempt
+        left to settle; False if it did not."""
+        return await self._db.execute(
+            "DELETE FROM dialer_workers WHERE worker = :w AND lease_until <= :now AND NOT EXISTS"
+            " (SELECT 1 FROM attempts WHERE worker = :w AND state = 'dialing')",
+            {"w": worker, "now": to_iso(now)},
+        ) > 0
+
+    async def open_attempt_counts(self) -> dict[str, int]:
+        """How many attempts each worker has dialing (open, not yet settled)."""
+        rows = await self._db.fetchall(
+            "SELECT worker, COUNT(*) AS n FROM attempts WHERE state = 'dialing' GROUP BY worker",
+            {},
+        )
+        return {row["worker"]: int(row["n"]) for row in rows}
+
     async def lapsed_attempts(self, worker: str, now: datetime) -> list[OpenAttempt]:
         """Open attempts of other workers whose lease ran out: their worker is gone."""
         rows = await self._db.fetchall(

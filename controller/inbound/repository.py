@@ -197,6 +197,15 @@ class InboundCallRepository:
             {"node": node},
         )
 
+    async def open_call_counts(self) -> dict[str, int]:
+        """How many calls with no end stored each node has."""
+        rows = await self._db.fetchall(
+            "SELECT node, COUNT(*) AS n FROM inbound_calls WHERE ended_at IS NULL"
+            " AND node IS NOT NULL GROUP BY node",
+            {},
+        )
+        return {row["node"]: int(row["n"]) for row in rows}
+
     async def open_calls_of_lapsed_nodes(self, own: str, now: datetime) -> list[OpenCall]:
         """The open calls of other nodes whose controller's lease ran out before ``now``:
         that controller is gone, and only the store says what it had open."""

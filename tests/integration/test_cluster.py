@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import json
 import os
 import signal
 import time
@@ -637,6 +638,8 @@ async def test_a_dead_worker_s_agents_take_the_survivor_s_calls_until_it_is_back
                        COVER_LIMIT_S, "the survivor to connect the dead worker's agents",
                        every=0.5)
         covered_s = time.monotonic() - killed
+        nodes_seen = {row["name"]: row for row in json.loads(
+            await acli(files[1], "node", "list", "--json"))}
         back.start()
         await wait_for(Api(config).healthy, 30, "the first controller back")
         back_at = datetime.now(UTC)
@@ -666,6 +669,10 @@ async def test_a_dead_worker_s_agents_take_the_survivor_s_calls_until_it_is_back
           f"connected them again {returned_s:.1f} s after its start; "
           f"{sum(len(d) for d in offers.values())} agent dialogs")
 
+    # what an operator sees meanwhile: the dead worker gone, its agents covered by the survivor
+    assert not nodes_seen[workers[0]]["dialer_lease"]["alive"]
+    assert nodes_seen[workers[1]]["dialer_lease"]["alive"]
+    assert nodes_seen[workers[1]]["covers"] == sorted(gone_agents)
     assert [(agents, gone) for _, agents, gone in covers] == [
         (list(gone_agents), [workers[0]]), ([], [])]
     (covered_at, _, _), (handed_back_at, _, _) = covers
