@@ -52,17 +52,6 @@ class InboundCallRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenCall:
-    """A stored call with no end yet, as a controller that never saw it can settle it."""
-
-    call_id: str
-    node: str
-    queue: str | None
-    arrived_at: datetime
-    queued_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class AnsweredCall:
     """An agent's latest answered queue call, as its disposition needs it."""
 
@@ -189,11 +178,11 @@ class InboundCallRepository:
             _params(call),
         )
 
-    async def open_calls(self, node: str) -> list[OpenCall]:
-        """The calls of ``node`` with no end stored."""
+    async def open_calls(self, node: str) -> list[InboundCallRecord]:
+        """The calls of ``node`` with no end stored, as stored."""
         return await self._open_calls(
-            "SELECT call_id, node, queue, arrived_at, queued_at FROM inbound_calls"
-            " WHERE node = :node AND ended_at IS NULL ORDER BY arrived_at",
+            "SELECT * FROM inbound_calls WHERE node = :node AND ended_at IS NULL"
+            " ORDER BY arrived_at",
             {"node": node},
         )
 
@@ -206,24 +195,35 @@ class InboundCallRepository:
         )
         return {row["node"]: int(row["n"]) for row in rows}
 
-    async def open_calls_of_lapsed_nodes(self, own: str, now: datetime) -> list[OpenCall]:
+    async def open_calls_of_lapsed_nodes(
+        self, own: str, now: datetime
+    ) -> list[InboundCallRecord]:
         """The open calls of other nodes whose controller's lease ran out before ``now``:
         that controller is gone, and only the store says what it had open."""
         return await self._open_calls(
-            "SELECT c.call_id, c.node, c.queue, c.arrived_at, c.queued_at FROM inbound_calls c"
-            " JOIN node_leases l ON l.node = c.node WHERE c.ended_at IS NULL"
-            " AND c.node != :own AND l.lease_until < :now ORDER BY c.arrived_at",
+            "SELECT c.* FROM inbound_calls c JOIN node_leases l ON l.node = c.node"
+            " WHERE c.ended_at IS NULL AND c.node != :own AND l.lease_until < :now"
+            " ORDER BY c.arrived_at",
             {"own": own, "now": to_iso(now)},
         )
 
-    async def _open_calls(self, sql: str, params: dict[str, str]) -> list[OpenCall]:
+    async def _open_calls(self, sql: str, params: dict[str, str]) -> list[InboundCallRecord]:
         return [
-            OpenCall(
+            InboundCallRecord(
                 call_id=row["call_id"],
-                node=row["node"],
-                queue=row["queue"],
+                channel=row["channel"],
+                did=row["did"],
+                caller=row["caller"],
                 arrived_at=from_iso(row["arrived_at"]),
+                queue=row["queue"],
                 queued_at=from_iso_or_none(row["queued_at"]),
+                answered_at=from_iso_or_none(row["answered_at"]),
+                outcome=row["outcome"],
+                agent_id=row["agent_id"],
+                rule=row["rule"],
+                destination=row["destination"],
+                reason=row["reason"],
+                node=row["node"],
             )
             for row in await self._db.fetchall(sql, params)
         ]

@@ -69,6 +69,10 @@ def _moment(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
 @dataclass
 class InboundCall:
     call_id: str
@@ -358,6 +362,30 @@ class InboundRouter:
         self._tasks.spawn(self._store_arrival(call, adopted=True))
         log.info("call.adopted", call_id=call_id, queue=queue_name)
         return call
+
+    def follow_stored(self, record: InboundCallRecord) -> None:
+        """Follow again a call an earlier run of this controller stored as open and whose
+        channel is still up (a restart while it waited or talked), so its answer and hangup end
+        it as they would have. What happened before this run is the row's (the number called,
+        the arrival, the first queue, a rule's move, an agent's answer); a caller adopted from
+        its queue meanwhile keeps what this run saw since."""
+        if record.call_id in self._lost_with_node:
+            return
+        call = self.calls.setdefault(record.call_id, InboundCall(
+            call_id=record.call_id, channel=record.channel, did="", caller=record.caller,
+            arrived_at=record.arrived_at.timestamp(), queue=record.queue,
+            queue_joined_at=_seconds(record.queued_at), node=self._node,
+        ))
+        call.did, call.arrived_at = record.did, record.arrived_at.timestamp()
+        call.queued_at = _seconds(record.queued_at) or call.queued_at
+        call.rule = call.rule or record.rule
+        call.destination = call.destination or record.destination
+        if call.answered_at is None and record.answered_at is not None:
+            call.answered_at, call.agent_id = _seconds(record.answered_at), record.agent_id
+        # an answer is counted when it happens: the outcome written at the end says what it was
+        call.outcome = call.outcome or record.outcome or ("answered" if call.answered_at else None)
+        log.info("call.followed_again", call_id=call.call_id, queue=call.queue,
+                 outcome=call.outcome, agent_id=call.agent_id)
 
     async def _overflow(self, call: InboundCall, step: Overflow) -> None:
         self._note_overflow(call, step)

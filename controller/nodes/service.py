@@ -5,7 +5,9 @@ of nodes whose controller is gone.
   every open call of the node ``node_lost``: the router's (it knows their queue and answer) and
   those only the store holds (an earlier run's).
 * After every AMI resync: feed the watch the Asterisk's start time (``CoreStatus``); calls whose
-  channels are gone end as the watch says.
+  channels are gone end as the watch says. At this controller's start the store's open calls of
+  its node whose channels are up (an earlier run's, waiting or talking) are followed again by
+  the router, so their hangups end them; the others are lost.
 * Every ``lease / 5`` seconds: renew this controller's lease on its node, and end ``node_lost``
   the open calls of nodes whose controller's lease ran out (it died, maybe with its node: only
   the store says what it had open, and its calls are out of this controller's sight).
@@ -24,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.config import NodeConfig
-from controller.inbound.repository import InboundCallRepository, OpenCall
+from controller.inbound.repository import InboundCallRecord, InboundCallRepository
 from controller.inbound.router import InboundRouter
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
@@ -100,10 +102,21 @@ class NodeService:
             case ChannelsGone(first_sight=first_sight):
                 ended = self._router.end_missed_hangups(live)
                 if first_sight:
-                    await self._settle_stored(
-                        "open at this controller's start, its channel gone",
-                        skip={*ended, *self._router.calls, *live},
-                    )
+                    await self._take_over_stored(live, skip=ended)
+
+    async def _take_over_stored(self, live: Collection[str], skip: Collection[str]) -> None:
+        """At this controller's start, the stored open calls of its node: those whose channel
+        is up (an earlier run's, waiting or talking) are followed again, the others are lost."""
+        try:
+            stored = await self._calls.open_calls(self._node)
+        except StoreError as error:  # they stay open: a survivor's lease check may end them
+            log.warning("node.settle_failed", node=self._node, error=str(error))
+            return
+        for call in stored:
+            if call.call_id in live and call.call_id not in skip:
+                self._router.follow_stored(call)
+        await self._end_lost(stored, "open at this controller's start, its channel gone",
+                             skip={*skip, *self._router.calls, *live})
 
     async def _settle_stored(self, reason: str, skip: Collection[str]) -> None:
         """The stored open calls of this node not in ``skip`` are lost with it."""
@@ -123,7 +136,7 @@ class NodeService:
             log.warning("node.lease_failed", node=self._node, error=str(error))
 
     async def _end_lost(
-        self, calls: list[OpenCall], reason: str, skip: Collection[str] = ()
+        self, calls: list[InboundCallRecord], reason: str, skip: Collection[str] = ()
     ) -> None:
         """End ``node_lost`` the stored open calls not in ``skip`` that nobody ended first."""
         now = datetime.fromtimestamp(self._clock(), UTC)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from controller.app import Controller
 from controller.asterisk.events import (
     AgentConnect,
@@ -562,3 +564,56 @@ async def test_agent_cli_end_to_end_and_state_survives_a_restart(
             assert not listed["1004"]["logged_in"]
         finally:
             await logout_all(Api(config))
+
+
+async def test_a_call_talking_through_a_controller_restart_ends_answered_at_its_hangup(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: Any, tmp_path: Path
+) -> None:
+    """The controller is restarted while an agent talks to a caller: the new run follows the
+    call again from its row, and the hangup ends it answered, by that agent, after the talk."""
+    q = unique_queue("restart")
+    config = routing(
+        controller_config_file,
+        inbound_toml(queue_toml(q, members='["1001"]'), number("5000", q)),
+        tmp_path / "c.toml", asterisk,
+    )
+    sipp.agent_phones(RING_S="0", TALK_MS="600000")
+    api = Api(config)
+    async with running_controller(config) as running:
+        try:
+            await login(api, "1001")
+            caller = sipp.call("5000", HOLD_MS="600000")
+            answered = await wait_for(
+                lambda: running.controller.store.fetchone(
+                    "SELECT * FROM inbound_calls WHERE queue = :q AND answered_at IS NOT NULL",
+                    {"q": q}),
+                30, "the call to be answered",
+            )
+        except BaseException:
+            await logout_all(api)
+            raise
+    restarted_at = time.time()
+    async with running_controller(config) as running:
+        controller = running.controller
+        try:
+            call_id = answered["call_id"]
+            await wait_for(lambda: call_id in controller.router.calls, 15,
+                           "the restarted controller to follow the call")
+            hung_up_at = time.time()
+            asterisk.cli(f"channel request hangup {answered['channel']}")
+            row = await outcome_row(controller, call_id)
+            _, metrics = await api.request("GET", "/metrics", token=None)
+        finally:
+            await logout_all(api)
+            caller.stop()
+    ended_after = iso_seconds(row["ended_at"]) - hung_up_at
+    print(f"\nrestart: the call followed again, ended {ended_after:.3f} s after its hangup")
+    assert (row["outcome"], row["agent_id"], row["did"]) == ("answered", "1001", "5000")
+    assert row["answered_at"] == answered["answered_at"]  # the first run's answer, kept
+    assert iso_seconds(row["ended_at"]) > max(restarted_at, hung_up_at - 0.05)
+    # counted once, by the run that saw the answer: the new run adds no outcome of this queue
+    counted = {sample.labels["outcome"]: sample.value
+               for family in text_string_to_metric_families(metrics.decode())
+               for sample in family.samples
+               if sample.name == "callctl_queue_calls_total" and sample.labels["queue"] == q}
+    assert counted["answered"] == 0 and sum(counted.values()) == 0

@@ -14,7 +14,6 @@ from controller.inbound.repository import (
     InboundCallRecord,
     InboundCallRepository,
     LoggedInMembership,
-    OpenCall,
     QueueMembership,
     StoredAgent,
 )
@@ -125,9 +124,9 @@ async def test_a_nodes_open_calls_are_ended_lost_once(db: Database) -> None:
     await calls.add_arrival(call("other", node="n2"))
     await calls.add_arrival(call("nodeless"))
 
-    assert await calls.open_calls("n1") == [
-        OpenCall("waiting", "n1", "support", NOON, None),
-        OpenCall("queued", "n1", "support", seconds(1), seconds(1)),
+    assert await calls.open_calls("n1") == [  # as stored, for a restart to follow them
+        call("waiting", node="n1"),
+        call("queued", node="n1", arrived_at=seconds(1), queued_at=seconds(1)),
     ]
     assert await calls.end_lost("waiting", "AMI down for 5.0 s", seconds(9)) is True
     assert await calls.end_lost("waiting", "again", seconds(10)) is False  # ended already

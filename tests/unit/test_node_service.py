@@ -21,7 +21,7 @@ from controller.nodes.repository import NodeLeaseRepository
 from controller.nodes.service import NodeService
 from controller.state.model import LiveModel
 from controller.store.backlog import WriteBacklog
-from controller.store.base import Database
+from controller.store.base import Database, to_iso
 
 T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC).timestamp()
 STARTED = {"CoreStartupDate": "2026-12-02", "CoreStartupTime": "15:00:00"}
@@ -186,6 +186,48 @@ async def test_at_first_sight_only_stored_calls_whose_channels_are_gone_are_lost
     assert rows["gone"][0] == "node_lost"
     assert rows["alive"] == (None, None)
     assert site.counted("node_lost") == 1
+    followed = site.router.calls["alive"]  # an earlier run's, followed again from its row
+    assert (followed.did, followed.arrived_at, followed.queue) == ("5000", T0, "support")
+
+
+async def test_a_call_talking_through_a_restart_ends_answered_at_its_hangup(site: Site) -> None:
+    await site.stored("talking")
+    await site.calls.set_answered(InboundCallRecord(
+        "talking", "PJSIP/trunk-talking", "5000", "+1555", datetime.fromtimestamp(T0, UTC),
+        queue="support", queued_at=datetime.fromtimestamp(T0 + 1, UTC),
+        answered_at=datetime.fromtimestamp(T0 + 4, UTC), agent_id="1001", node="n1"))
+    site.live("talking")
+    site.clock.now = T0 + 30
+    await site.service.on_resync()  # this run's first sight of its node
+
+    site.clock.now = T0 + 64
+    site.router.on_ami_event(parse_ami({"Event": "Hangup", "Uniqueid": "talking",
+                                        "Channel": "PJSIP/trunk-talking", "Cause": "16"}))
+    await site.rows()
+    row = await site.store.fetchone("SELECT * FROM inbound_calls WHERE call_id = 'talking'")
+    assert row is not None
+    assert (row["outcome"], row["agent_id"], row["did"]) == ("answered", "1001", "5000")
+    assert row["answered_at"] == to_iso(datetime.fromtimestamp(T0 + 4, UTC))
+    assert row["ended_at"] == to_iso(datetime.fromtimestamp(T0 + 64, UTC))
+    assert site.counted("answered") == site.counted("node_lost") == 0  # counted by its run
+
+
+async def test_a_caller_adopted_from_its_queue_before_the_resync_gets_its_row_back(
+    site: Site,
+) -> None:
+    await site.stored("waiting")
+    site.live("waiting")
+    site.clock.now = T0 + 20
+    site.model.apply(parse_ami({"Event": "QueueCallerJoin", "Queue": "support",
+                                "Uniqueid": "waiting", "Channel": "PJSIP/trunk-waiting",
+                                "Linkedid": "waiting", "Position": "1", "Count": "1"}))
+    adopted = site.router._adopt("waiting", "support")
+    assert adopted is not None and adopted.did == ""  # all the queue tells of a caller
+
+    await site.service.on_resync()
+
+    assert site.router.calls["waiting"] is adopted
+    assert (adopted.did, adopted.arrived_at) == ("5000", T0)
 
 
 async def test_a_survivor_ends_the_calls_of_a_node_whose_lease_ran_out(
