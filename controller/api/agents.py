@@ -1,5 +1,5 @@
-"""``/api/v1/agents``: list agents and their numbers (``stats``); login, logout, pause and
-unpause them (token required).
+"""``/api/v1/agents``: list agents and their numbers (``stats``); login, logout, pause,
+unpause them and end their wrap-up (token required).
 
 Every change goes through the agent status service, as the phone's feature codes do: a change
 the machine refuses (unpausing an agent that is not paused) is a 409 with its reason."""
@@ -12,7 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.agents.machine import AgentEvent, LogIn, LogOut, Pause, Refusal, Unpause
+from controller.agents.machine import (
+    AgentEvent,
+    EndWrapup,
+    LogIn,
+    LogOut,
+    Pause,
+    Refusal,
+    Unpause,
+)
 from controller.agents.repository import StatusLogRepository
 from controller.agents.supervision import SupervisionMode
 from controller.api.auth import json_body, json_error, require_token
@@ -115,6 +123,15 @@ async def unpause(request: web.Request) -> web.Response:
 
 
 @require_token
+async def end_wrapup(request: web.Request) -> web.Response:
+    """``*47`` over HTTP (a CRM's "ready" button): the agent takes the next call now, on
+    every node (the others follow the store)."""
+    agent_id = _agent_id(request)
+    refused = await _apply(request, agent_id, EndWrapup(), body=await json_body(request))
+    return refused or web.json_response({"agent_id": agent_id, "wrapup_ended": True})
+
+
+@require_token
 async def supervise(request: web.Request) -> web.Response:
     body = await json_body(request)
     supervisor, agent_id, mode = body.get("supervisor"), body.get("agent"), body.get("mode")
@@ -160,5 +177,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/agents/{agent_id}/logout", logout)
     app.router.add_post("/api/v1/agents/{agent_id}/pause", pause)
     app.router.add_post("/api/v1/agents/{agent_id}/unpause", unpause)
+    app.router.add_post("/api/v1/agents/{agent_id}/end-wrapup", end_wrapup)
     app.router.add_post("/api/v1/supervise", supervise)
     app.router.add_get("/api/v1/supervision", supervision_log)

@@ -33,7 +33,7 @@ from controller.store.base import Database
 
 def register(sub: argparse._SubParsersAction) -> None:
     agent_sub = add_domain(
-        sub, "agent", help="agent login, logout, pause, unpause, list",
+        sub, "agent", help="agent login, logout, pause, unpause, end-wrapup, list",
         description="Manage agents (needs a running controller).",
     )
 
@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     unpause = agent_sub.add_parser("unpause", help="make a paused agent available again")
     unpause.add_argument("agent_id")
     unpause.set_defaults(func=_post("unpause"))
+
+    end_wrapup = agent_sub.add_parser(
+        "end-wrapup", help="end an agent's wrap-up now, as *47 does (the next call comes at once)",
+        description="End the agent's wrap-up on every node, as its phone's *47 does.")
+    end_wrapup.add_argument("agent_id")
+    _supervisor_flag(end_wrapup)
+    end_wrapup.set_defaults(func=_post("end-wrapup"))
 
     credentials = agent_sub.add_parser(
         "credentials",

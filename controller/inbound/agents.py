@@ -7,14 +7,17 @@ without its astdb is added back; a member someone added behind our back (Asteris
 code) is adopted into the store, because the agent is evidently working. In between,
 ``follow_store`` applies what other controllers changed in the store to this node's members
 (``controller.agents.membership``): with several nodes, an agent's login, pause and logout
-through any of them holds on all, also on a node whose controller was down meanwhile.
+through any of them holds on all, also on a node whose controller was down meanwhile. An end of
+wrap-up (``*47``) is a moment, not a position: ``follow_wrapup_ends`` reads the ends the other
+controllers stored and rejoins the agent here if this node's app_queue holds it in wrap-up (its
+call was here, while its ``*47`` reached another node: the proxy spreads an agent's calls).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.agents.membership import (
@@ -26,6 +29,7 @@ from controller.agents.membership import (
     SetPause,
     member_changes,
 )
+from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.events import AmiEvent, QueueMemberAdded
 from controller.inbound.repository import AgentRepository, QueueMembership
@@ -33,11 +37,14 @@ from controller.inbound.site_queues import merge_views, views_by_queue
 from controller.logs import get_logger
 from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.pjsip import agent_interface, agent_of_interface
-from controller.state.model import LiveModel
+from controller.state.model import AgentState, LiveModel
 from controller.store.base import Database
 from controller.tasks import TaskSet
 
 log = get_logger("agents")
+
+# an end another controller commits late is still read: each look reaches this far back
+WRAPUP_ENDS_LOOKBACK = timedelta(seconds=30)
 
 
 class AgentError(Exception):
@@ -60,6 +67,11 @@ class AgentService:
         self._model = model
         self._default_queues = default_queues
         self._versions_followed: dict[str, str] = {}
+        self._history = StatusLogRepository(store)
+        # ends of wrap-up already followed (agent, when), and when they were last looked for;
+        # those from before this controller's start are not its to follow
+        self._wrapup_ends_followed: set[tuple[str, datetime]] = set()
+        self._started = self._wrapup_ends_looked = self._now()
         self._tasks = TaskSet("agents")
 
     async def login(
@@ -101,10 +113,11 @@ class AgentService:
         await self._agents.set_paused(agent_id, paused, reason, self._now())
         log.info("agent.paused" if paused else "agent.unpaused", agent_id=agent_id, reason=reason)
 
-    async def rejoin(self, agent_id: str) -> None:
+    async def rejoin(self, agent_id: str, *, followed: bool = False) -> None:
         """End the agent's wrap-up now: app_queue has no action for it and counts wrap-up from
         the member's last call, which a member removed and added again does not have (in
-        every queue of the agent: ``shared_lastcall``). Its pause and reason are kept."""
+        every queue of the agent: ``shared_lastcall``). Its pause and reason are kept.
+        ``followed``: it was ended through another controller (logged)."""
         for item in await self._agents.logged_in_memberships():
             if item.agent_id != agent_id:
                 continue
@@ -116,7 +129,7 @@ class AgentService:
             await self._queue_add(agent_id, item.membership)
             if item.paused:
                 await self._queue_pause(agent_id, queue, True, item.pause_reason)
-        log.info("agent.wrapup_ended", agent_id=agent_id)
+        log.info("agent.wrapup_ended", agent_id=agent_id, followed=followed)
 
     async def list_agents(self) -> list[dict[str, Any]]:
         now = self._model.now()
@@ -168,6 +181,7 @@ class AgentService:
             await asyncio.sleep(FOLLOW_S)
             if in_sync():
                 await self.follow_store()
+                await self.follow_wrapup_ends()
 
     async def follow_store(self) -> None:
         """Make this node's members of each agent whose stored position changed since the last
@@ -200,6 +214,29 @@ class AgentService:
                          changes=[type(c).__name__ + ":" + c.queue for c in changes])
         await self._agents.record_followed(
             self._node, {a: v for a, v in self._versions_followed.items() if a in changed})
+
+    async def follow_wrapup_ends(self) -> None:
+        """Rejoin here each agent that ended its wrap-up through any controller since the last
+        look and that this node's app_queue still holds in wrap-up (a rejoin where it was
+        ended already finds it available: nothing to do)."""
+        now, since = self._now(), self._wrapup_ends_looked - WRAPUP_ENDS_LOOKBACK
+        new = {end for end in await self._history.wrapup_ends(since)
+               if end[1] >= self._started} - self._wrapup_ends_followed
+        self._wrapup_ends_followed = {
+            end for end in self._wrapup_ends_followed | new if end[1] >= since}
+        self._wrapup_ends_looked = now
+        for agent_id in sorted({agent_id for agent_id, _ in new}):
+            if self._in_wrapup(agent_id):
+                try:
+                    await self.rejoin(agent_id, followed=True)
+                except AgentError as error:  # app_queue refused: its wrap-up runs out instead
+                    log.warning("agent.follow_failed", agent_id=agent_id, error=str(error))
+
+    def _in_wrapup(self, agent_id: str) -> bool:
+        interface, now = agent_interface(agent_id), self._model.now()
+        return any(member.state(now) is AgentState.WRAPUP
+                   for queue in self._model.queues.values()
+                   if (member := queue.members.get(interface)) is not None)
 
     async def _carry_out(self, agent_id: str, change: MemberChange) -> None:
         match change:

@@ -52,6 +52,7 @@ from controller.inbound.rules import Divert, Enqueue, Overflow, Reject, evaluate
 from controller.inbound.snapshot import AgentSnapshot, QueueSnapshot, WaitingCaller
 from controller.logs import get_logger
 from controller.metrics.registry import Metrics
+from controller.pjsip import agent_of_interface
 from controller.recording.policy import CallFacts
 from controller.recording.recorder import Recorder
 from controller.state.model import AgentState, LiveModel
@@ -425,7 +426,10 @@ class InboundRouter:
                     self._tasks.spawn(self._record(call))
             case AgentConnect(queue=queue):
                 call.outcome, call.answered_at = "answered", now
-                call.agent_id = event.member_name or event.interface
+                # the agent by its phone, as everywhere else: a member added without a name
+                # (the Asterisk CLI) is named by its interface
+                call.agent_id = (agent_of_interface(event.interface) or event.member_name
+                                 or event.interface)
                 self._metrics.call_outcome(queue, "answered", self._waited(call, queue))
                 log.info(
                     "call.answered", call_id=call.call_id, queue=queue, agent_id=call.agent_id

@@ -8,6 +8,8 @@ PostgreSQL.
 - An agent logged in, paused and logged out through one controller is so on both nodes: the
   other controller follows the store; one that was down meanwhile removes the outdated member
   at its start instead of adopting it back.
+- An agent's wrap-up ended through the controller of the node its call was not on (its ``*47``
+  reached that node: the proxy spreads an agent's calls) ends where the call was.
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from controller.config import load_config
 from testbed.cluster import Cluster
 from testbed.sipp import SippPool
 
 from .harness import Api, ControllerProcess, wait_for
-from .test_cluster import NUMBER, QUEUE, cluster, pool, site
+from .test_cluster import NUMBER, QUEUE, cluster, pool, register_agents, site
+from .test_dialer import store_rows
 from .test_inbound import login
 
 __all__ = ["cluster", "pool", "site"]  # the fixtures, shared with test_cluster
@@ -134,3 +143,79 @@ async def test_an_agents_login_pause_and_logout_through_one_controller_hold_on_b
     finally:
         for process in (first, second):
             process.stop()
+
+
+WRAPUP_S = 120  # far longer than the test: only an early end can end it
+
+
+@contextmanager
+def queue_wrapup(site: Cluster, seconds: int) -> Iterator[None]:
+    """QUEUE's wrap-up ``seconds`` on every node (its app_queue and its controller's config)
+    for the test; as it was after."""
+    texts = [node.controller_config.read_text() for node in site.nodes]
+    try:
+        for node, text in zip(site.nodes, texts, strict=True):
+            data = tomllib.loads(text)
+            data["inbound"]["queues"][QUEUE]["wrapup"] = seconds
+            node.controller_config.write_text(tomli_w.dumps(data))
+            node.asterisk.install_inbound(load_config(node.controller_config).inbound)
+        yield
+    finally:
+        for node, text in zip(site.nodes, texts, strict=True):
+            node.controller_config.write_text(text)
+            node.asterisk.install_inbound(load_config(node.controller_config).inbound)
+
+
+async def test_a_wrap_up_ended_through_the_other_node_s_controller_ends_where_the_call_was(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    files = [node.controller_config for node in site.nodes]
+    controllers = [ControllerProcess(file, tmp_path / f"controller{n}.log")
+                   for n, file in enumerate(files, 1)]
+    caller = None
+    with queue_wrapup(site, WRAPUP_S):
+        apis = [Api(load_config(file)) for file in files]
+        try:
+            for process, api in zip(controllers, apis, strict=True):
+                process.start()
+                await wait_for(api.healthy, 30, f"the controller of {process.config_file}")
+            register_agents(pool, site)
+            pool.agent_phones(RING_S="0", TALK_MS="1000")  # the agent hangs up after 1 s
+            caller = pool.call(NUMBER, HOLD_MS="30000")
+            [call] = await wait_for(functools.partial(_answered_calls, load_config(files[0])),
+                                    30, "the call answered and hung up by its agent")
+            agent = call["agent_id"]
+            there = [node.worker_id for node in site.nodes].index(call["node"])
+            await wait_for(lambda: _agent_state(apis[there], agent, "wrapup"), 5,
+                           f"{agent} in wrap-up after its call on node {there + 1}")
+            asked = time.monotonic()
+            status, body = await apis[1 - there].request(
+                "POST", f"/api/v1/agents/{agent}/end-wrapup")
+            assert status == 200, body
+            await wait_for(lambda: _agent_state(apis[there], agent, "available"), 5,
+                           f"{agent}'s wrap-up ended on node {there + 1}")
+            ended_s = time.monotonic() - asked
+            status, body = await apis[1 - there].request(
+                "POST", "/api/v1/agents/1004/end-wrapup")
+        finally:
+            if caller is not None:
+                caller.stop()
+            for process in controllers:
+                process.stop()
+    print(f"\n{agent}'s call on node {there + 1}, its wrap-up ended through node"
+          f" {2 - there}'s controller: over on node {there + 1} {ended_s:.2f} s later")
+    assert (status, body["error"]) == (409, "agent 1004: not logged in")
+
+
+async def _answered_calls(config: Any) -> list[dict[str, Any]]:
+    return await store_rows(
+        config, "SELECT agent_id, node FROM inbound_calls WHERE outcome = 'answered'"
+        " AND ended_at IS NOT NULL", {})
+
+
+async def _agent_state(api: Api, agent: str, state: str) -> bool:
+    """Whether the site's state of ``agent`` in QUEUE, as ``api`` shows it, is ``state``."""
+    status, body = await api.request("GET", "/api/v1/agents")
+    assert status == 200, body
+    [shown] = [a for a in body["agents"] if a["agent_id"] == agent]
+    return bool(shown["state"].get(QUEUE) == state)

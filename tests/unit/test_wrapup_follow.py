@@ -1,0 +1,110 @@
+"""An end of wrap-up stored through one controller ends the agent's wrap-up on every node whose
+app_queue holds it in one (``AgentService.follow_wrapup_ends``), on a real store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from controller.agents.repository import StatusLogRepository
+from controller.asterisk.ami import AmiClient
+from controller.asterisk.events import parse_ami
+from controller.inbound.agents import AgentService
+from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.state.model import AgentState, LiveModel
+from controller.store.base import Database
+
+T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC).timestamp()
+MEMBER = {"Queue": "support", "Interface": "PJSIP/1001", "MemberName": "1001"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, dict[str, Any]]] = []
+
+    async def action(self, name: str, **params: Any) -> dict[str, str]:
+        self.actions.append((name, params))
+        return {}
+
+
+def node(store: Database, clock: Clock, name: str) -> tuple[AgentService, LiveModel, FakeAmi]:
+    """A node whose app_queue has 1001 in ``support`` (60 s of wrap-up), and its controller."""
+    model = LiveModel(clock, queue_wrapup={"support": 60.0})
+    model.apply(parse_ami({"Event": "QueueMemberAdded", **MEMBER, "Status": "1",
+                           "Paused": "0"}))
+    ami = FakeAmi()
+    return AgentService(cast(AmiClient, ami), store, model, lambda _: [], name), model, ami
+
+
+def call_ends(model: LiveModel) -> None:
+    model.apply(parse_ami({"Event": "AgentComplete", **MEMBER, "Uniqueid": "u1",
+                           "TalkTime": "30"}))
+
+
+async def test_an_end_stored_elsewhere_rejoins_the_agent_where_it_is_in_wrap_up(
+    store: Database,
+) -> None:
+    clock = Clock()
+    await AgentRepository(store).log_in(
+        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
+    here, model, ami = node(store, clock, "n1")
+    elsewhere, _, other_ami = node(store, clock, "n2")
+    call_ends(model)  # the call was on n1; its *47 reaches n2, which stores the end
+    assert model.queues["support"].members["PJSIP/1001"].state(clock.now) is AgentState.WRAPUP
+    clock.now += 5
+    await StatusLogRepository(store).record_wrapup_end(
+        "1001", datetime.fromtimestamp(clock.now, UTC))
+    clock.now += 1
+
+    await here.follow_wrapup_ends()
+    await elsewhere.follow_wrapup_ends()  # 1001 is available there: nothing to end
+
+    assert [name for name, _ in ami.actions] == ["QueueRemove", "QueueAdd"]
+    assert ami.actions[1][1]["Queue"] == "support"
+    assert other_ami.actions == []
+    await here.follow_wrapup_ends()  # followed once
+    assert len(ami.actions) == 2
+
+
+async def test_ends_from_before_the_start_or_of_agents_not_in_wrap_up_change_nothing(
+    store: Database,
+) -> None:
+    clock = Clock()
+    await AgentRepository(store).log_in(
+        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
+    history = StatusLogRepository(store)
+    await history.record_wrapup_end("1001", datetime.fromtimestamp(T0 - 1, UTC))
+    here, model, ami = node(store, clock, "n1")
+    call_ends(model)
+    clock.now += 1
+    await here.follow_wrapup_ends()  # the end was before this controller started
+    assert ami.actions == []
+    await history.record_wrapup_end("1002", datetime.fromtimestamp(clock.now, UTC))
+    clock.now += 61  # 1001's wrap-up ran out
+    await history.record_wrapup_end("1001", datetime.fromtimestamp(clock.now, UTC))
+    await here.follow_wrapup_ends()
+    assert ami.actions == []
+
+
+async def test_an_end_committed_late_is_still_followed(store: Database) -> None:
+    clock = Clock()
+    await AgentRepository(store).log_in(
+        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
+    here, model, ami = node(store, clock, "n1")
+    call_ends(model)
+    clock.now += 10
+    await here.follow_wrapup_ends()
+    # written now by a controller whose store write waited: its moment is 8 s back
+    await StatusLogRepository(store).record_wrapup_end(
+        "1001", datetime.fromtimestamp(clock.now, UTC) - timedelta(seconds=8))
+    clock.now += 1
+    await here.follow_wrapup_ends()
+    assert [name for name, _ in ami.actions] == ["QueueRemove", "QueueAdd"]
