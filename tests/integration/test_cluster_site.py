@@ -19,8 +19,8 @@ import functools
 import re
 import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,33 +57,42 @@ async def site_queue(api: Api) -> dict[str, Any]:
     return queue
 
 
-async def test_either_controllers_api_shows_the_callers_waiting_on_every_node(
-    site: Cluster, pool: SippPool, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def both_controllers(site: Cluster, logs: Path) -> AsyncIterator[list[Api]]:
+    """A controller for each node, healthy, stopped on the way out; their APIs."""
     files = [node.controller_config for node in site.nodes]
-    controllers = [ControllerProcess(file, tmp_path / f"controller{n}.log")
+    controllers = [ControllerProcess(file, logs / f"controller{n}.log")
                    for n, file in enumerate(files, 1)]
     apis = [Api(load_config(file)) for file in files]
-    callers = None
     try:
         for process, api in zip(controllers, apis, strict=True):
             process.start()
             await wait_for(api.healthy, 30, f"the controller of {process.config_file}")
-        callers = pool.call(NUMBER, calls=CALLERS, rate=4, HOLD_MS="60000")
-        await wait_for(lambda: sum(callers_on(site)) == CALLERS, 10, "the callers waiting",
-                       every=0.2)
-        per_node = callers_on(site)
-        shown = [await wait_for(functools.partial(_site_callers, api, CALLERS), 5,
-                                "every caller in this API") for api in apis]
-        for node in site.nodes:
-            await asyncio.to_thread(node.asterisk.hang_up_all)
-        gone = await wait_for(lambda: _site_callers(apis[1], 0), 10,
-                              "the callers gone from the site's view once hung up")
+        yield apis
+    finally:
+        for process in controllers:
+            process.stop()
+
+
+async def test_either_controllers_api_shows_the_callers_waiting_on_every_node(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    callers = None
+    try:
+        async with both_controllers(site, tmp_path) as apis:
+            callers = pool.call(NUMBER, calls=CALLERS, rate=4, HOLD_MS="60000")
+            await wait_for(lambda: sum(callers_on(site)) == CALLERS, 10, "the callers waiting",
+                           every=0.2)
+            per_node = callers_on(site)
+            shown = [await wait_for(functools.partial(_site_callers, api, CALLERS), 5,
+                                    "every caller in this API") for api in apis]
+            for node in site.nodes:
+                await asyncio.to_thread(node.asterisk.hang_up_all)
+            gone = await wait_for(lambda: _site_callers(apis[1], 0), 10,
+                                  "the callers gone from the site's view once hung up")
     finally:
         if callers is not None:
             callers.stop()
-        for process in controllers:
-            process.stop()
     print(f"\nwaiting per node {per_node}; the APIs (callers, longest wait):"
           f" {[(q['callers'], q['longest_wait_s']) for q in shown]}")
     assert max(per_node) < CALLERS  # spread: no node's app_queue alone knows them all
@@ -169,39 +178,32 @@ def queue_wrapup(site: Cluster, seconds: int) -> Iterator[None]:
 async def test_a_wrap_up_ended_through_the_other_node_s_controller_ends_where_the_call_was(
     site: Cluster, pool: SippPool, tmp_path: Path
 ) -> None:
-    files = [node.controller_config for node in site.nodes]
-    controllers = [ControllerProcess(file, tmp_path / f"controller{n}.log")
-                   for n, file in enumerate(files, 1)]
     caller = None
     with queue_wrapup(site, WRAPUP_S):
-        apis = [Api(load_config(file)) for file in files]
         try:
-            for process, api in zip(controllers, apis, strict=True):
-                process.start()
-                await wait_for(api.healthy, 30, f"the controller of {process.config_file}")
-            register_agents(pool, site)
-            pool.agent_phones(RING_S="0", TALK_MS="1000")  # the agent hangs up after 1 s
-            caller = pool.call(NUMBER, HOLD_MS="30000")
-            [call] = await wait_for(functools.partial(_answered_calls, load_config(files[0])),
-                                    30, "the call answered and hung up by its agent")
-            agent = call["agent_id"]
-            there = [node.worker_id for node in site.nodes].index(call["node"])
-            await wait_for(lambda: _agent_state(apis[there], agent, "wrapup"), 5,
-                           f"{agent} in wrap-up after its call on node {there + 1}")
-            asked = time.monotonic()
-            status, body = await apis[1 - there].request(
-                "POST", f"/api/v1/agents/{agent}/end-wrapup")
-            assert status == 200, body
-            await wait_for(lambda: _agent_state(apis[there], agent, "available"), 5,
-                           f"{agent}'s wrap-up ended on node {there + 1}")
-            ended_s = time.monotonic() - asked
-            status, body = await apis[1 - there].request(
-                "POST", "/api/v1/agents/1004/end-wrapup")
+            async with both_controllers(site, tmp_path) as apis:
+                register_agents(pool, site)
+                pool.agent_phones(RING_S="0", TALK_MS="1000")  # the agent hangs up after 1 s
+                caller = pool.call(NUMBER, HOLD_MS="30000")
+                config = load_config(site.nodes[0].controller_config)
+                [call] = await wait_for(functools.partial(_answered_calls, config), 30,
+                                        "the call answered and hung up by its agent")
+                agent = call["agent_id"]
+                there = [node.worker_id for node in site.nodes].index(call["node"])
+                await wait_for(lambda: _agent_state(apis[there], agent, "wrapup"), 5,
+                               f"{agent} in wrap-up after its call on node {there + 1}")
+                asked = time.monotonic()
+                status, body = await apis[1 - there].request(
+                    "POST", f"/api/v1/agents/{agent}/end-wrapup")
+                assert status == 200, body
+                await wait_for(lambda: _agent_state(apis[there], agent, "available"), 5,
+                               f"{agent}'s wrap-up ended on node {there + 1}")
+                ended_s = time.monotonic() - asked
+                status, body = await apis[1 - there].request(
+                    "POST", "/api/v1/agents/1004/end-wrapup")
         finally:
             if caller is not None:
                 caller.stop()
-            for process in controllers:
-                process.stop()
     print(f"\n{agent}'s call on node {there + 1}, its wrap-up ended through node"
           f" {2 - there}'s controller: over on node {there + 1} {ended_s:.2f} s later")
     assert (status, body["error"]) == (409, "agent 1004: not logged in")

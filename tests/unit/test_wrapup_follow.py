@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import pytest
+
 from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiClient
 from controller.asterisk.events import parse_ami
@@ -14,16 +16,9 @@ from controller.inbound.repository import AgentRepository, QueueMembership
 from controller.state.model import AgentState, LiveModel
 from controller.store.base import Database
 
-T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC).timestamp()
+from .test_node_service import T0, Clock
+
 MEMBER = {"Queue": "support", "Interface": "PJSIP/1001", "MemberName": "1001"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeAmi:
@@ -44,6 +39,13 @@ def node(store: Database, clock: Clock, name: str) -> tuple[AgentService, LiveMo
     return AgentService(cast(AmiClient, ami), store, model, lambda _: [], name), model, ami
 
 
+@pytest.fixture(autouse=True)
+async def logged_in(store: Database) -> None:
+    """1001 logged in to ``support`` at T0."""
+    await AgentRepository(store).log_in(
+        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
+
+
 def call_ends(model: LiveModel) -> None:
     model.apply(parse_ami({"Event": "AgentComplete", **MEMBER, "Uniqueid": "u1",
                            "TalkTime": "30"}))
@@ -53,8 +55,6 @@ async def test_an_end_stored_elsewhere_rejoins_the_agent_where_it_is_in_wrap_up(
     store: Database,
 ) -> None:
     clock = Clock()
-    await AgentRepository(store).log_in(
-        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
     here, model, ami = node(store, clock, "n1")
     elsewhere, _, other_ami = node(store, clock, "n2")
     call_ends(model)  # the call was on n1; its *47 reaches n2, which stores the end
@@ -78,8 +78,6 @@ async def test_ends_from_before_the_start_or_of_agents_not_in_wrap_up_change_not
     store: Database,
 ) -> None:
     clock = Clock()
-    await AgentRepository(store).log_in(
-        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
     history = StatusLogRepository(store)
     await history.record_wrapup_end("1001", datetime.fromtimestamp(T0 - 1, UTC))
     here, model, ami = node(store, clock, "n1")
@@ -96,8 +94,6 @@ async def test_ends_from_before_the_start_or_of_agents_not_in_wrap_up_change_not
 
 async def test_an_end_committed_late_is_still_followed(store: Database) -> None:
     clock = Clock()
-    await AgentRepository(store).log_in(
-        "1001", [QueueMembership("support")], datetime.fromtimestamp(T0, UTC))
     here, model, ami = node(store, clock, "n1")
     call_ends(model)
     clock.now += 10
