@@ -12,12 +12,18 @@ The controller decides (``refusal``: only a supervisor of the agent's team, and 
 the agent is on a call) and audits every attempt in ``supervision_sessions``; the session ends
 when the supervisor's channel hangs up. ``callctl supervise`` and the API ring the supervisor's
 phone into the same feature code, so every way in is checked and audited the same.
+
+On a site of several nodes ChanSpy reaches only the channels of its own node, and the proxy
+sends the supervisor's ``*51`` to any node. A node that does not have the agent's call, while
+another node's view (``node_queues``) shows the agent on one, refuses the phone's INVITE with
+503 before answering it: the proxy then tries the next node. The API and CLI, which ring the
+supervisor from this controller's node, are refused with the node that has the call.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +32,7 @@ from typing import Protocol
 from controller.agents.config import AgentsConfig
 from controller.agents.dialplan import (
     AGENTS_CONTEXT,
+    ELSEWHERE_VARIABLE,
     SOUND_VARIABLE,
     SPY_CHANNEL_VARIABLE,
     SPY_OPTIONS_VARIABLE,
@@ -34,13 +41,14 @@ from controller.agents.service import FeatureChannelPort
 from controller.asterisk.events import AmiEvent, Hangup, StasisStart
 from controller.logs import get_logger
 from controller.pjsip import agent_interface
-from controller.store.base import Database, from_iso, to_iso
+from controller.store.base import Database, StoreError, from_iso, to_iso
 from controller.tasks import TaskSet
 
 log = get_logger("agents.supervision")
 
 SOUND_STARTED = "beep"
 SOUND_REFUSED = "beeperr"
+RUNG_PREFIX = "supervise-"  # the channel id of a supervisor's phone rung by the CLI or API
 
 
 class SupervisionMode(StrEnum):
@@ -68,6 +76,15 @@ def agent_call_channel(agent_id: str, channel_names: Collection[str]) -> str | N
     prefix = f"{agent_interface(agent_id)}-"
     found = sorted(name for name in channel_names if name.startswith(prefix))
     return found[-1] if found else None
+
+
+def _not_here(agent_id: str, elsewhere: Sequence[str], passed_on: bool) -> str:
+    """Why a session does not start on this node: the agent's call is on none, or on another
+    (``elsewhere``), to which the phone's INVITE is ``passed_on`` or not."""
+    if not elsewhere:
+        return f"agent {agent_id} is not on a call"
+    then = "passed to the next node" if passed_on else "ask its controller"
+    return f"agent {agent_id}'s call is on {elsewhere[0]}: {then}"
 
 
 @dataclass(frozen=True)
@@ -126,17 +143,25 @@ class OriginatePort(Protocol):
     ) -> None: ...
 
 
+class CallElsewhere(Exception):
+    """The agent's call is on another node, whose controller can start the session."""
+
+
 class SupervisionService:
     def __init__(
         self, config: AgentsConfig, store: Database, channels: FeatureChannelPort,
         originator: OriginatePort, live_channels: Callable[[], Collection[str]],
         clock: Callable[[], datetime],
+        nodes_with_call: Callable[[str], Awaitable[list[str]]] | None = None,
     ) -> None:
+        """``nodes_with_call(agent)``: the other nodes that show the agent on a call (none on
+        a node alone)."""
         self._config = config
         self._sessions = SupervisionRepository(store)
         self._channels = channels
         self._originator = originator
         self._live_channels = live_channels
+        self._nodes_with_call = nodes_with_call
         self._now = clock
         self._open: set[str] = set()
         self._tasks = TaskSet("agents.supervision")
@@ -146,15 +171,22 @@ class SupervisionService:
     ) -> str | None:
         """Ring the supervisor's phone into the feature code (CLI and API); the refusal
         when the supervisor may not (audited like the phone's), else None (the session's
-        checks run again on answer)."""
-        session_id = f"supervise-{secrets.token_hex(6)}"  # the supervisor's channel, if rung
+        checks run again on answer). Raises ``CallElsewhere`` (audited too) when the agent's
+        call is on another node."""
+        session_id = f"{RUNG_PREFIX}{secrets.token_hex(6)}"  # the supervisor's channel, if rung
         why = refusal(self._config, supervisor, agent_id)
+        here = why is None and agent_call_channel(agent_id, self._live_channels())
+        elsewhere = [] if why or here else await self._elsewhere(agent_id)
+        if elsewhere:
+            why = _not_here(agent_id, elsewhere, passed_on=False)
         if why is not None:
             now = self._now()
             await self._sessions.record(SupervisionSession(
                 session_id, supervisor, agent_id, mode, "", why, now, now))
             log.info("supervision.refused", session_id=session_id, supervisor=supervisor,
                      agent_id=agent_id, why=why)
+            if elsewhere:
+                raise CallElsewhere(why)
             return why
         code = getattr(self._config.feature_codes, mode.value)
         await self._originator.originate(
@@ -174,16 +206,22 @@ class SupervisionService:
         channel = event.channel.id
         mode = SupervisionMode(mode_text) if mode_text in set(SupervisionMode) else None
         why = refusal(self._config, supervisor, agent_id) if mode else f"no mode {mode_text!r}"
-        spied = ""
+        spied, passed_on = "", False
         if why is None:
             spied = agent_call_channel(agent_id, self._live_channels()) or ""
-            why = None if spied else f"agent {agent_id} is not on a call"
+        if why is None and not spied:
+            elsewhere = await self._elsewhere(agent_id)
+            # the phone's own INVITE can go on to the next node; a channel rung from here cannot
+            passed_on = bool(elsewhere) and not channel.startswith(RUNG_PREFIX)
+            why = _not_here(agent_id, elsewhere, passed_on)
         now = self._now()
         session = SupervisionSession(channel, supervisor, agent_id,
                                      mode or SupervisionMode.LISTEN, spied, why, now,
                                      now if why else None)
         await self._sessions.record(session)
         variables = {SOUND_VARIABLE: SOUND_REFUSED if why else SOUND_STARTED}
+        if passed_on:
+            variables = {ELSEWHERE_VARIABLE: "1"}
         if why is None and mode is not None:
             variables |= {SPY_CHANNEL_VARIABLE: spied,
                           SPY_OPTIONS_VARIABLE: mode.chanspy_options}
@@ -194,6 +232,15 @@ class SupervisionService:
             log.info("supervision.refused", session_id=channel, supervisor=supervisor,
                      agent_id=agent_id, why=why)
         await self._channels.continue_with(channel, variables)
+
+    async def _elsewhere(self, agent_id: str) -> list[str]:
+        if self._nodes_with_call is None:
+            return []
+        try:
+            return await self._nodes_with_call(agent_id)
+        except StoreError as error:  # as on a node alone: refused here, "not on a call"
+            log.warning("supervision.nodes_unknown", agent_id=agent_id, error=str(error))
+            return []
 
     def on_ami_event(self, event: AmiEvent) -> None:
         if isinstance(event, Hangup) and event.uniqueid in self._open:

@@ -22,7 +22,7 @@ from controller.agents.machine import (
     Unpause,
 )
 from controller.agents.repository import StatusLogRepository
-from controller.agents.supervision import SupervisionMode
+from controller.agents.supervision import CallElsewhere, SupervisionMode
 from controller.api.auth import json_body, json_error, require_token
 from controller.api.keys import AGENT_STATUS, AGENTS, CONFIG, STORE, SUPERVISION
 from controller.api.query import timestamp
@@ -143,7 +143,7 @@ async def supervise(request: web.Request) -> web.Response:
     try:
         refused = await request.app[SUPERVISION].ring_supervisor(
             str(supervisor), str(agent_id), SupervisionMode(str(mode)))
-    except AmiError as error:
+    except (AmiError, CallElsewhere) as error:
         return json_error(409, str(error))
     if refused is not None:
         return json_error(403, refused)

@@ -20,6 +20,8 @@ from controller.asterisk.ari import AriClient, AriError
 from controller.features.core import Core
 from controller.inbound.agents import AgentService, QueueMembership
 from controller.logs import get_logger
+from controller.nodes.queue_views import NodeQueueViewRepository
+from controller.pjsip import agent_interface
 
 log = get_logger("agents")
 
@@ -75,10 +77,13 @@ def install(app: web.Application, core: Core) -> AgentService:
     status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
                                 channels, dispositions, agent_ids=tuple(config.agent_accounts),
                                 clock=clock)
+    views = NodeQueueViewRepository(core.store)
     supervision = SupervisionService(
         config.agents, core.store, channels, core.ami,
         lambda: [c.latest.channel for c in model.channels.values() if c.state == "Up"],
-        clock)
+        clock,
+        lambda agent_id: views.nodes_with_call_of(
+            config.node_name, agent_interface(agent_id), clock()))
     core.sync.add_resync_hook(service.reconcile)
     core.supervise("agents-follow-store", lambda: service.run(lambda: core.sync.synced))
     core.sync.add_resync_hook(status.show_all)

@@ -57,6 +57,16 @@ class NodeQueueViewRepository:
         return views
 
 
+    async def nodes_with_call_of(self, own: str, interface: str, now: datetime) -> list[str]:
+        """The other nodes whose fresh view has ``interface`` on a call, sorted."""
+        rows = await self._db.fetchall(
+            "SELECT node, agents FROM node_queues WHERE node <> :own AND updated_at >= :since",
+            {"own": own, "since": to_iso(now - timedelta(seconds=FRESH_S))},
+        )
+        return sorted({row["node"] for row in rows
+                       if json.loads(row["agents"]).get(interface) == AgentState.ON_CALL.value})
+
+
 class QueueViewPublisher:
     def __init__(
         self, node: str, queues: list[str], model: LiveModel, sync: AmiStateSync,

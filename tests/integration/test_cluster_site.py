@@ -10,6 +10,8 @@ PostgreSQL.
   at its start instead of adopting it back.
 - An agent's wrap-up ended through the controller of the node its call was not on (its ``*47``
   reached that node: the proxy spreads an agent's calls) ends where the call was.
+- A supervisor's ``*51`` that reaches the node without the agent's call goes on to the node
+  that has it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = ["cluster", "pool", "site"]  # the fixtures, shared with test_cluster
 
 CALLERS = 4
 AGENT = "1003"  # not one the site fixture adds at the CLI
+SUPERVISOR = "1003"  # of team support, the site fixture's agents' team
 
 
 def callers_on(site: Cluster) -> list[int]:
@@ -221,3 +224,50 @@ async def _agent_state(api: Api, agent: str, state: str) -> bool:
     assert status == 200, body
     [shown] = [a for a in body["agents"] if a["agent_id"] == agent]
     return bool(shown["state"].get(QUEUE) == state)
+
+
+async def test_a_supervisor_s_star51_reaches_the_node_that_has_the_agent_s_call(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """Two ``*51`` in a row from the supervisor's phone: the proxy sends them to alternate
+    nodes, so one first reaches the node without the agent's call, which refuses it 503; the
+    proxy tries the other node with it. Both sessions start, on the agent's exact channel."""
+    config = load_config(site.nodes[0].controller_config)
+    password = site.nodes[0].asterisk.secrets.agent_passwords[SUPERVISOR]
+    caller = None
+    try:
+        async with both_controllers(site, tmp_path) as apis:
+            register_agents(pool, site)
+            pool.agent_phones(RING_S="0", TALK_MS="60000")
+            caller = pool.call(NUMBER, HOLD_MS="60000")
+            [call] = await wait_for(functools.partial(_talking_calls, config), 30,
+                                    "the call answered")
+            agent = call["agent_id"]
+            there = [node.worker_id for node in site.nodes].index(call["node"])
+            # the other node knows of the call from the view the node publishes every second
+            await wait_for(lambda: _agent_state(apis[1 - there], agent, "on_call"), 5,
+                           f"node {2 - there}'s controller to see {agent} on a call")
+            for _ in range(2):
+                spy = pool.agent_call(SUPERVISOR, password, f"*51{agent}", HOLD_MS="2000")
+                await asyncio.to_thread(spy.wait, 20)
+                # answered (the scenario's in-dialog requests are not routed through a proxy)
+                assert 200 in spy.received_statuses(), spy.received_statuses()
+            _, body = await apis[1 - there].request("GET", "/api/v1/supervision")
+    finally:
+        if caller is not None:
+            caller.stop()
+    sessions = [s for s in body["sessions"] if s["supervisor"] == SUPERVISOR]
+    print(f"\n{agent}'s call on node {there + 1}; the supervisor's sessions:"
+          f" {[(s['refused'] or 'started', s['spied_channel']) for s in sessions]}")
+    started = [s for s in sessions if s["refused"] is None]
+    passed = [s for s in sessions if s["refused"] is not None]
+    assert len(started) == 2 and len({s["spied_channel"] for s in started}) == 1
+    assert started[0]["spied_channel"].startswith(f"PJSIP/{agent}-")
+    assert [s["refused"] for s in passed] == [
+        f"agent {agent}'s call is on {call['node']}: passed to the next node"]
+
+
+async def _talking_calls(config: Any) -> list[dict[str, Any]]:
+    return await store_rows(
+        config, "SELECT agent_id, node FROM inbound_calls WHERE answered_at IS NOT NULL"
+        " AND ended_at IS NULL", {})
