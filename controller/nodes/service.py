@@ -102,26 +102,23 @@ class NodeService:
             case ChannelsGone(first_sight=first_sight):
                 ended = self._router.end_missed_hangups(live)
                 if first_sight:
-                    await self._take_over_stored(live, skip=ended)
+                    await self._settle_stored(
+                        "open at this controller's start, its channel gone",
+                        skip={*ended, *self._router.calls},
+                        follow={call_id for call_id in live if call_id not in ended})
 
-    async def _take_over_stored(self, live: Collection[str], skip: Collection[str]) -> None:
-        """At this controller's start, the stored open calls of its node: those whose channel
-        is up (an earlier run's, waiting or talking) are followed again, the others are lost."""
+    async def _settle_stored(
+        self, reason: str, skip: Collection[str], follow: Collection[str] = ()
+    ) -> None:
+        """The stored open calls of this node: those in ``follow`` (an earlier run's whose
+        channel is up, at this controller's start) are followed again by the router, the
+        others not in ``skip`` are lost with it."""
         try:
             stored = await self._calls.open_calls(self._node)
-        except StoreError as error:  # they stay open: a survivor's lease check may end them
-            log.warning("node.settle_failed", node=self._node, error=str(error))
-            return
-        for call in stored:
-            if call.call_id in live and call.call_id not in skip:
-                self._router.follow_stored(call)
-        await self._end_lost(stored, "open at this controller's start, its channel gone",
-                             skip={*skip, *self._router.calls, *live})
-
-    async def _settle_stored(self, reason: str, skip: Collection[str]) -> None:
-        """The stored open calls of this node not in ``skip`` are lost with it."""
-        try:
-            await self._end_lost(await self._calls.open_calls(self._node), reason, skip)
+            for call in stored:
+                if call.call_id in follow:
+                    self._router.follow_stored(call)
+            await self._end_lost(stored, reason, {*skip, *follow})
         except StoreError as error:  # they stay open: a survivor's lease check may end them
             log.warning("node.settle_failed", node=self._node, error=str(error))
 
