@@ -63,6 +63,7 @@ _RECEIVED_STATUS = re.compile(_RECEIVED + r"SIP/2\.0 (\d{3})", re.M)
 _RECEIVED_REQUEST = re.compile(_RECEIVED + r"([A-Z]+) sip:", re.M)
 _TRACE_SEPARATOR = re.compile(r"^-{20,} .*$", re.M)
 _CALL_ID = re.compile(r"^Call-ID: *(\S+)", re.M)
+_CSEQ = re.compile(r"^CSeq: *(\d+) ", re.M)
 # one message of the trace: the separator line with its time, then the message
 _STAMPED = re.compile(
     r"^-{20,} (?P<at>\d{4}-\d\d-\d\d\s+[\d:.]+)\s*$\n(?P<body>.*?)(?=^-{20,} |\Z)", re.M | re.S)
@@ -214,6 +215,19 @@ class Sipp:
     def received_statuses(self) -> list[int]:
         """SIP status codes of every response received, in order."""
         return [int(code) for code in _RECEIVED_STATUS.findall(self.messages())]
+
+    def final_answers(self) -> dict[int, list[int]]:
+        """Final statuses (200 and up) received, by the CSeq number they answer, each status
+        once: a request retransmitted before its answer arrived (500 ms of silence from a
+        busy peer) draws the same answer twice, which is one answer to one request."""
+        answers: dict[int, list[int]] = {}
+        for message in _TRACE_SEPARATOR.split(self.messages()):
+            status, cseq = _RECEIVED_STATUS.search(message), _CSEQ.search(message)
+            if status and cseq and int(status.group(1)) >= 200:
+                seen = answers.setdefault(int(cseq.group(1)), [])
+                if int(status.group(1)) not in seen:
+                    seen.append(int(status.group(1)))
+        return answers
 
     def received_requests(self) -> list[str]:
         """Methods of every request received (INVITE, ACK, BYE, CANCEL, ...), in order."""

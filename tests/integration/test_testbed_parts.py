@@ -46,3 +46,16 @@ def test_stats_come_from_the_last_csv_row_and_codes_from_the_trace(tmp_path: Pat
     assert sipp.stats() == SippStats(created=3, successful=2, failed=1)
     assert sipp.received_statuses() == [100, 404]
     assert sipp.received_requests() == ["BYE"]
+
+
+def test_final_answers_count_an_answer_to_a_retransmitted_request_once(tmp_path: Path) -> None:
+    sipp = Sipp("phone", tmp_path, local_ip="127.0.0.4", port=25060, media_port=26000)
+
+    def answer(status: str, cseq: int) -> str:
+        return (f"---------------------- 2026-12-07 11:40:57.1\nUDP message received [9] bytes :"
+                f"\n\nSIP/2.0 {status}\nCSeq: {cseq} REGISTER\n\n")
+    (tmp_path / "messages.log").write_text(
+        answer("401 Unauthorized", 1) + answer("401 Unauthorized", 1)
+        + answer("100 Trying", 2) + answer("200 OK", 2))
+    assert sipp.received_statuses() == [401, 401, 100, 200]
+    assert sipp.final_answers() == {1: [401], 2: [200]}
