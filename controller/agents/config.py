@@ -38,6 +38,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY
+from controller.state.model import WRAPUP_HOLD_REASON
 
 AGENT_ID_PATTERN = r"^[1-8][0-9]{1,9}$"
 MISSED_REASON = "missed"
@@ -226,9 +227,10 @@ class AgentsConfig(Section):
     @model_validator(mode="after")
     def _reasons_distinct(self) -> AgentsConfig:
         names = list(self.pause_reasons.values())
-        if MISSED_REASON in names:
-            raise ValueError(f"pause reason '{MISSED_REASON}' is the automatic one; pick "
-                             "another name")
+        for automatic in (MISSED_REASON, WRAPUP_HOLD_REASON):
+            if automatic in names:
+                raise ValueError(f"pause reason '{automatic}' is an automatic one; pick "
+                                 "another name")
         if len(set(names)) != len(names):
             raise ValueError("pause_reasons: a name is given to two codes")
         return self

@@ -10,14 +10,22 @@ left as it is (and adopted into the store, as on one node) until the agent's pos
 Each node's followed versions are stored (``agent_follows``): after a resync, an agent whose
 position changed since its node last followed it (this controller was down) is followed; a
 member the store does not have of any other agent was added behind our back and is adopted.
+
+Wrap-up is app_queue's, so it starts only on the node that had the call: the other nodes would
+offer the agent their callers at once. Each controller therefore reads the calls its site's
+agents took on other nodes and holds each such agent here, with a pause of its own
+(``WRAPUP_HOLD_REASON``), for the call's wrap-up in each queue, until an early end through any
+node (``wrapup_holds``). The hold is this node's, not the agent's position: following the store
+sees a held member as unpaused, and the agent's own pause replaces the hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.inbound.repository import QueueMembership
+from controller.state.model import WRAPUP_HOLD_REASON
 
 FOLLOW_S = 1.0
 
@@ -45,10 +53,15 @@ MemberChange = AddMember | RemoveMember | SetPause
 
 @dataclass(frozen=True, slots=True)
 class NodeMember:
-    """The agent as a member of one queue on this node."""
+    """The agent as a member of one queue on this node; ``wrapup_s``: its wrap-up there."""
 
     paused: bool
     reason: str
+    wrapup_s: float = 0.0
+
+    @property
+    def held(self) -> bool:
+        return self.paused and self.reason == WRAPUP_HOLD_REASON
 
 
 def member_changes(
@@ -71,3 +84,32 @@ def member_changes(
             changes.append(SetPause(queue, paused, reason))
     return changes
 
+
+
+def wrapup_holds(
+    call_ends: Iterable[tuple[str, float]], wrapup_ends: Iterable[tuple[str, float]],
+    on_node: Mapping[str, Mapping[str, NodeMember]], now: float,
+) -> dict[str, list[SetPause]]:
+    """The pauses that hold agents on this node while their wrap-up runs on another, and the
+    unpauses that let them go, by agent. ``call_ends``: when calls agents took on other nodes
+    ended; ``wrapup_ends``: when agents ended their wrap-up early, through any node; ``on_node``:
+    each agent's members here by queue (epoch seconds throughout). A call's wrap-up runs in
+    every queue of its agent (``shared_lastcall``), each as long as that queue's, from the
+    agent's latest call end until an early end after it. A member its agent paused is left as
+    it is: that pause holds it already, and ends when the agent says."""
+    last_end: dict[str, float] = {}
+    for agent_id, ended in call_ends:
+        last_end[agent_id] = max(ended, last_end.get(agent_id, ended))
+    for agent_id, ended in wrapup_ends:
+        if ended >= last_end.get(agent_id, ended + 1):
+            del last_end[agent_id]
+    changes: dict[str, list[SetPause]] = {}
+    for agent_id, members in sorted(on_node.items()):
+        call_end = last_end.get(agent_id)
+        for queue, member in sorted(members.items()):
+            due = call_end is not None and now < call_end + member.wrapup_s
+            if due and not member.paused:
+                changes.setdefault(agent_id, []).append(SetPause(queue, True, WRAPUP_HOLD_REASON))
+            elif member.held and not due:
+                changes.setdefault(agent_id, []).append(SetPause(queue, False, ""))
+    return changes

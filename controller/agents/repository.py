@@ -73,6 +73,15 @@ class StatusLogRepository:
             {"since": to_iso(since)})
         return [(row["agent_id"], from_iso(row["ended_at"])) for row in rows]
 
+    async def call_ends_elsewhere(self, node: str, since: datetime) -> list[tuple[str, datetime]]:
+        """When the inbound calls agents took on nodes other than ``node`` ended, from
+        ``since`` on: their wrap-up runs there."""
+        rows = await self._db.fetchall(
+            "SELECT agent_id, ended_at FROM inbound_calls WHERE ended_at >= :since"
+            " AND agent_id IS NOT NULL AND answered_at IS NOT NULL AND node <> :node",
+            {"since": to_iso(since), "node": node})
+        return [(row["agent_id"], from_iso(row["ended_at"])) for row in rows]
+
     async def stats(self, queue_wrapup_s: Mapping[str, float], since: datetime,
                     now: datetime) -> list[AgentStats]:
         """``agent_stats`` over ``[since, now]`` from the store."""

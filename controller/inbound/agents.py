@@ -10,7 +10,9 @@ code) is adopted into the store, because the agent is evidently working. In betw
 through any of them holds on all, also on a node whose controller was down meanwhile. An end of
 wrap-up (``*47``) is a moment, not a position: ``follow_wrapup_ends`` reads the ends the other
 controllers stored and rejoins the agent here if this node's app_queue holds it in wrap-up (its
-call was here, while its ``*47`` reached another node: the proxy spreads an agent's calls).
+call was here, while its ``*47`` reached another node: the proxy spreads an agent's calls). The
+start of a wrap-up is app_queue's on the call's node alone: ``hold_wrapups_elsewhere`` holds the
+agent on this node meanwhile (``membership.wrapup_holds``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from controller.agents.membership import (
     RemoveMember,
     SetPause,
     member_changes,
+    wrapup_holds,
 )
 from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiClient, AmiError
@@ -169,9 +172,9 @@ class AgentService:
                 agent_id = agent_of_interface(member.interface)
                 if agent_id is None or agent_id in changed or (agent_id, queue.name) in wanted:
                     continue
-                await self._adopt(
-                    agent_id, queue.name, member.penalty, member.paused, member.paused_reason
-                )
+                await self._adopt(agent_id, queue.name, member.penalty,
+                                  member.paused and not member.held,
+                                  "" if member.held else member.paused_reason)
         self._versions_followed = {}
         await self.follow_store()
 
@@ -182,6 +185,7 @@ class AgentService:
             if in_sync():
                 await self.follow_store()
                 await self.follow_wrapup_ends()
+                await self.hold_wrapups_elsewhere()
 
     async def follow_store(self) -> None:
         """Make this node's members of each agent whose stored position changed since the last
@@ -195,7 +199,9 @@ class AgentService:
         for agent_id in changed:
             position = positions.get(agent_id)
             interface = agent_interface(agent_id)
-            on_node = {q.name: NodeMember(m.paused, m.paused_reason)
+            # a member held for a wrap-up elsewhere is, as the agent's position goes, unpaused
+            on_node = {q.name: NodeMember(m.paused and not m.held,
+                                          "" if m.held else m.paused_reason)
                        for q in self._model.queues.values()
                        if (m := q.members.get(interface)) is not None}
             changes = member_changes(
@@ -231,6 +237,38 @@ class AgentService:
                     await self.rejoin(agent_id, followed=True)
                 except AgentError as error:  # app_queue refused: its wrap-up runs out instead
                     log.warning("agent.follow_failed", agent_id=agent_id, error=str(error))
+
+    async def hold_wrapups_elsewhere(self) -> None:
+        """Hold on this node each agent whose call on another node ended less than a wrap-up
+        ago, and let go of each held one whose wrap-up is over (its time, or an early end
+        through any node)."""
+        now = self._now()
+        on_node: dict[str, dict[str, NodeMember]] = {}
+        for queue in self._model.queues.values():
+            for member in queue.members.values():
+                if (agent_id := agent_of_interface(member.interface)) is not None:
+                    on_node.setdefault(agent_id, {})[queue.name] = NodeMember(
+                        member.paused, member.paused_reason, queue.wrapup_of(member))
+        members = [member for queues in on_node.values() for member in queues.values()]
+        longest = max((member.wrapup_s for member in members), default=0.0)
+        if not longest and not any(member.held for member in members):
+            return  # no wrap-up here to hold, none held: nothing to read
+        since = now - timedelta(seconds=longest)
+        call_ends = [(agent_id, ended.timestamp()) for agent_id, ended
+                     in await self._history.call_ends_elsewhere(self._node, since)]
+        early_ends = [(agent_id, ended.timestamp())
+                      for agent_id, ended in await self._history.wrapup_ends(since)]
+        holds = wrapup_holds(call_ends, early_ends, on_node, now.timestamp())
+        for agent_id, changes in holds.items():
+            for change in changes:
+                try:
+                    await self._carry_out(agent_id, change)
+                except AmiError as error:  # the next look tries again
+                    log.warning("agent.hold_failed", agent_id=agent_id, queue=change.queue,
+                                error=str(error))
+                    continue
+                log.info("agent.wrapup_held" if change.paused else "agent.wrapup_released",
+                         agent_id=agent_id, queue=change.queue)
 
     def _in_wrapup(self, agent_id: str) -> bool:
         interface, now = agent_interface(agent_id), self._model.now()

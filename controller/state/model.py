@@ -10,7 +10,9 @@ for its own ``Wrapuptime`` if it has one, else its queue's ``wrapuptime``, which
 carries (the model is given the configured ones: the controller renders queues.conf from
 them). ``shared_lastcall`` (always rendered) makes a call in one queue start the wrap-up in
 every queue of the agent, as app_queue does. A snapshot's ``LastCall`` restores a wrap-up that
-began before a reconnect.
+began before a reconnect. A member paused with ``WRAPUP_HOLD_REASON`` is in wrap-up too: its
+agent's call ended on another node, whose app_queue alone starts the wrap-up, and its
+controller holds the agent here meanwhile (``controller.agents.membership``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ Clock = Callable[[], float]
 _RINGING = {6, 7}
 _BUSY = {2, 3, 8}
 _UNREACHABLE = {4, 5}
+# the pause a controller puts on a member while its agent's wrap-up runs on another node
+WRAPUP_HOLD_REASON = "wrapup-elsewhere"
 
 
 class AgentState(StrEnum):
@@ -100,9 +104,14 @@ class Member:
     wrapup_until: float = 0.0
     state_since: float = 0.0
 
+    @property
+    def held(self) -> bool:
+        """Paused by a controller for a wrap-up elsewhere, not by its agent."""
+        return self.paused and self.paused_reason == WRAPUP_HOLD_REASON
+
     def state(self, now: float) -> AgentState:
         if self.paused:
-            return AgentState.PAUSED
+            return AgentState.WRAPUP if self.held else AgentState.PAUSED
         if self.status in _RINGING:
             return AgentState.RINGING
         if self.in_call or self.status in _BUSY:

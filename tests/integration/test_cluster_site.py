@@ -10,6 +10,8 @@ PostgreSQL.
   at its start instead of adopting it back.
 - An agent's wrap-up ended through the controller of the node its call was not on (its ``*47``
   reached that node: the proxy spreads an agent's calls) ends where the call was.
+- An agent in wrap-up after a call on one node is offered no call by the other node either (its
+  controller holds the agent there) until the wrap-up ends.
 - A supervisor's ``*51`` that reaches the node without the agent's call goes on to the node
   that has it.
 """
@@ -23,12 +25,14 @@ import time
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from controller.config import load_config
+from controller.store.base import from_iso, to_iso
 from testbed.cluster import Cluster
 from testbed.sipp import SippPool
 
@@ -158,6 +162,7 @@ async def test_an_agents_login_pause_and_logout_through_one_controller_hold_on_b
 
 
 WRAPUP_S = 120  # far longer than the test: only an early end can end it
+HELD_LOOK_S = 3.0  # callers wait this long on both nodes, 1001 in wrap-up and 1002 paused
 
 
 @contextmanager
@@ -187,9 +192,10 @@ async def test_a_wrap_up_ended_through_the_other_node_s_controller_ends_where_th
             async with both_controllers(site, tmp_path) as apis:
                 register_agents(pool, site)
                 pool.agent_phones(RING_S="0", TALK_MS="1000")  # the agent hangs up after 1 s
+                since = to_iso(datetime.now(UTC))
                 caller = pool.call(NUMBER, HOLD_MS="30000")
                 config = load_config(site.nodes[0].controller_config)
-                [call] = await wait_for(functools.partial(_answered_calls, config), 30,
+                [call] = await wait_for(functools.partial(_answered_calls, config, since), 30,
                                         "the call answered and hung up by its agent")
                 agent = call["agent_id"]
                 there = [node.worker_id for node in site.nodes].index(call["node"])
@@ -212,10 +218,82 @@ async def test_a_wrap_up_ended_through_the_other_node_s_controller_ends_where_th
     assert (status, body["error"]) == (409, "agent 1004: not logged in")
 
 
-async def _answered_calls(config: Any) -> list[dict[str, Any]]:
+async def test_an_agent_in_wrap_up_after_a_call_on_one_node_gets_no_call_from_the_other(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    callers = []
+    with queue_wrapup(site, WRAPUP_S):
+        try:
+            async with both_controllers(site, tmp_path) as apis:
+                register_agents(pool, site)
+                await _set_paused(apis[0], "1002", True)  # 1001 alone takes the queue's calls
+                await wait_for(lambda: member_on(site, "1002") == ["paused", "paused"], 5,
+                               "1002 paused on both nodes")
+                try:
+                    pool.agent_phones(RING_S="0", TALK_MS="1000")
+                    since = to_iso(datetime.now(UTC))
+                    callers.append(pool.call(NUMBER, HOLD_MS="60000"))
+                    config = load_config(site.nodes[0].controller_config)
+                    [call] = await wait_for(functools.partial(_answered_calls, config, since), 30,
+                                            "the call answered and hung up by 1001")
+                    there = [node.worker_id for node in site.nodes].index(call["node"])
+                    other = 1 - there
+                    await wait_for(lambda: member_on(site, "1001")[other] == "paused", 5,
+                                   f"1001 held on node {other + 1}, its call on {there + 1}")
+                    held_s = time.time() - from_iso(call["ended_at"]).timestamp()
+                    callers.append(pool.call(NUMBER, calls=2, rate=2, HOLD_MS="60000"))
+                    await wait_for(lambda: sum(callers_on(site)) == 2, 10, "two callers waiting")
+                    waiting = callers_on(site)
+                    await asyncio.sleep(HELD_LOOK_S)
+                    still = callers_on(site), len(await _answered_calls(config, since))
+                    # through the call's node: the hold ends by the end stored there
+                    status, body = await apis[there].request(
+                        "POST", "/api/v1/agents/1001/end-wrapup")
+                    assert status == 200, body
+                    asked = time.monotonic()
+                    await wait_for(lambda: member_on(site, "1001")[other] == "member", 5,
+                                   f"1001 let go on node {other + 1}")
+                    released_s = time.monotonic() - asked
+                    await wait_for(lambda: sum(callers_on(site)) < 2, 10,
+                                   "1001 takes a waiting caller after its wrap-up")
+                    # and the site as it was: no caller, 1001 free on both nodes
+                    for node in site.nodes:
+                        await asyncio.to_thread(node.asterisk.hang_up_all)
+                    await wait_for(lambda: _calls_over(config, since, 2), 10,
+                                   "1001's second call over")
+                    status, body = await apis[0].request("POST", "/api/v1/agents/1001/end-wrapup")
+                    assert status == 200, body
+                    await wait_for(lambda: member_on(site, "1001") == ["member", "member"], 5,
+                                   "1001 free on both nodes")
+                finally:
+                    await _set_paused(apis[0], "1002", False)
+        finally:
+            for caller in callers:
+                caller.stop()
+    print(f"\n1001's call on node {there + 1}: held on node {other + 1} {held_s:.2f} s after"
+          f" its end, let go {released_s:.2f} s after its end of wrap-up; callers per node"
+          f" {waiting}")
+    assert waiting[other] >= 1  # a caller on the node without the wrap-up, offered nobody
+    assert still == (waiting, 1)
+
+
+async def _calls_over(config: Any, since: str, calls: int) -> bool:
+    return len(await _answered_calls(config, since)) == calls
+
+
+async def _set_paused(api: Api, agent: str, paused: bool) -> None:
+    status, body = await api.request(
+        "POST", f"/api/v1/agents/{agent}/{'pause' if paused else 'unpause'}",
+        {"reason": "lunch"} if paused else {})
+    assert status == 200, body
+
+
+async def _answered_calls(config: Any, since: str) -> list[dict[str, Any]]:
+    """The calls answered and over that arrived from ``since`` on (ISO time, as stored)."""
     return await store_rows(
-        config, "SELECT agent_id, node FROM inbound_calls WHERE outcome = 'answered'"
-        " AND ended_at IS NOT NULL", {})
+        config, "SELECT agent_id, node, ended_at FROM inbound_calls WHERE outcome = 'answered'"
+        " AND ended_at IS NOT NULL AND arrived_at >= :since ORDER BY arrived_at",
+        {"since": since})
 
 
 async def _agent_state(api: Api, agent: str, state: str) -> bool:

@@ -9,8 +9,10 @@ from controller.agents.membership import (
     RemoveMember,
     SetPause,
     member_changes,
+    wrapup_holds,
 )
 from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.state.model import WRAPUP_HOLD_REASON
 from controller.store.base import Database
 
 QUEUES = ("sales", "support")
@@ -54,3 +56,44 @@ async def test_the_versions_a_node_followed_are_stored_per_node(store: Database)
     assert await repo.followed_by("node1") == {"1001": "v2", "1002": "v1"}
     assert await repo.followed_by("node2") == {"1001": "v0"}
     assert await repo.followed_by("node3") == {}
+
+
+# ---- holds for a wrap-up on another node ----------------------------------------------------
+T = 1000.0
+HOLD = SetPause("support", True, WRAPUP_HOLD_REASON)
+HELD = NodeMember(True, WRAPUP_HOLD_REASON, 30.0)
+
+
+def test_a_call_ended_elsewhere_holds_its_agent_in_each_queue_for_that_queue_s_wrap_up() -> None:
+    free = NodeMember(False, "", 30.0)
+    on_node = {"1001": {"sales": NodeMember(False, "", 10.0), "support": free},
+               "1002": {"support": free}}
+    assert wrapup_holds([("1001", T)], [], on_node, T + 1) == {
+        "1001": [SetPause("sales", True, WRAPUP_HOLD_REASON), HOLD]}
+    # the shorter wrap-up is over first; a queue with none is never held
+    held = {"1001": {"sales": NodeMember(True, WRAPUP_HOLD_REASON, 10.0), "support": HELD,
+                     "billing": NodeMember(False, "", 0.0)}}
+    assert wrapup_holds([("1001", T)], [], held, T + 12) == {
+        "1001": [SetPause("sales", False, "")]}
+    assert wrapup_holds([("1001", T)], [], held, T + 31) == {
+        "1001": [SetPause("sales", False, ""), SetPause("support", False, "")]}
+
+
+def test_an_early_end_after_the_latest_call_lets_go_and_one_before_it_does_not() -> None:
+    on_node = {"1001": {"support": HELD}}
+    assert wrapup_holds([("1001", T)], [("1001", T + 5)], on_node, T + 6) == {
+        "1001": [SetPause("support", False, "")]}
+    # a *47 while the call was up does not end the wrap-up after it; the latest call counts
+    assert wrapup_holds([("1001", T - 20), ("1001", T)], [("1001", T - 5)], on_node,
+                        T + 6) == {}
+    assert wrapup_holds([("1001", T - 20)], [("1001", T - 5)],
+                        {"1001": {"support": NodeMember(False, "", 30.0)}}, T - 4) == {}
+
+
+def test_an_agent_s_own_pause_is_left_alone_and_a_hold_nobody_needs_is_let_go() -> None:
+    lunch = {"1001": {"support": NodeMember(True, "lunch", 30.0)}}
+    assert wrapup_holds([("1001", T)], [], lunch, T + 1) == {}
+    assert wrapup_holds([], [], lunch, T + 1) == {}
+    # held by an earlier run of this controller, whose call is long over
+    assert wrapup_holds([], [], {"1001": {"support": HELD}}, T) == {
+        "1001": [SetPause("support", False, "")]}

@@ -1,5 +1,6 @@
 """An end of wrap-up stored through one controller ends the agent's wrap-up on every node whose
-app_queue holds it in one (``AgentService.follow_wrapup_ends``), on a real store."""
+app_queue holds it in one (``AgentService.follow_wrapup_ends``), and a call's end holds its
+agent on the other nodes for the wrap-up (``hold_wrapups_elsewhere``), on a real store."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from controller.asterisk.ami import AmiClient
 from controller.asterisk.events import parse_ami
 from controller.inbound.agents import AgentService
 from controller.inbound.repository import AgentRepository, QueueMembership
-from controller.state.model import AgentState, LiveModel
+from controller.state.model import WRAPUP_HOLD_REASON, AgentState, LiveModel
 from controller.store.base import Database
 
 from .test_node_service import T0, Clock
@@ -104,3 +105,71 @@ async def test_an_end_committed_late_is_still_followed(store: Database) -> None:
     clock.now += 1
     await here.follow_wrapup_ends()
     assert [name for name, _ in ami.actions] == ["QueueRemove", "QueueAdd"]
+
+
+async def answered_call_ended(store: Database, node: str, ended: float) -> None:
+    """1001 took a call on ``node`` that ended at ``ended``, as its controller stores it."""
+    at = datetime.fromtimestamp(ended, UTC)
+    await store.execute(
+        "INSERT INTO inbound_calls (call_id, channel, did, queue, arrived_at, answered_at,"
+        " ended_at, outcome, agent_id, node) VALUES (:id, 'PJSIP/trunk-1', '5000', 'support',"
+        " :arrived, :answered, :ended, 'answered', '1001', :node)",
+        {"id": f"c{ended}", "arrived": (at - timedelta(seconds=40)).isoformat(),
+         "answered": (at - timedelta(seconds=30)).isoformat(), "ended": at.isoformat(),
+         "node": node})
+
+
+def paused_as(model: LiveModel, paused: bool, reason: str) -> None:
+    model.apply(parse_ami({"Event": "QueueMemberPause", **MEMBER, "Paused": "1" if paused
+                           else "0", "PausedReason": reason}))
+
+
+async def test_a_call_s_end_holds_its_agent_on_the_other_node_until_its_wrap_up_ends(
+    store: Database,
+) -> None:
+    clock = Clock()
+    here, _, ami = node(store, clock, "n1")
+    elsewhere, model, other_ami = node(store, clock, "n2")
+    clock.now += 1
+    await answered_call_ended(store, "n1", clock.now)  # n1's app_queue starts the wrap-up
+    clock.now += 1
+
+    await here.hold_wrapups_elsewhere()
+    await elsewhere.hold_wrapups_elsewhere()
+
+    assert ami.actions == []
+    assert other_ami.actions == [("QueuePause", {
+        "Interface": "PJSIP/1001", "Queue": "support", "Paused": "true",
+        "Reason": WRAPUP_HOLD_REASON})]
+    paused_as(model, True, WRAPUP_HOLD_REASON)
+    assert model.queues["support"].members["PJSIP/1001"].state(clock.now) is AgentState.WRAPUP
+    await elsewhere.follow_store()  # the agent's position (available) keeps the hold
+    assert len(other_ami.actions) == 1
+    clock.now += 59  # the wrap-up's 60 s are over
+    await elsewhere.hold_wrapups_elsewhere()
+    assert other_ami.actions[1] == ("QueuePause", {
+        "Interface": "PJSIP/1001", "Queue": "support", "Paused": "false", "Reason": None})
+
+
+async def test_an_early_end_lets_the_held_agent_go_and_its_own_pause_is_kept(
+    store: Database,
+) -> None:
+    clock = Clock()
+    elsewhere, model, ami = node(store, clock, "n2")
+    await answered_call_ended(store, "n1", clock.now)
+    clock.now += 1
+    await elsewhere.hold_wrapups_elsewhere()
+    paused_as(model, True, WRAPUP_HOLD_REASON)
+    clock.now += 5
+    await StatusLogRepository(store).record_wrapup_end(
+        "1001", datetime.fromtimestamp(clock.now, UTC))
+    await elsewhere.hold_wrapups_elsewhere()
+    assert [params["Paused"] for _, params in ami.actions] == ["true", "false"]
+    paused_as(model, False, "")
+    # the next call: the agent pauses for lunch before this node holds it; lunch stays
+    clock.now += 1
+    await answered_call_ended(store, "n1", clock.now)
+    paused_as(model, True, "lunch")
+    clock.now += 1
+    await elsewhere.hold_wrapups_elsewhere()
+    assert len(ami.actions) == 2
