@@ -40,7 +40,7 @@ from controller.inbound.site_queues import merge_views, views_by_queue
 from controller.logs import get_logger
 from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.pjsip import agent_interface, agent_of_interface
-from controller.state.model import AgentState, LiveModel
+from controller.state.model import LiveModel
 from controller.store.base import Database
 from controller.tasks import TaskSet
 
@@ -272,8 +272,7 @@ class AgentService:
 
     def _in_wrapup(self, agent_id: str) -> bool:
         interface, now = agent_interface(agent_id), self._model.now()
-        return any(member.state(now) is AgentState.WRAPUP
-                   for queue in self._model.queues.values()
+        return any(member.in_queue_wrapup(now) for queue in self._model.queues.values()
                    if (member := queue.members.get(interface)) is not None)
 
     async def _carry_out(self, agent_id: str, change: MemberChange) -> None:

@@ -110,17 +110,23 @@ class Member:
         return self.paused and self.paused_reason == WRAPUP_HOLD_REASON
 
     def state(self, now: float) -> AgentState:
-        if self.paused:
-            return AgentState.WRAPUP if self.held else AgentState.PAUSED
+        """What the member is doing; a held one that rings or talks here (offered the call
+        just before the hold) does that, else it is in wrap-up."""
+        if self.paused and not self.held:
+            return AgentState.PAUSED
         if self.status in _RINGING:
             return AgentState.RINGING
         if self.in_call or self.status in _BUSY:
             return AgentState.ON_CALL
         if self.status in _UNREACHABLE:
             return AgentState.UNAVAILABLE
-        if now < self.wrapup_until:
+        if self.held or now < self.wrapup_until:
             return AgentState.WRAPUP
         return AgentState.AVAILABLE
+
+    def in_queue_wrapup(self, now: float) -> bool:
+        """app_queue holds the member in wrap-up after a call on this node (not our hold)."""
+        return self.state(now) is AgentState.WRAPUP and now < self.wrapup_until
 
 
 @dataclass

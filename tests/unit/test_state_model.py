@@ -14,7 +14,7 @@ from controller.asterisk.events import (
     RejectedEvent,
     parse_ami,
 )
-from controller.state.model import AgentState, LiveModel
+from controller.state.model import WRAPUP_HOLD_REASON, AgentState, LiveModel
 
 
 class Clock:
@@ -83,6 +83,29 @@ def test_member_states_and_wrapup() -> None:
     assert counts[AgentState.PAUSED] == 1
     apply(model, {"Event": "QueueMemberRemoved", **base})
     assert model.queues["support"].members == {}
+
+
+def test_a_member_held_for_a_wrap_up_elsewhere_is_in_wrap_up_unless_it_rings_or_talks() -> None:
+    clock = Clock()
+    model = LiveModel(clock, queue_wrapup={"support": 20})
+    base = {"Queue": "support", "Interface": "PJSIP/1001", "MemberName": "1001"}
+    apply(model, {"Event": "QueueMemberAdded", **base, "Status": "1", "Paused": "0"})
+    apply(model, {"Event": "QueueMemberPause", **base, "Paused": "1",
+                 "PausedReason": WRAPUP_HOLD_REASON})
+    member = model.queues["support"].members["PJSIP/1001"]
+    assert (member.held, member.state(clock.now)) == (True, AgentState.WRAPUP)
+    assert not member.in_queue_wrapup(clock.now)  # app_queue here has no wrap-up of it
+    assert model.queues["support"].agents_by_state(clock.now)[AgentState.PAUSED] == 0
+    # offered a call here just before the hold: it rings, then talks, then wraps up here too
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "6"})
+    assert member.state(clock.now) is AgentState.RINGING
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
+    assert member.state(clock.now) is AgentState.ON_CALL
+    apply(model, {"Event": "AgentComplete", **base, "Uniqueid": "u9", "TalkTime": "30"})
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
+    assert member.in_queue_wrapup(clock.now)
+    apply(model, {"Event": "QueueMemberPause", **base, "Paused": "1", "PausedReason": "lunch"})
+    assert (member.held, member.state(clock.now)) == (False, AgentState.PAUSED)
 
 
 def test_a_queues_configured_wrapup_shows_in_every_queue_of_the_agent() -> None:

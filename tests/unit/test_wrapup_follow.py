@@ -163,8 +163,10 @@ async def test_an_early_end_lets_the_held_agent_go_and_its_own_pause_is_kept(
     clock.now += 5
     await StatusLogRepository(store).record_wrapup_end(
         "1001", datetime.fromtimestamp(clock.now, UTC))
+    await elsewhere.follow_wrapup_ends()  # a hold is no wrap-up of app_queue's: no rejoin
     await elsewhere.hold_wrapups_elsewhere()
-    assert [params["Paused"] for _, params in ami.actions] == ["true", "false"]
+    assert [(name, params["Paused"]) for name, params in ami.actions] == [
+        ("QueuePause", "true"), ("QueuePause", "false")]
     paused_as(model, False, "")
     # the next call: the agent pauses for lunch before this node holds it; lunch stays
     clock.now += 1
