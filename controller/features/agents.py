@@ -19,6 +19,7 @@ from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient, AriError
 from controller.features.core import Core
 from controller.inbound.agents import AgentService, QueueMembership
+from controller.inbound.repository import InboundCallRepository
 from controller.logs import get_logger
 from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.pjsip import agent_interface
@@ -78,12 +79,19 @@ def install(app: web.Application, core: Core) -> AgentService:
                                 channels, dispositions, agent_ids=tuple(config.agent_accounts),
                                 clock=clock)
     views = NodeQueueViewRepository(core.store)
+    calls = InboundCallRepository(core.store)
+
+    async def nodes_with_call(agent_id: str) -> list[str]:
+        """Where the agent talks, as the other nodes' views show it (a second late at most)
+        and, for a queue call, as the store has it from the answer on."""
+        now = clock()
+        shown = await views.nodes_with_call_of(config.node_name, agent_interface(agent_id), now)
+        return sorted({*shown, *await calls.nodes_talking_with(agent_id, config.node_name, now)})
+
     supervision = SupervisionService(
         config.agents, core.store, channels, core.ami,
         lambda: [c.latest.channel for c in model.channels.values() if c.state == "Up"],
-        clock,
-        lambda agent_id: views.nodes_with_call_of(
-            config.node_name, agent_interface(agent_id), clock()))
+        clock, nodes_with_call)
     core.sync.add_resync_hook(service.reconcile)
     core.supervise("agents-follow-store", lambda: service.run(lambda: core.sync.synced))
     core.sync.add_resync_hook(status.show_all)

@@ -307,9 +307,11 @@ async def _agent_state(api: Api, agent: str, state: str) -> bool:
 async def test_a_supervisor_s_star51_reaches_the_node_that_has_the_agent_s_call(
     site: Cluster, pool: SippPool, tmp_path: Path
 ) -> None:
-    """Two ``*51`` in a row from the supervisor's phone: the proxy sends them to alternate
-    nodes, so one first reaches the node without the agent's call, which refuses it 503; the
-    proxy tries the other node with it. Both sessions start, on the agent's exact channel."""
+    """Asked of the other node's API as soon as the answer is stored (before the node with the
+    call publishes its next view), a session is refused naming that node. Then two ``*51`` in
+    a row from the supervisor's phone: the proxy sends them to alternate nodes, so one first
+    reaches the node without the agent's call, which refuses it 503; the proxy tries the other
+    node with it. Both sessions start, on the agent's exact channel."""
     config = load_config(site.nodes[0].controller_config)
     password = site.nodes[0].asterisk.secrets.agent_passwords[SUPERVISOR]
     caller = None
@@ -322,9 +324,10 @@ async def test_a_supervisor_s_star51_reaches_the_node_that_has_the_agent_s_call(
                                     "the call answered")
             agent = call["agent_id"]
             there = [node.worker_id for node in site.nodes].index(call["node"])
-            # the other node knows of the call from the view the node publishes every second
-            await wait_for(lambda: _agent_state(apis[1 - there], agent, "on_call"), 5,
-                           f"node {2 - there}'s controller to see {agent} on a call")
+            # the other node's API at once: the store has the answer before any view shows it
+            status, body = await apis[1 - there].request("POST", "/api/v1/supervise", {
+                "supervisor": SUPERVISOR, "agent": agent, "mode": "listen"})
+            asked_early = status, body.get("error")
             for _ in range(2):
                 spy = pool.agent_call(SUPERVISOR, password, f"*51{agent}", HOLD_MS="2000")
                 await asyncio.to_thread(spy.wait, 20)
@@ -341,8 +344,10 @@ async def test_a_supervisor_s_star51_reaches_the_node_that_has_the_agent_s_call(
     passed = [s for s in sessions if s["refused"] is not None]
     assert len(started) == 2 and len({s["spied_channel"] for s in started}) == 1
     assert started[0]["spied_channel"].startswith(f"PJSIP/{agent}-")
-    assert [s["refused"] for s in passed] == [
+    assert sorted(s["refused"] for s in passed) == [
+        f"agent {agent}'s call is on {call['node']}: ask its controller",
         f"agent {agent}'s call is on {call['node']}: passed to the next node"]
+    assert asked_early == (409, f"agent {agent}'s call is on {call['node']}: ask its controller")
 
 
 async def _talking_calls(config: Any) -> list[dict[str, Any]]:

@@ -154,6 +154,26 @@ async def test_open_calls_of_nodes_whose_lease_ran_out(db: Database) -> None:
     assert [(c.call_id, c.node) for c in lapsed] == [("on-n1", "n1"), ("on-n3", "n3")]
 
 
+async def test_the_live_nodes_where_an_agent_talks_are_known_from_the_answer_on(
+    db: Database,
+) -> None:
+    calls, leases = InboundCallRepository(db), NodeLeaseRepository(db)
+    for node in ("n1", "n2", "n3"):
+        await leases.renew(node, seconds(30))
+    await leases.renew("n4", seconds(5))  # its controller gone at 10 s
+    await calls.set_answered(call("up", node="n2", answered_at=seconds(1), agent_id="1001"))
+    await calls.set_answered(call("here", node="n1", answered_at=seconds(1), agent_id="1001"))
+    await calls.set_answered(call("gone", node="n4", answered_at=seconds(1), agent_id="1001"))
+    await calls.save_ended(call("over", node="n3", answered_at=seconds(1), ended_at=seconds(4),
+                                outcome="answered", agent_id="1001"))
+    await calls.add_arrival(call("ringing", node="n3"))
+    await calls.set_answered(call("other", node="n3", answered_at=seconds(2), agent_id="1002"))
+
+    assert await calls.nodes_talking_with("1001", "n1", seconds(10)) == ["n2"]
+    assert await calls.nodes_talking_with("1002", "n1", seconds(10)) == ["n3"]
+    assert await calls.nodes_talking_with("1003", "n1", seconds(10)) == []
+
+
 async def test_outcomes_and_waits_since_a_moment(db: Database) -> None:
     calls = InboundCallRepository(db)
     yesterday = NOON - timedelta(days=1)
