@@ -85,7 +85,6 @@ def member_changes(
     return changes
 
 
-
 def wrapup_holds(
     call_ends: Iterable[tuple[str, float]], wrapup_ends: Iterable[tuple[str, float]],
     on_node: Mapping[str, Mapping[str, NodeMember]], now: float,
@@ -101,7 +100,7 @@ def wrapup_holds(
     for agent_id, ended in call_ends:
         last_end[agent_id] = max(ended, last_end.get(agent_id, ended))
     for agent_id, ended in wrapup_ends:
-        if ended >= last_end.get(agent_id, ended + 1):
+        if agent_id in last_end and ended >= last_end[agent_id]:
             del last_end[agent_id]
     changes: dict[str, list[SetPause]] = {}
     for agent_id, members in sorted(on_node.items()):

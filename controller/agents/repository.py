@@ -75,10 +75,11 @@ class StatusLogRepository:
 
     async def call_ends_elsewhere(self, node: str, since: datetime) -> list[tuple[str, datetime]]:
         """When the inbound calls agents took on nodes other than ``node`` ended, from
-        ``since`` on: their wrap-up runs there."""
+        ``since`` on: their wrap-up runs there. A call its node's loss ended (``node_lost``,
+        settled late by a survivor) started no wrap-up anywhere."""
         rows = await self._db.fetchall(
             "SELECT agent_id, ended_at FROM inbound_calls WHERE ended_at >= :since"
-            " AND agent_id IS NOT NULL AND answered_at IS NOT NULL AND node <> :node",
+            " AND agent_id IS NOT NULL AND outcome = 'answered' AND node <> :node",
             {"since": to_iso(since), "node": node})
         return [(row["agent_id"], from_iso(row["ended_at"])) for row in rows]
 

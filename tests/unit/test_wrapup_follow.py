@@ -107,16 +107,18 @@ async def test_an_end_committed_late_is_still_followed(store: Database) -> None:
     assert [name for name, _ in ami.actions] == ["QueueRemove", "QueueAdd"]
 
 
-async def answered_call_ended(store: Database, node: str, ended: float) -> None:
+async def answered_call_ended(
+    store: Database, node: str, ended: float, outcome: str = "answered"
+) -> None:
     """1001 took a call on ``node`` that ended at ``ended``, as its controller stores it."""
     at = datetime.fromtimestamp(ended, UTC)
     await store.execute(
         "INSERT INTO inbound_calls (call_id, channel, did, queue, arrived_at, answered_at,"
         " ended_at, outcome, agent_id, node) VALUES (:id, 'PJSIP/trunk-1', '5000', 'support',"
-        " :arrived, :answered, :ended, 'answered', '1001', :node)",
+        " :arrived, :answered, :ended, :outcome, '1001', :node)",
         {"id": f"c{ended}", "arrived": (at - timedelta(seconds=40)).isoformat(),
          "answered": (at - timedelta(seconds=30)).isoformat(), "ended": at.isoformat(),
-         "node": node})
+         "outcome": outcome, "node": node})
 
 
 def paused_as(model: LiveModel, paused: bool, reason: str) -> None:
@@ -175,3 +177,13 @@ async def test_an_early_end_lets_the_held_agent_go_and_its_own_pause_is_kept(
     clock.now += 1
     await elsewhere.hold_wrapups_elsewhere()
     assert len(ami.actions) == 2
+
+
+async def test_a_call_its_node_s_loss_ended_holds_nobody(store: Database) -> None:
+    clock = Clock()
+    survivor, _, ami = node(store, clock, "n2")
+    # n1 died mid-call; a survivor settled its open call well after the real end
+    await answered_call_ended(store, "n1", clock.now, outcome="node_lost")
+    clock.now += 1
+    await survivor.hold_wrapups_elsewhere()
+    assert ami.actions == []
