@@ -38,7 +38,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY
-from controller.state.model import WRAPUP_HOLD_REASON
+from controller.state.model import HOLD_REASONS
 
 AGENT_ID_PATTERN = r"^[1-8][0-9]{1,9}$"
 MISSED_REASON = "missed"
@@ -227,7 +227,7 @@ class AgentsConfig(Section):
     @model_validator(mode="after")
     def _reasons_distinct(self) -> AgentsConfig:
         names = list(self.pause_reasons.values())
-        for automatic in (MISSED_REASON, WRAPUP_HOLD_REASON):
+        for automatic in (MISSED_REASON, *HOLD_REASONS):
             if automatic in names:
                 raise ValueError(f"pause reason '{automatic}' is an automatic one; pick "
                                  "another name")

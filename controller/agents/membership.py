@@ -11,12 +11,14 @@ Each node's followed versions are stored (``agent_follows``): after a resync, an
 position changed since its node last followed it (this controller was down) is followed; a
 member the store does not have of any other agent was added behind our back and is adopted.
 
-Wrap-up is app_queue's, so it starts only on the node that had the call: the other nodes would
-offer the agent their callers at once. Each controller therefore reads the calls its site's
-agents took on other nodes and holds each such agent here, with a pause of its own
-(``WRAPUP_HOLD_REASON``), for the call's wrap-up in each queue, until an early end through any
-node (``wrapup_holds``). The hold is this node's, not the agent's position: following the store
-sees a held member as unpaused, and the agent's own pause replaces the hold.
+Each node's app_queue sees only its own calls: while an agent talks on another node it looks
+free here (the proxy refuses the offer, and app_queue tries again at every retry), and the
+wrap-up after that call starts only there (the proxy lets the next offer through). Each
+controller therefore reads the queue calls its site's agents answered on other nodes and holds
+each such agent here with a pause of its own: ``BUSY_HOLD_REASON`` while the call is up,
+``WRAPUP_HOLD_REASON`` for its wrap-up in each queue after it, until an early end through any
+node (``holds_for_calls_elsewhere``). A hold is this node's, not the agent's position:
+following the store sees a held member as unpaused, and the agent's own pause replaces it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.inbound.repository import QueueMembership
-from controller.state.model import WRAPUP_HOLD_REASON
+from controller.state.model import BUSY_HOLD_REASON, HOLD_REASONS, WRAPUP_HOLD_REASON
 
 FOLLOW_S = 1.0
 
@@ -61,7 +63,7 @@ class NodeMember:
 
     @property
     def held(self) -> bool:
-        return self.paused and self.reason == WRAPUP_HOLD_REASON
+        return self.paused and self.reason in HOLD_REASONS
 
 
 def member_changes(
@@ -85,17 +87,19 @@ def member_changes(
     return changes
 
 
-def wrapup_holds(
-    call_ends: Iterable[tuple[str, float]], wrapup_ends: Iterable[tuple[str, float]],
-    on_node: Mapping[str, Mapping[str, NodeMember]], now: float,
+def holds_for_calls_elsewhere(
+    talking: Collection[str], call_ends: Iterable[tuple[str, float]],
+    wrapup_ends: Iterable[tuple[str, float]], on_node: Mapping[str, Mapping[str, NodeMember]],
+    now: float,
 ) -> dict[str, list[SetPause]]:
-    """The pauses that hold agents on this node while their wrap-up runs on another, and the
-    unpauses that let them go, by agent. ``call_ends``: when calls agents took on other nodes
-    ended; ``wrapup_ends``: when agents ended their wrap-up early, through any node; ``on_node``:
-    each agent's members here by queue (epoch seconds throughout). A call's wrap-up runs in
-    every queue of its agent (``shared_lastcall``), each as long as that queue's, from the
-    agent's latest call end until an early end after it. A member its agent paused is left as
-    it is: that pause holds it already, and ends when the agent says."""
+    """The pauses that hold agents on this node while they talk or wrap up on another, and
+    the unpauses that let them go, by agent. ``talking``: the agents on a queue call answered
+    on another node, not over; ``call_ends``: when calls agents took on other nodes ended;
+    ``wrapup_ends``: when agents ended their wrap-up early, through any node; ``on_node``: each
+    agent's members here by queue (epoch seconds throughout). A call's wrap-up runs in every
+    queue of its agent (``shared_lastcall``), each as long as that queue's, from the agent's
+    latest call end until an early end after it. A member its agent paused is left as it is:
+    that pause holds it already, and ends when the agent says."""
     last_end: dict[str, float] = {}
     for agent_id, ended in call_ends:
         last_end[agent_id] = max(ended, last_end.get(agent_id, ended))
@@ -106,9 +110,13 @@ def wrapup_holds(
     for agent_id, members in sorted(on_node.items()):
         call_end = last_end.get(agent_id)
         for queue, member in sorted(members.items()):
-            due = call_end is not None and now < call_end + member.wrapup_s
-            if due and not member.paused:
-                changes.setdefault(agent_id, []).append(SetPause(queue, True, WRAPUP_HOLD_REASON))
-            elif member.held and not due:
+            wanted = None
+            if agent_id in talking:
+                wanted = BUSY_HOLD_REASON
+            elif call_end is not None and now < call_end + member.wrapup_s:
+                wanted = WRAPUP_HOLD_REASON
+            if wanted and (not member.paused or (member.held and member.reason != wanted)):
+                changes.setdefault(agent_id, []).append(SetPause(queue, True, wanted))
+            elif wanted is None and member.held:
                 changes.setdefault(agent_id, []).append(SetPause(queue, False, ""))
     return changes

@@ -86,7 +86,8 @@ def install(app: web.Application, core: Core) -> AgentService:
         and, for a queue call, as the store has it from the answer on."""
         now = clock()
         shown = await views.nodes_with_call_of(config.node_name, agent_interface(agent_id), now)
-        return sorted({*shown, *await calls.nodes_talking_with(agent_id, config.node_name, now)})
+        stored = (await calls.talking_elsewhere(config.node_name, now)).get(agent_id, [])
+        return sorted({*shown, *stored})
 
     supervision = SupervisionService(
         config.agents, core.store, channels, core.ami,

@@ -11,8 +11,8 @@ through any of them holds on all, also on a node whose controller was down meanw
 wrap-up (``*47``) is a moment, not a position: ``follow_wrapup_ends`` reads the ends the other
 controllers stored and rejoins the agent here if this node's app_queue holds it in wrap-up (its
 call was here, while its ``*47`` reached another node: the proxy spreads an agent's calls). The
-start of a wrap-up is app_queue's on the call's node alone: ``hold_wrapups_elsewhere`` holds the
-agent on this node meanwhile (``membership.wrapup_holds``).
+calls of another node are not this node's app_queue's to see: ``hold_for_calls_elsewhere`` holds
+their agents here while they talk and wrap up there (``membership.holds_for_calls_elsewhere``).
 """
 
 from __future__ import annotations
@@ -29,18 +29,22 @@ from controller.agents.membership import (
     NodeMember,
     RemoveMember,
     SetPause,
+    holds_for_calls_elsewhere,
     member_changes,
-    wrapup_holds,
 )
 from controller.agents.repository import StatusLogRepository
 from controller.asterisk.ami import AmiClient, AmiError
 from controller.asterisk.events import AmiEvent, QueueMemberAdded
-from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.inbound.repository import (
+    AgentRepository,
+    InboundCallRepository,
+    QueueMembership,
+)
 from controller.inbound.site_queues import merge_views, views_by_queue
 from controller.logs import get_logger
 from controller.nodes.queue_views import NodeQueueViewRepository
 from controller.pjsip import agent_interface, agent_of_interface
-from controller.state.model import LiveModel
+from controller.state.model import AgentState, LiveModel
 from controller.store.base import Database
 from controller.tasks import TaskSet
 
@@ -71,6 +75,7 @@ class AgentService:
         self._default_queues = default_queues
         self._versions_followed: dict[str, str] = {}
         self._history = StatusLogRepository(store)
+        self._calls = InboundCallRepository(store)
         # ends of wrap-up already followed (agent, when), and when they were last looked for;
         # those from before this controller's start are not its to follow
         self._wrapup_ends_followed: set[tuple[str, datetime]] = set()
@@ -185,7 +190,7 @@ class AgentService:
             if in_sync():
                 await self.follow_store()
                 await self.follow_wrapup_ends()
-                await self.hold_wrapups_elsewhere()
+                await self.hold_for_calls_elsewhere()
 
     async def follow_store(self) -> None:
         """Make this node's members of each agent whose stored position changed since the last
@@ -238,10 +243,10 @@ class AgentService:
                 except AgentError as error:  # app_queue refused: its wrap-up runs out instead
                     log.warning("agent.follow_failed", agent_id=agent_id, error=str(error))
 
-    async def hold_wrapups_elsewhere(self) -> None:
-        """Hold on this node each agent whose call on another node ended less than a wrap-up
-        ago, and let go of each held one whose wrap-up is over (its time, or an early end
-        through any node)."""
+    async def hold_for_calls_elsewhere(self) -> None:
+        """Hold on this node each agent on a queue call on another node, or whose call there
+        ended less than a wrap-up ago, and let go of each held one whose call and wrap-up are
+        over (its time, or an early end through any node)."""
         now = self._now()
         on_node: dict[str, dict[str, NodeMember]] = {}
         for queue in self._model.queues.values():
@@ -249,16 +254,17 @@ class AgentService:
                 if (agent_id := agent_of_interface(member.interface)) is not None:
                     on_node.setdefault(agent_id, {})[queue.name] = NodeMember(
                         member.paused, member.paused_reason, queue.wrapup_of(member))
-        members = [member for queues in on_node.values() for member in queues.values()]
-        longest = max((member.wrapup_s for member in members), default=0.0)
-        if not longest and not any(member.held for member in members):
-            return  # no wrap-up here to hold, none held: nothing to read
+        if not on_node:
+            return
+        longest = max(member.wrapup_s for queues in on_node.values() for member in queues.values())
         since = now - timedelta(seconds=longest)
+        talking = await self._calls.talking_elsewhere(self._node, now)
         call_ends = [(agent_id, ended.timestamp()) for agent_id, ended
                      in await self._history.call_ends_elsewhere(self._node, since)]
         early_ends = [(agent_id, ended.timestamp())
                       for agent_id, ended in await self._history.wrapup_ends(since)]
-        holds = wrapup_holds(call_ends, early_ends, on_node, now.timestamp())
+        holds = holds_for_calls_elsewhere(talking, call_ends, early_ends, on_node,
+                                          now.timestamp())
         for agent_id, changes in holds.items():
             for change in changes:
                 try:
@@ -267,12 +273,13 @@ class AgentService:
                     log.warning("agent.hold_failed", agent_id=agent_id, queue=change.queue,
                                 error=str(error))
                     continue
-                log.info("agent.wrapup_held" if change.paused else "agent.wrapup_released",
-                         agent_id=agent_id, queue=change.queue)
+                log.info("agent.held" if change.paused else "agent.released",
+                         agent_id=agent_id, queue=change.queue, reason=change.reason)
 
     def _in_wrapup(self, agent_id: str) -> bool:
         interface, now = agent_interface(agent_id), self._model.now()
-        return any(member.in_queue_wrapup(now) for queue in self._model.queues.values()
+        return any(member.own_state(now) is AgentState.WRAPUP
+                   for queue in self._model.queues.values()
                    if (member := queue.members.get(interface)) is not None)
 
     async def _carry_out(self, agent_id: str, change: MemberChange) -> None:

@@ -195,17 +195,21 @@ class InboundCallRepository:
         )
         return {row["node"]: int(row["n"]) for row in rows}
 
-    async def nodes_talking_with(self, agent_id: str, own: str, now: datetime) -> list[str]:
-        """The other nodes, their controller alive at ``now``, where ``agent_id`` has answered
-        a queue call not over yet: stored at the answer, before any view of that node shows
-        it. Sorted."""
+    async def talking_elsewhere(self, own: str, now: datetime) -> dict[str, list[str]]:
+        """The agents on a queue call not over yet on another node whose controller is alive
+        at ``now``, and those nodes (sorted): stored at the answer, before any view of that
+        node shows the call."""
         rows = await self._db.fetchall(
-            "SELECT DISTINCT c.node FROM inbound_calls c JOIN node_leases l ON l.node = c.node"
-            " WHERE c.ended_at IS NULL AND c.agent_id = :agent AND c.answered_at IS NOT NULL"
+            "SELECT DISTINCT c.agent_id, c.node FROM inbound_calls c"
+            " JOIN node_leases l ON l.node = c.node"
+            " WHERE c.ended_at IS NULL AND c.agent_id IS NOT NULL AND c.answered_at IS NOT NULL"
             " AND c.node <> :own AND l.lease_until >= :now ORDER BY c.node",
-            {"agent": agent_id, "own": own, "now": to_iso(now)},
+            {"own": own, "now": to_iso(now)},
         )
-        return [row["node"] for row in rows]
+        nodes: dict[str, list[str]] = {}
+        for row in rows:
+            nodes.setdefault(row["agent_id"], []).append(row["node"])
+        return nodes
 
     async def open_calls_of_lapsed_nodes(
         self, own: str, now: datetime

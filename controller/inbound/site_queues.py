@@ -47,11 +47,12 @@ class NodeQueueView:
 
 
 def view_of(queue: Queue, now: float) -> NodeQueueView:
-    """This node's view of ``queue`` from the live model."""
+    """This node's view of ``queue`` from the live model: its members as its own app_queue
+    has them (a hold for a call on another node is that node's to tell)."""
     return NodeQueueView(
         callers=len(queue.callers),
         oldest_joined_at=min((c.joined_at for c in queue.callers.values()), default=None),
-        agents={member.interface: member.state(now) for member in queue.members.values()},
+        agents={member.interface: member.own_state(now) for member in queue.members.values()},
     )
 
 

@@ -10,9 +10,9 @@ for its own ``Wrapuptime`` if it has one, else its queue's ``wrapuptime``, which
 carries (the model is given the configured ones: the controller renders queues.conf from
 them). ``shared_lastcall`` (always rendered) makes a call in one queue start the wrap-up in
 every queue of the agent, as app_queue does. A snapshot's ``LastCall`` restores a wrap-up that
-began before a reconnect. A member paused with ``WRAPUP_HOLD_REASON`` is in wrap-up too: its
-agent's call ended on another node, whose app_queue alone starts the wrap-up, and its
-controller holds the agent here meanwhile (``controller.agents.membership``).
+began before a reconnect. A member its controller holds (a pause with one of ``HOLD_REASONS``)
+is on a call or in wrap-up on another node, which its node's app_queue cannot see
+(``controller.agents.membership``): ``state`` counts the hold, ``own_state`` leaves it out.
 """
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ Clock = Callable[[], float]
 _RINGING = {6, 7}
 _BUSY = {2, 3, 8}
 _UNREACHABLE = {4, 5}
-# the pause a controller puts on a member while its agent's wrap-up runs on another node
+# the pauses a controller puts on a member while its agent talks on another node, and while
+# its wrap-up after that call runs there
+BUSY_HOLD_REASON = "busy-elsewhere"
 WRAPUP_HOLD_REASON = "wrapup-elsewhere"
+HOLD_REASONS = (BUSY_HOLD_REASON, WRAPUP_HOLD_REASON)
 
 
 class AgentState(StrEnum):
@@ -106,12 +109,23 @@ class Member:
 
     @property
     def held(self) -> bool:
-        """Paused by a controller for a wrap-up elsewhere, not by its agent."""
-        return self.paused and self.paused_reason == WRAPUP_HOLD_REASON
+        """Paused by a controller for its agent's call or wrap-up on another node, not by the
+        agent."""
+        return self.paused and self.paused_reason in HOLD_REASONS
 
     def state(self, now: float) -> AgentState:
-        """What the member is doing; a held one that rings or talks here (offered the call
-        just before the hold) does that, else it is in wrap-up."""
+        """What the member is doing, holds included: held, it is on a call or in wrap-up as
+        on the node that has the call, unless it rings or talks here (offered a call just
+        before the hold)."""
+        own = self.own_state(now)
+        if not self.held or own is not AgentState.AVAILABLE:
+            return own
+        return (AgentState.ON_CALL if self.paused_reason == BUSY_HOLD_REASON
+                else AgentState.WRAPUP)
+
+    def own_state(self, now: float) -> AgentState:
+        """What this node's app_queue has the member doing, a hold of ours left out: what
+        its node tells the others (a hold comes from them)."""
         if self.paused and not self.held:
             return AgentState.PAUSED
         if self.status in _RINGING:
@@ -120,13 +134,9 @@ class Member:
             return AgentState.ON_CALL
         if self.status in _UNREACHABLE:
             return AgentState.UNAVAILABLE
-        if self.held or now < self.wrapup_until:
+        if now < self.wrapup_until:
             return AgentState.WRAPUP
         return AgentState.AVAILABLE
-
-    def in_queue_wrapup(self, now: float) -> bool:
-        """app_queue holds the member in wrap-up after a call on this node (not our hold)."""
-        return self.state(now) is AgentState.WRAPUP and now < self.wrapup_until
 
 
 @dataclass

@@ -10,8 +10,8 @@ PostgreSQL.
   at its start instead of adopting it back.
 - An agent's wrap-up ended through the controller of the node its call was not on (its ``*47``
   reached that node: the proxy spreads an agent's calls) ends where the call was.
-- An agent in wrap-up after a call on one node is offered no call by the other node either (its
-  controller holds the agent there) until the wrap-up ends.
+- An agent on a call on one node, and in wrap-up after it, is offered no call by the other node
+  either (its controller holds the agent there) until the wrap-up ends.
 - A supervisor's ``*51`` that reaches the node without the agent's call goes on to the node
   that has it.
 """
@@ -32,6 +32,7 @@ from typing import Any
 import tomli_w
 
 from controller.config import load_config
+from controller.state.model import BUSY_HOLD_REASON, WRAPUP_HOLD_REASON
 from controller.store.base import from_iso, to_iso
 from testbed.cluster import Cluster
 from testbed.sipp import SippPool
@@ -124,6 +125,17 @@ def member_on(site: Cluster, agent: str) -> list[str]:
     return shown
 
 
+def held_on(site: Cluster, agent: str) -> list[str]:
+    """The reason each node's app_queue has ``agent`` paused with in the queue ("": none)."""
+    reasons = []
+    for node in site.nodes:
+        line = next((line for line in node.asterisk.cli(f"queue show {QUEUE}").splitlines()
+                     if f"(PJSIP/{agent})" in line or f"PJSIP/{agent} " in line), "")
+        found = re.search(r"\(paused:([^ )]+)", line)
+        reasons.append(found.group(1) if found else "")
+    return reasons
+
+
 async def test_an_agents_login_pause_and_logout_through_one_controller_hold_on_both_nodes(
     site: Cluster, tmp_path: Path
 ) -> None:
@@ -163,6 +175,7 @@ async def test_an_agents_login_pause_and_logout_through_one_controller_hold_on_b
 
 WRAPUP_S = 120  # far longer than the test: only an early end can end it
 HELD_LOOK_S = 3.0  # callers wait this long on both nodes, 1001 in wrap-up and 1002 paused
+HELD_TALK_MS = 3000
 
 
 @contextmanager
@@ -218,7 +231,7 @@ async def test_a_wrap_up_ended_through_the_other_node_s_controller_ends_where_th
     assert (status, body["error"]) == (409, "agent 1004: not logged in")
 
 
-async def test_an_agent_in_wrap_up_after_a_call_on_one_node_gets_no_call_from_the_other(
+async def test_an_agent_on_a_call_or_in_wrap_up_on_one_node_gets_no_call_from_the_other(
     site: Cluster, pool: SippPool, tmp_path: Path
 ) -> None:
     callers = []
@@ -230,16 +243,21 @@ async def test_an_agent_in_wrap_up_after_a_call_on_one_node_gets_no_call_from_th
                 await wait_for(lambda: member_on(site, "1002") == ["paused", "paused"], 5,
                                "1002 paused on both nodes")
                 try:
-                    pool.agent_phones(RING_S="0", TALK_MS="1000")
+                    pool.agent_phones(RING_S="0", TALK_MS=str(HELD_TALK_MS))
                     since = to_iso(datetime.now(UTC))
                     callers.append(pool.call(NUMBER, HOLD_MS="60000"))
                     config = load_config(site.nodes[0].controller_config)
-                    [call] = await wait_for(functools.partial(_answered_calls, config, since), 30,
-                                            "the call answered and hung up by 1001")
-                    there = [node.worker_id for node in site.nodes].index(call["node"])
+                    [up] = await wait_for(functools.partial(_talking_calls, config), 30,
+                                          "the call answered by 1001")
+                    there = [node.worker_id for node in site.nodes].index(up["node"])
                     other = 1 - there
-                    await wait_for(lambda: member_on(site, "1001")[other] == "paused", 5,
-                                   f"1001 held on node {other + 1}, its call on {there + 1}")
+                    await wait_for(lambda: held_on(site, "1001")[other] == BUSY_HOLD_REASON, 5,
+                                   f"1001 held on node {other + 1} while it talks on {there + 1}")
+                    busy_s = time.time() - from_iso(up["answered_at"]).timestamp()
+                    [call] = await wait_for(functools.partial(_answered_calls, config, since), 10,
+                                            "the call hung up by 1001")
+                    await wait_for(lambda: held_on(site, "1001")[other] == WRAPUP_HOLD_REASON, 5,
+                                   f"1001 held on node {other + 1} for its wrap-up")
                     held_s = time.time() - from_iso(call["ended_at"]).timestamp()
                     callers.append(pool.call(NUMBER, calls=2, rate=2, HOLD_MS="60000"))
                     await wait_for(lambda: sum(callers_on(site)) == 2, 10, "two callers waiting")
@@ -270,9 +288,9 @@ async def test_an_agent_in_wrap_up_after_a_call_on_one_node_gets_no_call_from_th
         finally:
             for caller in callers:
                 caller.stop()
-    print(f"\n1001's call on node {there + 1}: held on node {other + 1} {held_s:.2f} s after"
-          f" its end, let go {released_s:.2f} s after its end of wrap-up; callers per node"
-          f" {waiting}")
+    print(f"\n1001's call on node {there + 1}: held busy on node {other + 1} {busy_s:.2f} s"
+          f" after its answer, for wrap-up {held_s:.2f} s after its end, let go"
+          f" {released_s:.2f} s after its end of wrap-up; callers per node {waiting}")
     assert waiting[other] >= 1  # a caller on the node without the wrap-up, offered nobody
     assert still == (waiting, 1)
 
@@ -352,5 +370,5 @@ async def test_a_supervisor_s_star51_reaches_the_node_that_has_the_agent_s_call(
 
 async def _talking_calls(config: Any) -> list[dict[str, Any]]:
     return await store_rows(
-        config, "SELECT agent_id, node FROM inbound_calls WHERE answered_at IS NOT NULL"
-        " AND ended_at IS NULL", {})
+        config, "SELECT agent_id, node, answered_at FROM inbound_calls"
+        " WHERE answered_at IS NOT NULL AND ended_at IS NULL", {})

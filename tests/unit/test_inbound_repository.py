@@ -169,9 +169,8 @@ async def test_the_live_nodes_where_an_agent_talks_are_known_from_the_answer_on(
     await calls.add_arrival(call("ringing", node="n3"))
     await calls.set_answered(call("other", node="n3", answered_at=seconds(2), agent_id="1002"))
 
-    assert await calls.nodes_talking_with("1001", "n1", seconds(10)) == ["n2"]
-    assert await calls.nodes_talking_with("1002", "n1", seconds(10)) == ["n3"]
-    assert await calls.nodes_talking_with("1003", "n1", seconds(10)) == []
+    assert await calls.talking_elsewhere("n1", seconds(10)) == {"1001": ["n2"], "1002": ["n3"]}
+    assert await calls.talking_elsewhere("n2", seconds(10)) == {"1001": ["n1"], "1002": ["n3"]}
 
 
 async def test_outcomes_and_waits_since_a_moment(db: Database) -> None:

@@ -14,7 +14,12 @@ from controller.asterisk.events import (
     RejectedEvent,
     parse_ami,
 )
-from controller.state.model import WRAPUP_HOLD_REASON, AgentState, LiveModel
+from controller.state.model import (
+    BUSY_HOLD_REASON,
+    WRAPUP_HOLD_REASON,
+    AgentState,
+    LiveModel,
+)
 
 
 class Clock:
@@ -85,7 +90,7 @@ def test_member_states_and_wrapup() -> None:
     assert model.queues["support"].members == {}
 
 
-def test_a_member_held_for_a_wrap_up_elsewhere_is_in_wrap_up_unless_it_rings_or_talks() -> None:
+def test_a_member_held_for_a_call_elsewhere_is_on_it_or_in_its_wrap_up_unless_busy_here() -> None:
     clock = Clock()
     model = LiveModel(clock, queue_wrapup={"support": 20})
     base = {"Queue": "support", "Interface": "PJSIP/1001", "MemberName": "1001"}
@@ -94,7 +99,7 @@ def test_a_member_held_for_a_wrap_up_elsewhere_is_in_wrap_up_unless_it_rings_or_
                  "PausedReason": WRAPUP_HOLD_REASON})
     member = model.queues["support"].members["PJSIP/1001"]
     assert (member.held, member.state(clock.now)) == (True, AgentState.WRAPUP)
-    assert not member.in_queue_wrapup(clock.now)  # app_queue here has no wrap-up of it
+    assert member.own_state(clock.now) is AgentState.AVAILABLE  # as app_queue has it
     assert model.queues["support"].agents_by_state(clock.now)[AgentState.PAUSED] == 0
     # offered a call here just before the hold: it rings, then talks, then wraps up here too
     apply(model, {"Event": "QueueMemberStatus", **base, "Status": "6"})
@@ -103,9 +108,14 @@ def test_a_member_held_for_a_wrap_up_elsewhere_is_in_wrap_up_unless_it_rings_or_
     assert member.state(clock.now) is AgentState.ON_CALL
     apply(model, {"Event": "AgentComplete", **base, "Uniqueid": "u9", "TalkTime": "30"})
     apply(model, {"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
-    assert member.in_queue_wrapup(clock.now)
+    assert member.own_state(clock.now) is AgentState.WRAPUP
     apply(model, {"Event": "QueueMemberPause", **base, "Paused": "1", "PausedReason": "lunch"})
     assert (member.held, member.state(clock.now)) == (False, AgentState.PAUSED)
+    apply(model, {"Event": "QueueMemberPause", **base, "Paused": "1",
+                 "PausedReason": BUSY_HOLD_REASON})  # its next call is up on another node
+    clock.now += 30
+    assert (member.held, member.state(clock.now)) == (True, AgentState.ON_CALL)
+    assert member.own_state(clock.now) is AgentState.AVAILABLE
 
 
 def test_a_queues_configured_wrapup_shows_in_every_queue_of_the_agent() -> None:

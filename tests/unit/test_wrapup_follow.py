@@ -1,6 +1,7 @@
 """An end of wrap-up stored through one controller ends the agent's wrap-up on every node whose
-app_queue holds it in one (``AgentService.follow_wrapup_ends``), and a call's end holds its
-agent on the other nodes for the wrap-up (``hold_wrapups_elsewhere``), on a real store."""
+app_queue holds it in one (``AgentService.follow_wrapup_ends``), and a call answered on one
+node holds its agent on the others while it is up and for its wrap-up
+(``hold_for_calls_elsewhere``), on a real store."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from controller.asterisk.ami import AmiClient
 from controller.asterisk.events import parse_ami
 from controller.inbound.agents import AgentService
 from controller.inbound.repository import AgentRepository, QueueMembership
-from controller.state.model import WRAPUP_HOLD_REASON, AgentState, LiveModel
+from controller.nodes.repository import NodeLeaseRepository
+from controller.state.model import (
+    BUSY_HOLD_REASON,
+    WRAPUP_HOLD_REASON,
+    AgentState,
+    LiveModel,
+)
 from controller.store.base import Database
 
 from .test_node_service import T0, Clock
@@ -136,8 +143,8 @@ async def test_a_call_s_end_holds_its_agent_on_the_other_node_until_its_wrap_up_
     await answered_call_ended(store, "n1", clock.now)  # n1's app_queue starts the wrap-up
     clock.now += 1
 
-    await here.hold_wrapups_elsewhere()
-    await elsewhere.hold_wrapups_elsewhere()
+    await here.hold_for_calls_elsewhere()
+    await elsewhere.hold_for_calls_elsewhere()
 
     assert ami.actions == []
     assert other_ami.actions == [("QueuePause", {
@@ -148,7 +155,7 @@ async def test_a_call_s_end_holds_its_agent_on_the_other_node_until_its_wrap_up_
     await elsewhere.follow_store()  # the agent's position (available) keeps the hold
     assert len(other_ami.actions) == 1
     clock.now += 59  # the wrap-up's 60 s are over
-    await elsewhere.hold_wrapups_elsewhere()
+    await elsewhere.hold_for_calls_elsewhere()
     assert other_ami.actions[1] == ("QueuePause", {
         "Interface": "PJSIP/1001", "Queue": "support", "Paused": "false", "Reason": None})
 
@@ -160,13 +167,13 @@ async def test_an_early_end_lets_the_held_agent_go_and_its_own_pause_is_kept(
     elsewhere, model, ami = node(store, clock, "n2")
     await answered_call_ended(store, "n1", clock.now)
     clock.now += 1
-    await elsewhere.hold_wrapups_elsewhere()
+    await elsewhere.hold_for_calls_elsewhere()
     paused_as(model, True, WRAPUP_HOLD_REASON)
     clock.now += 5
     await StatusLogRepository(store).record_wrapup_end(
         "1001", datetime.fromtimestamp(clock.now, UTC))
     await elsewhere.follow_wrapup_ends()  # a hold is no wrap-up of app_queue's: no rejoin
-    await elsewhere.hold_wrapups_elsewhere()
+    await elsewhere.hold_for_calls_elsewhere()
     assert [(name, params["Paused"]) for name, params in ami.actions] == [
         ("QueuePause", "true"), ("QueuePause", "false")]
     paused_as(model, False, "")
@@ -175,7 +182,7 @@ async def test_an_early_end_lets_the_held_agent_go_and_its_own_pause_is_kept(
     await answered_call_ended(store, "n1", clock.now)
     paused_as(model, True, "lunch")
     clock.now += 1
-    await elsewhere.hold_wrapups_elsewhere()
+    await elsewhere.hold_for_calls_elsewhere()
     assert len(ami.actions) == 2
 
 
@@ -185,5 +192,28 @@ async def test_a_call_its_node_s_loss_ended_holds_nobody(store: Database) -> Non
     # n1 died mid-call; a survivor settled its open call well after the real end
     await answered_call_ended(store, "n1", clock.now, outcome="node_lost")
     clock.now += 1
-    await survivor.hold_wrapups_elsewhere()
+    await survivor.hold_for_calls_elsewhere()
     assert ami.actions == []
+
+
+async def test_a_call_up_on_a_live_node_holds_its_agent_busy_on_the_others(
+    store: Database,
+) -> None:
+    clock = Clock()
+    survivor, model, ami = node(store, clock, "n2")
+    at = datetime.fromtimestamp(clock.now, UTC)
+    await store.execute(
+        "INSERT INTO inbound_calls (call_id, channel, did, queue, arrived_at, answered_at,"
+        " agent_id, node) VALUES ('up', 'PJSIP/trunk-2', '5000', 'support', :at, :at,"
+        " '1001', 'n1')", {"at": at.isoformat()})
+    await NodeLeaseRepository(store).renew("n1", at + timedelta(seconds=30))
+    clock.now += 1
+    await survivor.hold_for_calls_elsewhere()
+    assert ami.actions == [("QueuePause", {
+        "Interface": "PJSIP/1001", "Queue": "support", "Paused": "true",
+        "Reason": BUSY_HOLD_REASON})]
+    paused_as(model, True, BUSY_HOLD_REASON)
+    assert model.queues["support"].members["PJSIP/1001"].state(clock.now) is AgentState.ON_CALL
+    clock.now += 40  # n1's controller stopped renewing: its open call holds nobody
+    await survivor.hold_for_calls_elsewhere()
+    assert [params["Paused"] for _, params in ami.actions] == ["true", "false"]
