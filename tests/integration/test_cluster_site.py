@@ -175,7 +175,7 @@ async def test_an_agents_login_pause_and_logout_through_one_controller_hold_on_b
 
 WRAPUP_S = 120  # far longer than the test: only an early end can end it
 HELD_LOOK_S = 3.0  # callers wait this long on both nodes, 1001 in wrap-up and 1002 paused
-HELD_TALK_MS = 3000
+HELD_TALK_MS = 5000  # the busy hold comes within about 0.7 s of the answer: seen while it talks
 
 
 @contextmanager
