@@ -9,6 +9,7 @@ nodes' states as Kamailio sees them (``kamcmd dispatcher.list``). ``stop`` is SI
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -76,12 +77,19 @@ class KamailioInstance:
         if process is None or process.poll() is not None:
             self._process = None
             return
-        process.send_signal(signal.SIGTERM)
+        # the whole group: Kamailio's worker children outlive a main process killed alone
+        # (one was found still running after a full test run)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(STOP_TIMEOUT)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
         self._process = None
 
     def kamcmd(self, *command: str) -> str:
@@ -125,3 +133,12 @@ class KamailioInstance:
 
     def log_tail(self, characters: int = 3000) -> str:
         return self.log_text()[-characters:]
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the process group ``group`` is left."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -19,6 +19,7 @@ from controller.state.model import (
     WRAPUP_HOLD_REASON,
     AgentState,
     LiveModel,
+    Member,
 )
 
 
@@ -64,6 +65,16 @@ def test_caller_join_leave_renumbers_positions() -> None:
     assert ("caller_leave", "support") in changes
 
 
+def take_a_call(model: LiveModel, base: dict[str, str], member: Member, now: float) -> None:
+    """The member's phone rings (so it shows), is answered (so it shows), and hangs up."""
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "6"})
+    assert member.state(now) is AgentState.RINGING
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
+    assert member.state(now) is AgentState.ON_CALL
+    apply(model, {"Event": "AgentComplete", **base, "Uniqueid": "u9", "TalkTime": "30"})
+    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
+
+
 def test_member_states_and_wrapup() -> None:
     clock = Clock()
     model = LiveModel(clock)
@@ -72,12 +83,7 @@ def test_member_states_and_wrapup() -> None:
                  "Wrapuptime": "5"})
     member = model.queues["support"].members["PJSIP/1001"]
     assert member.state(clock.now) is AgentState.AVAILABLE
-    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "6"})
-    assert member.state(clock.now) is AgentState.RINGING
-    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
-    assert member.state(clock.now) is AgentState.ON_CALL
-    apply(model, {"Event": "AgentComplete", **base, "Uniqueid": "u9", "TalkTime": "30"})
-    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
+    take_a_call(model, base, member, clock.now)
     assert member.state(clock.now) is AgentState.WRAPUP
     clock.now += 6
     assert member.state(clock.now) is AgentState.AVAILABLE
@@ -102,12 +108,7 @@ def test_a_member_held_for_a_call_elsewhere_is_on_it_or_in_its_wrap_up_unless_bu
     assert member.own_state(clock.now) is AgentState.AVAILABLE  # as app_queue has it
     assert model.queues["support"].agents_by_state(clock.now)[AgentState.PAUSED] == 0
     # offered a call here just before the hold: it rings, then talks, then wraps up here too
-    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "6"})
-    assert member.state(clock.now) is AgentState.RINGING
-    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "2", "InCall": "1"})
-    assert member.state(clock.now) is AgentState.ON_CALL
-    apply(model, {"Event": "AgentComplete", **base, "Uniqueid": "u9", "TalkTime": "30"})
-    apply(model, {"Event": "QueueMemberStatus", **base, "Status": "1", "InCall": "0"})
+    take_a_call(model, base, member, clock.now)
     assert member.own_state(clock.now) is AgentState.WRAPUP
     apply(model, {"Event": "QueueMemberPause", **base, "Paused": "1", "PausedReason": "lunch"})
     assert (member.held, member.state(clock.now)) == (False, AgentState.PAUSED)
