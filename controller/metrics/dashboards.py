@@ -7,6 +7,15 @@ PromQL expression easy to find. The JSON under ``docker/grafana/dashboards/`` is
     python -m controller.metrics.dashboards docker/grafana/dashboards
 
 and a unit test fails when the committed files differ from what this module produces.
+
+A site of several nodes has a controller per node, each one a target of job ``callctl``, so a
+gauge comes once per controller and each panel says how they add up: a node's share (callers
+waiting, callbacks it owns, dialer lines, every counter) is summed; what each controller reads
+from the store (service level, abandon ratios, leads, the agent statistics) or from its config
+(open, targets) is the site's already, the same from each, so the panel takes the largest; so
+does a node's view of every member (each node has every logged-in agent, held there while
+busy elsewhere) and of its longest and expected waits. With one controller each panel reads
+as the gauge itself.
 """
 
 from __future__ import annotations
@@ -155,15 +164,17 @@ INBOUND = Dashboard(
     title="callctl inbound wallboard",
     variables=(("queue", "callctl_queue_callers"),),
     panels=(
-        Panel("Callers waiting", "stat", (Target(f"callctl_queue_callers{Q}", "{{queue}}"),),
+        Panel("Callers waiting", "stat",
+              (Target(f"sum by (queue) (callctl_queue_callers{Q})", "{{queue}}"),),
               thresholds=((5, "orange"), (10, "red"))),
         Panel("Oldest wait", "stat",
-              (Target(f"callctl_queue_oldest_wait_seconds{Q}", "{{queue}}"),),
+              (Target(f"max by (queue) (callctl_queue_oldest_wait_seconds{Q})", "{{queue}}"),),
               unit="s", thresholds=((30, "orange"), (60, "red"))),
         Panel("Estimated wait", "stat",
-              (Target(f"callctl_queue_estimated_wait_seconds{Q}", "{{queue}}"),), unit="s"),
+              (Target(f"max by (queue) (callctl_queue_estimated_wait_seconds{Q})", "{{queue}}"),),
+              unit="s"),
         Panel("Service level", "gauge",
-              (Target(f"callctl_queue_service_level_ratio{Q}", "{{queue}}"),),
+              (Target(f"max by (queue) (callctl_queue_service_level_ratio{Q})", "{{queue}}"),),
               unit="percentunit", base_colour="red", thresholds=((0.7, "orange"), (0.8, "green")),
               description="Answered within threshold / (answered + abandoned after the "
                           "short-abandon threshold) over the configured window."),
@@ -173,12 +184,15 @@ INBOUND = Dashboard(
             f"(increase(callctl_queue_calls_total{Q}[1h])), 1)",
             "{{queue}}"),), unit="percentunit", thresholds=((0.05, "orange"), (0.1, "red")),
             description="Abandoned / all calls that left the queue in the last hour."),
-        Panel("Queue open", "stat", (Target(f"callctl_queue_open{Q}", "{{queue}}"),),
+        Panel("Queue open", "stat",
+              (Target(f"max by (queue) (callctl_queue_open{Q})", "{{queue}}"),),
               base_colour="red", thresholds=((1, "green"),),
               value_text={"0": "closed", "1": "open"}),
         Panel("Agents by state", "bargauge",
-              (Target(f"sum by (state) (callctl_agents{Q})", "{{state}}"),),
-              description="Queue memberships per state: an agent in two queues counts twice."),
+              (Target(f"sum by (state) (max by (queue, state) (callctl_agents{Q}))",
+                      "{{state}}"),),
+              description="Queue memberships per state, each once over the nodes: an agent in"
+                          " two queues counts twice."),
         Panel("Calls by outcome", "timeseries", (Target(
             f"sum by (outcome) (increase(callctl_queue_calls_total{Q}[{RATE}]))",
             "{{outcome}}"),), stacked=True),
@@ -191,9 +205,9 @@ INBOUND = Dashboard(
             "{{queue}}"),), unit="s", width=12,
             description="Talk + wrap-up seconds per answered call."),
         Panel("Callers waiting over time", "timeseries",
-              (Target(f"callctl_queue_callers{Q}", "{{queue}}"),), width=12),
+              (Target(f"sum by (queue) (callctl_queue_callers{Q})", "{{queue}}"),), width=12),
         Panel("Callbacks pending", "stat",
-              (Target(f"callctl_callbacks_pending{Q}", "{{queue}}"),), width=6,
+              (Target(f"sum by (queue) (callctl_callbacks_pending{Q})", "{{queue}}"),), width=6,
               description="Callbacks booked and not ended: waiting for the schedule, holding "
                           "the caller's place in the queue, dialing or waiting to retry."),
         Panel("Callbacks by outcome", "timeseries", (Target(
@@ -215,20 +229,25 @@ DIALER = Dashboard(
     variables=(("campaign", "callctl_dialer_dial_level"),),
     panels=(
         Panel("Abandon ratio per window", "timeseries",
-              (Target(f"callctl_dialer_abandon_ratio{C}", "{{campaign}} {{window}}"),),
+              (Target(f"max by (campaign, window) (callctl_dialer_abandon_ratio{C})",
+                      "{{campaign}} {{window}}"),),
               unit="percentunit", width=12,
               thresholds=((ABANDON_WARNING, "orange"), (ABANDON_LIMIT, "red")),
               description="Abandoned / live-answered calls; the red line is the 3% limit."),
         Panel("Dial level", "timeseries",
-              (Target(f"callctl_dialer_dial_level{C}", "{{campaign}}"),), width=12),
+              (Target(f"avg by (campaign) (callctl_dialer_dial_level{C})", "{{campaign}}"),),
+              width=12, description="Lines per agent, averaged over the dialer workers."),
         Panel("Lines active", "timeseries",
-              (Target(f"callctl_dialer_lines_active{C}", "{{campaign}}"),)),
+              (Target(f"sum by (campaign) (callctl_dialer_lines_active{C})", "{{campaign}}"),)),
         Panel("Agent occupancy", "gauge",
-              (Target(f"callctl_dialer_agent_occupancy_ratio{C}", "{{campaign}}"),),
+              (Target(f"avg by (campaign) (callctl_dialer_agent_occupancy_ratio{C})",
+                      "{{campaign}}"),),
               unit="percentunit", base_colour="orange",
-              thresholds=((0.7, "green"), (0.95, "red"))),
+              thresholds=((0.7, "green"), (0.95, "red")),
+              description="Each worker's agents' talk share, averaged over the workers."),
         Panel("Leads by state", "bargauge",
-              (Target(f"sum by (state) (callctl_dialer_leads{C})", "{{state}}"),)),
+              (Target(f"sum by (state) (max by (campaign, state) (callctl_dialer_leads{C}))",
+                      "{{state}}"),)),
         Panel("Answer to agent latency", "timeseries", tuple(
             Target(f"histogram_quantile({q}, sum by (campaign, le) (rate("
                    f"callctl_dialer_answer_to_agent_seconds_bucket{C}[{RATE}])))",
@@ -250,10 +269,11 @@ HEALTH = Dashboard(
     uid="callctl-health",
     title="callctl controller health",
     panels=(
-        Panel("Components", "stat", (Target("callctl_up", "{{component}}"),),
+        Panel("Components", "stat", (Target("callctl_up", "{{instance}} {{component}}"),),
               base_colour="red", thresholds=((1, "green"),),
               value_text={"0": "down", "1": "up"}),
-        Panel("Scrape targets", "stat", (Target('up{job=~"callctl|asterisk"}', "{{job}}"),),
+        Panel("Scrape targets", "stat",
+              (Target('up{job=~"callctl|asterisk"}', "{{job}} {{instance}}"),),
               base_colour="red", thresholds=((1, "green"),),
               value_text={"0": "down", "1": "up"}),
         Panel("Asterisk channels", "stat", (Target("asterisk_channels_count", "channels"),)),
@@ -269,12 +289,12 @@ HEALTH = Dashboard(
         Panel("Recording bytes per second", "timeseries",
               (Target(f"rate(callctl_recording_bytes_total[{RATE}])", "bytes/s"),), unit="Bps"),
         Panel("Controller memory", "timeseries",
-              (Target('process_resident_memory_bytes{job="callctl"}', "resident"),),
+              (Target('process_resident_memory_bytes{job="callctl"}', "{{instance}}"),),
               unit="bytes"),
         Panel("Controller CPU", "timeseries", (Target(
-            f'rate(process_cpu_seconds_total{{job="callctl"}}[{RATE}])', "cores"),)),
+            f'rate(process_cpu_seconds_total{{job="callctl"}}[{RATE}])', "{{instance}}"),)),
         Panel("Scrape duration", "timeseries",
-              (Target('scrape_duration_seconds{job=~"callctl|asterisk"}', "{{job}}"),),
+              (Target('scrape_duration_seconds{job=~"callctl|asterisk"}', "{{job}} {{instance}}"),),
               unit="s"),
     ),
 )
@@ -287,25 +307,29 @@ AGENTS = Dashboard(
     variables=(("agent", "callctl_agent_calls_handled"),),
     panels=(
         Panel("Calls handled", "bargauge",
-              (Target(f"callctl_agent_calls_handled{A}", "{{agent}}"),),
+              (Target(f"max by (agent) (callctl_agent_calls_handled{A})", "{{agent}}"),),
               description="Inbound calls answered over the metrics window."),
         Panel("Average handle time", "bargauge", (Target(
-            f'sum by (agent) (callctl_agent_seconds{{agent=~"$agent",activity=~"talking|wrapup"}})'
-            f" / clamp_min(sum by (agent) (callctl_agent_calls_handled{A}), 1)", "{{agent}}"),),
+            f'sum by (agent) (max by (agent, activity) (callctl_agent_seconds'
+            f'{{agent=~"$agent",activity=~"talking|wrapup"}}))'
+            f" / clamp_min(max by (agent) (callctl_agent_calls_handled{A}), 1)", "{{agent}}"),),
             unit="s", description="(talk + wrap-up) seconds per handled call."),
         Panel("Occupancy", "bargauge",
-              (Target(f"callctl_agent_occupancy_ratio{A}", "{{agent}}"),),
+              (Target(f"max by (agent) (callctl_agent_occupancy_ratio{A})", "{{agent}}"),),
               unit="percentunit", base_colour="orange",
               thresholds=((0.7, "green"), (0.95, "red")),
               description="(talking + wrap-up) / (logged in - paused) over the window."),
         Panel("Time by activity", "bargauge", (Target(
-            f"sum by (activity) (callctl_agent_seconds{A})", "{{activity}}"),), unit="s",
+            f"sum by (activity) (max by (agent, activity) (callctl_agent_seconds{A}))",
+            "{{activity}}"),), unit="s",
             width=12),
         Panel("Paused by reason", "bargauge", (Target(
-            f"sum by (reason) (callctl_agent_paused_seconds{A})", "{{reason}}"),), unit="s",
+            f"sum by (reason) (max by (agent, reason) (callctl_agent_paused_seconds{A}))",
+            "{{reason}}"),), unit="s",
             width=12, description="missed: the auto-pause after unanswered rings."),
         Panel("Logged in per agent", "timeseries", (Target(
-            'callctl_agent_seconds{agent=~"$agent",activity="logged_in"}', "{{agent}}"),),
+            'max by (agent) (callctl_agent_seconds{agent=~"$agent",activity="logged_in"})',
+            "{{agent}}"),),
             unit="s", width=24),
     ),
 )

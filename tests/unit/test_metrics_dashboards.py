@@ -115,6 +115,77 @@ def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# A site of two nodes, as its two controllers report it (instance: the controller), and what
+# each panel must show for the site: a node's share summed, the site's figure (the same from
+# both) or a node's view of every member once. (dashboard, panel) -> (series by instance, the
+# samples the panel shows).
+NODES = ("127.0.0.1:8080", "127.0.0.1:8081")
+SITE_PANELS: dict[tuple[str, str], tuple[dict[str, tuple[float, float]], dict[str, float]]] = {
+    ("inbound", "Callers waiting"): (
+        {'callctl_queue_callers{queue="support"}': (1, 2)}, {'{queue="support"}': 3}),
+    ("inbound", "Oldest wait"): (
+        {'callctl_queue_oldest_wait_seconds{queue="support"}': (30, 50)},
+        {'{queue="support"}': 50}),
+    ("inbound", "Service level"): (
+        {'callctl_queue_service_level_ratio{queue="support"}': (0.8, 0.8)},
+        {'{queue="support"}': 0.8}),
+    ("inbound", "Queue open"): (
+        {'callctl_queue_open{queue="support"}': (1, 1)}, {'{queue="support"}': 1}),
+    ("inbound", "Agents by state"): (
+        {'callctl_agents{queue="support",state="available"}': (2, 2),
+         'callctl_agents{queue="support",state="on_call"}': (1, 1),
+         'callctl_agents{queue="sales",state="available"}': (1, 1)},
+        {'{state="available"}': 3, '{state="on_call"}': 1}),
+    ("inbound", "Callbacks pending"): (
+        {'callctl_callbacks_pending{queue="support"}': (1, 0)}, {'{queue="support"}': 1}),
+    ("dialer", "Abandon ratio per window"): (
+        {'callctl_dialer_abandon_ratio{campaign="spring",window="24h"}': (0.01, 0.01)},
+        {'{campaign="spring",window="24h"}': 0.01}),
+    ("dialer", "Lines active"): (
+        {'callctl_dialer_lines_active{campaign="spring"}': (3, 2)}, {'{campaign="spring"}': 5}),
+    ("dialer", "Leads by state"): (
+        {'callctl_dialer_leads{campaign="spring",state="new"}': (10, 10)},
+        {'{state="new"}': 10}),
+    ("agents", "Calls handled"): (
+        {'callctl_agent_calls_handled{agent="1001"}': (4, 4)}, {'{agent="1001"}': 4}),
+    ("agents", "Time by activity"): (
+        {'callctl_agent_seconds{agent="1001",activity="talking"}': (100, 100),
+         'callctl_agent_seconds{agent="1002",activity="talking"}': (50, 50)},
+        {'{activity="talking"}': 150}),
+}
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_panels_show_a_site_of_two_controllers_once(tmp_path: Path) -> None:
+    exprs = {}
+    for query in dashboard_queries(ROOT):
+        found = re.match(r".*/(\w+)\.json: panel '(.+)' target A$", query.where)
+        if found:
+            exprs[found[1], found[2]] = query.expr
+    tests = []
+    for key, (series, shown) in SITE_PANELS.items():
+        tests.append({
+            "interval": "1m",
+            "input_series": [
+                {"series": name[:-1] + f',instance="{node}",job="callctl"}}',
+                 "values": f"{value}x3"}
+                for name, values in series.items()
+                for node, value in zip(NODES, values, strict=True)],
+            "promql_expr_test": [{
+                "expr": exprs[key], "eval_time": "1m",
+                "exp_samples": [{"labels": labels, "value": value}
+                                for labels, value in shown.items()]}],
+        })
+    test_file = tmp_path / "site_test.yml"
+    test_file.write_text(yaml.safe_dump(
+        {"rule_files": [], "evaluation_interval": "1m", "tests": tests}))
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_provisioning_points_grafana_at_the_dashboards_and_prometheus() -> None:
     datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yml").read_text())
     source = datasources["datasources"][0]
