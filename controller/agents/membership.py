@@ -13,12 +13,14 @@ member the store does not have of any other agent was added behind our back and 
 
 Each node's app_queue sees only its own calls: while an agent talks on another node it looks
 free here (the proxy refuses the offer, and app_queue tries again at every retry), and the
-wrap-up after that call starts only there (the proxy lets the next offer through). Each
-controller therefore reads the queue calls its site's agents answered on other nodes and holds
-each such agent here with a pause of its own: ``BUSY_HOLD_REASON`` while the call is up,
-``WRAPUP_HOLD_REASON`` for its wrap-up in each queue after it, until an early end through any
-node (``holds_for_calls_elsewhere``). A hold is this node's, not the agent's position:
-following the store sees a held member as unpaused, and the agent's own pause replaces it.
+wrap-up after a queue call starts only there (the proxy lets the next offer through). Each
+controller therefore reads the calls its site's agents have on other nodes (the queue calls
+they answered, and whatever the other nodes' views show on their phones: a campaign's
+nailed-up line, a call they placed) and holds each such agent here with a pause of its own:
+``BUSY_HOLD_REASON`` while the call is up, ``WRAPUP_HOLD_REASON`` for its wrap-up in each
+queue after a queue call, until an early end through any node (``holds_for_calls_elsewhere``).
+A hold is this node's, not the agent's position: following the store sees a held member as
+unpaused, and the agent's own pause replaces it.
 """
 
 from __future__ import annotations
@@ -93,8 +95,8 @@ def holds_for_calls_elsewhere(
     now: float,
 ) -> dict[str, list[SetPause]]:
     """The pauses that hold agents on this node while they talk or wrap up on another, and
-    the unpauses that let them go, by agent. ``talking``: the agents on a queue call answered
-    on another node, not over; ``call_ends``: when calls agents took on other nodes ended;
+    the unpauses that let them go, by agent. ``talking``: the agents with a call up on another
+    node; ``call_ends``: when queue calls agents took on other nodes ended;
     ``wrapup_ends``: when agents ended their wrap-up early, through any node; ``on_node``: each
     agent's members here by queue (epoch seconds throughout). A call's wrap-up runs in every
     queue of its agent (``shared_lastcall``), each as long as that queue's, from the agent's

@@ -19,10 +19,7 @@ from controller.asterisk.ami import AmiClient
 from controller.asterisk.ari import AriClient, AriError
 from controller.features.core import Core
 from controller.inbound.agents import AgentService, QueueMembership
-from controller.inbound.repository import InboundCallRepository
 from controller.logs import get_logger
-from controller.nodes.queue_views import NodeQueueViewRepository
-from controller.pjsip import agent_interface
 
 log = get_logger("agents")
 
@@ -78,16 +75,9 @@ def install(app: web.Application, core: Core) -> AgentService:
     status = AgentStatusService(config.agents, service, core.store, AmiDeviceStates(core.ami),
                                 channels, dispositions, agent_ids=tuple(config.agent_accounts),
                                 clock=clock)
-    views = NodeQueueViewRepository(core.store)
-    calls = InboundCallRepository(core.store)
 
     async def nodes_with_call(agent_id: str) -> list[str]:
-        """Where the agent talks, as the other nodes' views show it (a second late at most)
-        and, for a queue call, as the store has it from the answer on."""
-        now = clock()
-        shown = await views.nodes_with_call_of(config.node_name, agent_interface(agent_id), now)
-        stored = (await calls.talking_elsewhere(config.node_name, now)).get(agent_id, [])
-        return sorted({*shown, *stored})
+        return (await service.calls_elsewhere()).get(agent_id, [])
 
     supervision = SupervisionService(
         config.agents, core.store, channels, core.ami,

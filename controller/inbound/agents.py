@@ -12,7 +12,8 @@ wrap-up (``*47``) is a moment, not a position: ``follow_wrapup_ends`` reads the 
 controllers stored and rejoins the agent here if this node's app_queue holds it in wrap-up (its
 call was here, while its ``*47`` reached another node: the proxy spreads an agent's calls). The
 calls of another node are not this node's app_queue's to see: ``hold_for_calls_elsewhere`` holds
-their agents here while they talk and wrap up there (``membership.holds_for_calls_elsewhere``).
+their agents here while they talk there (any call of their phone, a campaign's line or one
+they placed too) and wrap up after a queue call (``membership.holds_for_calls_elsewhere``).
 """
 
 from __future__ import annotations
@@ -244,9 +245,9 @@ class AgentService:
                     log.warning("agent.follow_failed", agent_id=agent_id, error=str(error))
 
     async def hold_for_calls_elsewhere(self) -> None:
-        """Hold on this node each agent on a queue call on another node, or whose call there
-        ended less than a wrap-up ago, and let go of each held one whose call and wrap-up are
-        over (its time, or an early end through any node)."""
+        """Hold on this node each agent on a call on another node (``calls_elsewhere``), or
+        whose queue call there ended less than a wrap-up ago, and let go of each held one
+        whose call and wrap-up are over (its time, or an early end through any node)."""
         now = self._now()
         on_node: dict[str, dict[str, NodeMember]] = {}
         for queue in self._model.queues.values():
@@ -258,7 +259,7 @@ class AgentService:
             return
         longest = max(member.wrapup_s for queues in on_node.values() for member in queues.values())
         since = now - timedelta(seconds=longest)
-        talking = await self._calls.talking_elsewhere(self._node, now)
+        talking = await self.calls_elsewhere()
         call_ends = [(agent_id, ended.timestamp()) for agent_id, ended
                      in await self._history.call_ends_elsewhere(self._node, since)]
         early_ends = [(agent_id, ended.timestamp())
@@ -275,6 +276,19 @@ class AgentService:
                     continue
                 log.info("agent.held" if change.paused else "agent.released",
                          agent_id=agent_id, queue=change.queue, reason=change.reason)
+
+    async def calls_elsewhere(self) -> dict[str, list[str]]:
+        """The agents with a call on another node, and those nodes (sorted): any call of the
+        agent's phone that node's fresh view shows (a second late at most: a campaign's
+        nailed-up line, one the agent placed, a queue call), and a queue call as the store has
+        it from its answer on, before any view shows it."""
+        now = self._now()
+        nodes = {agent_id: set(there) for agent_id, there
+                 in (await self._calls.talking_elsewhere(self._node, now)).items()}
+        for interface, there in (await self._views.on_call_elsewhere(self._node, now)).items():
+            if (agent_id := agent_of_interface(interface)) is not None:
+                nodes.setdefault(agent_id, set()).update(there)
+        return {agent_id: sorted(there) for agent_id, there in nodes.items()}
 
     def _in_wrapup(self, agent_id: str) -> bool:
         interface, now = agent_interface(agent_id), self._model.now()

@@ -56,15 +56,20 @@ class NodeQueueViewRepository:
                 NodeQueueView(row["callers"], row["oldest_joined_at"], agents))
         return views
 
-
-    async def nodes_with_call_of(self, own: str, interface: str, now: datetime) -> list[str]:
-        """The other nodes whose fresh view has ``interface`` on a call, sorted."""
+    async def on_call_elsewhere(self, own: str, now: datetime) -> dict[str, list[str]]:
+        """The members on a call in the other nodes' fresh views, each with those nodes
+        (sorted), by interface: any call of the agent's phone that node's app_queue sees, a
+        queue call, a campaign's nailed-up line or one the agent placed."""
         rows = await self._db.fetchall(
             "SELECT node, agents FROM node_queues WHERE node <> :own AND updated_at >= :since",
             {"own": own, "since": to_iso(now - timedelta(seconds=FRESH_S))},
         )
-        return sorted({row["node"] for row in rows
-                       if json.loads(row["agents"]).get(interface) == AgentState.ON_CALL.value})
+        nodes: dict[str, set[str]] = {}
+        for row in rows:
+            for interface, state in json.loads(row["agents"]).items():
+                if state == AgentState.ON_CALL.value:
+                    nodes.setdefault(interface, set()).add(row["node"])
+        return {interface: sorted(there) for interface, there in nodes.items()}
 
 
 class QueueViewPublisher:

@@ -12,6 +12,8 @@ PostgreSQL.
   reached that node: the proxy spreads an agent's calls) ends where the call was.
 - An agent on a call on one node, and in wrap-up after it, is offered no call by the other node
   either (its controller holds the agent there) until the wrap-up ends.
+- A call the agent placed itself (an outside line) holds it on the other node while it is up,
+  from its node's view alone (no call row is stored for it).
 - A supervisor's ``*51`` that reaches the node without the agent's call goes on to the node
   that has it.
 """
@@ -35,10 +37,10 @@ from controller.config import load_config
 from controller.state.model import BUSY_HOLD_REASON, WRAPUP_HOLD_REASON
 from controller.store.base import from_iso, to_iso
 from testbed.cluster import Cluster
-from testbed.sipp import SippPool
+from testbed.sipp import CARRIER_IP, SippPool
 
 from .harness import Api, ControllerProcess, wait_for
-from .test_cluster import NUMBER, QUEUE, cluster, pool, register_agents, site
+from .test_cluster import NUMBER, OUTSIDE, QUEUE, cluster, pool, register_agents, site
 from .test_dialer import store_rows
 from .test_inbound import login
 
@@ -295,6 +297,57 @@ async def test_an_agent_on_a_call_or_in_wrap_up_on_one_node_gets_no_call_from_th
     assert still == (waiting, 1)
 
 
+OWN_CALL_MS = 6000  # the hold comes within about 2 s of the dialing: seen while they talk
+
+
+async def test_an_agent_s_own_call_on_one_node_holds_it_on_the_other_while_it_is_up(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """No queue call: only the node with the call sees the phone in use (its app_queue's
+    device state), and says so in its view; the other node holds the agent busy from that
+    view and lets it go once the call is over, with no wrap-up."""
+    password = site.nodes[0].asterisk.secrets.agent_passwords["1001"]
+    async with both_controllers(site, tmp_path) as apis:
+        register_agents(pool, site)
+        await wait_for(lambda: member_on(site, "1001") == ["member", "member"], 5,
+                       "1001 free on both nodes")
+        for node in site.nodes:  # each node's trunk has a carrier of its own
+            pool.start("customer", local_ip=CARRIER_IP, port=node.asterisk.ports.trunk,
+                       values={"ANSWER_UPTO": "1", "RING_MIN_S": "0", "RING_MAX_S": "0",
+                               "TALK_MS": "60000"}, extra_args=["-rtp_echo"])
+        dialed = time.monotonic()
+        call = pool.agent_call("1001", password, OUTSIDE, HOLD_MS=str(OWN_CALL_MS))
+        name = await wait_for(lambda: _node_talking(site, "1001"), 10, "1001's own call up")
+        there = [node.worker_id for node in site.nodes].index(name)
+        other = 1 - there
+        await wait_for(lambda: held_on(site, "1001")[other] == BUSY_HOLD_REASON, 5,
+                       f"1001 held on node {other + 1} while it talks on {there + 1}")
+        held_s = time.monotonic() - dialed
+        shown = held_on(site, "1001"), await _agent_state(apis[other], "1001", "on_call")
+        await wait_for(lambda: _node_talking(site, "1001") is None, OWN_CALL_MS / 1000 + 5,
+                       "1001's call hung up by its phone")
+        ended = time.monotonic()
+        over = await asyncio.to_thread(call.wait, 10)
+        await wait_for(lambda: member_on(site, "1001") == ["member", "member"], 5,
+                       f"1001 let go on node {other + 1} after its call")
+        released_s = time.monotonic() - ended
+    print(f"\n1001's own call on node {there + 1}: held busy on node {other + 1} {held_s:.2f} s"
+          f" after it dialed, let go {released_s:.2f} s after the call's end")
+    holds = ["", ""]
+    holds[other] = BUSY_HOLD_REASON
+    assert shown == (holds, True)  # not held where the call is: that app_queue sees it
+    assert (over.successful, over.failed) == (1, 0), call.output()
+
+
+def _node_talking(site: Cluster, agent: str) -> str | None:
+    """The node with a channel of ``agent``'s phone up, if any."""
+    for node in site.nodes:
+        if any(line.startswith(f"PJSIP/{agent}-") and "!Up!" in line
+               for line in node.asterisk.cli("core show channels concise").splitlines()):
+            return node.worker_id
+    return None
+
+
 async def _calls_over(config: Any, since: str, calls: int) -> bool:
     return len(await _answered_calls(config, since)) == calls
 
@@ -348,9 +401,9 @@ async def test_a_supervisor_s_star51_reaches_the_node_that_has_the_agent_s_call(
             asked_early = status, body.get("error")
             for _ in range(2):
                 spy = pool.agent_call(SUPERVISOR, password, f"*51{agent}", HOLD_MS="2000")
-                await asyncio.to_thread(spy.wait, 20)
-                # answered (the scenario's in-dialog requests are not routed through a proxy)
-                assert 200 in spy.received_statuses(), spy.received_statuses()
+                spied = await asyncio.to_thread(spy.wait, 20)
+                # answered, listened 2 s and hung up, all through the proxy
+                assert (spied.successful, spied.failed) == (1, 0), spy.output()
             _, body = await apis[1 - there].request("GET", "/api/v1/supervision")
     finally:
         if caller is not None:

@@ -72,13 +72,16 @@ async def test_views_are_stored_per_node_and_only_fresh_ones_of_other_nodes_read
     assert await repo.fresh("node2", T0 + timedelta(seconds=4)) == {"support": [NodeQueueView()]}
     # node2's support row was written at +3 s, its sales row at 0: only the first is fresh
     assert await repo.fresh("node1", stale) == {"support": [view]}
-    # where an agent's call is (supervision goes there): other nodes, fresh views only
-    assert await repo.nodes_with_call_of("node1", "PJSIP/1001", T0 + timedelta(seconds=4)) == [
-        "node2"]
-    assert await repo.nodes_with_call_of("node2", "PJSIP/1001", T0) == []
-    assert await repo.nodes_with_call_of("node1", "PJSIP/1002", T0) == []
-    assert await repo.nodes_with_call_of(
-        "node1", "PJSIP/1001", T0 + timedelta(seconds=3 + FRESH_S + 1)) == []
+    # where agents' calls are (supervision goes there, holds come from there): other nodes,
+    # fresh views only
+    await repo.publish("node3", {"support": view, "sales": NodeQueueView(
+        agents={"PJSIP/1001": ON_CALL, "PJSIP/1002": AVAILABLE})}, T0 + timedelta(seconds=3))
+    assert await repo.on_call_elsewhere("node1", T0 + timedelta(seconds=4)) == {
+        "PJSIP/1001": ["node2", "node3"]}
+    assert await repo.on_call_elsewhere("node2", T0 + timedelta(seconds=4)) == {
+        "PJSIP/1001": ["node3"]}
+    assert await repo.on_call_elsewhere(
+        "node1", T0 + timedelta(seconds=3 + FRESH_S + 1)) == {}
 
 
 async def test_queue_status_counts_the_callers_and_agents_of_every_node(store: Database) -> None:

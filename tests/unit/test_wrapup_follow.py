@@ -1,7 +1,8 @@
 """An end of wrap-up stored through one controller ends the agent's wrap-up on every node whose
 app_queue holds it in one (``AgentService.follow_wrapup_ends``), and a call answered on one
-node holds its agent on the others while it is up and for its wrap-up
-(``hold_for_calls_elsewhere``), on a real store."""
+node holds its agent on the others while it is up and for its wrap-up, and any other call a
+node's view shows on the agent's phone while it is up (``hold_for_calls_elsewhere``), on a real
+store."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from controller.asterisk.ami import AmiClient
 from controller.asterisk.events import parse_ami
 from controller.inbound.agents import AgentService
 from controller.inbound.repository import AgentRepository, QueueMembership
+from controller.inbound.site_queues import NodeQueueView
+from controller.nodes.queue_views import FRESH_S, NodeQueueViewRepository
 from controller.nodes.repository import NodeLeaseRepository
 from controller.state.model import (
     BUSY_HOLD_REASON,
@@ -217,3 +220,35 @@ async def test_a_call_up_on_a_live_node_holds_its_agent_busy_on_the_others(
     clock.now += 40  # n1's controller stopped renewing: its open call holds nobody
     await survivor.hold_for_calls_elsewhere()
     assert [params["Paused"] for _, params in ami.actions] == ["true", "false"]
+
+
+async def test_a_call_of_the_agent_s_phone_a_node_s_view_shows_holds_it_while_it_is_up(
+    store: Database,
+) -> None:
+    """A campaign's nailed-up line, or a call the agent placed: no queue call is stored, but
+    n1's app_queue sees the phone in use and its view says so."""
+    clock = Clock()
+    survivor, model, ami = node(store, clock, "n2")
+    views = NodeQueueViewRepository(store)
+
+    async def n1_shows(state: AgentState) -> None:
+        await views.publish("n1", {"support": NodeQueueView(agents={"PJSIP/1001": state})},
+                            datetime.fromtimestamp(clock.now, UTC))
+
+    await n1_shows(AgentState.ON_CALL)
+    clock.now += 1
+    await survivor.hold_for_calls_elsewhere()
+    assert await survivor.calls_elsewhere() == {"1001": ["n1"]}
+    assert ami.actions == [("QueuePause", {
+        "Interface": "PJSIP/1001", "Queue": "support", "Paused": "true",
+        "Reason": BUSY_HOLD_REASON})]
+    paused_as(model, True, BUSY_HOLD_REASON)
+    await n1_shows(AgentState.AVAILABLE)  # hung up: no wrap-up follows a call of no queue
+    clock.now += 1
+    await survivor.hold_for_calls_elsewhere()
+    assert [params["Paused"] for _, params in ami.actions] == ["true", "false"]
+    paused_as(model, False, "")
+    await n1_shows(AgentState.ON_CALL)  # then n1's controller stops: its view goes stale
+    clock.now += FRESH_S + 1
+    await survivor.hold_for_calls_elsewhere()
+    assert len(ami.actions) == 2
