@@ -64,6 +64,16 @@ def dashboard_queries(root: Path, rate_range: str = "1m") -> Iterator[PromQuery]
                 )
 
 
+def panel_exprs(root: Path, rate_range: str = "1m") -> dict[tuple[str, str], str]:
+    """Each panel's first expression, plain PromQL, by (dashboard file stem, panel title)."""
+    exprs: dict[tuple[str, str], str] = {}
+    for path in sorted((root / DASHBOARD_DIR).glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            exprs[path.stem, panel["title"]] = substitute_grafana_variables(
+                panel["targets"][0]["expr"], rate_range)
+    return exprs
+
+
 def rule_queries(root: Path) -> Iterator[PromQuery]:
     for rel in RULE_FILES:
         for group in yaml.safe_load((root / rel).read_text())["groups"]:

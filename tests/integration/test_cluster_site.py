@@ -16,6 +16,8 @@ PostgreSQL.
   from its node's view alone (no call row is stored for it).
 - A supervisor's ``*51`` that reaches the node without the agent's call goes on to the node
   that has it.
+- A Prometheus scraping both controllers, as on a site, evaluates every dashboard and rule
+  expression, and the panels show the site's callers and agents once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import functools
 import re
 import time
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +36,16 @@ from typing import Any
 import tomli_w
 
 from controller.config import load_config
+from controller.metrics.queries import all_queries, panel_exprs
 from controller.state.model import BUSY_HOLD_REASON, WRAPUP_HOLD_REASON
 from controller.store.base import from_iso, to_iso
+from testbed import prometheus
+from testbed.asterisk import REPO_DIR
 from testbed.cluster import Cluster
 from testbed.sipp import CARRIER_IP, SippPool
 
 from .harness import Api, ControllerProcess, wait_for
-from .test_cluster import NUMBER, OUTSIDE, QUEUE, cluster, pool, register_agents, site
+from .test_cluster import AGENTS, NUMBER, OUTSIDE, QUEUE, cluster, pool, register_agents, site
 from .test_dialer import store_rows
 from .test_inbound import login
 
@@ -110,6 +115,77 @@ async def test_either_controllers_api_shows_the_callers_waiting_on_every_node(
         assert queue["nodes"] == 2
         assert queue["longest_wait_s"] > 0
     assert gone["longest_wait_s"] == 0
+
+
+async def test_prometheus_scraping_both_controllers_shows_the_site_once(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """Each controller exports its node's gauges; the panels and rules add them up: callers
+    summed over the nodes, the paused agents (members on both nodes) counted once, the
+    recording rules healthy (no many-to-many matching of two controllers' series)."""
+    callers = None
+    async with both_controllers(site, tmp_path) as apis:
+        ports = [load_config(node.controller_config).http.port for node in site.nodes]
+        server = await asyncio.to_thread(
+            prometheus.start, {"callctl": [f"127.0.0.1:{port}" for port in ports]},
+            tmp_path / "prometheus")
+
+        async def query(expr: str) -> list[dict[str, Any]]:
+            return await asyncio.to_thread(server.query, expr)
+
+        # the wallboard with QUEUE picked in its queue variable
+        panels = {key: expr.replace('queue=~".*"', f'queue=~"{QUEUE}"')
+                  for key, expr in panel_exprs(REPO_DIR).items()}
+        try:
+            for agent in AGENTS:
+                await _set_paused(apis[0], agent, True)
+            await wait_for(lambda: all(member_on(site, agent) == ["paused", "paused"]
+                                       for agent in AGENTS), 5, "the agents paused on both nodes")
+            callers = pool.call(NUMBER, calls=CALLERS, rate=4, HOLD_MS="60000")
+            await wait_for(lambda: sum(callers_on(site)) == CALLERS, 10, "the callers waiting",
+                           every=0.2)
+            per_node = callers_on(site)
+            waiting = await wait_for(
+                lambda: _one_value(query, panels["inbound", "Callers waiting"], CALLERS), 20,
+                "Prometheus's site callers")
+            agents = {s["metric"]["state"]: float(s["value"][1])
+                      for s in await query(panels["inbound", "Agents by state"])}
+            unstaffed = await wait_for(lambda: query("callctl:queue_open_unstaffed:bool"), 20,
+                                       "the unstaffed rule evaluated")
+            unevaluated = [q.where for q in all_queries(REPO_DIR)
+                           if await _fails(query, q.expr)]
+            rules = await asyncio.to_thread(server.rules)
+        finally:
+            server.stop()
+            if callers is not None:
+                callers.stop()
+            for agent in AGENTS:
+                await _set_paused(apis[0], agent, False)
+    print(f"\ncallers per node {per_node}; Prometheus: callers {waiting}, agents {agents}")
+    assert min(per_node) >= 1  # each controller has some of them
+    assert agents["paused"] == len(AGENTS)  # not once per controller
+    # one result per queue, not one per controller
+    assert sorted(s["metric"]["queue"] for s in unstaffed) == sorted(
+        load_config(site.nodes[0].controller_config).inbound.queues)
+    assert unevaluated == []
+    assert [(r["name"], r["health"], r.get("lastError")) for r in rules
+            if r["health"] != "ok"] == []
+
+
+async def _one_value(
+    query: Callable[[str], Awaitable[list[dict[str, Any]]]], expr: str, value: float
+) -> list[dict[str, Any]] | None:
+    """The series of ``expr`` once it is a single one of ``value``."""
+    series = await query(expr)
+    return series if [float(s["value"][1]) for s in series] == [value] else None
+
+
+async def _fails(query: Callable[[str], Awaitable[list[dict[str, Any]]]], expr: str) -> bool:
+    try:
+        await query(expr)
+    except prometheus.PrometheusError:
+        return True
+    return False
 
 
 async def _site_callers(api: Api, callers: int) -> dict[str, Any] | None:

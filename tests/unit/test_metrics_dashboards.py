@@ -19,6 +19,7 @@ from controller.metrics.queries import (
     alert_measure,
     all_queries,
     dashboard_queries,
+    panel_exprs,
     substitute_grafana_variables,
 )
 from controller.metrics.snapshot import AgentGauges
@@ -157,11 +158,7 @@ SITE_PANELS: dict[tuple[str, str], tuple[dict[str, tuple[float, float]], dict[st
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_panels_show_a_site_of_two_controllers_once(tmp_path: Path) -> None:
-    exprs = {}
-    for query in dashboard_queries(ROOT):
-        found = re.match(r".*/(\w+)\.json: panel '(.+)' target A$", query.where)
-        if found:
-            exprs[found[1], found[2]] = query.expr
+    exprs = panel_exprs(ROOT)
     tests = []
     for key, (series, shown) in SITE_PANELS.items():
         tests.append({
