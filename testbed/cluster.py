@@ -10,7 +10,9 @@ its own loopback address (127.0.1.N) and its own controller config (its AMI and 
 
 ``python -m testbed.cluster`` (``make cluster``) runs the whole site for a newcomer: a private
 PostgreSQL, Kamailio on 127.0.0.1:5060, two nodes, two controllers (APIs on 8080 and 8081),
-prints the agents' accounts and runs until Ctrl-C, then stops everything.
+a Prometheus scraping both controllers and both nodes with the shipped rules (so the
+dashboards' expressions can be tried on a site), prints the agents' accounts and runs until
+Ctrl-C, then stops everything.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 import tomli_w
 
 from controller.config import load_config
+from testbed import prometheus
 from testbed.asterisk import (
     DEMO_PORTS,
     REPO_DIR,
@@ -170,6 +173,7 @@ def run_demo(var: Path) -> None:
     database = session_cluster("cluster", 5432)
     controllers: list[subprocess.Popen[bytes]] = []
     cluster: Cluster | None = None
+    server: prometheus.PrometheusServer | None = None
     try:
         database.start()
         store_url = database.create_database("callctl")
@@ -187,7 +191,12 @@ def run_demo(var: Path) -> None:
                 start_new_session=True))
             _wait_healthy(port, controllers[-1])
         cluster.wait_nodes_active()
+        server = prometheus.start(
+            {"callctl": [f"127.0.0.1:{port}" for port in API_PORTS],
+             "asterisk": [f"127.0.0.1:{ports.http}" for ports in CLUSTER_DEMO_PORTS]},
+            var / "cluster" / "prometheus")
         _print_site(cluster, database, shares)
+        print(f"prometheus (both controllers and nodes, the shipped rules): {server.url}")
         while all(process.poll() is None for process in controllers):
             time.sleep(1)
         print("a controller exited: stopping the cluster", file=sys.stderr)
@@ -206,6 +215,8 @@ def run_demo(var: Path) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        if server is not None:
+            server.stop()
         if cluster is not None:
             cluster.stop()
         database.stop()
