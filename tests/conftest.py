@@ -25,6 +25,7 @@ from controller.store import open_store
 from controller.store.base import Database
 from testbed.asterisk import SLOT_ENV, test_slot
 from testbed.postgres import TEST_SETTINGS, PostgresCluster, session_cluster, test_port
+from testbed.signals import interrupt_on_ctrl_c_and_sigterm
 
 BACKENDS = ("sqlite", "postgresql")
 MIGRATED_TEMPLATE = "callctl_migrated"
@@ -45,6 +46,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is not None:
         os.environ[SLOT_ENV] = str(test_slot() + int(worker.removeprefix("gw")))
         test_slot()  # refuses a slot past the last one, naming the variable
+    # a run stopped with SIGTERM (timeout, a cancelled CI job) ends as Ctrl-C ends it, in each
+    # worker too: the fixtures' teardown stops the Asterisk, PostgreSQL and Kamailio they
+    # started. Left to Python's default, SIGTERM ended the run at once and left them running,
+    # on the ports the next run wants.
+    interrupt_on_ctrl_c_and_sigterm()
     config.addinivalue_line(
         "markers", "postgresql: runs on the session's PostgreSQL cluster (-m 'not postgresql')"
     )
