@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,26 +52,29 @@ def alert_measure(expr: str) -> str:
     return match["measure"]
 
 
-def dashboard_queries(root: Path, rate_range: str = "1m") -> Iterator[PromQuery]:
+def _panel_targets(root: Path) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """Every dashboard's file, panel and target, in file and panel order."""
     for path in sorted((root / DASHBOARD_DIR).glob("*.json")):
-        dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
+        for panel in json.loads(path.read_text())["panels"]:
             for target in panel["targets"]:
-                yield PromQuery(
-                    where=f"{path.relative_to(root)}: panel {panel['title']!r} "
-                    f"target {target['refId']}",
-                    expr=substitute_grafana_variables(target["expr"], rate_range),
-                    expect_series=True,
-                )
+                yield path, panel, target
+
+
+def dashboard_queries(root: Path, rate_range: str = "1m") -> Iterator[PromQuery]:
+    for path, panel, target in _panel_targets(root):
+        yield PromQuery(
+            where=f"{path.relative_to(root)}: panel {panel['title']!r} target {target['refId']}",
+            expr=substitute_grafana_variables(target["expr"], rate_range),
+            expect_series=True,
+        )
 
 
 def panel_exprs(root: Path, rate_range: str = "1m") -> dict[tuple[str, str], str]:
     """Each panel's first expression, plain PromQL, by (dashboard file stem, panel title)."""
     exprs: dict[tuple[str, str], str] = {}
-    for path in sorted((root / DASHBOARD_DIR).glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            exprs[path.stem, panel["title"]] = substitute_grafana_variables(
-                panel["targets"][0]["expr"], rate_range)
+    for path, panel, target in _panel_targets(root):
+        exprs.setdefault((path.stem, panel["title"]),
+                         substitute_grafana_variables(target["expr"], rate_range))
     return exprs
 
 

@@ -27,7 +27,7 @@ import functools
 import re
 import time
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,7 @@ from .harness import Api, ControllerProcess, wait_for
 from .test_cluster import AGENTS, NUMBER, OUTSIDE, QUEUE, cluster, pool, register_agents, site
 from .test_dialer import store_rows
 from .test_inbound import login
+from .test_prometheus import Query
 
 __all__ = ["cluster", "pool", "site"]  # the fixtures, shared with test_cluster
 
@@ -172,15 +173,13 @@ async def test_prometheus_scraping_both_controllers_shows_the_site_once(
             if r["health"] != "ok"] == []
 
 
-async def _one_value(
-    query: Callable[[str], Awaitable[list[dict[str, Any]]]], expr: str, value: float
-) -> list[dict[str, Any]] | None:
+async def _one_value(query: Query, expr: str, value: float) -> list[dict[str, Any]] | None:
     """The series of ``expr`` once it is a single one of ``value``."""
     series = await query(expr)
     return series if [float(s["value"][1]) for s in series] == [value] else None
 
 
-async def _fails(query: Callable[[str], Awaitable[list[dict[str, Any]]]], expr: str) -> bool:
+async def _fails(query: Query, expr: str) -> bool:
     try:
         await query(expr)
     except prometheus.PrometheusError:
