@@ -14,7 +14,11 @@ Agents sit on nailed-up legs (``LegState``): ``DIALING`` (originated to the agen
 called again after ``AGENT_RETRY_S``. In wrap-up the agent may press a key of the campaign's
 ``dispositions`` (``AgentKeyPressed``): that says what the call came to (``RecordDisposition``)
 and ends the wrap-up at once, with a tone to the agent (``PlayKeyTone``); another key in
-wrap-up gets the refusal tone and changes nothing; keys outside wrap-up do nothing.
+wrap-up gets the refusal tone and changes nothing; keys on a call are the customer's to hear.
+In ``preview`` mode a ready agent's key asks for a call: the next lead is claimed and dialed for
+that agent (the taken tone), and its answer goes to that agent; an agent with a call asked for
+and not over yet, or on a campaign not running, hears the refusal tone, as does an agent whose
+call found no lead, or ended with no answer or on a machine (ask again for the next one).
 
 Customer attempts (``AttemptState``): ``DIALING`` (claimed and originated; ringing) ->
 ``SCREENING`` (answered, AMD listening: pacing counts it as a likely connect from here, seconds
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -355,8 +359,8 @@ class RecordResult:
 
 
 class KeyTone(StrEnum):
-    """What the agent hears after a key in wrap-up: taken (a disposition), or not (no
-    disposition on that key)."""
+    """What the agent hears after a key: taken (a disposition, or a preview call asked for),
+    or not (no disposition on that key; no call to be had now)."""
 
     TAKEN = "taken"
     REFUSED = "refused"
@@ -411,6 +415,7 @@ class Attempt:
     connected_at: float | None = None
     agent_id: str | None = None
     channel_name: str = ""
+    asked_by: str | None = None  # preview: the agent whose key asked for this call
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +476,9 @@ class CampaignMachine:
         self._launches: deque[float] = deque()
         self._last_launch = -math.inf
         self._claim_pending = False
+        # preview: agents who asked for a call, in order; those the pending claim is for
+        self._asks: deque[str] = deque()
+        self._asks_claimed: deque[str] = deque()
         self._adopted: set[str] = set()
         self._last_tick: float | None = None
         self.last_decision: PacingDecision | None = None
@@ -486,10 +494,15 @@ class CampaignMachine:
                 self._on_tick(now, out)
             case StateChanged(state):
                 self.state = state
+                if state is not CampaignState.RUNNING:  # no call comes for these now
+                    self._refuse_asks(self._asks, out)
+                    self._asks.clear()
                 self._ensure_agents(now, out)
             case SettingsChanged(settings):
                 self.settings = settings
                 self._pacer = self._pacer_for(settings.pacing)
+                if settings.pacing.mode is not PacingMode.PREVIEW:
+                    self._asks.clear()  # pacing brings them calls now
             case AgentsAssigned(agent_ids):
                 self.agent_ids = agent_ids
                 self._uncalled = {
@@ -580,6 +593,7 @@ class CampaignMachine:
             lines_in_use=len(self.attempts),
             launches_last_second=len(self._launches),
             seconds_since_last_launch=now - self._last_launch,
+            calls_asked=len(self._asks),
         )
 
     def _logged_in(self) -> int:
@@ -636,6 +650,8 @@ class CampaignMachine:
         self.last_decision = decision
         if decision.launch > 0:
             self._claim_pending = True
+            for _ in range(min(decision.launch, len(self._asks))):
+                self._asks_claimed.append(self._asks.popleft())
             out.append(Claim(decision.launch, decision))
 
     def _on_claimed(
@@ -645,8 +661,13 @@ class CampaignMachine:
         for lead in leads:
             self._launches.append(now)
             self._last_launch = now
-            self.attempts[lead.attempt_id] = Attempt(lead.attempt_id, lead.phone, now)
+            asked_by = self._asks_claimed.popleft() if self._asks_claimed else None
+            self.attempts[lead.attempt_id] = Attempt(
+                lead.attempt_id, lead.phone, now, asked_by=asked_by
+            )
             out.append(Originate(lead.attempt_id, lead.phone))
+        self._refuse_asks(self._asks_claimed, out)  # no lead to be had for these
+        self._asks_claimed.clear()
 
     def _on_picked_up(self, attempt_id: str, now: float) -> None:
         attempt = self.attempts.get(attempt_id)
@@ -674,7 +695,8 @@ class CampaignMachine:
             answered_after=(attempt.picked_up_at or now) - attempt.launched_at,
         )
         out.append(NoteAnswered(attempt_id))
-        leg = self._longest_idle()
+        asker = self._ready.get(attempt.asked_by) if attempt.asked_by is not None else None
+        leg = asker or self._longest_idle()
         if leg is not None:
             self._connect(attempt, leg, now, out)
         else:
@@ -773,6 +795,8 @@ class CampaignMachine:
         if leg is not None and leg.customer == attempt_id:
             leg.customer = None
             self._begin_wrapup(leg, attempt_id, now, now, out)
+        if attempt.asked_by is not None and attempt.agent_id is None:
+            self._refuse_asks((attempt.asked_by,), out)  # nobody to talk to: ask again
         # adopted and not seen answering since: what it came to is in its AstDB record
         adopted = attempt_id in self._adopted and attempt.answered_at is None
         self._adopted.discard(attempt_id)
@@ -835,7 +859,12 @@ class CampaignMachine:
 
     def _on_agent_key(self, channel_id: str, key: str, now: float, out: list[Command]) -> None:
         leg = self._leg_of_channel.get(channel_id)
-        if leg is None or leg.state is not LegState.WRAPUP or leg.wrapup_of is None:
+        if leg is None:
+            return
+        if leg.state is LegState.READY and self.settings.pacing.mode is PacingMode.PREVIEW:
+            self._on_ask(leg, now, out)
+            return
+        if leg.state is not LegState.WRAPUP or leg.wrapup_of is None:
             return  # on a call the key is the customer's to hear; ready, it says nothing
         disposition = self.settings.dispositions.get(key)
         if disposition is None:
@@ -844,6 +873,27 @@ class CampaignMachine:
         out.append(RecordDisposition(leg.wrapup_of, leg.agent_id, key, disposition))
         out.append(PlayKeyTone(channel_id, KeyTone.TAKEN))
         self._end_wrapup(leg, now, out)
+
+    def _on_ask(self, leg: AgentLeg, now: float, out: list[Command]) -> None:
+        """Preview: the ready agent asks for a call, launched now if the caps allow (else at
+        the next tick); one at a time per agent."""
+        agent_id = leg.agent_id
+        asked = (
+            agent_id in self._asks or agent_id in self._asks_claimed
+            or any(attempt.asked_by == agent_id for attempt in self.attempts.values())
+        )
+        if self.state is not CampaignState.RUNNING or asked:
+            out.append(PlayKeyTone(leg.channel_id, KeyTone.REFUSED))
+            return
+        self._asks.append(agent_id)
+        out.append(PlayKeyTone(leg.channel_id, KeyTone.TAKEN))
+        self._launch(now, out)
+
+    def _refuse_asks(self, agent_ids: Iterable[str], out: list[Command]) -> None:
+        """Tell each agent still ready that the call it asked for will not come."""
+        for agent_id in agent_ids:
+            if (leg := self._ready.get(agent_id)) is not None:
+                out.append(PlayKeyTone(leg.channel_id, KeyTone.REFUSED))
 
     def _begin_wrapup(
         self, leg: AgentLeg, attempt_id: str, started: float, now: float, out: list[Command]
@@ -873,6 +923,7 @@ class CampaignMachine:
         leg = self._leg_of_channel.pop(channel_id, None)
         if leg is None:
             return
+        self._drop_ask(leg.agent_id)
         customer = leg.customer
         if leg.state is not LegState.GONE:
             leg.last_failure = now
@@ -902,8 +953,13 @@ class CampaignMachine:
 
     def _release(self, leg: AgentLeg, out: list[Command]) -> None:
         """Hang up an agent's leg the campaign no longer needs (no customer on it)."""
+        self._drop_ask(leg.agent_id)
         self._move(leg, LegState.GONE, leg.since)
         out.append(HangUp(leg.channel_id))
+
+    def _drop_ask(self, agent_id: str) -> None:
+        if agent_id in self._asks:
+            self._asks.remove(agent_id)
 
     def _move(self, leg: AgentLeg, state: LegState, since: float) -> None:
         """The one place a leg changes state (keeps the by-state index)."""

@@ -24,7 +24,8 @@ Interface for the live runner
 
 Modes
 -----
-* ``preview``: the agent triggers each call; pacing itself launches 0.
+* ``preview``: the agent asks for each call (a key on the nailed-up leg while ready): pacing
+  launches the calls asked for (``calls_asked``) within the caps, never one by itself.
 * ``progressive``: one call in flight per ready agent: ``ready - (in flight + waiting)``.
 * ``predictive`` (model-based, with abandon feedback):
 
@@ -159,6 +160,8 @@ class PacingInput:
     launches_last_second: int = 0
     # Only read when cps_cap < 1 (one launch per 1/cps_cap seconds).
     seconds_since_last_launch: float = math.inf
+    # Preview: calls agents asked for that are not launched yet.
+    calls_asked: int = 0
 
     @property
     def calls_in_flight(self) -> int:
@@ -648,7 +651,8 @@ def decide(
     """How many calls to launch now, the dial level that is, and why (for the log)."""
     mode = settings.mode
     if mode is PacingMode.PREVIEW:
-        return PacingDecision(0, 0.0, "preview: agent-triggered")
+        launch = apply_caps(snapshot.calls_asked, snapshot, settings)
+        return PacingDecision(launch, dial_level(snapshot, launch), "preview: asked by agents")
     if snapshot.agents_logged_in < settings.min_agents_predictive:
         fallback = "too few agents"
     elif stats.attempts < settings.min_history_predictive:

@@ -411,6 +411,37 @@ async def test_an_agent_keys_a_disposition_in_wrapup_which_ends_it_and_lists_the
     assert all(2.0 <= float(row["talk_seconds"]) <= 6.0 for row in rows)
 
 
+async def test_in_preview_the_one_call_dialed_is_the_one_the_agent_asked_for_with_a_key(
+    asterisk: AsteriskInstance, controller_config_file: Path, sipp: SippPool, tmp_path: Path
+) -> None:
+    """Preview: the ready agent's phone presses 5 once, 3 s after it answered; of three leads
+    exactly one is dialed, answered to that agent, and nothing more while it asks no more."""
+    config_file = controller_config_file
+    settings = campaign_toml(AGENTS[:1], dialing_mode="preview")
+    await setup_campaign(config_file, "ask", in_hours_leads(3), settings, tmp_path)
+    sipp.agent_phones(keys="3000:5", RING_S="1", TALK_MS="600000")
+    carrier = sipp.carrier(**ALWAYS_ANSWER, TALK_MS="2000")
+    config = with_sections(config_file, "", config_file)
+    with captured_log() as log:
+        async with running_controller(config):
+            await acli(config_file, "campaign", "start", "ask")
+
+            async def one_done() -> list[dict[str, Any]] | None:
+                rows = await store_rows(
+                    config, "SELECT * FROM attempts WHERE campaign = 'ask' AND state = 'done'",
+                    {})
+                return rows or None
+
+            done = await wait_for(one_done, 60, "the asked-for call to end")
+            await asyncio.sleep(5)  # ready again and asking nothing: nothing is dialed
+            attempts = await attempts_of(config, "ask")
+            status = json.loads(await acli(config_file, "campaign", "status", "ask", "--json"))
+    assert [(a["result"], a["agent_id"]) for a in done] == [("human", AGENTS[0])]
+    assert len(attempts) == 1 and len(carrier_calls(carrier)) == 1
+    assert (status["leads"]["done"], status["leads"]["ready"]) == (1, 2)
+    assert [e["tone"] for e in log_events(log, "dialer.key_tone")] == ["taken"]
+
+
 async def _no_open(config: Config, campaign: str) -> bool:
     return await open_attempts(config, campaign) == 0
 

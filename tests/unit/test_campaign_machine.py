@@ -395,6 +395,55 @@ def test_a_disposition_key_in_wrapup_is_recorded_for_that_call_and_ends_the_wrap
     assert leg.state is LegState.READY
 
 
+def test_in_preview_a_ready_agent_s_key_dials_one_lead_whose_answer_goes_to_that_agent() -> None:
+    m = machine(PacingMode.PREVIEW)
+    seated(m)
+    assert of(Claim, m.handle(Tick(), 1.0)) == []  # nobody asked: nothing is dialed
+    second = m.agents["1002"]
+    out = m.handle(AgentKeyPressed(second.channel_id, "#"), 2.0)
+    assert of(PlayKeyTone, out) == [PlayKeyTone(second.channel_id, KeyTone.TAKEN)]
+    (claim,) = of(Claim, out)
+    assert claim.count == 1
+    # one call at a time: a second key while it is claimed or rings is refused
+    refused = PlayKeyTone(second.channel_id, KeyTone.REFUSED)
+    assert m.handle(AgentKeyPressed(second.channel_id, "#"), 2.1) == [refused]
+    assert of(Originate, m.handle(Claimed((ClaimedLead("a1", "+1"),)), 2.2)) == [
+        Originate("a1", "+1")
+    ]
+    assert of(Claim, m.handle(Tick(), 2.5)) == []
+    assert m.handle(AgentKeyPressed(second.channel_id, "#"), 3.0) == [refused]
+    # answered: to the agent who asked, not to the longest idle one (1001)
+    (connect,) = of(Connect, m.handle(CustomerAnswered("a1"), 4.0))
+    assert connect.agent_id == "1002"
+
+
+def test_in_preview_an_ask_that_comes_to_nothing_is_told_to_the_agent() -> None:
+    m = machine(PacingMode.PREVIEW)
+    seated(m)
+    first, second = m.agents["1001"], m.agents["1002"]
+    m.handle(AgentKeyPressed(first.channel_id, "1"), 1.0)
+    # no lead left: the claim comes back empty, the agent hears so and may ask again
+    assert m.handle(Claimed(()), 1.1) == [PlayKeyTone(first.channel_id, KeyTone.REFUSED)]
+    assert len(of(Claim, m.handle(AgentKeyPressed(first.channel_id, "1"), 2.0))) == 1
+    m.handle(Claimed((ClaimedLead("a1", "+1"),)), 2.1)
+    # no answer: the same
+    assert of(PlayKeyTone, m.handle(Hangup("a1", 19), 20.0)) == [
+        PlayKeyTone(first.channel_id, KeyTone.REFUSED)
+    ]
+    # an ask waiting for the caps when the campaign pauses is refused, and never dialed
+    m.handle(AgentKeyPressed(first.channel_id, "1"), 21.0)
+    m.handle(AgentKeyPressed(second.channel_id, "1"), 21.1)  # the first one's claim is out
+    assert of(PlayKeyTone, m.handle(StateChanged(CampaignState.PAUSED), 21.2)) == [
+        PlayKeyTone(second.channel_id, KeyTone.REFUSED)
+    ]
+    assert m.handle(AgentKeyPressed(second.channel_id, "1"), 21.3) == [
+        PlayKeyTone(second.channel_id, KeyTone.REFUSED)
+    ]
+    m.handle(Claimed(()), 21.4)
+    m.handle(StateChanged(CampaignState.RUNNING), 22.0)
+    assert of(Claim, m.handle(Tick(), 22.5)) == []
+
+
 def test_a_key_ends_a_wrapup_for_a_waiting_customer_and_pacing_learns_the_shorter_wrapup() -> None:
     m = machine(wrapup=60.0)
     seated(m, ("1001",))
@@ -541,7 +590,7 @@ MODES = (PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE, PacingMode.PREVIEW)
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.sampled_from([PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE]),
+    st.sampled_from(MODES),
     st.lists(
         st.tuples(ACTIONS, st.integers(0, 50), st.floats(0.0, 3.0), st.floats(0.0, 1.0)),
         min_size=10,

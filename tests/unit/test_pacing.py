@@ -58,9 +58,14 @@ def test_progressive_keeps_one_call_in_flight_per_ready_agent() -> None:
     assert decision.reason == "progressive"
 
 
-def test_preview_never_launches_by_itself() -> None:
-    rules = PacingSettings(mode=PacingMode.PREVIEW)
+def test_preview_launches_the_calls_agents_asked_for_within_the_caps_and_never_more() -> None:
+    rules = PacingSettings(mode=PacingMode.PREVIEW, line_cap=10, cps_cap=2)
     assert decide(snapshot(agents_ready=10), rules, seasoned_stats()).launch == 0
+    asked = decide(snapshot(agents_ready=10, calls_asked=1), rules, seasoned_stats())
+    assert (asked.launch, asked.reason) == (1, "preview: asked by agents")
+    assert decide(snapshot(agents_ready=10, calls_asked=5), rules, seasoned_stats()).launch == 2
+    full = snapshot(agents_ready=10, calls_asked=3, lines_in_use=9)
+    assert decide(full, rules, seasoned_stats()).launch == 1
 
 
 def test_predictive_dials_ahead_of_ready_agents_when_few_calls_connect() -> None:
