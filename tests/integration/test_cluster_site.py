@@ -14,6 +14,9 @@ PostgreSQL.
   either (its controller holds the agent there) until the wrap-up ends.
 - A call the agent placed itself (an outside line) holds it on the other node while it is up,
   from its node's view alone (no call row is stored for it).
+- A blended agent, seated on a campaign's nailed-up line by one node's dialer worker, is held
+  busy in the queue on the other node while the line is up, and let go once the campaign
+  stops (through the other node's controller).
 - A supervisor's ``*51`` that reaches the node without the agent's call goes on to the node
   that has it.
 - A Prometheus scraping both controllers, as on a site, evaluates every dashboard and rule
@@ -46,7 +49,7 @@ from testbed.sipp import CARRIER_IP, SippPool
 
 from .harness import Api, ControllerProcess, wait_for
 from .test_cluster import AGENTS, NUMBER, OUTSIDE, QUEUE, cluster, pool, register_agents, site
-from .test_dialer import store_rows
+from .test_dialer import acli, campaign_toml, phone, setup_campaign, store_rows, zone_at_local_hour
 from .test_inbound import login
 from .test_prometheus import Query
 
@@ -412,6 +415,40 @@ async def test_an_agent_s_own_call_on_one_node_holds_it_on_the_other_while_it_is
     holds[other] = BUSY_HOLD_REASON
     assert shown == (holds, True)  # not held where the call is: that app_queue sees it
     assert (over.successful, over.failed) == (1, 0), call.output()
+
+
+async def test_a_campaign_agent_s_line_on_one_node_holds_it_in_the_queue_on_the_other(
+    site: Cluster, pool: SippPool, tmp_path: Path
+) -> None:
+    """1001 is on campaign "blend", whose only lead is out of its calling hours: node 1's
+    worker (it seats 1001 and 1002) calls the agent's phone and keeps the line up with no
+    customer. Node 2's app_queue offers 1001 no queue call meanwhile (held busy), node 1's sees
+    the phone in use itself; stopping the campaign through node 2's controller releases it."""
+    files = [node.controller_config for node in site.nodes]
+    lead = f"phone,timezone\n{phone(8100)},{zone_at_local_hour(3)}\n"
+    await setup_campaign(files[0], "blend", lead, campaign_toml(agents=("1001",)), tmp_path)
+    async with both_controllers(site, tmp_path) as apis:
+        register_agents(pool, site)
+        pool.agent_phones(RING_S="0", TALK_MS="600000")  # the nailed-up line stays up
+        await wait_for(lambda: member_on(site, "1001") == ["member", "member"], 5,
+                       "1001 free on both nodes")
+        started = time.monotonic()
+        await acli(files[0], "campaign", "start", "blend")
+        await wait_for(lambda: held_on(site, "1001")[1] == BUSY_HOLD_REASON, 15,
+                       "1001 held on node 2 while node 1's worker has its line up")
+        held_s = time.monotonic() - started
+        shown = held_on(site, "1001"), await _agent_state(apis[1], "1001", "on_call")
+        stopped = time.monotonic()
+        await acli(files[1], "campaign", "stop", "blend")
+        await wait_for(lambda: member_on(site, "1001") == ["member", "member"], 15,
+                       "1001 let go on node 2 once the campaign stopped")
+        released_s = time.monotonic() - stopped
+        attempts = await store_rows(load_config(files[0]),
+                                    "SELECT * FROM attempts WHERE campaign = 'blend'", {})
+    print(f"\n1001 on campaign blend: held busy on node 2 {held_s:.2f} s after the start,"
+          f" let go {released_s:.2f} s after the stop")
+    assert shown == (["", BUSY_HOLD_REASON], True)
+    assert attempts == []  # out of hours: the line only ever held the agent
 
 
 def _node_talking(site: Cluster, agent: str) -> str | None:
