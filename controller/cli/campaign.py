@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--result",
         action="append",
         default=[],
-        choices=sorted(RECYCLABLE_RESULTS),
+        choices=sorted(result.value for result in RECYCLABLE_RESULTS),
         help="last result to recycle (repeatable)",
     )
     recycle.add_argument(

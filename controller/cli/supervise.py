@@ -5,6 +5,7 @@ team); ``callctl supervise log`` lists the audited sessions."""
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlencode
 
 from controller.agents.supervision import SupervisionMode
 from controller.cli.common import (
@@ -12,6 +13,7 @@ from controller.cli.common import (
     add_json_flag,
     api_request,
     config_of,
+    iso_moment,
     print_json,
     print_table,
     run,
@@ -31,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         start.add_argument("--agent", required=True, metavar="ID")
         start.set_defaults(func=_start, mode=mode)
     log = modes.add_parser("log", help="supervision sessions (who, whom, mode, start, end)")
-    log.add_argument("--since", metavar="ISO", help="from this time (default: 24 hours ago)")
+    log.add_argument("--since", metavar="ISO", type=iso_moment,
+                     help="from this time (default: 24 hours ago)")
     add_json_flag(log)
     log.set_defaults(func=_log)
 
@@ -44,7 +47,8 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    query = f"?since={args.since}" if args.since else ""
+    # encoded: an offset's '+' would reach the API as a space
+    query = f"?{urlencode({'since': args.since.isoformat()})}" if args.since else ""
     sessions = run(api_request(config_of(args), "GET", f"/api/v1/supervision{query}"))["sessions"]
     if args.json:
         print_json(sessions)

@@ -282,6 +282,12 @@ def test_recycle_counts_then_recycles_and_refuses_bad_input_with_exit_2(
     ]:
         status, err = demo.refused("campaign", "recycle", "demo", *argv)
         assert status == 2 and problem in err, (argv, err)
+        assert "<Result." not in err  # the choices as the user types them
+
+
+def test_supervise_log_refuses_a_since_that_is_no_time(cli: Cli) -> None:
+    status, err = cli.refused("supervise", "log", "--since", "yesterday")
+    assert status == 2 and "argument --since: not an ISO-8601 date or time" in err
 
 
 def test_every_level_has_help(cli: Cli) -> None:
