@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,16 +38,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY
+from controller.inbound.config import AGENT_ID_PATTERN, CONFIG_DIR_CONTEXT_KEY, AgentId
 from controller.state.model import HOLD_REASONS
 
-AGENT_ID_PATTERN = r"^[1-8][0-9]{1,9}$"
 MISSED_REASON = "missed"
 SETTINGS_KEYS = ("csv", "range", "pause_reasons", "feature_codes", "auto_pause",
                  "disposition_minutes")
 CSV_COLUMNS = ("id", "name", "team", "supervisor", "queues")
 
-AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
 QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
 TeamName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]*$")]
 Penalty = Annotated[int, Field(ge=0)]
@@ -89,6 +88,10 @@ class AgentRange(AgentAccount):
             raise ValueError(f"last ({self.last}) is below first ({self.first})")
         if self.last - self.first >= 10_000:
             raise ValueError("a range holds at most 10000 agents")
+        pattern = re.compile(AGENT_ID_PATTERN)
+        bad = next((n for n in range(self.first, self.last + 1) if not pattern.match(str(n))), None)
+        if bad is not None:
+            raise ValueError(f"{bad} is no agent id (digits, first one 1-8)")
         return self
 
     def accounts(self) -> dict[str, AgentAccount]:

@@ -27,6 +27,7 @@ from pydantic import (
 
 from controller.config import ConfigError, validation_problems
 from controller.dispositions import DispositionKey, DispositionName, check_distinct
+from controller.inbound.config import AgentId
 
 # Regulators (FCC 47 CFR 64.1200, Ofcom) require at least 15 s of ringing before giving up.
 MIN_RING_TIMEOUT_SECONDS = 15
@@ -43,7 +44,7 @@ class AgentGroup(_Section):
     """Who takes the answered calls: a queue, or a fixed list of agent ids (exactly one)."""
 
     queue: str | None = Field(default=None, min_length=1)
-    agent_ids: tuple[str, ...] = ()
+    agent_ids: tuple[AgentId, ...] = ()
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AgentGroup:

@@ -51,7 +51,11 @@ CONFIG_DIR_CONTEXT_KEY = "config_dir"
 MINUTES_PER_DAY = 24 * 60
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
-AgentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+# The number an agent's phone registers as and is dialled at: never starting with 9 (the
+# outside-line prefix of ``from-agents``) or 0; the one definition queues, accounts and
+# campaigns check agent ids by.
+AGENT_ID_PATTERN = r"^[1-8][0-9]{1,9}$"
+AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
 Did = Annotated[str, Field(pattern=r"^\+?[0-9]+$")]
 Strategy = Literal[
     "leastrecent", "ringall", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"
@@ -429,8 +433,13 @@ class InboundConfig(Section):
 
     def _unknown_references(self) -> list[tuple[tuple[str | int, ...], str]]:
         problems: list[tuple[tuple[str | int, ...], str]] = []
-        if "general" in self.queues:
-            problems.append((("queues", "general"), "'general' is reserved by queues.conf"))
+        by_folded: dict[str, str] = {}
+        for name in self.queues:  # app_queue and queues.conf ignore the case of queue names
+            if name.lower() == "general":
+                problems.append((("queues", name), f"'{name}' is reserved by queues.conf"))
+            elif (first := by_folded.setdefault(name.lower(), name)) != name:
+                problems.append((("queues", name), f"'{name}' is queue '{first}' to Asterisk,"
+                                 " which ignores the case of queue names"))
         for loc, destination in self._destinations():
             if isinstance(destination, QueueDestination) and destination.queue not in self.queues:
                 problems.append((loc, f"queue '{destination.queue}' is not defined"))

@@ -75,6 +75,8 @@ def test_an_inbound_member_not_in_agents_is_an_account_of_its_own() -> None:
          "declares agent 1001, already [agents.1001]"),
         ({"range": [{"first": 1005, "last": 1002}]}, "agents.range[0]",
          "last (1002) is below first (1005)"),
+        ({"range": [{"first": 8990, "last": 9010}]}, "agents.range[0]",
+         "9000 is no agent id"),
         ({"1001": {"queues": {"sales": 2}}}, "inbound.queues.sales.members[0]",
          "penalty 0 differs from agents.1001.queues.sales"),
         ({"pause_reasons": {"1": "lunch", "2": "lunch"}}, "agents",
@@ -92,6 +94,24 @@ def test_a_mistake_names_its_key_path(agents: dict[str, Any], key: str, message:
                                       tmp_path: Path) -> None:
     problems = problems_of(agents, tmp_path)
     assert any(path == key and message in text for path, text in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("queues", "key", "message"),
+    [
+        ({"support": {"members": ["1001", "alice"]}}, "inbound.queues.support.members[1].agent",
+         "should match pattern"),
+        ({"support": {}, "Support": {}}, "inbound.queues.Support",
+         "'Support' is queue 'support' to Asterisk"),
+        ({"General": {}}, "inbound.queues.General", "reserved by queues.conf"),
+    ],
+)
+def test_a_queue_mistake_names_its_key_path(queues: dict[str, Any], key: str,
+                                            message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**REQUIRED, "inbound": {"queues": queues}})
+    assert any(path == key and message in text for path, text in caught.value.problems), (
+        caught.value.problems)
 
 
 def test_a_csv_mistake_names_the_file_and_line(tmp_path: Path) -> None:

@@ -49,6 +49,8 @@ def test_defaults_follow_the_regulations() -> None:
         ({"amd": {"enabled": True, "action": "leave_message"}}, "amd", "message_sound"),
         ({"ring_timeout_seconds": 14}, "ring_timeout_seconds", "15"),
         ({"dialing_mode": "blast"}, "dialing_mode", "preview"),
+        # dialed as PJSIP/<id>: an id is what an agent's phone registers as, nothing more
+        ({"agents": {"agent_ids": ["1001", "1002&PJSIP/x"]}}, "agents.agent_ids[1]", "pattern"),
         ({"retry_delay_minutes": {"busy": -1}}, "retry_delay_minutes.busy", "greater"),
     ],
 )
