@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -31,6 +29,7 @@ from controller.agents.config import AgentAccount, AgentsConfig
 from controller.inbound.config import CONFIG_DIR_CONTEXT_KEY, InboundConfig
 from controller.metrics.config import MetricsConfig
 from controller.recording.config import RecordingConfig
+from controller.section import Section
 from controller.site.config import SiteConfig
 from controller.site.secrets import (
     SecretsError,
@@ -45,12 +44,6 @@ from controller.store.url import parse_store_url
 DEFAULT_CONFIG_PATH = "controller.toml"
 CONFIG_ENV = "CALLCTL_CONFIG"
 AGENT_TABLES = ("accounts", "csv_accounts")
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 NonEmptySecret = Annotated[SecretStr, Field(min_length=1)]

@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -39,6 +37,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from controller.inbound.config import AGENT_ID_PATTERN, CONFIG_DIR_CONTEXT_KEY, AgentId
+from controller.section import Section
 from controller.state.model import HOLD_REASONS
 
 MISSED_REASON = "missed"
@@ -50,10 +49,6 @@ QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
 TeamName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]*$")]
 Penalty = Annotated[int, Field(ge=0)]
 DialCode = Annotated[str, Field(pattern=r"^\*[0-9]{1,4}$")]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _queues_from_list(value: Any) -> Any:

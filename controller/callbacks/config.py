@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from controller.section import Section
 
 Sound = Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]+$")]
 Region = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
 
-class CallbackConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CallbackConfig(Section):
     offer_after: int = Field(default=30, ge=0, description="seconds of waiting before the offer")
     offer_every: int = Field(default=60, ge=1, description="seconds between offers")
     offer_wait_above: int | None = Field(

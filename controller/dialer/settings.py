@@ -17,8 +17,6 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -28,6 +26,7 @@ from pydantic import (
 from controller.config import ConfigError, validation_problems
 from controller.dispositions import DispositionKey, DispositionName, check_distinct
 from controller.inbound.config import AgentId
+from controller.section import Section
 
 # Regulators (FCC 47 CFR 64.1200, Ofcom) require at least 15 s of ringing before giving up.
 MIN_RING_TIMEOUT_SECONDS = 15
@@ -36,11 +35,7 @@ DialingMode = Literal["preview", "progressive", "predictive"]
 PositiveMinutes = Annotated[int, Field(ge=0)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AgentGroup(_Section):
+class AgentGroup(Section):
     """Who takes the answered calls: a queue, or a fixed list of agent ids (exactly one)."""
 
     queue: str | None = Field(default=None, min_length=1)
@@ -53,7 +48,7 @@ class AgentGroup(_Section):
         return self
 
 
-class CallingHours(_Section):
+class CallingHours(Section):
     """Window in the lead's own local time; a lead is dialed only inside [start, end)."""
 
     start: time = time(9, 0)
@@ -66,7 +61,7 @@ class CallingHours(_Section):
         return self
 
 
-class RetryDelays(_Section):
+class RetryDelays(Section):
     """Wait before re-dialing a lead after each non-final result, in minutes."""
 
     busy: PositiveMinutes = 10
@@ -79,7 +74,7 @@ class RetryDelays(_Section):
 LEGAL_ABANDON_PERCENT = 3.0
 
 
-class AbandonSettings(_Section):
+class AbandonSettings(Section):
     # Above the legal 3 % is allowed (other jurisdictions differ) but warned about at create.
     target_percent: float = Field(default=LEGAL_ABANDON_PERCENT, gt=0, le=100)
     # Windows over which the abandon rate is held under target: 24 h (Ofcom), 30 days (FTC).
@@ -91,7 +86,7 @@ class AbandonSettings(_Section):
 Milliseconds = Annotated[int, Field(gt=0, le=60_000)]
 
 
-class AmdSettings(_Section):
+class AmdSettings(Section):
     """Answering-machine detection: Asterisk's AMD() on every answer. The tuning fields are
     AMD()'s own parameters (see amd.conf); unset ones keep amd.conf's value."""
 
@@ -127,7 +122,7 @@ class AmdSettings(_Section):
         return ",".join("" if value is None else str(value) for value in values)
 
 
-class Disposition(_Section):
+class Disposition(Section):
     """What a call came to, as the agent says with one key in wrap-up, and what it does to the
     lead: ``done`` finishes it, ``retry`` dials it again after ``retry_minutes`` (while it has
     attempts left), ``dnc`` puts its number on the global do-not-call list (the customer asked
@@ -138,7 +133,7 @@ class Disposition(_Section):
     retry_minutes: int = Field(default=60, ge=0, description="read with lead = 'retry'")
 
 
-class CampaignSettings(_Section):
+class CampaignSettings(Section):
     trunk: str = Field(min_length=1, description="PJSIP endpoint the calls go out through")
     caller_id: str = Field(min_length=1)
     default_region: str = Field(default="US", description="region for numbers without +CC")

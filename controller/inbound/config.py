@@ -25,9 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -46,6 +44,7 @@ from controller.inbound.destinations import (
 )
 from controller.inbound.holidays import HolidayEvent, parse_ics
 from controller.pjsip import agent_interface
+from controller.section import Section
 
 CONFIG_DIR_CONTEXT_KEY = "config_dir"
 MINUTES_PER_DAY = 24 * 60
@@ -61,10 +60,6 @@ Strategy = Literal[
     "leastrecent", "ringall", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"
 ]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # ---- schedules -----------------------------------------------------------------------------

@@ -12,13 +12,15 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
+
+from controller.section import Section
 
 _NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
-class _Destination(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Destination(Section):
+    """Base of the destination kinds: config text like any other section's."""
 
 
 class QueueDestination(_Destination):

@@ -6,12 +6,12 @@ queue's inbound config; the window is one choice for the whole wallboard.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from controller.section import Section
 
 
-class MetricsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MetricsConfig(Section):
     service_level_window: float = Field(
         default=3600.0,
         gt=0,

@@ -14,16 +14,16 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from controller.section import Section
 
 RecordMode = Literal["all", "none", "sample"]
 ChannelLayout = Literal["mono", "stereo"]
 
 
-class RecordingPolicy(BaseModel):
+class RecordingPolicy(Section):
     """What to do with the calls of one queue or campaign (or of all others: ``default``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     record: RecordMode = "none"
     sample_percent: float | None = Field(
@@ -49,9 +49,7 @@ class RecordingPolicy(BaseModel):
         return self
 
 
-class RecordingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RecordingConfig(Section):
     root: Path = Field(
         default=Path("var/recordings"), description="recordings directory, controller's view"
     )

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from controller.inbound.config import Section
+from controller.section import Section
 
 DEFAULT_SECRETS_FILE = "secrets.json"
 
