@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class HolidayEvent(BaseModel):
     """One imported event: ``days`` whole days from ``start``, maybe recurring."""
 
+    # Not a controller.section.Section: an event is read from a calendar file, not written as
+    # config, and iCalendar text may hold line breaks and tabs (SUMMARY:Bank\nholiday); the
+    # summary only labels the event and is never rendered into Asterisk's configuration.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     summary: str = ""
