@@ -33,6 +33,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+from controller.config import validation_problems
 from controller.dialer.leads import Lead
 from controller.dialer.pacing import LiveAnswer
 from controller.dialer.policy import (
@@ -92,6 +95,11 @@ class DialerStoreError(Exception):
 
 class UnknownCampaign(DialerStoreError):
     """No campaign of that name in the store."""
+
+
+class StoredSettingsInvalid(DialerStoreError):
+    """A campaign's stored settings no longer pass validation (stored by an older release that
+    checked less): nothing dials it until its settings are replaced."""
 
 
 class UnknownDisposition(DialerStoreError):
@@ -265,10 +273,17 @@ class DialerRepository:
         )
         if row is None:
             raise UnknownCampaign(f"no campaign named {name!r}")
+        try:
+            settings = CampaignSettings.model_validate_json(row["settings_json"])
+        except ValidationError as error:
+            problems = "; ".join(f"{where}: {what}" for where, what in validation_problems(error))
+            raise StoredSettingsInvalid(
+                f"campaign {name!r}: its stored settings are no longer valid ({problems})"
+            ) from None
         return Campaign(
             name=row["name"],
             state=row["state"],
-            settings=CampaignSettings.model_validate_json(row["settings_json"]),
+            settings=settings,
             settings_revision=row["settings_revision"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],

@@ -118,10 +118,12 @@ from controller.dialer.ports import AmiPort, AriPort, DialerStore
 from controller.dialer.repository import (
     WORKER_LEASE,
     AttemptTiming,
+    CampaignHead,
     ConnectedCall,
     DialerStoreError,
     FinishedAttempt,
     OpenAttempt,
+    StoredSettingsInvalid,
     UnknownCampaign,
 )
 from controller.dialer.settings import CampaignSettings, changed_keys
@@ -210,6 +212,7 @@ class DialerService:
         # playback id -> (campaign, agent leg, tone) until its PlaybackFinished
         self._key_tones: dict[str, tuple[str, str, KeyTone]] = {}
         self._revisions: dict[str, int] = {}  # of the settings above, per campaign followed
+        self._unreadable: dict[str, int] = {}  # campaign -> settings revision logged as invalid
         self._tasks = TaskSet("dialer")
         self._reconciled = asyncio.Event()
         self._settling: set[str] = set()  # unknown attempts looked at again shortly
@@ -246,7 +249,9 @@ class DialerService:
             await self._keep_leases()
         read_answers = self._clock() - self._last_answers_read >= ANSWERS_READ_S
         for name, head in (await self._repo.campaign_heads()).items():
-            machine = self.campaigns.get(name) or await self._load(name)
+            machine = self.campaigns.get(name) or await self._load_readable(name, head)
+            if machine is None:
+                continue
             if head.settings_revision != self._revisions[name]:
                 await self._apply_settings(machine)
             if read_answers and head.state is CampaignState.RUNNING:
@@ -266,6 +271,17 @@ class DialerService:
         if self._clock() - self._last_bridge_sweep >= BRIDGE_SWEEP_S:
             self._last_bridge_sweep = self._clock()  # if ARI fails, tried again in a minute
             await self._sweep_bridges(await self._agent_bridges())
+
+    async def _load_readable(self, name: str, head: CampaignHead) -> CampaignMachine | None:
+        """``_load``, or None for a campaign whose stored settings no longer validate: it is
+        left alone (logged once per settings revision) and the other campaigns dial on."""
+        try:
+            return await self._load(name)
+        except StoredSettingsInvalid as error:
+            if self._unreadable.get(name) != head.settings_revision:
+                self._unreadable[name] = head.settings_revision
+                log.error("dialer.campaign_unreadable", campaign=name, error=str(error))
+            return None
 
     async def _load(self, name: str) -> CampaignMachine:
         """Start following a campaign; its history is seeded from the store, so the 24 h and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from controller.dialer.repository import (
     CampaignHead,
     ClaimedAttempt,
     DialerRepository,
+    StoredSettingsInvalid,
 )
 from controller.dialer.runner import ANSWERS_READ_S, DialerService
 from controller.dialer.settings import parse_campaign_settings
@@ -186,6 +188,33 @@ async def test_a_store_error_in_the_tick_does_not_end_the_dialer(store: Database
         assert repo.listed >= 3 and not loop.done()
     finally:
         loop.cancel()
+
+
+async def test_a_campaign_whose_stored_settings_no_longer_validate_is_left_alone(
+    store: Database,
+) -> None:
+    """Stored by a release that checked less (an agent id that is no phone): the error names
+    the campaign and the key, and the other campaigns dial on."""
+    repo = DialerRepository(store)
+    await running_campaign(repo, ["+12125550101"])
+    now = datetime.fromtimestamp(NOON_NY, UTC)
+    await repo.create_campaign("old", parse_campaign_settings(SETTINGS), now)
+    await repo.change_state("old", "start", now)
+    stored = parse_campaign_settings(SETTINGS).model_dump(mode="json")
+    stored["agents"]["agent_ids"] = ["agent-7"]
+    await store.execute("UPDATE campaigns SET settings_json = :s WHERE name = 'old'",
+                        {"s": json.dumps(stored)})
+    with pytest.raises(StoredSettingsInvalid, match=r"campaign 'old': .*agents\.agent_ids\[0\]"):
+        await repo.campaign("old")
+    ami = FakeAmi()
+    dialer = service(repo, ami, FakeAri())
+    await dialer.reconcile()
+    with capture_logs() as logs:
+        await dialer._tick()
+        await dialer._tick()
+    assert list(dialer.campaigns) == ["c1"]
+    assert ami.originates  # c1's agent is called
+    assert [e["campaign"] for e in logs if e["event"] == "dialer.campaign_unreadable"] == ["old"]
 
 
 @pytest.mark.parametrize(("seated", "called"), [((), ["1001"]), (("1001", "1002"), ["1001"]),
