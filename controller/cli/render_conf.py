@@ -15,6 +15,7 @@ from controller.cli.common import EXIT_USAGE, CliError
 from controller.config import config_path
 from controller.site.deploy import (
     DeployError,
+    check_out_dir,
     diff,
     load_site,
     render_files,
@@ -79,6 +80,12 @@ def _print_secrets(secrets: SiteSecrets) -> None:
 def render(args: argparse.Namespace) -> int:
     config_file = config_path(args.config)
     out: Path = args.out
+    try:  # both folders before the store or any file is written: bad options exit 2
+        check_out_dir(out, "--out", writable=not args.diff)
+        if args.kamailio and not args.diff:
+            check_out_dir(args.kamailio, "--kamailio")
+    except DeployError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
     try:
         if args.diff:
             site = load_site(config_file)

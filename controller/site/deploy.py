@@ -134,6 +134,23 @@ def _current(out: Path, name: str) -> str | None:
         return (out / name).read_text()
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise DeployError(f"cannot read {out / name}: {error.strerror}") from None
+
+
+def check_out_dir(out: Path, option: str, *, writable: bool = True) -> None:
+    """Refuse an output folder ``option`` names (``--out``) that is not a directory, cannot
+    be created or (``writable``) cannot be written, before anything is written anywhere."""
+    if out.exists() and not out.is_dir():
+        raise DeployError(f"{option} {out}: not a directory")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DeployError(f"{option} {out}: cannot be created, {existing} is not a directory")
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        where = "not writable" if existing == out else f"cannot be created in {existing}"
+        raise DeployError(f"{option} {out}: {where} (permission denied)")
 
 
 def changed(files: Mapping[str, str], out: Path) -> list[str]:
@@ -188,19 +205,28 @@ def _group_id(site: Site) -> int | None:
 def write_files(files: Mapping[str, str], out: Path, group: int | None) -> list[str]:
     """Write the files whose text changed (each replaced whole); every file ends owner-only,
     or readable by ``group`` (Asterisk's ``rungroup``) too. Returns the names written."""
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DeployError(f"cannot create {out}: {error.strerror}") from None
     written = changed(files, out)
     for name in written:
         staging = out / f".{name}.tmp"
-        staging.unlink(missing_ok=True)
-        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(files[name])
-        staging.replace(out / name)
+        try:
+            staging.unlink(missing_ok=True)
+            descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(files[name])
+            staging.replace(out / name)
+        except OSError as error:
+            raise DeployError(f"cannot write {out / name}: {error.strerror}") from None
     for name in files:
-        if group is not None:
-            os.chown(out / name, -1, group)
-        (out / name).chmod(0o600 if group is None else 0o640)
+        try:
+            if group is not None:
+                os.chown(out / name, -1, group)
+            (out / name).chmod(0o600 if group is None else 0o640)
+        except OSError as error:
+            raise DeployError(f"cannot set the mode of {out / name}: {error.strerror}") from None
     return written
 
 
@@ -208,10 +234,14 @@ def save_secrets(site: Site, owner: tuple[int, int] | None = None) -> bool:
     """Write the store if it lacks something (owner-only); True when written. ``owner``
     hands it to the controller's user even when nothing changed."""
     written = site.secrets != site.stored
-    if written:
-        write_secrets(site.secrets_file, site.secrets, owner)
-    elif owner is not None:
-        os.chown(site.secrets_file, *owner)
+    try:
+        if written:
+            write_secrets(site.secrets_file, site.secrets, owner)
+        elif owner is not None:
+            os.chown(site.secrets_file, *owner)
+    except OSError as error:
+        raise DeployError(f"site.secrets_file {site.secrets_file}: cannot write: "
+                          f"{error.strerror}") from None
     return written
 
 
@@ -223,8 +253,8 @@ def render_to(
     site = load_site(config_file)
     files = render_files(site, agent_contact=agent_contact, now=now)
     group = _group_id(site)
-    if not out.is_dir() and out.exists():
-        raise DeployError(f"--out {out}: not a directory")
+    check_out_dir(out, "--out")
+    changed(files, out)  # an unreadable file in ``out`` stops it before the store is written
     secrets_written = save_secrets(site, secrets_owner)
     written = write_files(files, out, group)
     return Rendered(written, sorted(set(files) - set(written)), secrets_written, site,
@@ -243,9 +273,9 @@ def render_kamailio_to(config_file: Path, out: Path) -> Rendered:
         static_cfg = static.read_text()
     except OSError as error:
         raise DeployError(f"{static}: {error.strerror}") from None
-    if not out.is_dir() and out.exists():
-        raise DeployError(f"--kamailio {out}: not a directory")
+    check_out_dir(out, "--kamailio")
     files = render_kamailio(site.config, site.secrets.agent_passwords, static_cfg, out)
+    changed(files, out)
     secrets_written = save_secrets(site)
     written = write_files(files, out, None)
     # db_text keeps the credentials it read: a restart, not a reload, applies any change

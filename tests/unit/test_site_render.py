@@ -15,7 +15,15 @@ import yaml
 
 from controller.cli.main import main
 from controller.config import load_config
-from controller.site.deploy import MASK, load_site, reload_commands, render_files, render_to
+from controller.site import deploy
+from controller.site.deploy import (
+    MASK,
+    DeployError,
+    load_site,
+    reload_commands,
+    render_files,
+    render_to,
+)
 from controller.site.render import PLACEHOLDER, agent_sections
 from controller.site.secrets import read_secrets
 
@@ -242,6 +250,62 @@ def test_an_unreadable_store_is_reported_and_left_alone(
                  str(tmp_path / "asterisk")]) == 2
     assert "site.secrets_file: " in capsys.readouterr().err
     assert (tmp_path / "secrets.json").read_text() == "{not json"
+
+
+def _read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """``folder`` not writable, even for root (the suite may run as root)."""
+    access = deploy.os.access
+    monkeypatch.setattr(deploy.os, "access", lambda path, mode: (
+        False if Path(path) == folder and mode & deploy.os.W_OK else access(path, mode)))
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "not writable", "parent read-only"])
+@pytest.mark.parametrize("option", ["--out", "--kamailio"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_anything_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    case: str, option: str,
+) -> None:
+    config_file = site_file(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder\n")
+    bad = {"a file": blocker, "under a file": blocker / "asterisk",
+           "not writable": tmp_path / "locked", "parent read-only": tmp_path / "locked" / "x"}[
+        case]
+    (tmp_path / "locked").mkdir()
+    _read_only(monkeypatch, tmp_path / "locked")
+    out = bad if option == "--out" else tmp_path / "asterisk"
+    args = ["--config", str(config_file), "render-conf", "--out", str(out)]
+    if option == "--kamailio":
+        args += ["--kamailio", str(bad)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {bad}: " in err and "Traceback" not in err
+    assert not (tmp_path / "secrets.json").exists()
+    assert not (tmp_path / "asterisk").exists() and list((tmp_path / "locked").iterdir()) == []
+    assert blocker.read_text() == "not a folder\n"
+    if option == "--out":
+        with pytest.raises(DeployError, match=f"--out {re.escape(str(bad))}: "):
+            render_to(config_file, bad)
+        assert not (tmp_path / "secrets.json").exists()
+
+
+def test_diff_into_a_file_is_refused_and_a_failed_write_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = site_file(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    assert main(["--config", str(config_file), "render-conf", "--out", str(blocker),
+                 "--diff"]) == 2
+    assert f"--out {blocker}: not a directory" in capsys.readouterr().err
+    out = tmp_path / "asterisk"
+    (out / ".pjsip.conf.tmp").mkdir(parents=True)  # where pjsip.conf is staged: an OSError
+    with pytest.raises(DeployError, match=f"cannot write {re.escape(str(out / 'pjsip.conf'))}"):
+        render_to(config_file, out)
+    assert main(["--config", str(config_file), "render-conf", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out / 'pjsip.conf'}: " in err and "Traceback" not in err
+    assert (tmp_path / "secrets.json").exists()  # the store went first, as always
 
 
 def test_the_controller_without_a_store_names_the_keys_and_the_command(
