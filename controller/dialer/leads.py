@@ -211,7 +211,8 @@ def _lead_from_row(
     number = parse_number(cells[phone_col], region)
     zone_name = cells[tz_col].strip() if tz_col is not None else ""
     if zone_name and lead_zone(zone_name) is None:
-        raise ValueError(f"unknown timezone {zone_name!r}")
+        shown = zone_name if len(zone_name) <= 60 else f"{zone_name[:60]}..."
+        raise ValueError(f"unknown timezone {shown!r}")
     return Lead(
         phone=e164(number),
         name=cells[name_col].strip() if name_col is not None else "",

@@ -201,8 +201,9 @@ class Schedule(Section):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone '{value}' (use an IANA name)") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+            shown = value if len(value) <= 60 else f"{value[:60]}..."
+            raise ValueError(f"unknown timezone '{shown}' (use an IANA name)") from None
         return value
 
     @field_validator("special_days")

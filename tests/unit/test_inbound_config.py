@@ -167,6 +167,9 @@ def schedule(**changes: Any) -> dict[str, Any]:
     ("changes", "path", "message"),
     [
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown timezone 'Mars/Olympus'"),
+        # zoneinfo raises OSError (file name too long, a folder), not ZoneInfoNotFoundError
+        ({"timezone": "A" * 300}, "timezone", f"unknown timezone '{'A' * 60}...' (use"),
+        ({"timezone": "America"}, "timezone", "unknown timezone 'America'"),
         ({"hours": {"mon": ["17:00-09:00"]}}, "hours.mon[0]", "ends before it starts"),
         ({"hours": {"tue": ["9-17"]}}, "hours.tue[0]", "is not a time of day"),
         ({"hours": {"wed": ["09:00-25:00"]}}, "hours.wed[0]", "00:00 to 24:00"),

@@ -14,6 +14,7 @@ from controller.dialer.leads import (
     parse_leads,
     parse_number_list,
 )
+from controller.dialer.policy import lead_zone
 from controller.dialer.repository import GLOBAL_DNC, DialerRepository, DialerStoreError
 from controller.dialer.settings import AgentGroup, CampaignSettings
 from controller.store.base import ConstraintViolation, Database
@@ -128,6 +129,17 @@ def test_unknown_timezone_name_is_a_bad_row() -> None:
     parsed = parse_leads(csv_bytes("phone,tz", "2125550101,Mars/Olympus"), "US")
     assert parsed.leads == []
     assert parsed.problems[0].reason == "unknown timezone 'Mars/Olympus'"
+
+
+@pytest.mark.parametrize(("name", "shown"), [("A" * 300, "A" * 60 + "..."),
+                                             ("America", "America")])
+def test_a_zone_name_zoneinfo_cannot_open_is_an_unknown_timezone(name: str, shown: str) -> None:
+    """zoneinfo raises OSError for these (file name too long, a folder): a bad row all the
+    same, the name cut short in the reason."""
+    assert lead_zone(name) is None
+    parsed = parse_leads(csv_bytes("phone,tz", f"2125550101,{name}", "2125550102,UTC"), "US")
+    assert [lead.phone for lead in parsed.leads] == ["+12125550102"]
+    assert parsed.problems[0].reason == f"unknown timezone {shown!r}"
 
 
 def test_number_list_skips_header_and_reports_bad_lines() -> None:
