@@ -30,6 +30,7 @@ import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 from controller.dialer.policy import lead_zone
+from controller.zones import unknown_zone
 
 PHONE_HEADERS = ("phone", "phone_number", "number", "telephone", "msisdn")
 NAME_HEADERS = ("name",)
@@ -211,8 +212,7 @@ def _lead_from_row(
     number = parse_number(cells[phone_col], region)
     zone_name = cells[tz_col].strip() if tz_col is not None else ""
     if zone_name and lead_zone(zone_name) is None:
-        shown = zone_name if len(zone_name) <= 60 else f"{zone_name[:60]}..."
-        raise ValueError(f"unknown timezone {shown!r}")
+        raise ValueError(unknown_zone(zone_name))
     return Lead(
         phone=e164(number),
         name=cells[name_col].strip() if name_col is not None else "",

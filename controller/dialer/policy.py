@@ -29,9 +29,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from controller.dialer.settings import CampaignSettings
+from controller.zones import zone_named
 
 
 class Result(StrEnum):
@@ -116,12 +117,7 @@ ALLOWED = DialPermission(allowed=True)
 
 def lead_zone(name: str | None) -> ZoneInfo | None:
     """The lead's zone, or None when it is unknown (not set, or not an IANA name)."""
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long, a folder
-        return None
+    return zone_named(name) if name else None
 
 
 def next_window_start(at: datetime, zone: ZoneInfo, start: time, end: time) -> datetime:

@@ -21,7 +21,7 @@ from datetime import date
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from pydantic import (
@@ -45,6 +45,7 @@ from controller.inbound.destinations import (
 from controller.inbound.holidays import HolidayEvent, parse_ics
 from controller.pjsip import agent_interface
 from controller.section import Section
+from controller.zones import unknown_zone, zone_named
 
 CONFIG_DIR_CONTEXT_KEY = "config_dir"
 MINUTES_PER_DAY = 24 * 60
@@ -199,11 +200,8 @@ class Schedule(Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
-            shown = value if len(value) <= 60 else f"{value[:60]}..."
-            raise ValueError(f"unknown timezone '{shown}' (use an IANA name)") from None
+        if zone_named(value) is None:
+            raise ValueError(f"{unknown_zone(value)} (use an IANA name)")
         return value
 
     @field_validator("special_days")

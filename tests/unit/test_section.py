@@ -10,18 +10,8 @@ import pytest
 from controller.config import ConfigError, load_config
 from controller.dialer.settings import load_campaign_settings
 
-CONTROLLER = """
-[http]
-api_token = "t0ken"
+from .test_config import VALID
 
-[ami]
-username = "callctl"
-secret = "s3cret"
-
-[ari]
-username = "callctl"
-password = "pa55"
-"""
 CAMPAIGN = """
 trunk = "trunk"
 caller_id = "+12125550100"
@@ -35,15 +25,15 @@ QUEUE = '\n[inbound.queues.sales]\nvip_callers = ["+12125550100", "\\t+121255501
 @pytest.mark.parametrize(
     ("load", "text", "key", "words"),
     [
-        (load_config, CONTROLLER.replace('"callctl"', '"a\\u0000b"', 1), "ami.username",
+        (load_config, VALID.replace('"callctl"', '"a\\u0000b"', 1), "ami.username",
          "control character U+0000 is not allowed"),
-        (load_config, CONTROLLER.replace('"t0ken"', '"\\u001b[31m"'), "http.api_token",
+        (load_config, VALID.replace('"t0ken"', '"\\u001b[31m"'), "http.api_token",
          "control character U+001B is not allowed"),
-        (load_config, CONTROLLER + QUEUE, "inbound.queues.sales.vip_callers",
+        (load_config, VALID + QUEUE, "inbound.queues.sales.vip_callers",
          "control character U+0009 is not allowed (in [1])"),
-        (load_config, CONTROLLER + '\n[agents.1001]\nname = """Ann\nLee"""\n',
+        (load_config, VALID + '\n[agents.1001]\nname = """Ann\nLee"""\n',
          "agents.1001.name", "control character U+000A is not allowed"),
-        (load_config, CONTROLLER.replace('secret = "s3cret"', 'secret = "s"\naction_timeout = inf'),
+        (load_config, VALID.replace('secret = "s3cret"', 'secret = "s"\naction_timeout = inf'),
          "ami.action_timeout", "finite number"),
         (load_campaign_settings, CAMPAIGN.replace('"+12125550100"', '"\\u001b[31m+1212"'),
          "caller_id", "control character U+001B is not allowed"),
@@ -77,6 +67,6 @@ def test_a_holiday_calendar_may_hold_line_breaks(tmp_path: Path) -> None:
         'holiday_files = ["holidays.ics"]\n[inbound.queues.sales]\n'
     )
     file = tmp_path / "config.toml"
-    file.write_text(CONTROLLER + schedule, encoding="utf-8")
+    file.write_text(VALID + schedule, encoding="utf-8")
     [holidays] = load_config(file).inbound.schedules["office"].holiday_files
     assert [event.summary for event in holidays.events] == ["Bank\nholiday"]
